@@ -1,0 +1,139 @@
+/* The static computation graph and reverse-mode autodiff. A graph is built once,
+ * then forward/backward run over its nodes in topological order, batch after
+ * batch, reusing buffers. A layer (an op, its attributes and its parameters) can
+ * be applied to several inputs: that is how the two Siamese towers share weights.
+ *
+ *   tg_graph *g = tg_graph_new(42);
+ *   tg_node *xa = tg_graph_input(g, "a", tg_shape2(32, 10));
+ *   tg_node *xb = tg_graph_input(g, "b", tg_shape2(32, 10));
+ *   tg_node *y  = tg_graph_input(g, "y", tg_shape1(32));
+ *   tg_layer *fc = tg_graph_layer(g, "dense", "fc", "units=8 act=tanh");
+ *   tg_node *d = tg_graph_op(g, "l2distance", NULL, NULL,
+ *                            (tg_node *[]){tg_layer_apply1(fc, xa), tg_layer_apply1(fc, xb)}, 2);
+ *   tg_node *loss = tg_graph_op(g, "contrastive", "loss", "margin=1", (tg_node *[]){d, y}, 2);
+ *   if (!loss) fprintf(stderr, "%s\n", tg_last_error());   // errors propagate through NULL
+ *   ... fill inputs; tg_graph_forward(g, loss); tg_graph_zero_grad(g); tg_graph_backward(g, loss);
+ */
+#ifndef TG_GRAPH_H
+#define TG_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_error.h"
+#include "tg_op.h"
+#include "tg_rng.h"
+#include "tg_tensor.h"
+
+/* Node kinds, by flag. An op node has none of the first four. */
+enum {
+    TG_NODE_INPUT = 1u << 0, /* filled by the caller each batch */
+    TG_NODE_PARAM = 1u << 1, /* trainable, lives in the flat parameter buffer */
+    TG_NODE_CONST = 1u << 2, /* fixed value, no gradient */
+    TG_NODE_STATE = 1u << 3, /* non-trainable parameter (running statistics) */
+    TG_NODE_LOSS = 1u << 4,  /* marked as a loss (for summaries and the builder) */
+};
+
+typedef struct tg_layer tg_layer;
+
+struct tg_node {
+    int id;       /* index in creation order */
+    char *name;   /* unique within the graph */
+    unsigned flags;
+    const tg_op *op; /* NULL for inputs, parameters and constants */
+    tg_attrs attrs;
+    tg_layer *layer; /* the layer this node applies (op nodes) */
+    int n_inputs;
+    tg_node *inputs[TG_MAX_INPUTS];
+    tg_node *params[TG_MAX_PARAMS]; /* as the op's param specs; NULL if left out */
+    tg_tensor value;
+    tg_tensor grad;  /* allocated only where a gradient is wanted */
+    void *saved;     /* op memory kept from forward to backward */
+    size_t saved_size;
+    void *scratch;   /* graph-wide scratch, valid during one forward/backward call */
+    int wants_grad;  /* a gradient flows into this node */
+    int requires_grad; /* inputs: the caller asked for d loss / d input */
+    tg_init init;    /* parameters: how they were initialised */
+    tg_graph *graph;
+};
+
+/* A new, empty graph whose RNG is seeded with `seed`. NULL only when out of memory. */
+tg_graph *tg_graph_new(uint64_t seed);
+/* Free the graph, its nodes, layers and buffers. NULL is fine. */
+void tg_graph_free(tg_graph *g);
+
+/* An input filled by the caller (tg_input_set); `shape` is its first shape. */
+tg_node *tg_graph_input(tg_graph *g, const char *name, tg_shape shape);
+/* A constant with a copy of `data` (numel floats of `shape`). */
+tg_node *tg_graph_constant(tg_graph *g, const char *name, tg_shape shape, const float *data);
+/* A standalone trainable parameter, initialised from the graph's RNG. */
+tg_node *tg_graph_param(tg_graph *g, const char *name, tg_shape shape, tg_init init);
+
+/* A layer: op `op` with attributes `attrs` ("units=64 act=relu"), named `name`
+ * (NULL: a generated name). Its parameters are created on the first apply and
+ * shared by every later apply. NULL on error (unknown op, bad attribute). */
+tg_layer *tg_graph_layer(tg_graph *g, const char *op, const char *name, const char *attrs);
+/* Apply a layer to `n` data inputs; shapes are inferred now, so a mismatch is an
+ * error naming the node. A NULL input (an earlier failure) gives NULL and keeps
+ * that failure's message. */
+tg_node *tg_layer_apply(tg_layer *layer, tg_node *const *inputs, int n);
+tg_node *tg_layer_apply1(tg_layer *layer, tg_node *x);
+tg_node *tg_layer_apply2(tg_layer *layer, tg_node *a, tg_node *b);
+/* A one-use layer: tg_graph_layer + tg_layer_apply. */
+tg_node *tg_graph_op(tg_graph *g, const char *op, const char *name, const char *attrs,
+                     tg_node *const *inputs, int n);
+/* The layer's name and op, and its parameter node i (NULL before the first apply). */
+const char *tg_layer_name(const tg_layer *layer);
+const tg_op *tg_layer_op(const tg_layer *layer);
+tg_node *tg_layer_param(const tg_layer *layer, int i);
+
+/* Give an input a new shape (batch size) and copy `data` into it (NULL: zeros).
+ * Downstream shapes are re-inferred at the next forward; buffers are reused. */
+tg_status tg_input_set(tg_node *input, tg_shape shape, const float *data);
+/* Ask for d loss / d input in backward (gradcheck, saliency). */
+void tg_node_set_requires_grad(tg_node *input, int on);
+/* 1 when backward should add into this node's grad. */
+static inline int tg_node_wants_grad(const tg_node *n) { return n && n->wants_grad; }
+
+/* Train (1) or eval (0) mode: batch norm statistics, dropout. Default: train. */
+void tg_graph_set_training(tg_graph *g, int training);
+int tg_graph_training(const tg_graph *g);
+/* The graph's RNG (dropout, initialisation); its state is part of a checkpoint. */
+tg_rng *tg_graph_rng(tg_graph *g);
+
+/* Run the forward pass for `target` and everything it depends on. Shapes are
+ * re-inferred if an input changed shape; parameters are packed on first use. */
+tg_status tg_graph_forward(tg_graph *g, tg_node *target);
+/* Backward from a scalar `loss` (d loss = 1): zeroes the activation gradients of
+ * its ancestors, then ADDS into parameter gradients (see tg_graph_zero_grad). */
+tg_status tg_graph_backward(tg_graph *g, tg_node *loss);
+/* Backward from any node with the seed gradient `seed` (numel of its value). */
+tg_status tg_graph_backward_from(tg_graph *g, tg_node *node, const float *seed);
+/* Zero every parameter gradient. */
+void tg_graph_zero_grad(tg_graph *g);
+
+/* The nodes in creation order (which is a topological order). */
+int tg_graph_node_count(const tg_graph *g);
+tg_node *tg_graph_node(const tg_graph *g, int i);
+/* A node by its unique name, or NULL. */
+tg_node *tg_graph_find(const tg_graph *g, const char *name);
+
+/* Parameters (trainable and state) in creation order, and their total float counts. */
+int tg_graph_param_count(const tg_graph *g);
+tg_node *tg_graph_param_at(const tg_graph *g, int i);
+/* All trainable parameters in one flat buffer, gradients mirrored in a second
+ * with the same layout; packs the parameters first if needed. NULL on error. */
+float *tg_graph_param_data(tg_graph *g, int64_t *count);
+float *tg_graph_grad_data(tg_graph *g, int64_t *count);
+/* The non-trainable state (running statistics), also flat. */
+float *tg_graph_state_data(tg_graph *g, int64_t *count);
+
+/* Shape, value and gradient of a node (gradient NULL where none is kept). */
+const tg_shape *tg_node_shape(const tg_node *n);
+float *tg_node_data(tg_node *n);
+float *tg_node_grad(tg_node *n);
+/* The node's op attributes by name (the op must have that attribute). */
+int64_t tg_node_attr_int(const tg_node *n, const char *name);
+double tg_node_attr_float(const tg_node *n, const char *name);
+
+#endif

@@ -1,0 +1,146 @@
+/* The op registry: every op is one table entry (a tg_op) holding its attribute
+ * schema, the parameters it owns, shape inference, forward, backward, FLOP count,
+ * documentation and the example shapes the gradcheck suite runs it on. The model
+ * parser, the gradcheck suite, the summary and docs/ops.md are all driven by it.
+ *
+ *   static const tg_attr_spec scale_attrs[] = {
+ *       {"alpha", TG_ATTR_FLOAT, "1", -1e30, 1e30, NULL, "factor"}};
+ *   static const tg_op my_scale = {.name = "my_scale", .n_inputs = 1, ...};
+ *   tg_op_register(&my_scale);   // now usable from C, model files and gradcheck
+ */
+#ifndef TG_OP_H
+#define TG_OP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_error.h"
+#include "tg_tensor.h"
+
+#define TG_MAX_INPUTS 4
+#define TG_MAX_PARAMS 4
+#define TG_MAX_ATTRS 16
+#define TG_MAX_EXAMPLES 8
+
+typedef struct tg_node tg_node;
+typedef struct tg_graph tg_graph;
+
+typedef enum tg_attr_type {
+    TG_ATTR_INT,   /* integer within [min, max] */
+    TG_ATTR_FLOAT, /* real within [min, max] */
+    TG_ATTR_BOOL,  /* true/false (also 1/0, yes/no) */
+    TG_ATTR_ENUM,  /* one of `choices` ("none|relu|sigmoid|tanh"); stored as its index */
+    TG_ATTR_SHAPE, /* dims such as 8x4x4 (a reshape target) */
+} tg_attr_type;
+
+typedef struct tg_attr_spec {
+    const char *name;
+    tg_attr_type type;
+    const char *default_value; /* as written in a model file; NULL: the attribute is required */
+    double min, max;           /* inclusive range for INT and FLOAT */
+    const char *choices;       /* '|'-separated for ENUM, NULL otherwise */
+    const char *doc;           /* one line for docs/ops.md and --help */
+} tg_attr_spec;
+
+typedef union tg_attr_value {
+    int64_t i; /* INT, BOOL, and the choice index of ENUM */
+    double f;  /* FLOAT */
+    tg_shape shape;
+} tg_attr_value;
+
+typedef struct tg_attrs {
+    tg_attr_value v[TG_MAX_ATTRS]; /* indexed like the op's attribute schema */
+    uint32_t given;                /* bit i set: attribute i was written, not defaulted */
+} tg_attrs;
+
+typedef enum tg_init {
+    TG_INIT_ZEROS,
+    TG_INIT_ONES,
+    TG_INIT_GLOROT_UNIFORM, /* U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
+    TG_INIT_HE_NORMAL,      /* N(0, 2 / fan_in) */
+} tg_init;
+
+typedef struct tg_param_spec {
+    const char *name; /* the parameter's name inside its layer: "weight", "bias" */
+    tg_init init;     /* fans follow PyTorch: shape (out, in, k...) */
+    int state;        /* 1: non-trainable state (running mean): no gradient, not optimised */
+} tg_param_spec;
+
+typedef enum tg_input_kind {
+    TG_IN_REAL = 0, /* differentiable, gradchecked with values in [-1, 1] */
+    TG_IN_LABEL,    /* 0/1 labels: no gradient flows into it */
+} tg_input_kind;
+
+typedef struct tg_op_example {
+    const char *inputs; /* data input shapes separated by ';': "4x3x5x5;4x3x5x5" */
+    const char *attrs;  /* "filters=2 kernel=3" */
+    int eval_mode;      /* 1: run the check with the graph in eval mode */
+} tg_op_example;
+
+/* Shape inference: read the input shapes and node attributes, write the output
+ * shape and each parameter's shape (ndim 0 leaves an optional parameter out). */
+typedef tg_status (*tg_op_infer_fn)(const tg_node *node, const tg_shape *in, tg_shape *out,
+                                    tg_shape *params);
+/* Forward: node->value from the inputs and parameters. */
+typedef tg_status (*tg_op_forward_fn)(tg_node *node);
+/* Backward: from node->grad, ADD into the grad of every input and parameter that
+ * wants one (tg_node_wants_grad). */
+typedef tg_status (*tg_op_backward_fn)(tg_node *node);
+/* Bytes of per-node memory kept from forward to backward (masks, indices, statistics). */
+typedef size_t (*tg_op_bytes_fn)(const tg_node *node);
+/* Forward floating-point operations for the node's current shapes. */
+typedef double (*tg_op_flops_fn)(const tg_node *node);
+
+typedef struct tg_op {
+    const char *name;
+    const char *doc;          /* one line: what it computes */
+    const char *formula;      /* the math, for docs/ops.md */
+    int n_inputs;             /* data inputs (parameters are separate) */
+    tg_input_kind input_kind[TG_MAX_INPUTS];
+    const tg_attr_spec *attrs;
+    int n_attrs;
+    const tg_param_spec *params;
+    int n_params;
+    tg_op_infer_fn infer;
+    tg_op_forward_fn forward;
+    tg_op_backward_fn backward; /* NULL: not differentiable */
+    tg_op_bytes_fn saved_bytes; /* NULL: nothing saved (node->saved stays NULL) */
+    tg_op_bytes_fn scratch_bytes; /* NULL: none; scratch lives only during one call */
+    tg_op_flops_fn flops;
+    tg_op_example examples[TG_MAX_EXAMPLES]; /* ended by an entry with inputs == NULL */
+    double gc_eps, gc_tol; /* gradcheck step and tolerance; 0 picks the defaults */
+} tg_op;
+
+/* Register a user op (the struct must outlive its use). A duplicate or invalid
+ * entry is refused with TG_ERR_INVALID. Not safe concurrently with lookups. */
+tg_status tg_op_register(const tg_op *op);
+/* Find an op by name, or NULL. */
+const tg_op *tg_op_find(const char *name);
+/* The number of registered ops, built-in and user, and the i-th of them. */
+int tg_op_count(void);
+const tg_op *tg_op_at(int i);
+/* The registered op name closest to `name` (edit distance), for "did you mean". */
+const char *tg_op_nearest(const char *name);
+
+/* Index of attribute `name` in op's schema, or -1. */
+int tg_op_attr_index(const tg_op *op, const char *name);
+/* Set every attribute to its default (required ones stay unset). */
+void tg_attrs_init(const tg_op *op, tg_attrs *attrs);
+/* Set attribute `key` from its text `value`, checking type and range. */
+tg_status tg_attrs_set(const tg_op *op, tg_attrs *attrs, const char *key, const char *value);
+/* Check that every required attribute was given. */
+tg_status tg_attrs_check(const tg_op *op, const tg_attrs *attrs);
+/* Parse "key=value key=value" (init, set each, check); NULL or "" means all defaults. */
+tg_status tg_attrs_parse(const tg_op *op, const char *text, tg_attrs *attrs);
+/* Write attribute i's value as text (the model-file spelling) into buf. */
+char *tg_attr_str(const tg_op *op, const tg_attrs *attrs, int i, char *buf, size_t size);
+
+/* Activations shared by dense, conv2d and sepconv2d through their act= attribute. */
+typedef enum tg_act { TG_ACT_NONE, TG_ACT_RELU, TG_ACT_SIGMOID, TG_ACT_TANH } tg_act;
+#define TG_ACT_CHOICES "none|relu|sigmoid|tanh"
+/* y = act(y) in place over n floats. */
+void tg_act_forward(tg_act act, float *y, int64_t n);
+/* dz = dy * act'(z), from the activation's output y (all three derivatives are functions of y). */
+void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int64_t n);
+
+#endif
