@@ -41,12 +41,17 @@ tg_status tg_error(tg_status status, const char *fmt, ...) {
 }
 
 tg_status tg_error_context(tg_status status, const char *fmt, ...) {
-    char prefix[TG_ERROR_MAX], old[TG_ERROR_MAX];
+    char prefix[TG_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, last_error, sizeof old);
-    snprintf(last_error, sizeof last_error, "%s%s", prefix, old);
+    /* Shift the old message right and put the prefix in front, truncating the tail. */
+    size_t lp = strlen(prefix), lo = strlen(last_error);
+    if (lp > TG_ERROR_MAX - 1) lp = TG_ERROR_MAX - 1;
+    if (lp + lo > TG_ERROR_MAX - 1) lo = TG_ERROR_MAX - 1 - lp;
+    memmove(last_error + lp, last_error, lo);
+    memcpy(last_error, prefix, lp);
+    last_error[lp + lo] = '\0';
     return status;
 }

@@ -69,6 +69,7 @@ typedef struct tg_param_spec {
 typedef enum tg_input_kind {
     TG_IN_REAL = 0, /* differentiable, gradchecked with values in [-1, 1] */
     TG_IN_LABEL,    /* 0/1 labels: no gradient flows into it */
+    TG_IN_POSITIVE, /* differentiable, gradchecked with values in [0.05, 2] (distances) */
 } tg_input_kind;
 
 typedef struct tg_op_example {
@@ -122,6 +123,10 @@ const tg_op *tg_op_at(int i);
 /* The registered op name closest to `name` (edit distance), for "did you mean". */
 const char *tg_op_nearest(const char *name);
 
+/* The name among names[0..n) closest to `name` by edit distance, or NULL when none
+ * is a plausible typo of it. */
+const char *tg_nearest_name(const char *name, const char *const *names, int n);
+
 /* Index of attribute `name` in op's schema, or -1. */
 int tg_op_attr_index(const tg_op *op, const char *name);
 /* Set every attribute to its default (required ones stay unset). */
@@ -140,7 +145,9 @@ typedef enum tg_act { TG_ACT_NONE, TG_ACT_RELU, TG_ACT_SIGMOID, TG_ACT_TANH } tg
 #define TG_ACT_CHOICES "none|relu|sigmoid|tanh"
 /* y = act(y) in place over n floats. */
 void tg_act_forward(tg_act act, float *y, int64_t n);
-/* dz = dy * act'(z), from the activation's output y (all three derivatives are functions of y). */
-void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int64_t n);
+/* dz = dy * act'(z) (or dz += ... when `accumulate`), computed from the activation's
+ * output y: all three derivatives are functions of y, so z need not be kept. */
+void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int64_t n,
+                     int accumulate);
 
 #endif

@@ -1,0 +1,705 @@
+/* The graph: node creation with shape inference, parameter packing into one flat
+ * buffer, iterative topological ordering, forward and reverse sweeps. */
+#include "tg_graph.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tg_layer {
+    tg_graph *graph;
+    char *name;
+    const tg_op *op;
+    tg_attrs attrs;
+    tg_node *params[TG_MAX_PARAMS];
+    int applied; /* how many nodes apply this layer */
+};
+
+/* The ancestors of one target in topological order, cached until the graph changes. */
+typedef struct tg_order {
+    tg_node *target;
+    int version;
+    int n;
+    int *ids;
+} tg_order;
+
+struct tg_graph {
+    tg_node **nodes;
+    int n_nodes, cap_nodes;
+    tg_layer **layers;
+    int n_layers, cap_layers;
+    tg_node **params; /* parameter and state nodes, creation order */
+    int n_params, cap_params;
+    int training;
+    tg_rng rng;
+    int version;     /* bumped on every structural change */
+    int shape_epoch; /* bumped whenever an input changes shape */
+    int *node_epoch; /* per node: the epoch its shape was inferred at */
+    int packed;      /* parameters live in the flat buffers */
+    float *param_buf, *grad_buf, *state_buf;
+    int64_t n_param_floats, n_state_floats;
+    void *scratch;
+    size_t scratch_size;
+    tg_order order;
+};
+
+/* ---- small helpers ---- */
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static int grow(void **items, int *cap, int need, size_t size) {
+    if (need <= *cap) return 1;
+    int ncap = *cap ? *cap * 2 : 16;
+    while (ncap < need) ncap *= 2;
+    void *p = realloc(*items, (size_t)ncap * size);
+    if (!p) return 0;
+    *items = p;
+    *cap = ncap;
+    return 1;
+}
+
+tg_node *tg_graph_find(const tg_graph *g, const char *name) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (strcmp(g->nodes[i]->name, name) == 0) return g->nodes[i];
+    return NULL;
+}
+
+static tg_layer *find_layer(const tg_graph *g, const char *name) {
+    for (int i = 0; i < g->n_layers; i++)
+        if (strcmp(g->layers[i]->name, name) == 0) return g->layers[i];
+    return NULL;
+}
+
+/* Add a node with a unique name to the graph; NULL (with an error) on failure. */
+static tg_node *node_new(tg_graph *g, const char *name, unsigned flags) {
+    if (tg_graph_find(g, name)) {
+        tg_error(TG_ERR_INVALID, "a node named '%s' already exists in the graph", name);
+        return NULL;
+    }
+    if (!grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *g->nodes)) goto oom;
+    int cap = g->cap_nodes; /* node_epoch mirrors nodes' capacity */
+    int *ep = realloc(g->node_epoch, (size_t)cap * sizeof *ep);
+    if (!ep) goto oom;
+    g->node_epoch = ep;
+    tg_node *n = calloc(1, sizeof *n);
+    if (!n) goto oom;
+    n->name = dup_str(name);
+    if (!n->name) {
+        free(n);
+        goto oom;
+    }
+    n->id = g->n_nodes;
+    n->flags = flags;
+    n->graph = g;
+    g->nodes[g->n_nodes++] = n;
+    g->node_epoch[n->id] = g->shape_epoch;
+    g->version++;
+    return n;
+oom:
+    tg_error(TG_ERR_NOMEM, "out of memory adding node '%s'", name);
+    return NULL;
+}
+
+static void node_free(tg_node *n) {
+    tg_tensor_free(&n->value);
+    tg_tensor_free(&n->grad);
+    free(n->saved);
+    free(n->name);
+    free(n);
+}
+
+/* Allocate the gradient buffer of a node at its current shape. */
+static tg_status ensure_grad(tg_node *n) {
+    if (n->flags & (TG_NODE_PARAM)) return TG_OK; /* lives in the flat buffer */
+    if (n->grad.data && n->grad.capacity >= (size_t)tg_shape_numel(&n->value.shape)) {
+        n->grad.shape = n->value.shape;
+        return TG_OK;
+    }
+    return tg_tensor_resize(&n->grad, &n->value.shape);
+}
+
+/* ---- graph lifetime ---- */
+
+tg_graph *tg_graph_new(uint64_t seed) {
+    tg_graph *g = calloc(1, sizeof *g);
+    if (!g) {
+        tg_error(TG_ERR_NOMEM, "out of memory creating a graph");
+        return NULL;
+    }
+    g->training = 1;
+    tg_rng_seed(&g->rng, seed);
+    return g;
+}
+
+void tg_graph_free(tg_graph *g) {
+    if (!g) return;
+    for (int i = 0; i < g->n_nodes; i++) node_free(g->nodes[i]);
+    for (int i = 0; i < g->n_layers; i++) {
+        free(g->layers[i]->name);
+        free(g->layers[i]);
+    }
+    free(g->nodes);
+    free(g->layers);
+    free(g->params);
+    free(g->node_epoch);
+    free(g->param_buf);
+    free(g->grad_buf);
+    free(g->state_buf);
+    free(g->scratch);
+    free(g->order.ids);
+    free(g);
+}
+
+/* ---- leaves ---- */
+
+tg_node *tg_graph_input(tg_graph *g, const char *name, tg_shape shape) {
+    if (!g || !name) {
+        tg_error(TG_ERR_INVALID, "tg_graph_input: graph and name are required");
+        return NULL;
+    }
+    char buf[64];
+    if (!tg_shape_valid(&shape)) {
+        tg_error(TG_ERR_SHAPE, "input '%s': invalid shape %s", name,
+                 tg_shape_str(&shape, buf, sizeof buf));
+        return NULL;
+    }
+    tg_node *n = node_new(g, name, TG_NODE_INPUT);
+    if (!n) return NULL;
+    if (tg_tensor_resize(&n->value, &shape)) return NULL;
+    tg_tensor_zero(&n->value);
+    return n;
+}
+
+tg_node *tg_graph_constant(tg_graph *g, const char *name, tg_shape shape, const float *data) {
+    tg_node *n = tg_graph_input(g, name, shape);
+    if (!n) return NULL;
+    n->flags = TG_NODE_CONST;
+    if (data) memcpy(n->value.data, data, (size_t)tg_shape_numel(&shape) * sizeof(float));
+    return n;
+}
+
+static void init_values(tg_rng *rng, tg_init init, const tg_shape *s, float *x) {
+    int64_t n = tg_shape_numel(s);
+    int64_t receptive = 1;
+    for (int i = 2; i < s->ndim; i++) receptive *= s->dim[i];
+    double fan_in = s->ndim >= 2 ? (double)(s->dim[1] * receptive) : (double)s->dim[0];
+    double fan_out = (double)(s->dim[0] * receptive);
+    switch (init) {
+    case TG_INIT_ZEROS:
+        for (int64_t i = 0; i < n; i++) x[i] = 0.0f;
+        break;
+    case TG_INIT_ONES:
+        for (int64_t i = 0; i < n; i++) x[i] = 1.0f;
+        break;
+    case TG_INIT_GLOROT_UNIFORM: {
+        float a = (float)sqrt(6.0 / (fan_in + fan_out));
+        for (int64_t i = 0; i < n; i++) x[i] = tg_rng_uniform_range(rng, -a, a);
+        break;
+    }
+    case TG_INIT_HE_NORMAL: {
+        double sd = sqrt(2.0 / fan_in);
+        for (int64_t i = 0; i < n; i++) x[i] = (float)(sd * tg_rng_normal(rng));
+        break;
+    }
+    }
+}
+
+static tg_node *param_new(tg_graph *g, const char *name, tg_shape shape, tg_init init, int state) {
+    char buf[64];
+    if (!tg_shape_valid(&shape)) {
+        tg_error(TG_ERR_SHAPE, "parameter '%s': invalid shape %s", name,
+                 tg_shape_str(&shape, buf, sizeof buf));
+        return NULL;
+    }
+    if (!grow((void **)&g->params, &g->cap_params, g->n_params + 1, sizeof *g->params)) {
+        tg_error(TG_ERR_NOMEM, "out of memory adding parameter '%s'", name);
+        return NULL;
+    }
+    tg_node *n = node_new(g, name, state ? TG_NODE_STATE : TG_NODE_PARAM);
+    if (!n) return NULL;
+    if (tg_tensor_resize(&n->value, &shape)) return NULL;
+    n->init = init;
+    n->wants_grad = !state;
+    init_values(&g->rng, init, &shape, n->value.data);
+    g->params[g->n_params++] = n;
+    g->packed = 0;
+    return n;
+}
+
+tg_node *tg_graph_param(tg_graph *g, const char *name, tg_shape shape, tg_init init) {
+    if (!g || !name) {
+        tg_error(TG_ERR_INVALID, "tg_graph_param: graph and name are required");
+        return NULL;
+    }
+    return param_new(g, name, shape, init, 0);
+}
+
+/* ---- parameter packing: one flat buffer for values, one for gradients ---- */
+
+static tg_status pack_params(tg_graph *g) {
+    if (g->packed) return TG_OK;
+    int64_t np = 0, ns = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        int64_t k = tg_shape_numel(&g->params[i]->value.shape);
+        if (g->params[i]->flags & TG_NODE_STATE) ns += k;
+        else np += k;
+    }
+    float *pb = calloc((size_t)(np ? np : 1), sizeof(float));
+    float *gb = calloc((size_t)(np ? np : 1), sizeof(float));
+    float *sb = calloc((size_t)(ns ? ns : 1), sizeof(float));
+    if (!pb || !gb || !sb) {
+        free(pb);
+        free(gb);
+        free(sb);
+        return tg_error(TG_ERR_NOMEM, "out of memory packing %lld parameters", (long long)np);
+    }
+    int64_t op = 0, os = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        tg_node *p = g->params[i];
+        tg_shape shape = p->value.shape;
+        int64_t k = tg_shape_numel(&shape);
+        int state = (p->flags & TG_NODE_STATE) != 0;
+        float *dst = state ? sb + os : pb + op;
+        memcpy(dst, p->value.data, (size_t)k * sizeof(float));
+        if (!state && p->grad.data) memcpy(gb + op, p->grad.data, (size_t)k * sizeof(float));
+        tg_tensor_free(&p->value); /* frees only a private buffer, never the old flat one */
+        tg_tensor_free(&p->grad);
+        p->value = (tg_tensor){shape, dst, (size_t)k, 0};
+        if (!state) {
+            p->grad = (tg_tensor){shape, gb + op, (size_t)k, 0};
+            op += k;
+        } else {
+            os += k;
+        }
+    }
+    free(g->param_buf);
+    free(g->grad_buf);
+    free(g->state_buf);
+    g->param_buf = pb;
+    g->grad_buf = gb;
+    g->state_buf = sb;
+    g->n_param_floats = np;
+    g->n_state_floats = ns;
+    g->packed = 1;
+    return TG_OK;
+}
+
+/* ---- layers and op nodes ---- */
+
+tg_layer *tg_graph_layer(tg_graph *g, const char *op_name, const char *name, const char *attrs) {
+    if (!g || !op_name) {
+        tg_error(TG_ERR_INVALID, "tg_graph_layer: graph and op name are required");
+        return NULL;
+    }
+    const tg_op *op = tg_op_find(op_name);
+    if (!op) {
+        const char *near = tg_op_nearest(op_name);
+        tg_error(TG_ERR_UNKNOWN, "unknown op '%s'%s%s%s", op_name, near ? " (did you mean '" : "",
+                 near ? near : "", near ? "'?)" : "");
+        return NULL;
+    }
+    char gen[64];
+    if (!name) {
+        snprintf(gen, sizeof gen, "%s_%d", op->name, g->n_layers + 1);
+        name = gen;
+    }
+    if (find_layer(g, name) || tg_graph_find(g, name)) {
+        tg_error(TG_ERR_INVALID, "a layer or node named '%s' already exists", name);
+        return NULL;
+    }
+    tg_attrs parsed;
+    if (tg_attrs_parse(op, attrs, &parsed)) {
+        tg_error_context(TG_ERR_ATTR, "layer '%s' (%s): ", name, op->name);
+        return NULL;
+    }
+    if (!grow((void **)&g->layers, &g->cap_layers, g->n_layers + 1, sizeof *g->layers)) goto oom;
+    tg_layer *l = calloc(1, sizeof *l);
+    if (!l) goto oom;
+    l->name = dup_str(name);
+    if (!l->name) {
+        free(l);
+        goto oom;
+    }
+    l->graph = g;
+    l->op = op;
+    l->attrs = parsed;
+    g->layers[g->n_layers++] = l;
+    return l;
+oom:
+    tg_error(TG_ERR_NOMEM, "out of memory adding layer '%s'", name);
+    return NULL;
+}
+
+const char *tg_layer_name(const tg_layer *l) { return l->name; }
+const tg_op *tg_layer_op(const tg_layer *l) { return l->op; }
+tg_node *tg_layer_param(const tg_layer *l, int i) {
+    return (i >= 0 && i < TG_MAX_PARAMS) ? l->params[i] : NULL;
+}
+
+/* Size the node's value, saved and scratch memory for its current shapes. */
+static tg_status size_buffers(tg_node *n, const tg_shape *out) {
+    tg_graph *g = n->graph;
+    if (tg_tensor_resize(&n->value, out)) return TG_ERR_NOMEM;
+    if (n->grad.data && ensure_grad(n)) return TG_ERR_NOMEM;
+    size_t saved = n->op->saved_bytes ? n->op->saved_bytes(n) : 0;
+    if (saved > n->saved_size) {
+        void *p = realloc(n->saved, saved);
+        if (!p) return tg_error(TG_ERR_NOMEM, "node '%s': out of memory (%zu bytes saved)", n->name, saved);
+        n->saved = p;
+        n->saved_size = saved;
+    }
+    size_t scratch = n->op->scratch_bytes ? n->op->scratch_bytes(n) : 0;
+    if (scratch > g->scratch_size) {
+        void *p = realloc(g->scratch, scratch);
+        if (!p) return tg_error(TG_ERR_NOMEM, "node '%s': out of memory (%zu bytes scratch)", n->name, scratch);
+        g->scratch = p;
+        g->scratch_size = scratch;
+    }
+    return TG_OK;
+}
+
+/* Run the op's shape inference for node n (which may not be in the graph yet).
+ * The layer's parameters are created by its first apply; later ones must agree. */
+static tg_status infer_shapes(tg_node *n, tg_shape *out) {
+    const tg_op *op = n->op;
+    tg_layer *l = n->layer;
+    tg_shape in[TG_MAX_INPUTS], params[TG_MAX_PARAMS];
+    char a[64], b[64];
+    memset(params, 0, sizeof params);
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < n->n_inputs; i++) in[i] = n->inputs[i]->value.shape;
+    tg_status st = op->infer(n, in, out, params);
+    if (st) return tg_error_context(st, "node '%s' (%s): ", n->name, op->name);
+    if (!tg_shape_valid(out))
+        return tg_error(TG_ERR_SHAPE, "node '%s' (%s): inferred an invalid output shape %s",
+                        n->name, op->name, tg_shape_str(out, a, sizeof a));
+    int first = l->applied == 0;
+    for (int i = 0; i < op->n_params; i++) {
+        int had = l->params[i] != NULL, has = params[i].ndim > 0;
+        if (first && !had && has) {
+            char pname[256];
+            snprintf(pname, sizeof pname, "%s.%s", l->name, op->params[i].name);
+            l->params[i] =
+                param_new(n->graph, pname, params[i], op->params[i].init, op->params[i].state);
+            if (!l->params[i]) return tg_error_context(TG_ERR_SHAPE, "node '%s': ", n->name);
+        } else if (had != has || (has && !tg_shape_equal(&l->params[i]->value.shape, &params[i]))) {
+            return tg_error(TG_ERR_SHAPE,
+                            "node '%s' (%s): parameter '%s' of layer '%s' has shape %s but this "
+                            "input needs %s (a shared layer needs same-shaped inputs)",
+                            n->name, op->name, op->params[i].name, l->name,
+                            had ? tg_shape_str(&l->params[i]->value.shape, a, sizeof a) : "()",
+                            has ? tg_shape_str(&params[i], b, sizeof b) : "()");
+        }
+        n->params[i] = l->params[i];
+    }
+    return TG_OK;
+}
+
+static tg_status infer_node(tg_node *n) {
+    tg_shape out;
+    tg_status st = infer_shapes(n, &out);
+    return st ? st : size_buffers(n, &out);
+}
+
+tg_node *tg_layer_apply(tg_layer *l, tg_node *const *inputs, int n_in) {
+    if (!l) return NULL; /* the failure that produced it has set the message */
+    tg_graph *g = l->graph;
+    const tg_op *op = l->op;
+    for (int i = 0; i < n_in; i++)
+        if (!inputs[i]) return NULL; /* an earlier call failed; keep its message */
+    if (n_in != op->n_inputs) {
+        tg_error(TG_ERR_INVALID, "layer '%s' (%s) takes %d input%s, got %d", l->name, op->name,
+                 op->n_inputs, op->n_inputs == 1 ? "" : "s", n_in);
+        return NULL;
+    }
+    for (int i = 0; i < n_in; i++)
+        if (inputs[i]->graph != g) {
+            tg_error(TG_ERR_INVALID, "layer '%s': input '%s' belongs to another graph", l->name,
+                     inputs[i]->name);
+            return NULL;
+        }
+    char name[300];
+    if (l->applied == 0) snprintf(name, sizeof name, "%s", l->name);
+    else snprintf(name, sizeof name, "%s#%d", l->name, l->applied + 1);
+    /* Infer on a draft first, so parameters are created before the node that uses
+     * them (creation order stays topological) and a failure leaves no node behind. */
+    tg_node draft = {.name = name, .op = op, .attrs = l->attrs, .layer = l, .n_inputs = n_in,
+                     .graph = g};
+    for (int i = 0; i < n_in; i++) draft.inputs[i] = inputs[i];
+    tg_shape out;
+    if (infer_shapes(&draft, &out)) return NULL;
+    tg_node *n = node_new(g, name, 0);
+    if (!n) return NULL;
+    n->op = op;
+    n->attrs = l->attrs;
+    n->layer = l;
+    n->n_inputs = n_in;
+    memcpy(n->inputs, draft.inputs, sizeof n->inputs);
+    memcpy(n->params, draft.params, sizeof n->params);
+    if (size_buffers(n, &out)) {
+        g->n_nodes--;
+        node_free(n);
+        return NULL;
+    }
+    l->applied++;
+    return n;
+}
+
+tg_node *tg_layer_apply1(tg_layer *l, tg_node *x) { return tg_layer_apply(l, &x, 1); }
+tg_node *tg_layer_apply2(tg_layer *l, tg_node *a, tg_node *b) {
+    tg_node *in[2] = {a, b};
+    return tg_layer_apply(l, in, 2);
+}
+
+tg_node *tg_graph_op(tg_graph *g, const char *op, const char *name, const char *attrs,
+                     tg_node *const *inputs, int n) {
+    for (int i = 0; i < n; i++)
+        if (!inputs[i]) return NULL;
+    return tg_layer_apply(tg_graph_layer(g, op, name, attrs), inputs, n);
+}
+
+/* ---- inputs and modes ---- */
+
+tg_status tg_input_set(tg_node *x, tg_shape shape, const float *data) {
+    char a[64], b[64];
+    if (!x || !(x->flags & (TG_NODE_INPUT | TG_NODE_CONST)))
+        return tg_error(TG_ERR_INVALID, "tg_input_set: '%s' is not an input", x ? x->name : "NULL");
+    if (!tg_shape_valid(&shape))
+        return tg_error(TG_ERR_SHAPE, "input '%s': invalid shape %s", x->name,
+                        tg_shape_str(&shape, a, sizeof a));
+    if (shape.ndim != x->value.shape.ndim)
+        return tg_error(TG_ERR_SHAPE, "input '%s' has rank %d %s, got %s", x->name,
+                        x->value.shape.ndim, tg_shape_str(&x->value.shape, a, sizeof a),
+                        tg_shape_str(&shape, b, sizeof b));
+    if (!tg_shape_equal(&shape, &x->value.shape)) {
+        if (tg_tensor_resize(&x->value, &shape)) return TG_ERR_NOMEM;
+        x->graph->shape_epoch++;
+        x->graph->node_epoch[x->id] = x->graph->shape_epoch;
+    }
+    size_t bytes = (size_t)tg_shape_numel(&shape) * sizeof(float);
+    if (data) memcpy(x->value.data, data, bytes);
+    else memset(x->value.data, 0, bytes);
+    return TG_OK;
+}
+
+void tg_node_set_requires_grad(tg_node *x, int on) {
+    if (x && (x->flags & TG_NODE_INPUT)) x->requires_grad = on != 0;
+}
+
+void tg_graph_set_training(tg_graph *g, int training) { g->training = training != 0; }
+int tg_graph_training(const tg_graph *g) { return g->training; }
+tg_rng *tg_graph_rng(tg_graph *g) { return &g->rng; }
+
+/* ---- topological order (Kahn's algorithm over the target's ancestors) ---- */
+
+static tg_status order_for(tg_graph *g, tg_node *target) {
+    tg_order *o = &g->order;
+    if (o->target == target && o->version == g->version) return TG_OK;
+    int n = g->n_nodes;
+    int *in_set = calloc((size_t)n, sizeof(int));
+    int *indeg = calloc((size_t)n, sizeof(int));
+    int *stack = malloc((size_t)n * sizeof(int));
+    int *ids = realloc(o->ids, (size_t)n * sizeof(int));
+    int *first = calloc((size_t)n + 1, sizeof(int)); /* consumer lists, CSR */
+    int *users = NULL;
+    tg_status st = TG_OK;
+    if (!in_set || !indeg || !stack || !ids || !first) {
+        st = tg_error(TG_ERR_NOMEM, "out of memory ordering %d nodes", n);
+        goto done;
+    }
+    o->ids = ids;
+    /* Mark ancestors with an explicit stack: towers can be deep. */
+    int top = 0, edges = 0;
+    stack[top++] = target->id;
+    in_set[target->id] = 1;
+    while (top) {
+        tg_node *v = g->nodes[stack[--top]];
+        for (int k = 0; k < v->n_inputs + TG_MAX_PARAMS; k++) {
+            tg_node *u = k < v->n_inputs ? v->inputs[k] : v->params[k - v->n_inputs];
+            if (!u) continue;
+            edges++;
+            indeg[v->id]++;
+            first[u->id + 1]++;
+            if (!in_set[u->id]) {
+                in_set[u->id] = 1;
+                stack[top++] = u->id;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) first[i + 1] += first[i];
+    users = malloc((size_t)(edges ? edges : 1) * sizeof(int));
+    int *fill = calloc((size_t)n, sizeof(int));
+    if (!users || !fill) {
+        free(fill);
+        st = tg_error(TG_ERR_NOMEM, "out of memory ordering %d nodes", n);
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!in_set[i]) continue;
+        tg_node *v = g->nodes[i];
+        for (int k = 0; k < v->n_inputs + TG_MAX_PARAMS; k++) {
+            tg_node *u = k < v->n_inputs ? v->inputs[k] : v->params[k - v->n_inputs];
+            if (u) users[first[u->id] + fill[u->id]++] = i;
+        }
+    }
+    free(fill);
+    /* Ready nodes are taken lowest id first, so the order is stable. */
+    int head = 0, count = 0;
+    top = 0;
+    for (int i = 0; i < n; i++)
+        if (in_set[i] && indeg[i] == 0) stack[top++] = i;
+    while (head < top) {
+        int v = stack[head++];
+        ids[count++] = v;
+        for (int e = first[v]; e < first[v + 1]; e++)
+            if (--indeg[users[e]] == 0) stack[top++] = users[e];
+    }
+    o->target = target;
+    o->version = g->version;
+    o->n = count;
+done:
+    free(in_set);
+    free(indeg);
+    free(stack);
+    free(first);
+    free(users);
+    return st;
+}
+
+/* ---- forward and backward ---- */
+
+/* Re-infer shapes of nodes whose inputs changed shape since they were inferred. */
+static tg_status reinfer(tg_graph *g) {
+    tg_order *o = &g->order;
+    for (int i = 0; i < o->n; i++) {
+        tg_node *n = g->nodes[o->ids[i]];
+        if (!n->op) continue;
+        int newest = 0;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (g->node_epoch[n->inputs[k]->id] > newest) newest = g->node_epoch[n->inputs[k]->id];
+        if (newest <= g->node_epoch[n->id]) continue;
+        tg_status st = infer_node(n);
+        if (st) return st;
+        g->node_epoch[n->id] = newest;
+    }
+    return TG_OK;
+}
+
+tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
+    if (!g || !target) return tg_error(TG_ERR_INVALID, "tg_graph_forward: graph and target are required");
+    tg_status st;
+    if ((st = pack_params(g)) || (st = order_for(g, target)) || (st = reinfer(g))) return st;
+    for (int i = 0; i < g->order.n; i++) {
+        tg_node *n = g->nodes[g->order.ids[i]];
+        if (!n->op) continue;
+        n->scratch = g->scratch;
+        st = n->op->forward(n);
+        if (st) return tg_error_context(st, "forward of node '%s' (%s): ", n->name, n->op->name);
+    }
+    return TG_OK;
+}
+
+tg_status tg_graph_backward_from(tg_graph *g, tg_node *node, const float *seed) {
+    if (!g || !node) return tg_error(TG_ERR_INVALID, "tg_graph_backward: graph and node are required");
+    tg_status st;
+    if ((st = pack_params(g)) || (st = order_for(g, node)) || (st = reinfer(g))) return st;
+    tg_order *o = &g->order;
+    /* Which nodes a gradient reaches: trainable parameters, inputs that asked. */
+    for (int i = 0; i < o->n; i++) {
+        tg_node *n = g->nodes[o->ids[i]];
+        if (n->flags & TG_NODE_PARAM) n->wants_grad = 1;
+        else if (n->flags & TG_NODE_INPUT) n->wants_grad = n->requires_grad;
+        else if (!n->op) n->wants_grad = 0;
+        else {
+            n->wants_grad = 0;
+            for (int k = 0; k < n->n_inputs; k++)
+                if (n->inputs[k]->wants_grad && n->op->input_kind[k] != TG_IN_LABEL) n->wants_grad = 1;
+            for (int k = 0; k < TG_MAX_PARAMS; k++)
+                if (n->params[k] && n->params[k]->wants_grad) n->wants_grad = 1;
+        }
+        if (n->wants_grad && !(n->flags & TG_NODE_PARAM)) {
+            if (ensure_grad(n)) return TG_ERR_NOMEM;
+            tg_tensor_zero(&n->grad);
+        }
+    }
+    if (!node->wants_grad) return TG_OK; /* nothing trainable upstream */
+    int64_t numel = tg_shape_numel(&node->value.shape);
+    for (int64_t i = 0; i < numel; i++) node->grad.data[i] = seed ? seed[i] : 1.0f;
+    for (int i = o->n - 1; i >= 0; i--) {
+        tg_node *n = g->nodes[o->ids[i]];
+        if (!n->op || !n->wants_grad) continue;
+        if (!n->op->backward)
+            return tg_error(TG_ERR_INVALID, "node '%s': op '%s' is not differentiable", n->name,
+                            n->op->name);
+        n->scratch = g->scratch;
+        st = n->op->backward(n);
+        if (st) return tg_error_context(st, "backward of node '%s' (%s): ", n->name, n->op->name);
+    }
+    return TG_OK;
+}
+
+tg_status tg_graph_backward(tg_graph *g, tg_node *loss) {
+    char buf[64];
+    if (!loss) return tg_error(TG_ERR_INVALID, "tg_graph_backward: loss is NULL");
+    if (tg_shape_numel(&loss->value.shape) != 1)
+        return tg_error(TG_ERR_SHAPE, "backward needs a scalar loss; '%s' has shape %s",
+                        loss->name, tg_shape_str(&loss->value.shape, buf, sizeof buf));
+    return tg_graph_backward_from(g, loss, NULL);
+}
+
+void tg_graph_zero_grad(tg_graph *g) {
+    if (g->packed) {
+        memset(g->grad_buf, 0, (size_t)g->n_param_floats * sizeof(float));
+        return;
+    }
+    for (int i = 0; i < g->n_params; i++) tg_tensor_zero(&g->params[i]->grad);
+}
+
+/* ---- accessors ---- */
+
+int tg_graph_node_count(const tg_graph *g) { return g->n_nodes; }
+tg_node *tg_graph_node(const tg_graph *g, int i) {
+    return (i >= 0 && i < g->n_nodes) ? g->nodes[i] : NULL;
+}
+int tg_graph_param_count(const tg_graph *g) { return g->n_params; }
+tg_node *tg_graph_param_at(const tg_graph *g, int i) {
+    return (i >= 0 && i < g->n_params) ? g->params[i] : NULL;
+}
+
+float *tg_graph_param_data(tg_graph *g, int64_t *count) {
+    if (pack_params(g)) return NULL;
+    if (count) *count = g->n_param_floats;
+    return g->param_buf;
+}
+
+float *tg_graph_grad_data(tg_graph *g, int64_t *count) {
+    if (pack_params(g)) return NULL;
+    if (count) *count = g->n_param_floats;
+    return g->grad_buf;
+}
+
+float *tg_graph_state_data(tg_graph *g, int64_t *count) {
+    if (pack_params(g)) return NULL;
+    if (count) *count = g->n_state_floats;
+    return g->state_buf;
+}
+
+const tg_shape *tg_node_shape(const tg_node *n) { return &n->value.shape; }
+float *tg_node_data(tg_node *n) { return n->value.data; }
+float *tg_node_grad(tg_node *n) { return n->grad.data; }
+
+int64_t tg_node_attr_int(const tg_node *n, const char *name) {
+    int i = n->op ? tg_op_attr_index(n->op, name) : -1;
+    return i < 0 ? 0 : n->attrs.v[i].i;
+}
+
+double tg_node_attr_float(const tg_node *n, const char *name) {
+    int i = n->op ? tg_op_attr_index(n->op, name) : -1;
+    return i < 0 ? 0.0 : n->attrs.v[i].f;
+}

@@ -1,0 +1,375 @@
+/* Optimizer steps as single elementwise loops over the flat buffers. Scalars that
+ * depend on the step (bias corrections) are computed once in double; the per-element
+ * arithmetic is float, as in PyTorch, and independent of the thread count. */
+#include "tg_optim.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Below this many parameters a step runs on one thread: spawning costs more. */
+#define TG_OPTIM_PARALLEL_MIN 32768
+#ifdef _OPENMP
+#define TG_OPTIM_FOR _Pragma("omp parallel for simd if (n >= TG_OPTIM_PARALLEL_MIN)")
+#else
+#define TG_OPTIM_FOR
+#endif
+
+#define TG_OPTIM_MAX_STATE 3
+
+struct tg_optimizer {
+    tg_optimizer_config cfg;
+    int64_t n;
+    int64_t steps;
+    int n_state;
+    const char *state_name[TG_OPTIM_MAX_STATE];
+    float *state[TG_OPTIM_MAX_STATE];
+};
+
+static const char *const kind_names[] = {"sgd", "adam", "adamw", "rmsprop"};
+#define N_KINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
+
+tg_optimizer_config tg_optimizer_defaults(tg_optimizer_kind kind) {
+    tg_optimizer_config c = {0};
+    c.kind = kind;
+    c.beta1 = 0.9;
+    c.beta2 = 0.999;
+    c.eps = 1e-8;
+    c.alpha = 0.99;
+    if (kind == TG_OPTIM_ADAMW) c.weight_decay = 0.01;
+    return c;
+}
+
+tg_status tg_optimizer_kind_parse(const char *name, tg_optimizer_kind *kind) {
+    for (int k = 0; name && k < N_KINDS; k++) {
+        if (strcasecmp(name, kind_names[k]) == 0) {
+            *kind = (tg_optimizer_kind)k;
+            return TG_OK;
+        }
+    }
+    return tg_error(TG_ERR_UNKNOWN, "unknown optimizer '%s' (expected sgd, adam, adamw or rmsprop)",
+                    name ? name : "(null)");
+}
+
+const char *tg_optimizer_kind_name(tg_optimizer_kind kind) {
+    return (int)kind >= 0 && (int)kind < N_KINDS ? kind_names[kind] : "?";
+}
+
+/* Which kinds use which key: bit k set when kind k reads the field. */
+#define K_SGD (1u << TG_OPTIM_SGD)
+#define K_ADAM (1u << TG_OPTIM_ADAM)
+#define K_ADAMW (1u << TG_OPTIM_ADAMW)
+#define K_RMS (1u << TG_OPTIM_RMSPROP)
+
+static const struct {
+    const char *key;
+    unsigned kinds;
+    size_t offset;
+    int is_flag;
+} config_keys[] = {
+    {"momentum", K_SGD | K_RMS, offsetof(tg_optimizer_config, momentum), 0},
+    {"dampening", K_SGD, offsetof(tg_optimizer_config, dampening), 0},
+    {"nesterov", K_SGD, offsetof(tg_optimizer_config, nesterov), 1},
+    {"weight_decay", K_SGD | K_ADAM | K_ADAMW | K_RMS, offsetof(tg_optimizer_config, weight_decay), 0},
+    {"beta1", K_ADAM | K_ADAMW, offsetof(tg_optimizer_config, beta1), 0},
+    {"beta2", K_ADAM | K_ADAMW, offsetof(tg_optimizer_config, beta2), 0},
+    {"eps", K_ADAM | K_ADAMW | K_RMS, offsetof(tg_optimizer_config, eps), 0},
+    {"alpha", K_RMS, offsetof(tg_optimizer_config, alpha), 0},
+    {"centered", K_RMS, offsetof(tg_optimizer_config, centered), 1},
+};
+#define N_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
+
+tg_status tg_optimizer_config_set(tg_optimizer_config *cfg, const char *key, const char *value) {
+    const char *kname = tg_optimizer_kind_name(cfg->kind);
+    for (int i = 0; i < N_KEYS; i++) {
+        if (strcmp(key, config_keys[i].key) != 0) continue;
+        if (!(config_keys[i].kinds & (1u << cfg->kind)))
+            return tg_error(TG_ERR_ATTR, "optimizer %s does not take '%s'", kname, key);
+        char *end;
+        double v = value ? strtod(value, &end) : 0.0;
+        if (!value || end == value || *end != '\0')
+            return tg_error(TG_ERR_ATTR, "optimizer %s: %s=%s is not a number", kname, key,
+                            value ? value : "");
+        char *field = (char *)cfg + config_keys[i].offset;
+        if (config_keys[i].is_flag) {
+            if (v != 0.0 && v != 1.0)
+                return tg_error(TG_ERR_ATTR, "optimizer %s: %s must be 0 or 1, got %s", kname,
+                                key, value);
+            *(int *)field = (int)v;
+        } else {
+            *(double *)field = v;
+        }
+        return TG_OK;
+    }
+    return tg_error(TG_ERR_UNKNOWN,
+                    "unknown optimizer setting '%s' (known: momentum, dampening, nesterov, "
+                    "weight_decay, beta1, beta2, eps, alpha, centered)",
+                    key);
+}
+
+/* 1 when lo <= v < hi (hi_open) or lo <= v <= hi; NaN fails every range. */
+static int in_range(double v, double lo, double hi, int hi_open) {
+    return v >= lo && (hi_open ? v < hi : v <= hi);
+}
+
+tg_status tg_optimizer_config_validate(const tg_optimizer_config *c) {
+    if (!c) return tg_error(TG_ERR_INVALID, "optimizer: config is NULL");
+    if ((int)c->kind < 0 || (int)c->kind >= N_KINDS)
+        return tg_error(TG_ERR_INVALID, "optimizer: kind %d is not a known optimizer", (int)c->kind);
+    const char *k = kind_names[c->kind];
+    if (!in_range(c->weight_decay, 0.0, INFINITY, 1))
+        return tg_error(TG_ERR_INVALID, "%s: weight_decay must be finite and >= 0, got %g", k,
+                        c->weight_decay);
+    switch (c->kind) {
+    case TG_OPTIM_SGD:
+        if (!in_range(c->momentum, 0.0, 1.0, 1))
+            return tg_error(TG_ERR_INVALID, "sgd: momentum must be in [0,1), got %g", c->momentum);
+        if (!in_range(c->dampening, 0.0, 1.0, 0))
+            return tg_error(TG_ERR_INVALID, "sgd: dampening must be in [0,1], got %g",
+                            c->dampening);
+        if (c->nesterov != 0 && c->nesterov != 1)
+            return tg_error(TG_ERR_INVALID, "sgd: nesterov must be 0 or 1, got %d", c->nesterov);
+        if (c->nesterov && (c->momentum <= 0.0 || c->dampening != 0.0))
+            return tg_error(TG_ERR_INVALID,
+                            "sgd: nesterov needs momentum > 0 and dampening 0, got momentum %g, "
+                            "dampening %g",
+                            c->momentum, c->dampening);
+        break;
+    case TG_OPTIM_ADAM:
+    case TG_OPTIM_ADAMW:
+        if (!in_range(c->beta1, 0.0, 1.0, 1))
+            return tg_error(TG_ERR_INVALID, "%s: beta1 must be in [0,1), got %g", k, c->beta1);
+        if (!in_range(c->beta2, 0.0, 1.0, 1))
+            return tg_error(TG_ERR_INVALID, "%s: beta2 must be in [0,1), got %g", k, c->beta2);
+        if (!(c->eps > 0.0 && isfinite(c->eps)))
+            return tg_error(TG_ERR_INVALID, "%s: eps must be finite and > 0, got %g", k, c->eps);
+        break;
+    case TG_OPTIM_RMSPROP:
+        if (!in_range(c->alpha, 0.0, 1.0, 1))
+            return tg_error(TG_ERR_INVALID, "rmsprop: alpha must be in [0,1), got %g", c->alpha);
+        if (!(c->eps > 0.0 && isfinite(c->eps)))
+            return tg_error(TG_ERR_INVALID, "rmsprop: eps must be finite and > 0, got %g", c->eps);
+        if (!in_range(c->momentum, 0.0, 1.0, 1))
+            return tg_error(TG_ERR_INVALID, "rmsprop: momentum must be in [0,1), got %g",
+                            c->momentum);
+        if (c->centered != 0 && c->centered != 1)
+            return tg_error(TG_ERR_INVALID, "rmsprop: centered must be 0 or 1, got %d",
+                            c->centered);
+        break;
+    }
+    return TG_OK;
+}
+
+tg_optimizer *tg_optimizer_new(const tg_optimizer_config *cfg, int64_t n) {
+    if (tg_optimizer_config_validate(cfg) != TG_OK) return NULL;
+    if (n < 1) {
+        tg_error(TG_ERR_INVALID, "%s: the number of parameters must be >= 1, got %lld",
+                 kind_names[cfg->kind], (long long)n);
+        return NULL;
+    }
+    tg_optimizer *opt = calloc(1, sizeof *opt);
+    if (!opt) goto nomem;
+    opt->cfg = *cfg;
+    opt->n = n;
+    switch (cfg->kind) {
+    case TG_OPTIM_SGD:
+        if (cfg->momentum > 0.0) opt->state_name[opt->n_state++] = "momentum_buffer";
+        break;
+    case TG_OPTIM_ADAM:
+    case TG_OPTIM_ADAMW:
+        opt->state_name[opt->n_state++] = "exp_avg";
+        opt->state_name[opt->n_state++] = "exp_avg_sq";
+        break;
+    case TG_OPTIM_RMSPROP:
+        opt->state_name[opt->n_state++] = "square_avg";
+        if (cfg->momentum > 0.0) opt->state_name[opt->n_state++] = "momentum_buffer";
+        if (cfg->centered) opt->state_name[opt->n_state++] = "grad_avg";
+        break;
+    }
+    for (int i = 0; i < opt->n_state; i++) {
+        opt->state[i] = calloc((size_t)n, sizeof(float));
+        if (!opt->state[i]) goto nomem;
+    }
+    return opt;
+nomem:
+    tg_optimizer_free(opt);
+    tg_error(TG_ERR_NOMEM, "%s: out of memory for %lld parameters of state",
+             kind_names[cfg->kind], (long long)n);
+    return NULL;
+}
+
+void tg_optimizer_free(tg_optimizer *opt) {
+    if (!opt) return;
+    for (int i = 0; i < opt->n_state; i++) free(opt->state[i]);
+    free(opt);
+}
+
+void tg_optimizer_reset(tg_optimizer *opt) {
+    opt->steps = 0;
+    for (int i = 0; i < opt->n_state; i++) memset(opt->state[i], 0, (size_t)opt->n * sizeof(float));
+}
+
+const tg_optimizer_config *tg_optimizer_config_of(const tg_optimizer *opt) { return &opt->cfg; }
+int64_t tg_optimizer_size(const tg_optimizer *opt) { return opt->n; }
+int64_t tg_optimizer_steps(const tg_optimizer *opt) { return opt->steps; }
+int tg_optimizer_state_count(const tg_optimizer *opt) { return opt->n_state; }
+
+tg_status tg_optimizer_set_steps(tg_optimizer *opt, int64_t steps) {
+    if (steps < 0)
+        return tg_error(TG_ERR_INVALID, "optimizer: step count must be >= 0, got %lld",
+                        (long long)steps);
+    opt->steps = steps;
+    return TG_OK;
+}
+
+const char *tg_optimizer_state_name(const tg_optimizer *opt, int i) {
+    return i >= 0 && i < opt->n_state ? opt->state_name[i] : NULL;
+}
+
+float *tg_optimizer_state_data(tg_optimizer *opt, int i) {
+    return i >= 0 && i < opt->n_state ? opt->state[i] : NULL;
+}
+
+int tg_optimizer_state_find(const tg_optimizer *opt, const char *name) {
+    for (int i = 0; i < opt->n_state; i++)
+        if (strcmp(opt->state_name[i], name) == 0) return i;
+    return -1;
+}
+
+/* SGD (torch.optim.SGD): d = g + wd*p; with momentum, buf = d on the first step and
+ * mu*buf + (1-dampening)*d after; Nesterov steps along d + mu*buf, otherwise along buf. */
+static void sgd_step(tg_optimizer *opt, float *restrict p, const float *restrict g, int64_t n,
+                     float lr) {
+    const float wd = (float)opt->cfg.weight_decay;
+    if (opt->n_state == 0) {
+        TG_OPTIM_FOR
+        for (int64_t i = 0; i < n; i++) p[i] -= lr * (g[i] + wd * p[i]);
+        return;
+    }
+    float *restrict buf = opt->state[0];
+    const float mu = (float)opt->cfg.momentum;
+    /* On the first step buf is zero, and 0*buf + 1*d == d exactly. */
+    const float keep = opt->steps == 0 ? 0.0f : mu;
+    const float take = opt->steps == 0 ? 1.0f : (float)(1.0 - opt->cfg.dampening);
+    const int nesterov = opt->cfg.nesterov;
+    TG_OPTIM_FOR
+    for (int64_t i = 0; i < n; i++) {
+        float d = g[i] + wd * p[i];
+        float b = keep * buf[i] + take * d;
+        buf[i] = b;
+        p[i] -= lr * (nesterov ? d + mu * b : b);
+    }
+}
+
+/* Adam and AdamW (torch.optim.Adam/AdamW): AdamW first decays p by (1 - lr*wd); Adam adds
+ * wd*p to the gradient. Then m = b1*m + (1-b1)*g, v = b2*v + (1-b2)*g^2 and
+ * p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
+static void adam_step(tg_optimizer *opt, float *restrict p, const float *restrict g, int64_t n,
+                      float lr) {
+    const tg_optimizer_config *c = &opt->cfg;
+    const double t = (double)(opt->steps + 1);
+    const int decoupled = c->kind == TG_OPTIM_ADAMW;
+    const float decay = decoupled ? (float)(1.0 - (double)lr * c->weight_decay) : 1.0f;
+    const float l2 = decoupled ? 0.0f : (float)c->weight_decay;
+    const float b1 = (float)c->beta1, b2 = (float)c->beta2;
+    const float a1 = (float)(1.0 - c->beta1), a2 = (float)(1.0 - c->beta2);
+    const float step_size = (float)((double)lr / (1.0 - pow(c->beta1, t)));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, t));
+    const float eps = (float)c->eps;
+    float *restrict m = opt->state[0], *restrict v = opt->state[1];
+    TG_OPTIM_FOR
+    for (int64_t i = 0; i < n; i++) {
+        float pi = p[i] * decay;
+        float gi = g[i] + l2 * pi;
+        float mi = b1 * m[i] + a1 * gi;
+        float vi = b2 * v[i] + a2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    }
+}
+
+/* RMSprop (torch.optim.RMSprop): g += wd*p; v = alpha*v + (1-alpha)*g^2; centered also
+ * tracks ga = alpha*ga + (1-alpha)*g and uses v - ga^2 (clamped at 0 against rounding);
+ * avg = sqrt(.) + eps; with momentum buf = mu*buf + g/avg, p -= lr*buf, else p -= lr*g/avg. */
+static void rmsprop_step(tg_optimizer *opt, float *restrict p, const float *restrict g, int64_t n,
+                         float lr) {
+    const tg_optimizer_config *c = &opt->cfg;
+    const float wd = (float)c->weight_decay, eps = (float)c->eps;
+    const float al = (float)c->alpha, a1 = (float)(1.0 - c->alpha), mu = (float)c->momentum;
+    int s = 0;
+    float *restrict v = opt->state[s++];
+    float *restrict buf = c->momentum > 0.0 ? opt->state[s++] : NULL;
+    float *restrict ga = c->centered ? opt->state[s++] : NULL;
+    TG_OPTIM_FOR
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i] + wd * p[i];
+        float vi = al * v[i] + a1 * gi * gi;
+        v[i] = vi;
+        float var = vi;
+        if (ga) {
+            float gai = al * ga[i] + a1 * gi;
+            ga[i] = gai;
+            var = fmaxf(vi - gai * gai, 0.0f);
+        }
+        float u = gi / (sqrtf(var) + eps);
+        if (buf) {
+            u += mu * buf[i];
+            buf[i] = u;
+        }
+        p[i] -= lr * u;
+    }
+}
+
+tg_status tg_optimizer_step(tg_optimizer *opt, float *params, const float *grads, int64_t n,
+                            float lr) {
+    if (!opt || !params || !grads)
+        return tg_error(TG_ERR_INVALID, "optimizer step: optimizer, params and grads must not "
+                                        "be NULL");
+    const char *k = kind_names[opt->cfg.kind];
+    if (n != opt->n)
+        return tg_error(TG_ERR_MISMATCH,
+                        "%s step: %lld parameters given, the optimizer was made for %lld",
+                        k, (long long)n, (long long)opt->n);
+    if (!(lr >= 0.0f && isfinite(lr)))
+        return tg_error(TG_ERR_INVALID, "%s step: lr must be finite and >= 0, got %g", k,
+                        (double)lr);
+    switch (opt->cfg.kind) {
+    case TG_OPTIM_SGD: sgd_step(opt, params, grads, n, lr); break;
+    case TG_OPTIM_ADAM:
+    case TG_OPTIM_ADAMW: adam_step(opt, params, grads, n, lr); break;
+    case TG_OPTIM_RMSPROP: rmsprop_step(opt, params, grads, n, lr); break;
+    }
+    opt->steps++;
+    return TG_OK;
+}
+
+double tg_grad_norm(const float *grads, int64_t n) {
+    /* Serial on purpose: the sum must not depend on the thread count. */
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)grads[i] * (double)grads[i];
+    return sqrt(sum);
+}
+
+float tg_clip_grad_norm(float *grads, int64_t n, float max_norm) {
+    if (!(max_norm > 0.0f)) {
+        tg_error(TG_ERR_INVALID, "clip_grad_norm: max_norm must be > 0, got %g", (double)max_norm);
+        return NAN;
+    }
+    double norm = tg_grad_norm(grads, n);
+    if (!isfinite((float)norm)) { /* beyond FLT_MAX counts as Inf: the run has diverged */
+        tg_error(TG_ERR_NUMERIC,
+                 "clip_grad_norm: the gradient norm is %s; the run has diverged (lower the "
+                 "learning rate or clip harder)",
+                 isnan(norm) ? "NaN" : "Inf");
+        return isnan(norm) ? NAN : INFINITY;
+    }
+    if (norm > (double)max_norm) {
+        const double scale = (double)max_norm / norm;
+        TG_OPTIM_FOR
+        for (int64_t i = 0; i < n; i++) grads[i] = (float)((double)grads[i] * scale);
+    }
+    return (float)norm;
+}

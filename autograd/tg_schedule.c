@@ -1,0 +1,279 @@
+/* Learning-rate schedules: closed forms of the epoch, and reduce-on-plateau as a small
+ * state machine that follows torch.optim.lr_scheduler.ReduceLROnPlateau step by step. */
+#include "tg_schedule.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const kind_names[] = {"constant", "step", "exponential", "cosine", "plateau"};
+#define N_KINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
+
+static const char *const plateau_state_names[] = {"lr", "best", "bad_epochs", "cooldown_left"};
+#define N_PLATEAU_STATE 4
+
+tg_schedule_config tg_schedule_defaults(tg_schedule_kind kind, double lr) {
+    tg_schedule_config c = {0};
+    c.kind = kind;
+    c.lr = lr;
+    c.gamma = kind == TG_SCHEDULE_EXPONENTIAL ? 0.95 : 0.1;
+    c.mode = TG_PLATEAU_MIN;
+    c.factor = 0.1;
+    c.patience = 10;
+    c.threshold = 1e-4;
+    c.threshold_mode = TG_THRESHOLD_REL;
+    return c;
+}
+
+tg_status tg_schedule_kind_parse(const char *name, tg_schedule_kind *kind) {
+    for (int k = 0; name && k < N_KINDS; k++) {
+        if (strcasecmp(name, kind_names[k]) == 0) {
+            *kind = (tg_schedule_kind)k;
+            return TG_OK;
+        }
+    }
+    return tg_error(TG_ERR_UNKNOWN,
+                    "unknown schedule '%s' (expected constant, step, exponential, cosine or "
+                    "plateau)",
+                    name ? name : "(null)");
+}
+
+const char *tg_schedule_kind_name(tg_schedule_kind kind) {
+    return (int)kind >= 0 && (int)kind < N_KINDS ? kind_names[kind] : "?";
+}
+
+/* Parse a whole number that fits an int; 0 on success. */
+static int parse_int(const char *text, int *out) {
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || v < INT_MIN || v > INT_MAX) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_double(const char *text, double *out) {
+    char *end;
+    *out = strtod(text, &end);
+    return end == text || *end != '\0' ? -1 : 0;
+}
+
+#define K(kind) (1u << (kind))
+
+tg_status tg_schedule_config_set(tg_schedule_config *cfg, const char *key, const char *value) {
+    static const struct {
+        const char *key;
+        unsigned kinds;
+    } keys[] = {
+        {"lr", ~0u},
+        {"step_size", K(TG_SCHEDULE_STEP)},
+        {"gamma", K(TG_SCHEDULE_STEP) | K(TG_SCHEDULE_EXPONENTIAL)},
+        {"t_max", K(TG_SCHEDULE_COSINE)},
+        {"min_lr", K(TG_SCHEDULE_COSINE) | K(TG_SCHEDULE_PLATEAU)},
+        {"mode", K(TG_SCHEDULE_PLATEAU)},
+        {"factor", K(TG_SCHEDULE_PLATEAU)},
+        {"patience", K(TG_SCHEDULE_PLATEAU)},
+        {"threshold", K(TG_SCHEDULE_PLATEAU)},
+        {"threshold_mode", K(TG_SCHEDULE_PLATEAU)},
+        {"cooldown", K(TG_SCHEDULE_PLATEAU)},
+    };
+    const char *kname = tg_schedule_kind_name(cfg->kind);
+    int i = 0, n = (int)(sizeof keys / sizeof keys[0]);
+    while (i < n && strcmp(key, keys[i].key) != 0) i++;
+    if (i == n)
+        return tg_error(TG_ERR_UNKNOWN,
+                        "unknown schedule setting '%s' (known: lr, step_size, gamma, t_max, "
+                        "min_lr, mode, factor, patience, threshold, threshold_mode, cooldown)",
+                        key);
+    if (!(keys[i].kinds & K(cfg->kind)))
+        return tg_error(TG_ERR_ATTR, "schedule %s does not take '%s'", kname, key);
+    if (!value) value = "";
+    int bad = 0;
+    if (strcmp(key, "mode") == 0) {
+        if (strcmp(value, "min") == 0) cfg->mode = TG_PLATEAU_MIN;
+        else if (strcmp(value, "max") == 0) cfg->mode = TG_PLATEAU_MAX;
+        else return tg_error(TG_ERR_ATTR, "schedule %s: mode must be min or max, got '%s'", kname, value);
+    } else if (strcmp(key, "threshold_mode") == 0) {
+        if (strcmp(value, "rel") == 0) cfg->threshold_mode = TG_THRESHOLD_REL;
+        else if (strcmp(value, "abs") == 0) cfg->threshold_mode = TG_THRESHOLD_ABS;
+        else
+            return tg_error(TG_ERR_ATTR, "schedule %s: threshold_mode must be rel or abs, got '%s'",
+                            kname, value);
+    } else if (strcmp(key, "step_size") == 0) bad = parse_int(value, &cfg->step_size);
+    else if (strcmp(key, "t_max") == 0) bad = parse_int(value, &cfg->t_max);
+    else if (strcmp(key, "patience") == 0) bad = parse_int(value, &cfg->patience);
+    else if (strcmp(key, "cooldown") == 0) bad = parse_int(value, &cfg->cooldown);
+    else if (strcmp(key, "lr") == 0) bad = parse_double(value, &cfg->lr);
+    else if (strcmp(key, "gamma") == 0) bad = parse_double(value, &cfg->gamma);
+    else if (strcmp(key, "min_lr") == 0) bad = parse_double(value, &cfg->min_lr);
+    else if (strcmp(key, "factor") == 0) bad = parse_double(value, &cfg->factor);
+    else bad = parse_double(value, &cfg->threshold);
+    if (bad)
+        return tg_error(TG_ERR_ATTR, "schedule %s: %s=%s is not a %s", kname, key, value,
+                        strcmp(key, "step_size") == 0 || strcmp(key, "t_max") == 0 ||
+                                strcmp(key, "patience") == 0 || strcmp(key, "cooldown") == 0
+                            ? "whole number"
+                            : "number");
+    return TG_OK;
+}
+
+tg_status tg_schedule_config_validate(const tg_schedule_config *c) {
+    if (!c) return tg_error(TG_ERR_INVALID, "schedule: config is NULL");
+    if ((int)c->kind < 0 || (int)c->kind >= N_KINDS)
+        return tg_error(TG_ERR_INVALID, "schedule: kind %d is not a known schedule", (int)c->kind);
+    const char *k = kind_names[c->kind];
+    if (!(c->lr > 0.0 && isfinite(c->lr)))
+        return tg_error(TG_ERR_INVALID, "%s schedule: lr must be finite and > 0, got %g", k, c->lr);
+    switch (c->kind) {
+    case TG_SCHEDULE_CONSTANT: break;
+    case TG_SCHEDULE_STEP:
+    case TG_SCHEDULE_EXPONENTIAL:
+        if (c->kind == TG_SCHEDULE_STEP && c->step_size < 1)
+            return tg_error(TG_ERR_INVALID, "step schedule: step_size must be >= 1, got %d",
+                            c->step_size);
+        if (!(c->gamma > 0.0 && c->gamma <= 1.0))
+            return tg_error(TG_ERR_INVALID, "%s schedule: gamma must be in (0,1], got %g", k,
+                            c->gamma);
+        break;
+    case TG_SCHEDULE_COSINE:
+    case TG_SCHEDULE_PLATEAU:
+        if (!(c->min_lr >= 0.0 && c->min_lr <= c->lr))
+            return tg_error(TG_ERR_INVALID, "%s schedule: min_lr must be in [0, lr=%g], got %g", k,
+                            c->lr, c->min_lr);
+        if (c->kind == TG_SCHEDULE_COSINE) {
+            if (c->t_max < 1)
+                return tg_error(TG_ERR_INVALID, "cosine schedule: t_max must be >= 1, got %d",
+                                c->t_max);
+            break;
+        }
+        if (c->mode != TG_PLATEAU_MIN && c->mode != TG_PLATEAU_MAX)
+            return tg_error(TG_ERR_INVALID, "plateau schedule: mode must be min or max, got %d",
+                            (int)c->mode);
+        if (!(c->factor > 0.0 && c->factor < 1.0))
+            return tg_error(TG_ERR_INVALID, "plateau schedule: factor must be in (0,1), got %g",
+                            c->factor);
+        if (c->patience < 0)
+            return tg_error(TG_ERR_INVALID, "plateau schedule: patience must be >= 0, got %d",
+                            c->patience);
+        if (!(c->threshold >= 0.0 && isfinite(c->threshold)))
+            return tg_error(TG_ERR_INVALID,
+                            "plateau schedule: threshold must be finite and >= 0, got %g",
+                            c->threshold);
+        if (c->threshold_mode != TG_THRESHOLD_REL && c->threshold_mode != TG_THRESHOLD_ABS)
+            return tg_error(TG_ERR_INVALID,
+                            "plateau schedule: threshold_mode must be rel or abs, got %d",
+                            (int)c->threshold_mode);
+        if (c->cooldown < 0)
+            return tg_error(TG_ERR_INVALID, "plateau schedule: cooldown must be >= 0, got %d",
+                            c->cooldown);
+        break;
+    }
+    return TG_OK;
+}
+
+tg_status tg_schedule_init(tg_schedule *s, const tg_schedule_config *cfg) {
+    tg_status st = tg_schedule_config_validate(cfg);
+    if (st != TG_OK) return st;
+    memset(s, 0, sizeof *s);
+    s->cfg = *cfg;
+    s->lr = cfg->lr;
+    s->best = cfg->mode == TG_PLATEAU_MIN ? INFINITY : -INFINITY;
+    return TG_OK;
+}
+
+double tg_schedule_lr(const tg_schedule *s, int epoch) {
+    const tg_schedule_config *c = &s->cfg;
+    double e = epoch < 0 ? 0.0 : (double)epoch;
+    switch (c->kind) {
+    case TG_SCHEDULE_CONSTANT: return c->lr;
+    case TG_SCHEDULE_STEP: return c->lr * pow(c->gamma, floor(e / c->step_size));
+    case TG_SCHEDULE_EXPONENTIAL: return c->lr * pow(c->gamma, e);
+    case TG_SCHEDULE_COSINE:
+        return c->min_lr + (c->lr - c->min_lr) * (1.0 + cos(M_PI * e / c->t_max)) / 2.0;
+    case TG_SCHEDULE_PLATEAU: return s->lr;
+    }
+    return c->lr;
+}
+
+/* ReduceLROnPlateau._is_better */
+static int plateau_is_better(const tg_schedule_config *c, double metric, double best) {
+    if (c->mode == TG_PLATEAU_MIN)
+        return c->threshold_mode == TG_THRESHOLD_REL ? metric < best * (1.0 - c->threshold)
+                                                     : metric < best - c->threshold;
+    return c->threshold_mode == TG_THRESHOLD_REL ? metric > best * (1.0 + c->threshold)
+                                                 : metric > best + c->threshold;
+}
+
+tg_status tg_schedule_observe(tg_schedule *s, double metric) {
+    const tg_schedule_config *c = &s->cfg;
+    if (c->kind != TG_SCHEDULE_PLATEAU) return TG_OK;
+    if (!isfinite(metric))
+        return tg_error(TG_ERR_NUMERIC,
+                        "plateau schedule: the observed metric is %s; the run has diverged",
+                        isnan(metric) ? "NaN" : "Inf");
+    if (plateau_is_better(c, metric, s->best)) {
+        s->best = metric;
+        s->bad_epochs = 0;
+    } else {
+        s->bad_epochs++;
+    }
+    if (s->cooldown_left > 0) {
+        s->cooldown_left--;
+        s->bad_epochs = 0;
+    }
+    if (s->bad_epochs > c->patience) {
+        double new_lr = fmax(s->lr * c->factor, c->min_lr);
+        if (s->lr - new_lr > TG_PLATEAU_EPS) s->lr = new_lr;
+        s->cooldown_left = c->cooldown;
+        s->bad_epochs = 0;
+    }
+    return TG_OK;
+}
+
+int tg_schedule_state_count(const tg_schedule *s) {
+    return s->cfg.kind == TG_SCHEDULE_PLATEAU ? N_PLATEAU_STATE : 0;
+}
+
+const char *tg_schedule_state_name(const tg_schedule *s, int i) {
+    return i >= 0 && i < tg_schedule_state_count(s) ? plateau_state_names[i] : NULL;
+}
+
+double tg_schedule_state_get(const tg_schedule *s, int i) {
+    if (i < 0 || i >= tg_schedule_state_count(s)) return NAN;
+    switch (i) {
+    case 0: return s->lr;
+    case 1: return s->best;
+    case 2: return (double)s->bad_epochs;
+    default: return (double)s->cooldown_left;
+    }
+}
+
+tg_status tg_schedule_state_set(tg_schedule *s, int i, double v) {
+    if (i < 0 || i >= tg_schedule_state_count(s))
+        return tg_error(TG_ERR_INVALID, "%s schedule: no state value %d",
+                        tg_schedule_kind_name(s->cfg.kind), i);
+    const char *name = plateau_state_names[i];
+    switch (i) {
+    case 0:
+        if (!(v > 0.0 && isfinite(v)))
+            return tg_error(TG_ERR_INVALID, "plateau schedule: state %s must be finite and > 0, got %g",
+                            name, v);
+        s->lr = v;
+        break;
+    case 1:
+        if (isnan(v))
+            return tg_error(TG_ERR_INVALID, "plateau schedule: state %s must not be NaN", name);
+        s->best = v;
+        break;
+    default:
+        if (!(v >= 0.0 && v <= 9007199254740992.0 && v == floor(v)))
+            return tg_error(TG_ERR_INVALID,
+                            "plateau schedule: state %s must be a whole number >= 0, got %g", name,
+                            v);
+        if (i == 2) s->bad_epochs = (int64_t)v;
+        else s->cooldown_left = (int64_t)v;
+        break;
+    }
+    return TG_OK;
+}

@@ -1,0 +1,26 @@
+/* Thread policy: the same count for OpenMP and OpenBLAS, never nested. */
+#include "tg_threads.h"
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+tg_status tg_threads_set(int n) {
+#ifdef _OPENMP
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+#else
+    if (n <= 0) n = 1;
+#endif
+    openblas_set_num_threads(n);
+    return TG_OK;
+}
+
+int tg_threads_get(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}

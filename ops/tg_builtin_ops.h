@@ -1,0 +1,16 @@
+/* The built-in op table entries, one per op, defined in the ops/op_*.c files.
+ * Adding a built-in op: define it in its family's file, declare it here, and add
+ * one line to the table in tg_registry.c. */
+#ifndef TG_BUILTIN_OPS_H
+#define TG_BUILTIN_OPS_H
+
+#include "tg_op.h"
+
+extern const tg_op tg_op_relu, tg_op_sigmoid, tg_op_tanh;
+extern const tg_op tg_op_dense;
+extern const tg_op tg_op_add, tg_op_sub, tg_op_mul, tg_op_scale;
+extern const tg_op tg_op_sum, tg_op_mean;
+extern const tg_op tg_op_flatten, tg_op_reshape;
+extern const tg_op tg_op_l2distance, tg_op_l2normalize, tg_op_contrastive;
+
+#endif

@@ -1,0 +1,32 @@
+/* Helpers shared by the op implementations in ops/ (not installed). */
+#ifndef TG_OP_UTIL_H
+#define TG_OP_UTIL_H
+
+#include <stdint.h>
+
+#include "tg_graph.h"
+
+/* Elementwise loops go parallel only above this many elements: below it the
+ * OpenMP fork costs more than it saves. */
+#define TG_PAR_MIN 32768
+
+#define TG_ATTR_I(node, idx) ((node)->attrs.v[(idx)].i)
+#define TG_ATTR_F(node, idx) ((node)->attrs.v[(idx)].f)
+
+static inline int64_t tg_numel(const tg_tensor *t) { return tg_shape_numel(&t->shape); }
+
+/* The input's value and, when it wants one, its gradient (else NULL). */
+static inline const float *tg_in(const tg_node *n, int i) { return n->inputs[i]->value.data; }
+static inline float *tg_din(const tg_node *n, int i) {
+    return tg_node_wants_grad(n->inputs[i]) ? n->inputs[i]->grad.data : NULL;
+}
+static inline float *tg_dparam(const tg_node *n, int i) {
+    return tg_node_wants_grad(n->params[i]) ? n->params[i]->grad.data : NULL;
+}
+
+/* dx[i] += dy[i] * scale over n elements. */
+void tg_axpy_add(float *dx, const float *dy, float scale, int64_t n);
+/* A shape-mismatch error: "<what> must be <expected>, got (a,b,...)". */
+tg_status tg_shape_error(const char *what, const char *expected, const tg_shape *got);
+
+#endif
