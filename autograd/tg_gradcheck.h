@@ -14,7 +14,7 @@
 #include "tg_graph.h"
 
 typedef struct tg_gradcheck_opts {
-    double eps;       /* finite-difference step (0: the op's gc_eps, else 1e-2) */
+    double eps;       /* finite-difference step (0: the op's gc_eps, else 1e-3) */
     double rtol;      /* an element passes when |analytic - numeric| <= */
     double atol;      /*   atol + rtol * max(|analytic|, |numeric|)
                          (0: the op's gc_tol as rtol, else 1e-2; atol 1e-3) */

@@ -72,7 +72,8 @@ static const struct {
     {"momentum", K_SGD | K_RMS, offsetof(tg_optimizer_config, momentum), 0},
     {"dampening", K_SGD, offsetof(tg_optimizer_config, dampening), 0},
     {"nesterov", K_SGD, offsetof(tg_optimizer_config, nesterov), 1},
-    {"weight_decay", K_SGD | K_ADAM | K_ADAMW | K_RMS, offsetof(tg_optimizer_config, weight_decay), 0},
+    {"weight_decay", K_SGD | K_ADAM | K_ADAMW | K_RMS, offsetof(tg_optimizer_config, weight_decay),
+     0},
     {"beta1", K_ADAM | K_ADAMW, offsetof(tg_optimizer_config, beta1), 0},
     {"beta2", K_ADAM | K_ADAMW, offsetof(tg_optimizer_config, beta2), 0},
     {"eps", K_ADAM | K_ADAMW | K_RMS, offsetof(tg_optimizer_config, eps), 0},
@@ -83,6 +84,9 @@ static const struct {
 
 tg_status tg_optimizer_config_set(tg_optimizer_config *cfg, const char *key, const char *value) {
     const char *kname = tg_optimizer_kind_name(cfg->kind);
+    if ((int)cfg->kind < 0 || (int)cfg->kind >= N_KINDS)
+        return tg_error(TG_ERR_INVALID, "optimizer: kind %d is not a known optimizer",
+                        (int)cfg->kind);
     for (int i = 0; i < N_KEYS; i++) {
         if (strcmp(key, config_keys[i].key) != 0) continue;
         if (!(config_keys[i].kinds & (1u << cfg->kind)))
@@ -95,8 +99,8 @@ tg_status tg_optimizer_config_set(tg_optimizer_config *cfg, const char *key, con
         char *field = (char *)cfg + config_keys[i].offset;
         if (config_keys[i].is_flag) {
             if (v != 0.0 && v != 1.0)
-                return tg_error(TG_ERR_ATTR, "optimizer %s: %s must be 0 or 1, got %s", kname,
-                                key, value);
+                return tg_error(TG_ERR_ATTR, "optimizer %s: %s must be 0 or 1, got %s", kname, key,
+                                value);
             *(int *)field = (int)v;
         } else {
             *(double *)field = v;
@@ -117,7 +121,8 @@ static int in_range(double v, double lo, double hi, int hi_open) {
 tg_status tg_optimizer_config_validate(const tg_optimizer_config *c) {
     if (!c) return tg_error(TG_ERR_INVALID, "optimizer: config is NULL");
     if ((int)c->kind < 0 || (int)c->kind >= N_KINDS)
-        return tg_error(TG_ERR_INVALID, "optimizer: kind %d is not a known optimizer", (int)c->kind);
+        return tg_error(TG_ERR_INVALID, "optimizer: kind %d is not a known optimizer",
+                        (int)c->kind);
     const char *k = kind_names[c->kind];
     if (!in_range(c->weight_decay, 0.0, INFINITY, 1))
         return tg_error(TG_ERR_INVALID, "%s: weight_decay must be finite and >= 0, got %g", k,
@@ -195,8 +200,8 @@ tg_optimizer *tg_optimizer_new(const tg_optimizer_config *cfg, int64_t n) {
     return opt;
 nomem:
     tg_optimizer_free(opt);
-    tg_error(TG_ERR_NOMEM, "%s: out of memory for %lld parameters of state",
-             kind_names[cfg->kind], (long long)n);
+    tg_error(TG_ERR_NOMEM, "%s: out of memory for %lld parameters of state", kind_names[cfg->kind],
+             (long long)n);
     return NULL;
 }
 
@@ -211,10 +216,18 @@ void tg_optimizer_reset(tg_optimizer *opt) {
     for (int i = 0; i < opt->n_state; i++) memset(opt->state[i], 0, (size_t)opt->n * sizeof(float));
 }
 
-const tg_optimizer_config *tg_optimizer_config_of(const tg_optimizer *opt) { return &opt->cfg; }
-int64_t tg_optimizer_size(const tg_optimizer *opt) { return opt->n; }
-int64_t tg_optimizer_steps(const tg_optimizer *opt) { return opt->steps; }
-int tg_optimizer_state_count(const tg_optimizer *opt) { return opt->n_state; }
+const tg_optimizer_config *tg_optimizer_config_of(const tg_optimizer *opt) {
+    return &opt->cfg;
+}
+int64_t tg_optimizer_size(const tg_optimizer *opt) {
+    return opt->n;
+}
+int64_t tg_optimizer_steps(const tg_optimizer *opt) {
+    return opt->steps;
+}
+int tg_optimizer_state_count(const tg_optimizer *opt) {
+    return opt->n_state;
+}
 
 tg_status tg_optimizer_set_steps(tg_optimizer *opt, int64_t steps) {
     if (steps < 0)
@@ -253,13 +266,22 @@ static void sgd_step(tg_optimizer *opt, float *restrict p, const float *restrict
     /* On the first step buf is zero, and 0*buf + 1*d == d exactly. */
     const float keep = opt->steps == 0 ? 0.0f : mu;
     const float take = opt->steps == 0 ? 1.0f : (float)(1.0 - opt->cfg.dampening);
-    const int nesterov = opt->cfg.nesterov;
-    TG_OPTIM_FOR
-    for (int64_t i = 0; i < n; i++) {
-        float d = g[i] + wd * p[i];
-        float b = keep * buf[i] + take * d;
-        buf[i] = b;
-        p[i] -= lr * (nesterov ? d + mu * b : b);
+    if (opt->cfg.nesterov) {
+        TG_OPTIM_FOR
+        for (int64_t i = 0; i < n; i++) {
+            float d = g[i] + wd * p[i];
+            float b = keep * buf[i] + take * d;
+            buf[i] = b;
+            p[i] -= lr * (d + mu * b);
+        }
+    } else {
+        TG_OPTIM_FOR
+        for (int64_t i = 0; i < n; i++) {
+            float d = g[i] + wd * p[i];
+            float b = keep * buf[i] + take * d;
+            buf[i] = b;
+            p[i] -= lr * b;
+        }
     }
 }
 
@@ -293,7 +315,8 @@ static void adam_step(tg_optimizer *opt, float *restrict p, const float *restric
 
 /* RMSprop (torch.optim.RMSprop): g += wd*p; v = alpha*v + (1-alpha)*g^2; centered also
  * tracks ga = alpha*ga + (1-alpha)*g and uses v - ga^2 (clamped at 0 against rounding);
- * avg = sqrt(.) + eps; with momentum buf = mu*buf + g/avg, p -= lr*buf, else p -= lr*g/avg. */
+ * avg = sqrt(.) + eps; with momentum buf = mu*buf + g/avg, p -= lr*buf, else p -= lr*g/avg.
+ * The two optional buffers make this loop branchy; it is not worth four copies. */
 static void rmsprop_step(tg_optimizer *opt, float *restrict p, const float *restrict g, int64_t n,
                          float lr) {
     const tg_optimizer_config *c = &opt->cfg;
@@ -331,16 +354,22 @@ tg_status tg_optimizer_step(tg_optimizer *opt, float *params, const float *grads
     const char *k = kind_names[opt->cfg.kind];
     if (n != opt->n)
         return tg_error(TG_ERR_MISMATCH,
-                        "%s step: %lld parameters given, the optimizer was made for %lld",
-                        k, (long long)n, (long long)opt->n);
+                        "%s step: %lld parameters given, the optimizer was made for %lld", k,
+                        (long long)n, (long long)opt->n);
     if (!(lr >= 0.0f && isfinite(lr)))
         return tg_error(TG_ERR_INVALID, "%s step: lr must be finite and >= 0, got %g", k,
                         (double)lr);
     switch (opt->cfg.kind) {
-    case TG_OPTIM_SGD: sgd_step(opt, params, grads, n, lr); break;
+    case TG_OPTIM_SGD:
+        sgd_step(opt, params, grads, n, lr);
+        break;
     case TG_OPTIM_ADAM:
-    case TG_OPTIM_ADAMW: adam_step(opt, params, grads, n, lr); break;
-    case TG_OPTIM_RMSPROP: rmsprop_step(opt, params, grads, n, lr); break;
+    case TG_OPTIM_ADAMW:
+        adam_step(opt, params, grads, n, lr);
+        break;
+    case TG_OPTIM_RMSPROP:
+        rmsprop_step(opt, params, grads, n, lr);
+        break;
     }
     opt->steps++;
     return TG_OK;

@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -55,66 +56,78 @@ static int parse_int(const char *text, int *out) {
 
 static int parse_double(const char *text, double *out) {
     char *end;
-    *out = strtod(text, &end);
-    return end == text || *end != '\0' ? -1 : 0;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0') return -1;
+    *out = v;
+    return 0;
 }
 
 #define K(kind) (1u << (kind))
 
+enum { VAL_INT, VAL_DOUBLE, VAL_MODE, VAL_THRESHOLD_MODE };
+
+static const struct {
+    const char *key;
+    unsigned kinds; /* bit k set when kind k reads the field */
+    int type;
+    size_t offset;
+} config_keys[] = {
+    {"lr", ~0u, VAL_DOUBLE, offsetof(tg_schedule_config, lr)},
+    {"step_size", K(TG_SCHEDULE_STEP), VAL_INT, offsetof(tg_schedule_config, step_size)},
+    {"gamma", K(TG_SCHEDULE_STEP) | K(TG_SCHEDULE_EXPONENTIAL), VAL_DOUBLE,
+     offsetof(tg_schedule_config, gamma)},
+    {"t_max", K(TG_SCHEDULE_COSINE), VAL_INT, offsetof(tg_schedule_config, t_max)},
+    {"min_lr", K(TG_SCHEDULE_COSINE) | K(TG_SCHEDULE_PLATEAU), VAL_DOUBLE,
+     offsetof(tg_schedule_config, min_lr)},
+    {"mode", K(TG_SCHEDULE_PLATEAU), VAL_MODE, offsetof(tg_schedule_config, mode)},
+    {"factor", K(TG_SCHEDULE_PLATEAU), VAL_DOUBLE, offsetof(tg_schedule_config, factor)},
+    {"patience", K(TG_SCHEDULE_PLATEAU), VAL_INT, offsetof(tg_schedule_config, patience)},
+    {"threshold", K(TG_SCHEDULE_PLATEAU), VAL_DOUBLE, offsetof(tg_schedule_config, threshold)},
+    {"threshold_mode", K(TG_SCHEDULE_PLATEAU), VAL_THRESHOLD_MODE,
+     offsetof(tg_schedule_config, threshold_mode)},
+    {"cooldown", K(TG_SCHEDULE_PLATEAU), VAL_INT, offsetof(tg_schedule_config, cooldown)},
+};
+#define N_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
+
 tg_status tg_schedule_config_set(tg_schedule_config *cfg, const char *key, const char *value) {
-    static const struct {
-        const char *key;
-        unsigned kinds;
-    } keys[] = {
-        {"lr", ~0u},
-        {"step_size", K(TG_SCHEDULE_STEP)},
-        {"gamma", K(TG_SCHEDULE_STEP) | K(TG_SCHEDULE_EXPONENTIAL)},
-        {"t_max", K(TG_SCHEDULE_COSINE)},
-        {"min_lr", K(TG_SCHEDULE_COSINE) | K(TG_SCHEDULE_PLATEAU)},
-        {"mode", K(TG_SCHEDULE_PLATEAU)},
-        {"factor", K(TG_SCHEDULE_PLATEAU)},
-        {"patience", K(TG_SCHEDULE_PLATEAU)},
-        {"threshold", K(TG_SCHEDULE_PLATEAU)},
-        {"threshold_mode", K(TG_SCHEDULE_PLATEAU)},
-        {"cooldown", K(TG_SCHEDULE_PLATEAU)},
-    };
     const char *kname = tg_schedule_kind_name(cfg->kind);
-    int i = 0, n = (int)(sizeof keys / sizeof keys[0]);
-    while (i < n && strcmp(key, keys[i].key) != 0) i++;
-    if (i == n)
+    if ((int)cfg->kind < 0 || (int)cfg->kind >= N_KINDS)
+        return tg_error(TG_ERR_INVALID, "schedule: kind %d is not a known schedule",
+                        (int)cfg->kind);
+    int i = 0;
+    while (i < N_KEYS && strcmp(key, config_keys[i].key) != 0) i++;
+    if (i == N_KEYS)
         return tg_error(TG_ERR_UNKNOWN,
                         "unknown schedule setting '%s' (known: lr, step_size, gamma, t_max, "
                         "min_lr, mode, factor, patience, threshold, threshold_mode, cooldown)",
                         key);
-    if (!(keys[i].kinds & K(cfg->kind)))
+    if (!(config_keys[i].kinds & K(cfg->kind)))
         return tg_error(TG_ERR_ATTR, "schedule %s does not take '%s'", kname, key);
     if (!value) value = "";
-    int bad = 0;
-    if (strcmp(key, "mode") == 0) {
-        if (strcmp(value, "min") == 0) cfg->mode = TG_PLATEAU_MIN;
-        else if (strcmp(value, "max") == 0) cfg->mode = TG_PLATEAU_MAX;
-        else return tg_error(TG_ERR_ATTR, "schedule %s: mode must be min or max, got '%s'", kname, value);
-    } else if (strcmp(key, "threshold_mode") == 0) {
-        if (strcmp(value, "rel") == 0) cfg->threshold_mode = TG_THRESHOLD_REL;
-        else if (strcmp(value, "abs") == 0) cfg->threshold_mode = TG_THRESHOLD_ABS;
-        else
+    char *field = (char *)cfg + config_keys[i].offset;
+    switch (config_keys[i].type) {
+    case VAL_INT:
+        if (parse_int(value, (int *)field) != 0)
+            return tg_error(TG_ERR_ATTR, "schedule %s: %s=%s is not a whole number", kname, key,
+                            value);
+        break;
+    case VAL_DOUBLE:
+        if (parse_double(value, (double *)field) != 0)
+            return tg_error(TG_ERR_ATTR, "schedule %s: %s=%s is not a number", kname, key, value);
+        break;
+    case VAL_MODE:
+        if (strcmp(value, "min") != 0 && strcmp(value, "max") != 0)
+            return tg_error(TG_ERR_ATTR, "schedule %s: mode must be min or max, got '%s'", kname,
+                            value);
+        cfg->mode = strcmp(value, "min") == 0 ? TG_PLATEAU_MIN : TG_PLATEAU_MAX;
+        break;
+    case VAL_THRESHOLD_MODE:
+        if (strcmp(value, "rel") != 0 && strcmp(value, "abs") != 0)
             return tg_error(TG_ERR_ATTR, "schedule %s: threshold_mode must be rel or abs, got '%s'",
                             kname, value);
-    } else if (strcmp(key, "step_size") == 0) bad = parse_int(value, &cfg->step_size);
-    else if (strcmp(key, "t_max") == 0) bad = parse_int(value, &cfg->t_max);
-    else if (strcmp(key, "patience") == 0) bad = parse_int(value, &cfg->patience);
-    else if (strcmp(key, "cooldown") == 0) bad = parse_int(value, &cfg->cooldown);
-    else if (strcmp(key, "lr") == 0) bad = parse_double(value, &cfg->lr);
-    else if (strcmp(key, "gamma") == 0) bad = parse_double(value, &cfg->gamma);
-    else if (strcmp(key, "min_lr") == 0) bad = parse_double(value, &cfg->min_lr);
-    else if (strcmp(key, "factor") == 0) bad = parse_double(value, &cfg->factor);
-    else bad = parse_double(value, &cfg->threshold);
-    if (bad)
-        return tg_error(TG_ERR_ATTR, "schedule %s: %s=%s is not a %s", kname, key, value,
-                        strcmp(key, "step_size") == 0 || strcmp(key, "t_max") == 0 ||
-                                strcmp(key, "patience") == 0 || strcmp(key, "cooldown") == 0
-                            ? "whole number"
-                            : "number");
+        cfg->threshold_mode = strcmp(value, "rel") == 0 ? TG_THRESHOLD_REL : TG_THRESHOLD_ABS;
+        break;
+    }
     return TG_OK;
 }
 
@@ -126,7 +139,8 @@ tg_status tg_schedule_config_validate(const tg_schedule_config *c) {
     if (!(c->lr > 0.0 && isfinite(c->lr)))
         return tg_error(TG_ERR_INVALID, "%s schedule: lr must be finite and > 0, got %g", k, c->lr);
     switch (c->kind) {
-    case TG_SCHEDULE_CONSTANT: break;
+    case TG_SCHEDULE_CONSTANT:
+        break;
     case TG_SCHEDULE_STEP:
     case TG_SCHEDULE_EXPONENTIAL:
         if (c->kind == TG_SCHEDULE_STEP && c->step_size < 1)
@@ -186,12 +200,16 @@ double tg_schedule_lr(const tg_schedule *s, int epoch) {
     const tg_schedule_config *c = &s->cfg;
     double e = epoch < 0 ? 0.0 : (double)epoch;
     switch (c->kind) {
-    case TG_SCHEDULE_CONSTANT: return c->lr;
-    case TG_SCHEDULE_STEP: return c->lr * pow(c->gamma, floor(e / c->step_size));
-    case TG_SCHEDULE_EXPONENTIAL: return c->lr * pow(c->gamma, e);
+    case TG_SCHEDULE_CONSTANT:
+        return c->lr;
+    case TG_SCHEDULE_STEP:
+        return c->lr * pow(c->gamma, floor(e / c->step_size));
+    case TG_SCHEDULE_EXPONENTIAL:
+        return c->lr * pow(c->gamma, e);
     case TG_SCHEDULE_COSINE:
         return c->min_lr + (c->lr - c->min_lr) * (1.0 + cos(M_PI * e / c->t_max)) / 2.0;
-    case TG_SCHEDULE_PLATEAU: return s->lr;
+    case TG_SCHEDULE_PLATEAU:
+        return s->lr;
     }
     return c->lr;
 }
@@ -242,10 +260,14 @@ const char *tg_schedule_state_name(const tg_schedule *s, int i) {
 double tg_schedule_state_get(const tg_schedule *s, int i) {
     if (i < 0 || i >= tg_schedule_state_count(s)) return NAN;
     switch (i) {
-    case 0: return s->lr;
-    case 1: return s->best;
-    case 2: return (double)s->bad_epochs;
-    default: return (double)s->cooldown_left;
+    case 0:
+        return s->lr;
+    case 1:
+        return s->best;
+    case 2:
+        return (double)s->bad_epochs;
+    default:
+        return (double)s->cooldown_left;
     }
 }
 
@@ -257,8 +279,8 @@ tg_status tg_schedule_state_set(tg_schedule *s, int i, double v) {
     switch (i) {
     case 0:
         if (!(v > 0.0 && isfinite(v)))
-            return tg_error(TG_ERR_INVALID, "plateau schedule: state %s must be finite and > 0, got %g",
-                            name, v);
+            return tg_error(TG_ERR_INVALID,
+                            "plateau schedule: state %s must be finite and > 0, got %g", name, v);
         s->lr = v;
         break;
     case 1:
@@ -271,8 +293,10 @@ tg_status tg_schedule_state_set(tg_schedule *s, int i, double v) {
             return tg_error(TG_ERR_INVALID,
                             "plateau schedule: state %s must be a whole number >= 0, got %g", name,
                             v);
-        if (i == 2) s->bad_epochs = (int64_t)v;
-        else s->cooldown_left = (int64_t)v;
+        if (i == 2)
+            s->bad_epochs = (int64_t)v;
+        else
+            s->cooldown_left = (int64_t)v;
         break;
     }
     return TG_OK;

@@ -58,9 +58,9 @@ typedef struct tg_schedule_config {
 /* A schedule: its config and the plateau state (unused by the other kinds). */
 typedef struct tg_schedule {
     tg_schedule_config cfg;
-    double lr;            /* plateau: the current learning rate */
-    double best;          /* plateau: the best metric so far (+-inf before the first) */
-    int64_t bad_epochs;   /* plateau: epochs since the best, outside cooldown */
+    double lr;             /* plateau: the current learning rate */
+    double best;           /* plateau: the best metric so far (+-inf before the first) */
+    int64_t bad_epochs;    /* plateau: epochs since the best, outside cooldown */
     int64_t cooldown_left; /* plateau: epochs of cooldown still to go */
 } tg_schedule;
 

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tg_error.h"
 #include "tg_tensor.h"
@@ -139,6 +140,9 @@ tg_status tg_attrs_check(const tg_op *op, const tg_attrs *attrs);
 tg_status tg_attrs_parse(const tg_op *op, const char *text, tg_attrs *attrs);
 /* Write attribute i's value as text (the model-file spelling) into buf. */
 char *tg_attr_str(const tg_op *op, const tg_attrs *attrs, int i, char *buf, size_t size);
+
+/* Write the op reference (docs/ops.md) for every registered op. */
+tg_status tg_ops_write_markdown(FILE *out);
 
 /* Activations shared by dense, conv2d and sepconv2d through their act= attribute. */
 typedef enum tg_act { TG_ACT_NONE, TG_ACT_RELU, TG_ACT_SIGMOID, TG_ACT_TANH } tg_act;

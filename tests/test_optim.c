@@ -28,7 +28,9 @@ static void bowl_grad_d(const double *p, double *g) {
     for (int i = 0; i < N; i++) g[i] = CURV[i] * (p[i] - TARGET[i]);
 }
 /* The learning rate changes every step, as a schedule would make it. */
-static double lr_at(double base, int t) { return base * (1.0 - 0.05 * t); }
+static double lr_at(double base, int t) {
+    return base * (1.0 - 0.05 * t);
+}
 
 /* Hand-written reference steps in double; t counts from 1; s0..s2 start at zero. */
 typedef void (*ref_step_fn)(const tg_optimizer_config *c, double *p, const double *g, double lr,
@@ -53,8 +55,10 @@ static void ref_adam(const tg_optimizer_config *c, double *p, const double *g, d
     (void)unused;
     for (int i = 0; i < N; i++) {
         double gi = g[i];
-        if (c->kind == TG_OPTIM_ADAMW) p[i] -= lr * c->weight_decay * p[i];
-        else gi += c->weight_decay * p[i];
+        if (c->kind == TG_OPTIM_ADAMW)
+            p[i] -= lr * c->weight_decay * p[i];
+        else
+            gi += c->weight_decay * p[i];
         m[i] = c->beta1 * m[i] + (1.0 - c->beta1) * gi;
         v[i] = c->beta2 * v[i] + (1.0 - c->beta2) * gi * gi;
         double m_hat = m[i] / (1.0 - pow(c->beta1, t));
@@ -99,8 +103,8 @@ static void check_against_reference(const tg_optimizer_config *cfg, ref_step_fn 
         ref(cfg, pd, gd, (double)(float)lr, t, s0, s1, s2);
         for (int i = 0; i < N; i++)
             ck_assert_msg(fabs(p[i] - pd[i]) <= tol * (1.0 + fabs(pd[i])),
-                          "%s step %d, p[%d] = %.9g, by hand %.9g", tg_optimizer_kind_name(cfg->kind),
-                          t, i, (double)p[i], pd[i]);
+                          "%s step %d, p[%d] = %.9g, by hand %.9g",
+                          tg_optimizer_kind_name(cfg->kind), t, i, (double)p[i], pd[i]);
         /* Each step must actually move the parameters, or the comparison proves nothing. */
         ck_assert(fabs(pd[0] - P0[0]) > 1e-4);
     }
@@ -235,8 +239,8 @@ START_TEST(test_adam_and_adamw_differ_only_by_decay_placement) {
 END_TEST
 
 START_TEST(test_rmsprop_matches_hand_steps) {
-    /* Literal: the first step with v = 0: v = (1-alpha) g^2, so p -= lr * g / (sqrt(0.01) |g| + eps)
-     * = lr * 10 (for g > 0 and eps negligible): p = 1 - 0.01*10/(1 + 1e-7) with g = 1. */
+    /* Literal: the first step with v = 0: v = (1-alpha) g^2, so p -= lr * g / (sqrt(0.01) |g| +
+     * eps) = lr * 10 (for g > 0 and eps negligible): p = 1 - 0.01*10/(1 + 1e-7) with g = 1. */
     tg_optimizer_config c = tg_optimizer_defaults(TG_OPTIM_RMSPROP);
     tg_optimizer *opt = tg_optimizer_new(&c, 1);
     float p = 1.0f, g = 1.0f;
@@ -406,23 +410,30 @@ START_TEST(test_optimizer_rejects_invalid_configs) {
         const char *field;
         double value;
     } bad[] = {
-        {TG_OPTIM_SGD, "momentum", -0.1},   {TG_OPTIM_SGD, "momentum", 1.0},
-        {TG_OPTIM_SGD, "dampening", 1.5},   {TG_OPTIM_SGD, "weight_decay", -1e-4},
-        {TG_OPTIM_SGD, "weight_decay", NAN}, {TG_OPTIM_ADAM, "beta1", 1.0},
-        {TG_OPTIM_ADAM, "beta1", -0.5},     {TG_OPTIM_ADAM, "beta2", 1.0},
-        {TG_OPTIM_ADAM, "eps", 0.0},        {TG_OPTIM_ADAMW, "eps", INFINITY},
-        {TG_OPTIM_ADAMW, "weight_decay", INFINITY}, {TG_OPTIM_RMSPROP, "alpha", 1.0},
-        {TG_OPTIM_RMSPROP, "eps", -1e-8},   {TG_OPTIM_RMSPROP, "momentum", NAN},
+        {TG_OPTIM_SGD, "momentum", -0.1},
+        {TG_OPTIM_SGD, "momentum", 1.0},
+        {TG_OPTIM_SGD, "dampening", 1.5},
+        {TG_OPTIM_SGD, "weight_decay", -1e-4},
+        {TG_OPTIM_SGD, "weight_decay", NAN},
+        {TG_OPTIM_ADAM, "beta1", 1.0},
+        {TG_OPTIM_ADAM, "beta1", -0.5},
+        {TG_OPTIM_ADAM, "beta2", 1.0},
+        {TG_OPTIM_ADAM, "eps", 0.0},
+        {TG_OPTIM_ADAMW, "eps", INFINITY},
+        {TG_OPTIM_ADAMW, "weight_decay", INFINITY},
+        {TG_OPTIM_RMSPROP, "alpha", 1.0},
+        {TG_OPTIM_RMSPROP, "eps", -1e-8},
+        {TG_OPTIM_RMSPROP, "momentum", NAN},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tg_optimizer_config c = tg_optimizer_defaults(bad[i].kind);
-        double *f = strcmp(bad[i].field, "momentum") == 0    ? &c.momentum
-                    : strcmp(bad[i].field, "dampening") == 0 ? &c.dampening
+        double *f = strcmp(bad[i].field, "momentum") == 0       ? &c.momentum
+                    : strcmp(bad[i].field, "dampening") == 0    ? &c.dampening
                     : strcmp(bad[i].field, "weight_decay") == 0 ? &c.weight_decay
-                    : strcmp(bad[i].field, "beta1") == 0     ? &c.beta1
-                    : strcmp(bad[i].field, "beta2") == 0     ? &c.beta2
-                    : strcmp(bad[i].field, "eps") == 0       ? &c.eps
-                                                             : &c.alpha;
+                    : strcmp(bad[i].field, "beta1") == 0        ? &c.beta1
+                    : strcmp(bad[i].field, "beta2") == 0        ? &c.beta2
+                    : strcmp(bad[i].field, "eps") == 0          ? &c.eps
+                                                                : &c.alpha;
         *f = bad[i].value;
         tg_error_clear();
         ck_assert_ptr_null(tg_optimizer_new(&c, 3));
@@ -559,7 +570,8 @@ START_TEST(test_schedule_constant_step_exponential_by_hand) {
     c.gamma = 0.5;
     s = make_schedule(c);
     const double step_want[] = {0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125};
-    for (int e = 0; e < 10; e++) ck_assert_double_eq_tol(tg_schedule_lr(&s, e), step_want[e], 1e-15);
+    for (int e = 0; e < 10; e++)
+        ck_assert_double_eq_tol(tg_schedule_lr(&s, e), step_want[e], 1e-15);
     ck_assert_double_eq(tg_schedule_lr(&s, -4), 0.1);
 
     c = tg_schedule_defaults(TG_SCHEDULE_EXPONENTIAL, 2.0);
@@ -578,7 +590,7 @@ START_TEST(test_schedule_cosine_by_hand) {
     tg_schedule s = make_schedule(c);
     /* cos(pi/4) = sqrt(2)/2: epoch 1 is min + (lr - min) * (1 + sqrt(2)/2) / 2. */
     const double r = sqrt(2.0) / 2.0;
-    const double want[] = {0.1, 0.001 + 0.099 * (1 + r) / 2, 0.0505, 0.001 + 0.099 * (1 - r) / 2,
+    const double want[] = {0.1,   0.001 + 0.099 * (1 + r) / 2, 0.0505, 0.001 + 0.099 * (1 - r) / 2,
                            0.001, 0.001 + 0.099 * (1 - r) / 2};
     for (int e = 0; e < 6; e++) ck_assert_double_eq_tol(tg_schedule_lr(&s, e), want[e], 1e-15);
 }
@@ -595,7 +607,7 @@ START_TEST(test_schedule_plateau_min_rel_by_hand) {
     c.min_lr = 0.2;
     tg_schedule s = make_schedule(c);
     const double metric[] = {10, 9.5, 9.2, 9.1, 9.3, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
-    const double want[] = {1,   1,    1,    0.5,  0.5, 0.5, 0.5, 0.5, 0.25,
+    const double want[] = {1,    1,    1,    0.5, 0.5, 0.5, 0.5, 0.5, 0.25,
                            0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2, 0.2};
     ck_assert_double_eq(tg_schedule_lr(&s, 0), 1.0);
     for (int e = 0; e < 17; e++) {

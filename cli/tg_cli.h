@@ -1,0 +1,31 @@
+/* The twingrad command: one function per subcommand, and the small helpers
+ * they share. Only this layer prints to the terminal and picks exit codes. */
+#ifndef TG_CLI_H
+#define TG_CLI_H
+
+#include "twingrad.h"
+
+/* Exit codes, documented in docs/cli.md and the man page. */
+enum {
+    TG_EXIT_OK = 0,
+    TG_EXIT_FAILURE = 1, /* the work failed: bad input file, numeric trouble, I/O */
+    TG_EXIT_USAGE = 2,   /* bad command line */
+    TG_EXIT_INTERRUPTED = 130, /* stopped by SIGINT/SIGTERM after saving */
+};
+
+typedef int (*tg_cli_command_fn)(int argc, char **argv);
+
+int tg_cmd_ops(int argc, char **argv);
+int tg_cmd_gradcheck(int argc, char **argv);
+
+/* Print "twingrad <cmd>: <message>" on stderr and return `code`. */
+int tg_cli_fail(const char *cmd, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Parse a whole decimal integer / finite number; 0 on success. */
+int tg_cli_parse_long(const char *text, long lo, long hi, long *out);
+int tg_cli_parse_double(const char *text, double *out);
+
+#endif

@@ -1,0 +1,78 @@
+/* twingrad: train, evaluate and inspect Siamese networks from the command line. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_cli.h"
+
+typedef struct command {
+    const char *name;
+    tg_cli_command_fn run;
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"ops", tg_cmd_ops, "list the registered ops, or write their reference (--markdown)"},
+    {"gradcheck", tg_cmd_gradcheck, "gradient-check an op on given shapes and attributes"},
+};
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+int tg_cli_fail(const char *cmd, int code, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "twingrad%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int tg_cli_parse_long(const char *text, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || errno || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int tg_cli_parse_double(const char *text, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (!*text || *end || errno || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: twingrad COMMAND [options]   (twingrad COMMAND --help for its options)\n\n"
+                 "commands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return TG_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return TG_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("twingrad %s\n", PACKAGE_VERSION);
+        return TG_EXIT_OK;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    const char *names[N_COMMANDS];
+    for (int i = 0; i < N_COMMANDS; i++) names[i] = commands[i].name;
+    const char *near = tg_nearest_name(argv[1], names, N_COMMANDS);
+    return tg_cli_fail(NULL, TG_EXIT_USAGE, "unknown command '%s'%s%s%s; try 'twingrad --help'",
+                       argv[1], near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+}

@@ -1,0 +1,52 @@
+/* Window geometry shared by the convolution and pooling ops (padding rules,
+ * output sizes) and the im2col / col2im transforms that turn a convolution into
+ * one GEMM. Internal to ops/ (not installed). */
+#ifndef TG_IM2COL_H
+#define TG_IM2COL_H
+
+#include <stdint.h>
+
+#include "tg_error.h"
+
+/* pad= attribute choices; "same" first: it is the conv default. */
+typedef enum tg_pad { TG_PAD_SAME, TG_PAD_VALID } tg_pad;
+#define TG_PAD_CHOICES "same|valid"
+
+/* One image plane's window geometry: a K x K window moved by `stride` over an
+ * H x W plane padded by pt/pb rows and pl/pr columns, giving Ho x Wo outputs. */
+typedef struct tg_conv_geom {
+    int c, h, w;    /* input channels and plane size */
+    int k, stride;  /* square window and its step */
+    int pt, pl;     /* padding before (top, left); after is implied by ho, wo */
+    int ho, wo;     /* output plane size */
+} tg_conv_geom;
+
+/* Geometry for pad mode `pad`, overridden by an explicit symmetric `padding` >= 0.
+ *   same (TensorFlow/Keras): ho = ceil(h / s), total = max((ho - 1) s + k - h, 0),
+ *        top = total / 2, the odd extra row at the bottom (likewise columns).
+ *   valid: no padding, ho = floor((h - k) / s) + 1.
+ *   padding = p: p on every side, ho = floor((h + 2p - k) / s) + 1.
+ * A window that does not fit gives TG_ERR_SHAPE with a message naming `what`. */
+tg_status tg_conv_geom_init(tg_conv_geom *g, const char *what, int c, int h, int w, int k,
+                            int stride, tg_pad pad, int padding);
+
+/* col (C*K*K, Ho*Wo): row (c, kh, kw), column (oh, ow) holds the input pixel
+ * under that tap, or 0 in the padding. x: (C, H, W) one image. Threaded over rows. */
+void tg_im2col(const tg_conv_geom *g, const float *x, float *col);
+/* dx (C, H, W) += the sum, over every tap, of col (C*K*K, Ho*Wo): the adjoint of
+ * tg_im2col. Threaded over channels, so each dx plane has one writer. */
+void tg_col2im_add(const tg_conv_geom *g, const float *col, float *dx);
+
+/* The output columns [lo, hi) of row `r` that read a real (not padding) input
+ * column for tap kw: iw = ow * stride - pl + kw in [0, w). */
+static inline void tg_conv_span(int n_out, int stride, int pad, int tap, int n_in, int *lo,
+                                int *hi) {
+    int a = pad - tap, l = a > 0 ? (a + stride - 1) / stride : 0;
+    int b = n_in - 1 + pad - tap, h = b < 0 ? 0 : b / stride + 1;
+    if (h > n_out) h = n_out;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+#endif
