@@ -1,0 +1,48 @@
+/* Evaluation metrics for Siamese models: ROC curves and AUC, threshold choice,
+ * confusion matrices, and k-nearest-neighbour classification of embeddings.
+ * Scores are "higher means positive"; labels are 0 or 1 unless said otherwise. */
+#ifndef TG_METRICS_H
+#define TG_METRICS_H
+
+#include <stdint.h>
+
+#include "tg_error.h"
+
+typedef struct tg_roc {
+    int n;             /* points on the curve, from (0,0) to (1,1) */
+    double *fpr, *tpr; /* false and true positive rates per point */
+    double *threshold; /* score threshold per point (predict positive when score >= it) */
+    double auc;        /* area under the curve; ties between classes count one half */
+} tg_roc;
+
+/* The ROC curve of `scores` against 0/1 `labels` (n items, both classes present). */
+tg_status tg_roc_compute(const float *scores, const int *labels, int n, tg_roc *roc);
+/* Free the curve's arrays. */
+void tg_roc_free(tg_roc *roc);
+/* AUC alone (Mann-Whitney U with ties as one half); NaN when a class is absent. */
+double tg_auc(const float *scores, const int *labels, int n);
+
+typedef struct tg_confusion {
+    int64_t tp, fp, tn, fn;
+} tg_confusion;
+
+/* Counts when predicting positive for score >= threshold. */
+tg_confusion tg_confusion_at(const float *scores, const int *labels, int n, double threshold);
+double tg_confusion_accuracy(const tg_confusion *c);
+double tg_confusion_sensitivity(const tg_confusion *c); /* tp / (tp + fn), recall */
+double tg_confusion_specificity(const tg_confusion *c); /* tn / (tn + fp) */
+/* The threshold with the best accuracy (midway between neighbouring scores);
+ * writes that accuracy to *accuracy when not NULL. */
+double tg_best_threshold(const float *scores, const int *labels, int n, double *accuracy);
+
+/* k-NN: for each of n_query embeddings (dim floats each) find the k nearest of
+ * n_ref reference embeddings by Euclidean distance (ties: lower index first),
+ * vote by their labels (0..n_classes-1; a tied vote goes to the class of the
+ * nearest tied neighbour). Outputs, each optional (NULL to skip):
+ * pred (n_query), score (n_query: the fraction of the k neighbours with label 1),
+ * neighbours (n_query * k indices) and dist (n_query * k distances). */
+tg_status tg_knn_classify(const float *ref, const int *ref_labels, int n_ref, const float *query,
+                          int n_query, int dim, int k, int n_classes, int *pred, float *score,
+                          int *neighbours, float *dist);
+
+#endif
