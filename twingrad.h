@@ -30,5 +30,17 @@
 #include "tg_optim.h"
 #include "tg_schedule.h"
 #include "tg_threads.h"
+#include "tg_model.h"
+#include "tg_checkpoint.h"
+/* datasets: decoding, layouts, splits, pairs, augmentation, synthetic X-rays */
+#include "tg_image.h"
+#include "tg_csv.h"
+#include "tg_idx.h"
+#include "tg_cache.h"
+#include "tg_dataset.h"
+#include "tg_split.h"
+#include "tg_pairs.h"
+#include "tg_augment.h"
+#include "tg_synth.h"
 
 #endif

@@ -15,6 +15,12 @@ enum {
 
 typedef int (*tg_cli_command_fn)(int argc, char **argv);
 
+int tg_cmd_train(int argc, char **argv);
+int tg_cmd_eval(int argc, char **argv);
+int tg_cmd_embed(int argc, char **argv);
+int tg_cmd_predict(int argc, char **argv);
+int tg_cmd_summary(int argc, char **argv);
+int tg_cmd_synth(int argc, char **argv);
 int tg_cmd_ops(int argc, char **argv);
 int tg_cmd_gradcheck(int argc, char **argv);
 

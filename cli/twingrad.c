@@ -15,6 +15,12 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"train", tg_cmd_train, "train a model file on a data spec (resumable)"},
+    {"eval", tg_cmd_eval, "evaluate a checkpoint: test pairs, k-NN, report"},
+    {"predict", tg_cmd_predict, "classify images by their nearest labelled references"},
+    {"embed", tg_cmd_embed, "write embeddings of a data spec as CSV"},
+    {"summary", tg_cmd_summary, "print a model's layer table, parameters, FLOPs and memory"},
+    {"synth", tg_cmd_synth, "write a synthetic chest X-ray data set"},
     {"ops", tg_cmd_ops, "list the registered ops, or write their reference (--markdown)"},
     {"gradcheck", tg_cmd_gradcheck, "gradient-check an op on given shapes and attributes"},
 };

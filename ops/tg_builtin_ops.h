@@ -12,5 +12,7 @@ extern const tg_op tg_op_add, tg_op_sub, tg_op_mul, tg_op_scale;
 extern const tg_op tg_op_sum, tg_op_mean;
 extern const tg_op tg_op_flatten, tg_op_reshape;
 extern const tg_op tg_op_l2distance, tg_op_l2normalize, tg_op_contrastive;
+extern const tg_op tg_op_conv2d, tg_op_depthwise_conv2d, tg_op_sepconv2d, tg_op_batchnorm;
+extern const tg_op tg_op_maxpool2d, tg_op_avgpool2d, tg_op_global_avgpool, tg_op_dropout;
 
 #endif

@@ -26,7 +26,8 @@ typedef struct tg_conv_geom {
  *        top = total / 2, the odd extra row at the bottom (likewise columns).
  *   valid: no padding, ho = floor((h - k) / s) + 1.
  *   padding = p: p on every side, ho = floor((h + 2p - k) / s) + 1.
- * A window that does not fit gives TG_ERR_SHAPE with a message naming `what`. */
+ * A window that does not fit gives TG_ERR_SHAPE; `what` names the window
+ * ("kernel", "pool size") in the message. */
 tg_status tg_conv_geom_init(tg_conv_geom *g, const char *what, int c, int h, int w, int k,
                             int stride, tg_pad pad, int padding);
 
@@ -37,8 +38,8 @@ void tg_im2col(const tg_conv_geom *g, const float *x, float *col);
  * tg_im2col. Threaded over channels, so each dx plane has one writer. */
 void tg_col2im_add(const tg_conv_geom *g, const float *col, float *dx);
 
-/* The output columns [lo, hi) of row `r` that read a real (not padding) input
- * column for tap kw: iw = ow * stride - pl + kw in [0, w). */
+/* The outputs [lo, hi) along one axis whose tap `tap` reads a real input, not
+ * padding: i = o * stride - pad + tap in [0, n_in). */
 static inline void tg_conv_span(int n_out, int stride, int pad, int tap, int n_in, int *lo,
                                 int *hi) {
     int a = pad - tap, l = a > 0 ? (a + stride - 1) / stride : 0;

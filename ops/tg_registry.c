@@ -10,6 +10,8 @@ static const tg_op *const builtin_ops[] = {
     &tg_op_sub,     &tg_op_mul,         &tg_op_scale,       &tg_op_sum,     &tg_op_mean,
     &tg_op_flatten, &tg_op_reshape,     &tg_op_l2distance,  &tg_op_l2normalize,
     &tg_op_contrastive,
+    &tg_op_conv2d,  &tg_op_depthwise_conv2d, &tg_op_sepconv2d, &tg_op_batchnorm,
+    &tg_op_maxpool2d, &tg_op_avgpool2d, &tg_op_global_avgpool, &tg_op_dropout,
 };
 #define N_BUILTIN ((int)(sizeof builtin_ops / sizeof builtin_ops[0]))
 

@@ -1,0 +1,235 @@
+/* bench/ops: forward and backward speed of the convolutional ops at the seed
+ * model's layer shapes (150x150x1 input, batch 16), beside OpenBLAS cblas_sgemm
+ * on the GEMM shapes those layers issue, measured in the same process.
+ * GEMM-bound ops are reported in GFLOP/s, the others in GB/s moved.
+ *   usage: bench_ops [--threads N] [--reps R] [--batch B]
+ * Each figure is the median of R timed repetitions after one warm-up. The op's
+ * own forward/backward functions are timed (not the graph around them), so the
+ * figures are the kernels'; backward accumulates, which costs the same each time.
+ * The op and its sgemm reference are timed alternately, repetition by
+ * repetition, so that on a shared machine both see the same load. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "twingrad.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef tg_status (*node_fn)(tg_node *);
+
+/* The GEMMs a layer issues per image, as plain cblas_sgemm calls on buffers of
+ * the same shapes: C (m, n) = op(A) op(B), each shape `count` times. */
+typedef struct gemm_shape {
+    int ta, tb, m, n, k;
+} gemm_shape;
+
+typedef struct gemm_ref {
+    gemm_shape s[2];
+    int n_shapes, count;
+    float *a, *b, *c;
+} gemm_ref;
+
+static int gemm_ref_init(gemm_ref *r) {
+    size_t a = 1, b = 1, c = 1;
+    for (int i = 0; i < r->n_shapes; i++) {
+        const gemm_shape *g = &r->s[i];
+        if ((size_t)g->m * g->k > a) a = (size_t)g->m * g->k;
+        if ((size_t)g->k * g->n > b) b = (size_t)g->k * g->n;
+        if ((size_t)g->m * g->n > c) c = (size_t)g->m * g->n;
+    }
+    r->a = malloc(sizeof(float) * a);
+    r->b = malloc(sizeof(float) * b);
+    r->c = calloc(c, sizeof(float));
+    if (!r->a || !r->b || !r->c) return 1;
+    for (size_t i = 0; i < a; i++) r->a[i] = (float)(i % 7) * 0.1f;
+    for (size_t i = 0; i < b; i++) r->b[i] = (float)(i % 5) * 0.1f;
+    return 0;
+}
+
+static void gemm_ref_run(const gemm_ref *r) {
+    for (int j = 0; j < r->count; j++)
+        for (int i = 0; i < r->n_shapes; i++) {
+            const gemm_shape *g = &r->s[i];
+            cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
+                        g->tb ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, 1.0f, r->a,
+                        g->ta ? g->m : g->k, r->b, g->tb ? g->k : g->n, 1.0f, r->c, g->n);
+        }
+}
+
+static double gemm_ref_flops(const gemm_ref *r) {
+    double f = 0.0;
+    for (int i = 0; i < r->n_shapes; i++) f += 2.0 * r->s[i].m * (double)r->s[i].n * r->s[i].k;
+    return f * r->count;
+}
+
+static void gemm_ref_free(gemm_ref *r) {
+    free(r->a);
+    free(r->b);
+    free(r->c);
+}
+
+/* Median seconds of the op call and, when ref != NULL, of its sgemm reference. */
+static void time_pair(node_fn fn, tg_node *n, const gemm_ref *ref, int reps, double *t_op,
+                      double *t_ref) {
+    double a[64], b[64];
+    fn(n); /* warm-up: pages touched, caches and thread pools awake */
+    if (ref) gemm_ref_run(ref);
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        fn(n);
+        a[r] = now() - t0;
+        if (ref) {
+            t0 = now();
+            gemm_ref_run(ref);
+            b[r] = now() - t0;
+        }
+    }
+    *t_op = median(a, reps);
+    *t_ref = ref ? median(b, reps) : 0.0;
+}
+
+enum { GEMM, MEM };
+
+typedef struct layer {
+    const char *op, *attrs;
+    int c, h, w;
+    int input_grad; /* the first layer's input takes no gradient */
+    int kind;       /* GEMM: GFLOP/s against sgemm; MEM: GB/s */
+} layer;
+
+static const layer layers[] = {
+    {"conv2d", "filters=32 kernel=3 act=relu", 1, 150, 150, 0, GEMM},
+    {"conv2d", "filters=32 kernel=3 act=relu", 32, 150, 150, 1, GEMM},
+    {"maxpool2d", "size=2", 32, 150, 150, 1, MEM},
+    {"sepconv2d", "filters=64 kernel=3 act=relu", 32, 75, 75, 1, GEMM},
+    {"depthwise_conv2d", "kernel=3 bias=false", 32, 75, 75, 1, MEM},
+    {"batchnorm", "", 64, 75, 75, 1, MEM},
+    {"maxpool2d", "size=2", 64, 75, 75, 1, MEM},
+    {"sepconv2d", "filters=128 kernel=3 act=relu", 64, 37, 37, 1, GEMM},
+    {"batchnorm", "", 128, 37, 37, 1, MEM},
+    {"maxpool2d", "size=2", 128, 37, 37, 1, MEM},
+    {"sepconv2d", "filters=256 kernel=3 act=relu", 128, 18, 18, 1, GEMM},
+    {"batchnorm", "", 256, 18, 18, 1, MEM},
+    {"maxpool2d", "size=2", 256, 18, 18, 1, MEM},
+    {"avgpool2d", "size=2", 256, 18, 18, 1, MEM},
+    {"global_avgpool", "", 256, 9, 9, 1, MEM},
+    {"dropout", "rate=0.5", 256, 9, 9, 1, MEM},
+};
+
+static int bench_layer(const layer *L, int batch, int reps) {
+    tg_graph *g = tg_graph_new(1);
+    tg_shape xs = tg_shape4(batch, L->c, L->h, L->w);
+    tg_node *x = tg_graph_input(g, "x", xs);
+    if (!x) return 1;
+    int64_t nx = tg_shape_numel(&xs);
+    float *xd = tg_node_data(x);
+    for (int64_t i = 0; i < nx; i++) xd[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
+    tg_node_set_requires_grad(x, L->input_grad);
+    tg_node *y = tg_graph_op(g, L->op, "op", L->attrs, (tg_node *[]){x}, 1);
+    if (!y || tg_graph_forward(g, y)) return 1;
+    const tg_shape *ys = tg_node_shape(y);
+    int64_t ny = tg_shape_numel(ys);
+    float *seed = malloc(sizeof(float) * (size_t)ny);
+    if (!seed) return 1;
+    for (int64_t i = 0; i < ny; i++) seed[i] = (float)(i % 13) * 0.01f;
+    /* one graph backward sizes the gradients; then the op's own calls are timed */
+    int st = tg_graph_backward_from(g, y, seed) != TG_OK;
+    free(seed);
+    if (st) return 1;
+
+    char out[64], in[64], fcol[32], bcol[32], sg[32] = "", rf[16] = "", rb[16] = "";
+    snprintf(in, sizeof in, "%dx%dx%d", L->c, L->h, L->w);
+    if (ys->ndim == 4)
+        snprintf(out, sizeof out, "%lldx%lldx%lld", (long long)ys->dim[1], (long long)ys->dim[2],
+                 (long long)ys->dim[3]);
+    else
+        snprintf(out, sizeof out, "%lld", (long long)tg_shape_item_numel(ys));
+    double tf, tb, sf, sb;
+    if (L->kind == GEMM) {
+        /* conv2d: y = W col, dW = dz col^T, d col = W^T dz per image; sepconv2d: the
+         * same three GEMMs of its pointwise half (rows = C instead of C K K) */
+        int p = (int)(ys->dim[2] * ys->dim[3]), f = (int)ys->dim[1];
+        int rows = strcmp(L->op, "conv2d") ? L->c : L->c * 9;
+        gemm_ref fr = {{{0, 0, f, p, rows}}, 1, batch, NULL, NULL, NULL};
+        gemm_ref br = {{{0, 1, f, rows, p}, {1, 0, rows, p, f}}, L->input_grad ? 2 : 1, batch,
+                       NULL, NULL, NULL};
+        if (gemm_ref_init(&fr) || gemm_ref_init(&br)) return 1;
+        time_pair(y->op->forward, y, &fr, reps, &tf, &sf);
+        time_pair(y->op->backward, y, &br, reps, &tb, &sb);
+        double flops = y->op->flops(y), bflops = flops * (L->input_grad ? 2 : 1);
+        double gf = gemm_ref_flops(&fr) / sf, gb = gemm_ref_flops(&br) / sb;
+        gemm_ref_free(&fr);
+        gemm_ref_free(&br);
+        snprintf(fcol, sizeof fcol, "%.1f GF/s", flops / tf * 1e-9);
+        snprintf(bcol, sizeof bcol, "%.1f GF/s", bflops / tb * 1e-9);
+        snprintf(sg, sizeof sg, "%.0f/%.0f", gf * 1e-9, gb * 1e-9);
+        snprintf(rf, sizeof rf, "%.0f%%", 100.0 * flops / tf / gf);
+        snprintf(rb, sizeof rb, "%.0f%%", 100.0 * bflops / tb / gb);
+    } else {
+        time_pair(y->op->forward, y, NULL, reps, &tf, &sf);
+        time_pair(y->op->backward, y, NULL, reps, &tb, &sb);
+        /* bytes moved: forward reads x, writes y; backward reads dy and x (maxpool: its
+         * saved winners; dropout: its mask) and reads and writes dx */
+        double fb = 4.0 * (double)(nx + ny), bb = 4.0 * (double)(ny + nx + 2 * nx);
+        if (!strcmp(L->op, "maxpool2d") || !strcmp(L->op, "dropout"))
+            bb = 4.0 * (double)(2 * ny + 2 * nx);
+        snprintf(fcol, sizeof fcol, "%.1f GB/s", fb / tf * 1e-9);
+        snprintf(bcol, sizeof bcol, "%.1f GB/s", bb / tb * 1e-9);
+    }
+    printf("| %-16s | %-10s | %-10s | %8.2f | %8.2f | %10s | %10s | %9s | %5s | %5s |\n", L->op,
+           in, out, tf * 1e3, tb * 1e3, fcol, bcol, sg, rf, rb);
+    fflush(stdout);
+    tg_graph_free(g);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int threads = 0, reps = 7, batch = 16;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_ops [--threads N] [--reps R] [--batch B]\n");
+            return 2;
+        }
+    }
+    if (reps < 1 || reps > 64 || batch < 1) {
+        fprintf(stderr, "bench_ops: --reps must be in 1..64 and --batch >= 1\n");
+        return 2;
+    }
+    tg_threads_set(threads);
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    printf("bench/ops: batch %d, %d threads (OpenMP and OpenBLAS), OMP_WAIT_POLICY=%s, "
+           "median of %d\n\n",
+           batch, tg_threads_get(), wait ? wait : "(unset)", reps);
+    printf("| %-16s | %-10s | %-10s | %8s | %8s | %10s | %10s | %9s | %5s | %5s |\n", "op",
+           "input", "output", "fwd ms", "bwd ms", "fwd", "bwd", "sgemm f/b", "f/sg", "b/sg");
+    printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t li = 0; li < sizeof layers / sizeof layers[0]; li++)
+        if (bench_layer(&layers[li], batch, reps)) {
+            fprintf(stderr, "bench_ops: %s: %s\n", layers[li].op, tg_last_error());
+            return 1;
+        }
+    printf("\nsgemm f/b: cblas_sgemm alone on the layer's per-image GEMM shapes, GFLOP/s (forward; "
+           "backward = the dW and dX GEMMs).\nf/sg, b/sg: the op's GFLOP/s as a share of that; "
+           "sepconv2d counts its depthwise flops too, against the pointwise GEMMs alone.\n");
+    return 0;
+}

@@ -1,0 +1,116 @@
+/* Training and inference throughput of a model file, and peak memory: the
+ * twingrad side of bench/compare_torch.py. Random data, so only speed is
+ * measured. Prints one key=value line for the comparison script.
+ *
+ *   bench_train MODEL [--batch 16] [--threads 2] [--steps 10] [--warmup 2] [--images 64] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "tg_model.h"
+#include "tg_optim.h"
+#include "tg_threads.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL;
+    int batch = 16, threads = 2, steps = 10, warmup = 2, images = 64;
+    for (int i = 1; i < argc; i++) {
+        int *target = !strcmp(argv[i], "--batch")     ? &batch
+                      : !strcmp(argv[i], "--threads") ? &threads
+                      : !strcmp(argv[i], "--steps")   ? &steps
+                      : !strcmp(argv[i], "--warmup")  ? &warmup
+                      : !strcmp(argv[i], "--images")  ? &images
+                                                      : NULL;
+        if (target && i + 1 < argc) *target = atoi(argv[++i]);
+        else if (argv[i][0] != '-' && !model_path) model_path = argv[i];
+        else {
+            fprintf(stderr, "usage: bench_train MODEL [--batch N] [--threads N] [--steps N] "
+                            "[--warmup N] [--images N]\n");
+            return 2;
+        }
+    }
+    if (!model_path || batch < 1 || threads < 1 || steps < 1 || warmup < 0 || images < 1) {
+        fprintf(stderr, "bench_train: a model file and positive counts are required\n");
+        return 2;
+    }
+    tg_threads_set(threads);
+    tg_model_def *def;
+    tg_model *m;
+    if (tg_model_def_parse_file(model_path, &def) || tg_model_build(def, batch, &m)) {
+        fprintf(stderr, "bench_train: %s\n", tg_last_error());
+        return 1;
+    }
+    size_t item = (size_t)def->channels * (size_t)def->height * (size_t)def->width;
+    size_t n_in = (size_t)(batch > images ? batch : images) * item;
+    float *xa = malloc(n_in * sizeof(float)), *xb = malloc(n_in * sizeof(float));
+    float *y = malloc((size_t)batch * sizeof(float));
+    float *emb = malloc((size_t)images * (size_t)m->embed_dim * sizeof(float));
+    tg_rng rng;
+    tg_rng_seed(&rng, 1);
+    for (size_t i = 0; i < n_in; i++) {
+        xa[i] = (float)tg_rng_uniform(&rng);
+        xb[i] = (float)tg_rng_uniform(&rng);
+    }
+    for (int i = 0; i < batch; i++) y[i] = (float)(i % 2);
+    tg_shape s4 = tg_shape4(batch, def->channels, def->height, def->width);
+    int64_t n;
+    float *params = tg_graph_param_data(m->graph, &n), *grads = tg_graph_grad_data(m->graph, NULL);
+    tg_optimizer_config cfg = tg_optimizer_defaults(TG_OPTIM_ADAM);
+    tg_optimizer *opt = tg_optimizer_new(&cfg, n);
+    double *times = malloc((size_t)steps * sizeof(double));
+    if (!xa || !xb || !y || !emb || !opt || !times) {
+        fprintf(stderr, "bench_train: out of memory\n");
+        return 1;
+    }
+    tg_input_set(m->a, s4, xa);
+    tg_input_set(m->b, s4, xb);
+    tg_input_set(m->y, tg_shape1(batch), y);
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = now();
+        if (tg_graph_forward(m->graph, m->loss) || (tg_graph_zero_grad(m->graph), 0) ||
+            tg_graph_backward(m->graph, m->loss) ||
+            tg_optimizer_step(opt, params, grads, n, 1e-4f)) {
+            fprintf(stderr, "bench_train: %s\n", tg_last_error());
+            return 1;
+        }
+        if (s >= warmup) times[s - warmup] = now() - t0;
+    }
+    qsort(times, (size_t)steps, sizeof *times, cmp_double);
+    double train_step = times[steps / 2];
+    /* Inference: single images through one tower, in eval mode. */
+    tg_model_embed(m, xa, images, emb); /* warm the buffers for this batch size */
+    double t0 = now();
+    if (tg_model_embed(m, xa, images, emb)) {
+        fprintf(stderr, "bench_train: %s\n", tg_last_error());
+        return 1;
+    }
+    double infer = now() - t0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("impl=twingrad model=%s batch=%d threads=%d train_pairs_per_s=%.3f "
+           "infer_images_per_s=%.3f peak_rss_mb=%.1f params=%lld\n",
+           model_path, batch, threads, batch / train_step, images / infer,
+           (double)ru.ru_maxrss / 1024.0, (long long)n);
+    free(xa);
+    free(xb);
+    free(y);
+    free(emb);
+    free(times);
+    tg_optimizer_free(opt);
+    tg_model_free(m);
+    tg_model_def_free(def);
+    return 0;
+}

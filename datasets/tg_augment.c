@@ -1,0 +1,72 @@
+/* Augmentation by inverse mapping: each output pixel samples the source
+ * bilinearly at the rotated, shifted, flipped position, so there are no holes. */
+#include "tg_augment.h"
+
+#include <math.h>
+#include <string.h>
+
+tg_augment tg_augment_default(void) {
+    tg_augment a;
+    memset(&a, 0, sizeof a);
+    a.max_shift = 0.05f;
+    a.max_rotate_deg = 5.0f;
+    a.brightness = 0.05f;
+    a.contrast = 0.1f;
+    return a;
+}
+
+int tg_augment_active(const tg_augment *a) {
+    return a && (a->max_shift > 0 || a->max_rotate_deg > 0 || a->hflip || a->vflip ||
+                 a->brightness > 0 || a->contrast > 0);
+}
+
+void tg_augment_apply(const tg_augment *a, const float *src, float *dst, int w, int h,
+                      tg_rng *rng) {
+    /* Always six draws, so turning one option on does not shift the others' stream. */
+    float u_dx = tg_rng_uniform_range(rng, -1, 1), u_dy = tg_rng_uniform_range(rng, -1, 1);
+    float u_rot = tg_rng_uniform_range(rng, -1, 1);
+    double u_flip = tg_rng_uniform(rng);
+    float u_b = tg_rng_uniform_range(rng, -1, 1), u_c = tg_rng_uniform_range(rng, -1, 1);
+    size_t n = (size_t)w * (size_t)h;
+    if (!tg_augment_active(a)) {
+        memcpy(dst, src, n * sizeof *dst);
+        return;
+    }
+    float dx = u_dx * a->max_shift * (float)w, dy = u_dy * a->max_shift * (float)h;
+    double th = u_rot * a->max_rotate_deg * M_PI / 180.0;
+    float ct = (float)cos(th), sn = (float)sin(th);
+    int fx = a->hflip && u_flip < 0.5, fy = a->vflip && fmod(u_flip * 4.0, 1.0) < 0.5;
+    float cx = 0.5f * (float)(w - 1), cy = 0.5f * (float)(h - 1);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            /* Output -> source: undo the shift, then the rotation, then the flip. */
+            float ox = (float)x - cx - dx, oy = (float)y - cy - dy;
+            float sx = ct * ox + sn * oy + cx, sy = -sn * ox + ct * oy + cy;
+            if (fx) sx = (float)(w - 1) - sx;
+            if (fy) sy = (float)(h - 1) - sy;
+            float v = a->fill;
+            if (sx > -1.0f && sy > -1.0f && sx < (float)w && sy < (float)h) {
+                int x0 = (int)floorf(sx), y0 = (int)floorf(sy);
+                float fxw = sx - (float)x0, fyw = sy - (float)y0, acc = 0;
+                for (int j = 0; j < 2; j++)
+                    for (int i = 0; i < 2; i++) {
+                        int xx = x0 + i, yy = y0 + j;
+                        float wgt = (i ? fxw : 1 - fxw) * (j ? fyw : 1 - fyw);
+                        float s = (xx >= 0 && yy >= 0 && xx < w && yy < h)
+                                      ? src[(size_t)yy * (size_t)w + (size_t)xx]
+                                      : a->fill;
+                        acc += wgt * s;
+                    }
+                v = acc;
+            }
+            dst[(size_t)y * (size_t)w + (size_t)x] = v;
+        }
+    }
+    if (a->brightness > 0 || a->contrast > 0) {
+        double mean = 0;
+        for (size_t i = 0; i < n; i++) mean += dst[i];
+        float m = (float)(mean / (double)n);
+        float gain = 1.0f + u_c * a->contrast, off = u_b * a->brightness;
+        for (size_t i = 0; i < n; i++) dst[i] = (dst[i] - m) * gain + m + off;
+    }
+}

@@ -1,0 +1,298 @@
+/* Dataset spec strings, "KIND:ARG[,ARG2][,key=value...]" (docs/datasets.md):
+ *   csv:FILE,images=DIR,image=COL,label=COL,positive=A|B,negative=C|*,group=COL
+ *   folders:DIR     idx:IMAGES,LABELS     synth:DIR
+ * plus keys common to all: size, aspect, pad, norm, mean, std, cache, on_error,
+ * max_pixels. "\," and "\\" escape a comma or backslash inside a value. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_ds_build.h"
+
+#define MAX_ITEMS 64
+#define MAX_LABELS 64
+
+typedef struct spec {
+    char *buf;            /* unescaped copy, items point into it */
+    char *pos[MAX_ITEMS]; /* positional arguments */
+    int n_pos, pos_col[MAX_ITEMS];
+    char *key[MAX_ITEMS], *val[MAX_ITEMS];
+    int col[MAX_ITEMS], used[MAX_ITEMS], n_kv;
+} spec;
+
+/* Split "a,b=c,d\,e" into items; col is the 1-based column of each item. */
+static tg_status spec_split(const char *s, size_t start, spec *sp) {
+    size_t len = strlen(s);
+    sp->buf = malloc(len + 1);
+    if (!sp->buf) return tg_error(TG_ERR_NOMEM, "out of memory");
+    char *o = sp->buf;
+    size_t i = start;
+    while (i <= len) {
+        char *item = o;
+        int col = (int)i + 1;
+        while (i < len && s[i] != ',') {
+            if (s[i] == '\\' && i + 1 < len && (s[i + 1] == ',' || s[i + 1] == '\\')) i++;
+            *o++ = s[i++];
+        }
+        *o++ = 0;
+        i++;
+        char *eq = strchr(item, '=');
+        if (!*item) continue;
+        if (sp->n_pos + sp->n_kv >= MAX_ITEMS)
+            return tg_error(TG_ERR_LIMIT, "spec:1:%d: more than %d items", col, MAX_ITEMS);
+        if (eq) {
+            *eq = 0;
+            sp->key[sp->n_kv] = item;
+            sp->val[sp->n_kv] = eq + 1;
+            sp->col[sp->n_kv++] = col;
+        } else {
+            sp->pos_col[sp->n_pos] = col;
+            sp->pos[sp->n_pos++] = item;
+        }
+    }
+    return TG_OK;
+}
+
+static const char *spec_get(spec *sp, const char *key, int *col) {
+    for (int i = 0; i < sp->n_kv; i++)
+        if (strcmp(sp->key[i], key) == 0) {
+            sp->used[i] = 1;
+            if (col) *col = sp->col[i];
+            return sp->val[i];
+        }
+    return NULL;
+}
+
+/* Split "a|b|c" in place into list (at most MAX_LABELS). */
+static size_t split_labels(char *v, const char **list) {
+    size_t n = 0;
+    if (!v) return 0;
+    for (char *p = v; n < MAX_LABELS;) {
+        char *bar = strchr(p, '|');
+        if (bar) *bar = 0;
+        list[n++] = p;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return n;
+}
+
+static tg_status parse_uint(const char *v, int col, const char *key, unsigned long long max,
+                            unsigned long long *out) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *end || errno || x > max || v[0] == '-')
+        return tg_error(TG_ERR_ATTR, "spec:1:%d: %s=%s: expected a whole number up to %llu", col,
+                        key, v, max);
+    *out = x;
+    return TG_OK;
+}
+
+static tg_status parse_float(const char *v, int col, const char *key, float *out) {
+    char *end;
+    errno = 0;
+    float x = strtof(v, &end);
+    if (!*v || *end || errno)
+        return tg_error(TG_ERR_ATTR, "spec:1:%d: %s=%s: expected a number", col, key, v);
+    *out = x;
+    return TG_OK;
+}
+
+/* Keys every layout accepts: they override fields of opts. */
+static tg_status common_keys(spec *sp, tg_dataset_opts *o) {
+    const char *v;
+    int col;
+    unsigned long long u;
+    tg_status st;
+    if ((v = spec_get(sp, "size", &col))) {
+        unsigned long long w, h;
+        const char *x = strchr(v, 'x');
+        char a[32] = "";
+        if (x && (size_t)(x - v) < sizeof a) memcpy(a, v, (size_t)(x - v));
+        if ((st = parse_uint(x ? a : v, col, "size", 16384, &w)) != TG_OK ||
+            (st = parse_uint(x ? x + 1 : v, col, "size", 16384, &h)) != TG_OK)
+            return tg_error(TG_ERR_ATTR, "spec:1:%d: size=%s: expected N or WxH (1..16384)", col,
+                            v);
+        if (w == 0 || h == 0)
+            return tg_error(TG_ERR_ATTR, "spec:1:%d: size=%s: sides must be positive", col, v);
+        o->image.width = (int)w;
+        o->image.height = (int)h;
+    }
+    if ((v = spec_get(sp, "aspect", &col))) {
+        if (!strcmp(v, "stretch"))
+            o->image.aspect = TG_ASPECT_STRETCH;
+        else if (!strcmp(v, "pad"))
+            o->image.aspect = TG_ASPECT_PAD;
+        else if (!strcmp(v, "crop"))
+            o->image.aspect = TG_ASPECT_CROP;
+        else
+            return tg_error(TG_ERR_ATTR, "spec:1:%d: aspect=%s: expected stretch, pad or crop", col,
+                            v);
+    }
+    if ((v = spec_get(sp, "pad", &col)) && (st = parse_float(v, col, "pad", &o->image.pad_value)))
+        return st;
+    if ((v = spec_get(sp, "norm", &col))) {
+        if (!strcmp(v, "none"))
+            o->image.norm = TG_NORM_NONE;
+        else if (!strcmp(v, "minmax"))
+            o->image.norm = TG_NORM_MINMAX;
+        else if (!strcmp(v, "standardize"))
+            o->image.norm = TG_NORM_STANDARDIZE;
+        else if (!strcmp(v, "fixed"))
+            o->image.norm = TG_NORM_FIXED;
+        else
+            return tg_error(TG_ERR_ATTR,
+                            "spec:1:%d: norm=%s: expected none, minmax, standardize or fixed", col,
+                            v);
+    }
+    if ((v = spec_get(sp, "mean", &col)) && (st = parse_float(v, col, "mean", &o->image.mean)))
+        return st;
+    if ((v = spec_get(sp, "std", &col))) {
+        if ((st = parse_float(v, col, "std", &o->image.std))) return st;
+        if (!(o->image.std > 0))
+            return tg_error(TG_ERR_ATTR, "spec:1:%d: std=%s: must be positive", col, v);
+    }
+    if ((v = spec_get(sp, "cache", &col))) o->cache_path = strcmp(v, "off") ? v : NULL;
+    if ((v = spec_get(sp, "on_error", &col))) {
+        if (!strcmp(v, "skip"))
+            o->on_error = TG_ON_ERROR_SKIP;
+        else if (!strcmp(v, "stop"))
+            o->on_error = TG_ON_ERROR_STOP;
+        else
+            return tg_error(TG_ERR_ATTR, "spec:1:%d: on_error=%s: expected skip or stop", col, v);
+    }
+    if ((v = spec_get(sp, "max_pixels", &col))) {
+        if ((st = parse_uint(v, col, "max_pixels", (1ULL << 40), &u))) return st;
+        o->image.max_pixels = u;
+    }
+    return TG_OK;
+}
+
+tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_dataset *out) {
+    memset(out, 0, sizeof *out);
+    const char *colon = strchr(s, ':');
+    if (!colon)
+        return tg_error(TG_ERR_ATTR,
+                        "spec:1:1: '%s': expected KIND:PATH (csv:, folders:, idx:, synth:)", s);
+    size_t klen = (size_t)(colon - s);
+    char kind[16] = "";
+    if (klen < sizeof kind) memcpy(kind, s, klen);
+    spec sp;
+    memset(&sp, 0, sizeof sp);
+    tg_status st = spec_split(s, klen + 1, &sp);
+    tg_dataset_opts o = *base;
+    const char *pos_lab[MAX_LABELS], *neg_lab[MAX_LABELS];
+    char *synth_csv = NULL, *synth_img = NULL;
+    if (st != TG_OK) goto done;
+    if ((st = common_keys(&sp, &o)) != TG_OK) goto done;
+    int want_pos = !strcmp(kind, "idx") ? 2 : 1;
+    if (strcmp(kind, "csv") && strcmp(kind, "folders") && strcmp(kind, "idx") &&
+        strcmp(kind, "synth")) {
+        st = tg_error(TG_ERR_UNKNOWN,
+                      "spec:1:1: unknown dataset kind '%s' (csv, folders, idx, synth)", kind);
+        goto done;
+    }
+    if (sp.n_pos != want_pos) {
+        st = tg_error(TG_ERR_ATTR, "spec:1:%zu: %s: expects %d path%s, got %d", klen + 2, kind,
+                      want_pos, want_pos > 1 ? "s" : "", sp.n_pos);
+        goto done;
+    }
+    tg_label_spec ls = {pos_lab, 0, neg_lab, 0};
+    char *pv = (char *)spec_get(&sp, "positive", NULL),
+         *nv = (char *)spec_get(&sp, "negative", NULL);
+    if (!strcmp(kind, "csv") || !strcmp(kind, "synth")) {
+        tg_csv_layout L;
+        memset(&L, 0, sizeof L);
+        const char *def_img = NULL, *def_lab = NULL, *def_grp = NULL;
+        if (!strcmp(kind, "synth")) {
+            /* The generator's layout (tg_synth.h): images/<patientid>.png, a patient column. */
+            synth_csv = tg_ds_path_join(sp.pos[0], "metadata.csv");
+            synth_img = tg_ds_path_join(sp.pos[0], "images");
+            if (!synth_csv || !synth_img) {
+                st = TG_ERR_NOMEM;
+                goto done;
+            }
+            L.csv_path = synth_csv;
+            L.images_dir = synth_img;
+            def_img = "patientid";
+            def_lab = "finding";
+            def_grp = "patient";
+            if (!pv) pv = "COVID-19";
+            if (!nv) nv = "*";
+        } else {
+            L.csv_path = sp.pos[0];
+        }
+        const char *v;
+        if ((v = spec_get(&sp, "images", NULL))) L.images_dir = v;
+        L.image_column = (v = spec_get(&sp, "image", NULL)) ? v : def_img;
+        L.label_column = (v = spec_get(&sp, "label", NULL)) ? v : def_lab;
+        L.group_column = (v = spec_get(&sp, "group", NULL)) ? (*v ? v : NULL) : def_grp;
+        if (!L.image_column || !L.label_column) {
+            st = tg_error(TG_ERR_ATTR, "spec:1:1: csv needs image=COLUMN and label=COLUMN");
+            goto done;
+        }
+        char pcopy[1024], ncopy[1024];
+        snprintf(pcopy, sizeof pcopy, "%s", pv ? pv : "");
+        snprintf(ncopy, sizeof ncopy, "%s", nv ? nv : "");
+        ls.n_positive = pv ? split_labels(pcopy, pos_lab) : 0;
+        ls.n_negative = nv ? split_labels(ncopy, neg_lab) : 0;
+        L.labels = ls;
+        for (int i = 0; i < sp.n_kv; i++)
+            if (!sp.used[i]) {
+                st = tg_error(TG_ERR_UNKNOWN,
+                              "spec:1:%d: unknown key '%s' for %s (known: images, image, label, "
+                              "positive, negative, group, size, aspect, pad, norm, mean, std, "
+                              "cache, on_error, max_pixels)",
+                              sp.col[i], sp.key[i], kind);
+                goto done;
+            }
+        st = tg_dataset_load_csv(&L, &o, out);
+        goto done;
+    }
+    char pcopy[1024], ncopy[1024];
+    snprintf(pcopy, sizeof pcopy, "%s", pv ? pv : "");
+    snprintf(ncopy, sizeof ncopy, "%s", nv ? nv : "");
+    ls.n_positive = pv ? split_labels(pcopy, pos_lab) : 0;
+    ls.n_negative = nv ? split_labels(ncopy, neg_lab) : 0;
+    for (int i = 0; i < sp.n_kv; i++)
+        if (!sp.used[i]) {
+            st = tg_error(TG_ERR_UNKNOWN,
+                          "spec:1:%d: unknown key '%s' for %s (known: %ssize, aspect, pad, norm, "
+                          "mean, std, cache, on_error, max_pixels)",
+                          sp.col[i], sp.key[i], kind,
+                          !strcmp(kind, "idx") ? "positive, negative, " : "");
+            goto done;
+        }
+    if (!strcmp(kind, "folders")) {
+        if (ls.n_positive) {
+            st = tg_error(TG_ERR_UNKNOWN, "spec:1:1: folders takes its classes from folder names");
+            goto done;
+        }
+        st = tg_dataset_load_folders(sp.pos[0], &o, out);
+    } else {
+        st = tg_dataset_load_idx(sp.pos[0], sp.pos[1], &ls, &o, out);
+    }
+done:
+    free(synth_csv);
+    free(synth_img);
+    free(sp.buf);
+    return st;
+}
+
+tg_status tg_dataset_spec_image_opts(const char *s, const tg_image_opts *base, tg_image_opts *out) {
+    const char *colon = strchr(s, ':');
+    if (!colon)
+        return tg_error(TG_ERR_ATTR,
+                        "spec:1:1: '%s': expected KIND:PATH (csv:, folders:, idx:, synth:)", s);
+    spec sp;
+    memset(&sp, 0, sizeof sp);
+    tg_dataset_opts o;
+    memset(&o, 0, sizeof o);
+    o.image = *base;
+    tg_status st = spec_split(s, (size_t)(colon - s) + 1, &sp);
+    if (st == TG_OK) st = common_keys(&sp, &o); /* kind-specific keys are not looked at */
+    free(sp.buf);
+    if (st == TG_OK) *out = o.image;
+    return st;
+}

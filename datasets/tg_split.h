@@ -1,0 +1,29 @@
+/* Train/validation/test splits without leakage: seeded, stratified by class,
+ * by image or by group (a patient's images all land in one split), and class
+ * balancing by undersampling as the seed paper does. */
+#ifndef TG_SPLIT_H
+#define TG_SPLIT_H
+
+#include <stddef.h>
+
+#include "tg_dataset.h"
+#include "tg_error.h"
+#include "tg_rng.h"
+
+typedef struct tg_split {
+    size_t *train, *val, *test; /* image indices into the dataset, ascending */
+    size_t n_train, n_val, n_test;
+} tg_split;
+
+/* Split ds stratified by class: about val_frac and test_frac of each class's
+ * images go to validation and test, the rest to training. With by_group, whole
+ * groups are assigned (a group counts for the class most of its images have). */
+tg_status tg_dataset_split(const tg_dataset *ds, double val_frac, double test_frac, int by_group,
+                           tg_rng *rng, tg_split *out);
+/* Cut every class in idx[0..*n) down to the size of the smallest class present,
+ * keeping a random subset (seeded) in the original order; *n is updated. */
+tg_status tg_split_undersample(const tg_dataset *ds, size_t *idx, size_t *n, tg_rng *rng);
+/* Free the index arrays (safe on a zeroed struct). */
+void tg_split_free(tg_split *s);
+
+#endif

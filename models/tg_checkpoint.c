@@ -1,0 +1,474 @@
+/* Checkpoint saving: encode every section little-endian byte by byte, deflate it, and write
+ * the file atomically (temporary file, fsync, rename, fsync of the directory). The layout is
+ * docs/checkpoint-format.md; the reader is tg_checkpoint_load.c. */
+#include "tg_checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+enum { SEC_DEFLATE = 1u << 0, SEC_CRITICAL = 1u << 1 };
+
+/* ---- a growable byte buffer; a failed allocation sticks and is reported once at the end ---- */
+
+typedef struct bytes {
+    unsigned char *p;
+    size_t len, cap;
+    int failed;
+} bytes;
+
+static unsigned char *grow(bytes *b, size_t n) {
+    if (b->failed) return NULL;
+    if (n > SIZE_MAX - b->len) {
+        b->failed = 1;
+        return NULL;
+    }
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n) cap = cap > SIZE_MAX / 2 ? b->len + n : cap * 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = 1;
+            return NULL;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    unsigned char *at = b->p + b->len;
+    b->len += n;
+    return at;
+}
+
+static void put_le(bytes *b, uint64_t v, int n) {
+    unsigned char *p = grow(b, (size_t)n);
+    if (p)
+        for (int i = 0; i < n; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put_u8(bytes *b, unsigned v) { put_le(b, v, 1); }
+static void put_u16(bytes *b, unsigned v) { put_le(b, v, 2); }
+static void put_u32(bytes *b, uint32_t v) { put_le(b, v, 4); }
+static void put_u64(bytes *b, uint64_t v) { put_le(b, v, 8); }
+static void put_i64(bytes *b, int64_t v) { put_le(b, (uint64_t)v, 8); }
+static void put_f64(bytes *b, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    put_le(b, u, 8);
+}
+static void put_raw(bytes *b, const void *src, size_t n) {
+    unsigned char *p = grow(b, n);
+    if (p && n) memcpy(p, src, n);
+}
+/* str16: u16 length, then the bytes (no terminator). Lengths were checked by the caller. */
+static void put_str16(bytes *b, const char *s) {
+    size_t n = strlen(s);
+    put_u16(b, (unsigned)n);
+    put_raw(b, s, n);
+}
+static void put_str32(bytes *b, const char *s) {
+    size_t n = strlen(s);
+    put_u32(b, (uint32_t)n);
+    put_raw(b, s, n);
+}
+/* u64 byte count, then n float32 values little-endian. */
+static void put_floats(bytes *b, const float *x, int64_t n) {
+    put_u64(b, (uint64_t)n * 4);
+    unsigned char *p = grow(b, (size_t)n * 4);
+    if (!p) return;
+    for (int64_t i = 0; i < n; i++, p += 4) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        p[0] = (unsigned char)u, p[1] = (unsigned char)(u >> 8);
+        p[2] = (unsigned char)(u >> 16), p[3] = (unsigned char)(u >> 24);
+    }
+}
+
+/* ---- checking the caller's data before anything is written ---- */
+
+static tg_status check_name(const char *what, const char *name) {
+    if (!name || !*name)
+        return tg_error(TG_ERR_INVALID, "%s name is missing or empty", what);
+    if (strlen(name) > TG_CHECKPOINT_MAX_NAME)
+        return tg_error(TG_ERR_LIMIT, "%s name '%.40s...' is longer than %u bytes", what, name,
+                        TG_CHECKPOINT_MAX_NAME);
+    return TG_OK;
+}
+
+static tg_status check_input(const tg_checkpoint_data *in) {
+    if (!in || !in->graph) return tg_error(TG_ERR_INVALID, "no graph to save");
+    tg_status st;
+    int64_t n_train = 0;
+    for (int i = 0; i < tg_graph_param_count(in->graph); i++) {
+        const tg_node *p = tg_graph_param_at(in->graph, i);
+        if ((st = check_name("tensor", p->name))) return st;
+        if (!(p->flags & TG_NODE_STATE)) n_train += tg_shape_numel(&p->value.shape);
+    }
+    if (in->opt && tg_optimizer_size(in->opt) != n_train)
+        return tg_error(TG_ERR_INVALID,
+                        "the optimizer holds %lld parameters but the graph has %lld trainable "
+                        "values; pass the optimizer created for this graph",
+                        (long long)tg_optimizer_size(in->opt), (long long)n_train);
+    if (in->n_rngs < 0 || in->n_meta < 0 || (in->n_rngs && !in->rngs) || (in->n_meta && !in->meta))
+        return tg_error(TG_ERR_INVALID, "bad RNG or metadata list");
+    if (in->compression < TG_CHECKPOINT_STORE || in->compression > 9)
+        return tg_error(TG_ERR_INVALID, "compression %d is not -1 (store) or 0..9",
+                        in->compression);
+    for (int i = 0; i < in->n_rngs; i++) {
+        if ((st = check_name("RNG", in->rngs[i].name))) return st;
+        if (!in->rngs[i].rng) return tg_error(TG_ERR_INVALID, "RNG '%s' is NULL", in->rngs[i].name);
+        if (strcmp(in->rngs[i].name, "graph") == 0)
+            return tg_error(TG_ERR_INVALID, "RNG name 'graph' is reserved for the graph's RNG");
+        for (int j = 0; j < i; j++)
+            if (strcmp(in->rngs[i].name, in->rngs[j].name) == 0)
+                return tg_error(TG_ERR_INVALID, "RNG '%s' is given twice", in->rngs[i].name);
+    }
+    for (int i = 0; i < in->n_meta; i++) {
+        if ((st = check_name("metadata key", in->meta[i].key))) return st;
+        if (!in->meta[i].value)
+            return tg_error(TG_ERR_INVALID, "metadata '%s' has no value", in->meta[i].key);
+        if (strlen(in->meta[i].value) > UINT32_MAX)
+            return tg_error(TG_ERR_LIMIT, "metadata '%s': value too long", in->meta[i].key);
+        for (int j = 0; j < i; j++)
+            if (strcmp(in->meta[i].key, in->meta[j].key) == 0)
+                return tg_error(TG_ERR_INVALID, "metadata key '%s' is given twice",
+                                in->meta[i].key);
+    }
+    return TG_OK;
+}
+
+/* ---- section payloads ---- */
+
+static void enc_tensors(bytes *b, const tg_graph *g) {
+    int n = tg_graph_param_count(g);
+    put_u32(b, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        const tg_node *p = tg_graph_param_at(g, i);
+        const tg_shape *s = &p->value.shape;
+        put_str16(b, p->name);
+        put_u8(b, (p->flags & TG_NODE_STATE) ? 1 : 0);
+        put_u8(b, (unsigned)s->ndim);
+        for (int d = 0; d < s->ndim; d++) put_u64(b, (uint64_t)s->dim[d]);
+        put_floats(b, p->value.data, tg_shape_numel(s));
+    }
+}
+
+static void enc_optimizer(bytes *b, tg_optimizer *opt) {
+    const tg_optimizer_config *c = tg_optimizer_config_of(opt);
+    struct {
+        const char *k;
+        double v;
+    } cfg[] = {{"momentum", c->momentum}, {"dampening", c->dampening},
+               {"nesterov", c->nesterov}, {"weight_decay", c->weight_decay},
+               {"beta1", c->beta1},       {"beta2", c->beta2},
+               {"eps", c->eps},           {"alpha", c->alpha},
+               {"centered", c->centered}};
+    int n_cfg = (int)(sizeof cfg / sizeof cfg[0]);
+    put_str16(b, tg_optimizer_kind_name(c->kind));
+    put_u32(b, (uint32_t)n_cfg);
+    for (int i = 0; i < n_cfg; i++) {
+        put_str16(b, cfg[i].k);
+        put_f64(b, cfg[i].v);
+    }
+    int64_t size = tg_optimizer_size(opt);
+    put_i64(b, tg_optimizer_steps(opt));
+    put_u64(b, (uint64_t)size);
+    int n = tg_optimizer_state_count(opt);
+    put_u32(b, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        put_str16(b, tg_optimizer_state_name(opt, i));
+        put_floats(b, tg_optimizer_state_data(opt, i), size);
+    }
+}
+
+static void enc_schedule(bytes *b, const tg_schedule *s) {
+    const tg_schedule_config *c = &s->cfg;
+    struct {
+        const char *k;
+        double v;
+    } cfg[] = {{"lr", c->lr},
+               {"step_size", c->step_size},
+               {"gamma", c->gamma},
+               {"t_max", c->t_max},
+               {"min_lr", c->min_lr},
+               {"mode", c->mode == TG_PLATEAU_MAX ? 1 : 0},
+               {"factor", c->factor},
+               {"patience", c->patience},
+               {"threshold", c->threshold},
+               {"threshold_mode", c->threshold_mode == TG_THRESHOLD_ABS ? 1 : 0},
+               {"cooldown", c->cooldown}};
+    int n_cfg = (int)(sizeof cfg / sizeof cfg[0]);
+    put_str16(b, tg_schedule_kind_name(c->kind));
+    put_u32(b, (uint32_t)n_cfg);
+    for (int i = 0; i < n_cfg; i++) {
+        put_str16(b, cfg[i].k);
+        put_f64(b, cfg[i].v);
+    }
+    int n = tg_schedule_state_count(s);
+    put_u32(b, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        put_str16(b, tg_schedule_state_name(s, i));
+        put_f64(b, tg_schedule_state_get(s, i));
+    }
+}
+
+static void enc_train(bytes *b, const tg_checkpoint_data *in) {
+    put_i64(b, in->epoch);
+    put_i64(b, in->step);
+    put_u32(b, in->has_best ? 1u : 0u);
+    put_f64(b, in->has_best ? in->best : 0.0);
+}
+
+static void put_rng(bytes *b, const char *name, const tg_rng *r) {
+    put_str16(b, name);
+    for (int i = 0; i < 4; i++) put_u64(b, r->s[i]);
+}
+
+static void enc_rngs(bytes *b, const tg_checkpoint_data *in) {
+    put_u32(b, (uint32_t)in->n_rngs + 1);
+    put_rng(b, "graph", tg_graph_rng(in->graph));
+    for (int i = 0; i < in->n_rngs; i++) put_rng(b, in->rngs[i].name, in->rngs[i].rng);
+}
+
+static void enc_meta(bytes *b, const tg_checkpoint_data *in) {
+    put_u32(b, (uint32_t)in->n_meta);
+    for (int i = 0; i < in->n_meta; i++) {
+        put_str16(b, in->meta[i].key);
+        put_str32(b, in->meta[i].value);
+    }
+}
+
+/* Append one section (header, then the payload deflated or stored) to the file image. */
+static tg_status add_section(bytes *file, const char tag[4], unsigned flags, const bytes *raw,
+                             int compression) {
+    if (raw->failed) return tg_error(TG_ERR_NOMEM, "out of memory encoding section %.4s", tag);
+    if ((uint64_t)raw->len > TG_CHECKPOINT_MAX_SECTION_BYTES)
+        return tg_error(TG_ERR_LIMIT, "section %.4s is %zu bytes, more than the limit of %llu",
+                        tag, raw->len, (unsigned long long)TG_CHECKPOINT_MAX_SECTION_BYTES);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t off = 0; off < raw->len;) { /* crc32 takes uInt lengths */
+        uInt k = (uInt)(raw->len - off > (1u << 30) ? (1u << 30) : raw->len - off);
+        crc = crc32(crc, raw->p + off, k);
+        off += k;
+    }
+    size_t hdr = file->len;
+    unsigned char *h = grow(file, 32);
+    if (!h) return tg_error(TG_ERR_NOMEM, "out of memory writing section %.4s", tag);
+    size_t stored;
+    if (compression == TG_CHECKPOINT_STORE) {
+        put_raw(file, raw->p, raw->len);
+        stored = raw->len;
+    } else {
+        flags |= SEC_DEFLATE;
+        z_stream z;
+        memset(&z, 0, sizeof z);
+        if (deflateInit(&z, compression ? compression : 6) != Z_OK)
+            return tg_error(TG_ERR_NOMEM, "zlib could not start compressing section %.4s", tag);
+        size_t bound = (size_t)deflateBound(&z, (uLong)raw->len);
+        unsigned char *out = grow(file, bound);
+        if (!out) {
+            deflateEnd(&z);
+            return tg_error(TG_ERR_NOMEM, "out of memory compressing section %.4s", tag);
+        }
+        size_t in_left = raw->len, out_left = bound;
+        z.next_in = raw->p;
+        z.next_out = out;
+        int zr;
+        do { /* feed and drain at most 1 GiB at a time: zlib counts in uInt */
+            uInt ai = (uInt)(in_left > (1u << 30) ? (1u << 30) : in_left);
+            uInt ao = (uInt)(out_left > (1u << 30) ? (1u << 30) : out_left);
+            z.avail_in = ai;
+            z.avail_out = ao;
+            zr = deflate(&z, ai == in_left ? Z_FINISH : Z_NO_FLUSH);
+            in_left -= ai - z.avail_in;
+            out_left -= ao - z.avail_out;
+        } while (zr == Z_OK || (zr == Z_BUF_ERROR && out_left > 0));
+        deflateEnd(&z);
+        if (zr != Z_STREAM_END)
+            return tg_error(TG_ERR_NOMEM, "zlib failed compressing section %.4s (%d)", tag, zr);
+        stored = bound - out_left;
+        file->len -= out_left; /* give back the unused part of the bound */
+    }
+    h = file->p + hdr; /* the buffer may have moved */
+    bytes hb = {0};
+    put_raw(&hb, tag, 4);
+    put_u32(&hb, flags);
+    put_u64(&hb, (uint64_t)raw->len);
+    put_u64(&hb, (uint64_t)stored);
+    put_u32(&hb, (uint32_t)crc);
+    if (hb.failed) {
+        free(hb.p);
+        return tg_error(TG_ERR_NOMEM, "out of memory writing section %.4s", tag);
+    }
+    put_u32(&hb, (uint32_t)crc32(0L, hb.p, 28));
+    if (hb.failed) {
+        free(hb.p);
+        return tg_error(TG_ERR_NOMEM, "out of memory writing section %.4s", tag);
+    }
+    memcpy(h, hb.p, 32);
+    free(hb.p);
+    return TG_OK;
+}
+
+/* The whole file image: header, sections, trailer. */
+static tg_status encode(const tg_checkpoint_data *in, bytes *file) {
+    const char *text = in->model_text ? in->model_text : "";
+    struct {
+        const char *tag;
+        unsigned flags;
+        int present;
+    } secs[] = {{"MODL", SEC_CRITICAL, 1},
+                {"TENS", SEC_CRITICAL, 1},
+                {"OPTM", SEC_CRITICAL, in->opt != NULL},
+                {"SCHD", SEC_CRITICAL, in->sched != NULL},
+                {"TRAN", SEC_CRITICAL, 1},
+                {"RNGS", SEC_CRITICAL, 1},
+                {"META", 0, 1}};
+    int n_secs = (int)(sizeof secs / sizeof secs[0]), count = 0;
+    for (int i = 0; i < n_secs; i++) count += secs[i].present;
+
+    put_raw(file, "TGCK", 4);
+    put_u16(file, TG_CHECKPOINT_MAJOR);
+    put_u16(file, TG_CHECKPOINT_MINOR);
+    put_u32(file, 0);                /* flags, reserved */
+    put_u32(file, (uint32_t)count);  /* section count */
+    put_u64(file, 0);                /* file size, patched below */
+    put_u32(file, 0);                /* header CRC, patched below */
+    if (file->failed) return tg_error(TG_ERR_NOMEM, "out of memory encoding the checkpoint");
+
+    for (int i = 0; i < n_secs; i++) {
+        if (!secs[i].present) continue;
+        bytes raw = {0};
+        switch (i) {
+        case 0: put_raw(&raw, text, strlen(text)); break;
+        case 1: enc_tensors(&raw, in->graph); break;
+        case 2: enc_optimizer(&raw, in->opt); break;
+        case 3: enc_schedule(&raw, in->sched); break;
+        case 4: enc_train(&raw, in); break;
+        case 5: enc_rngs(&raw, in); break;
+        default: enc_meta(&raw, in); break;
+        }
+        tg_status st = add_section(file, secs[i].tag, secs[i].flags, &raw, in->compression);
+        free(raw.p);
+        if (st) return st;
+    }
+
+    uint64_t total = (uint64_t)file->len + 8;
+    for (int i = 0; i < 8; i++) file->p[16 + i] = (unsigned char)(total >> (8 * i));
+    uint32_t hcrc = (uint32_t)crc32(0L, file->p, 24);
+    for (int i = 0; i < 4; i++) file->p[24 + i] = (unsigned char)(hcrc >> (8 * i));
+    uLong fcrc = crc32(0L, Z_NULL, 0);
+    for (size_t off = 0; off < file->len;) {
+        uInt k = (uInt)(file->len - off > (1u << 30) ? (1u << 30) : file->len - off);
+        fcrc = crc32(fcrc, file->p + off, k);
+        off += k;
+    }
+    put_raw(file, "TGND", 4);
+    put_u32(file, (uint32_t)fcrc);
+    if (file->failed) return tg_error(TG_ERR_NOMEM, "out of memory encoding the checkpoint");
+    return TG_OK;
+}
+
+/* ---- the atomic write ---- */
+
+static tg_status sys_error(const char *path, const char *what, const char *file, int err) {
+    const char *hint = err == ENOSPC || err == EFBIG || err == EDQUOT
+                           ? "; free disk space or raise the file-size limit"
+                       : err == EACCES || err == EPERM || err == EROFS
+                           ? "; check the directory's permissions"
+                       : err == ENOENT || err == ENOTDIR ? "; create the directory first"
+                                                         : "";
+    return tg_error(TG_ERR_IO, "saving checkpoint '%s': %s '%s': %s%s; the previous file is kept",
+                    path, what, file, strerror(err), hint);
+}
+
+tg_status tg_checkpoint_save(const char *path, const tg_checkpoint_data *in) {
+    if (!path || !*path) return tg_error(TG_ERR_INVALID, "tg_checkpoint_save: no path");
+    size_t plen = strlen(path);
+    if (path[plen - 1] == '/')
+        return tg_error(TG_ERR_INVALID, "saving checkpoint '%s': the path names a directory",
+                        path);
+    tg_status st = check_input(in);
+    if (st) return tg_error_context(st, "saving checkpoint '%s': ", path);
+
+    bytes file = {0};
+    if ((st = encode(in, &file))) {
+        free(file.p);
+        return tg_error_context(st, "saving checkpoint '%s': ", path);
+    }
+
+    /* The temporary file sits next to the target, so rename() is atomic. */
+    char *tmp = malloc(plen + 16);
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) : 0;
+    char *dir = malloc(dlen + 2);
+    if (!tmp || !dir) {
+        free(tmp);
+        free(dir);
+        free(file.p);
+        return tg_error(TG_ERR_NOMEM, "saving checkpoint '%s': out of memory", path);
+    }
+    snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
+    if (slash)
+        snprintf(dir, dlen + 2, "%.*s", dlen ? (int)dlen : 1, dlen ? path : "/");
+    else
+        snprintf(dir, dlen + 2, ".");
+
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        st = sys_error(path, "creating temporary file", tmp, errno);
+        goto out;
+    }
+    struct stat old;
+    mode_t mode = stat(path, &old) == 0 ? (old.st_mode & 0777) : 0644;
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        int err = errno;
+        close(fd);
+        unlink(tmp);
+        st = sys_error(path, "opening temporary file", tmp, err);
+        goto out;
+    }
+    int err = 0;
+    const char *what = "writing temporary file";
+    if (fchmod(fd, mode) != 0) err = errno, what = "setting the mode of";
+    for (size_t off = 0; !err && off < file.len;) {
+        errno = 0;
+        size_t k = fwrite(file.p + off, 1, file.len - off, f);
+        if (k == 0) err = errno ? errno : EIO;
+        off += k;
+    }
+    errno = 0;
+    if (!err && fflush(f) != 0) err = errno ? errno : EIO;
+    if (!err && fsync(fd) != 0) err = errno, what = "flushing temporary file";
+    errno = 0;
+    if (fclose(f) != 0 && !err) err = errno ? errno : EIO, what = "closing temporary file";
+    if (!err && rename(tmp, path) != 0) err = errno, what = "renaming temporary file";
+    if (err) {
+        unlink(tmp);
+        st = sys_error(path, what, tmp, err);
+        goto out;
+    }
+    /* Make the rename itself durable. Some file systems cannot fsync a directory (EINVAL). */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL)) {
+        err = errno;
+        if (dfd >= 0) close(dfd);
+        st = tg_error(TG_ERR_IO,
+                      "saving checkpoint '%s': the file is written, but flushing directory '%s' "
+                      "failed: %s; it may not survive a power loss",
+                      path, dir, strerror(err));
+        goto out;
+    }
+    close(dfd);
+    st = TG_OK;
+out:
+    free(tmp);
+    free(dir);
+    free(file.p);
+    return st;
+}

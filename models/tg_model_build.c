@@ -1,0 +1,140 @@
+/* The Siamese builder: a parsed definition into one graph. Each tower layer is a
+ * tg_layer created once and applied to both inputs, so the towers share one set
+ * of parameters; then the optional normalisation, the distance and the loss. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_model.h"
+
+void tg_model_free(tg_model *m) {
+    if (!m) return;
+    tg_graph_free(m->graph);
+    tg_model_def_free(m->def);
+    free(m->layers);
+    free(m->tower_a);
+    free(m->tower_b);
+    free(m);
+}
+
+/* A build error located at a line of the model file; the graph's message follows. */
+static tg_status located(const tg_model_def *d, int line, int col, tg_status st) {
+    return tg_error_context(st ? st : TG_ERR_INVALID, "%s:%d:%d: ", d->source, line, col);
+}
+
+/* Apply every tower layer, in build order, to image input x; nodes[i] gets layer i's node. */
+static tg_status build_tower(tg_model *m, tg_node *x, tg_node **nodes) {
+    const tg_model_def *d = m->def;
+    for (int k = 0; k < d->n_layers; k++) {
+        int i = d->order[k];
+        const tg_model_layer *l = &d->layers[i];
+        tg_node *in[TG_MAX_INPUTS];
+        for (int j = 0; j < l->n_inputs; j++)
+            in[j] = l->inputs[j] == TG_MODEL_INPUT ? x : nodes[l->inputs[j]];
+        tg_error_clear();
+        nodes[i] = tg_layer_apply(m->layers[i], in, l->n_inputs);
+        if (!nodes[i]) return located(d, l->line, l->col, TG_ERR_SHAPE);
+    }
+    return TG_OK;
+}
+
+static tg_status build(tg_model *m, int batch) {
+    tg_model_def *d = m->def;
+    int n = d->n_layers;
+    m->layers = calloc((size_t)n, sizeof *m->layers);
+    m->tower_a = calloc((size_t)n, sizeof *m->tower_a);
+    m->tower_b = calloc((size_t)n, sizeof *m->tower_b);
+    m->graph = tg_graph_new(d->train.seed);
+    if (!m->layers || !m->tower_a || !m->tower_b || !m->graph)
+        return tg_error(TG_ERR_NOMEM, "%s: out of memory building the model", d->source);
+    tg_graph *g = m->graph;
+    tg_shape img = tg_shape4(batch, d->channels, d->height, d->width);
+    m->a = tg_graph_input(g, "a", img);
+    m->b = m->a ? tg_graph_input(g, "b", img) : NULL;
+    m->y = m->b ? tg_graph_input(g, "y", tg_shape1(batch)) : NULL;
+    if (!m->y) return located(d, d->input_line, 1, TG_ERR_SHAPE);
+    for (int k = 0; k < n; k++) {
+        int i = d->order[k];
+        const tg_model_layer *l = &d->layers[i];
+        m->layers[i] = tg_graph_layer(g, l->op->name, l->name, l->attrs);
+        if (!m->layers[i]) return located(d, l->line, l->col, TG_ERR_ATTR);
+    }
+    tg_status st;
+    if ((st = build_tower(m, m->a, m->tower_a)) || (st = build_tower(m, m->b, m->tower_b)))
+        return st;
+    m->ea = m->tower_a[d->output];
+    m->eb = m->tower_b[d->output];
+    int sl = d->siamese_line, sc = d->siamese_col;
+    if (d->normalize) {
+        tg_layer *norm = tg_graph_layer(g, "l2normalize", "normalize", NULL);
+        m->ea = tg_layer_apply1(norm, m->ea);
+        m->eb = tg_layer_apply1(norm, m->eb);
+        if (!m->eb) return located(d, sl, sc, TG_ERR_SHAPE);
+    }
+    m->distance =
+        tg_graph_op(g, d->distance->name, "distance", NULL, (tg_node *[]){m->ea, m->eb}, 2);
+    if (!m->distance) return located(d, sl, sc, TG_ERR_SHAPE);
+    m->loss =
+        tg_graph_op(g, d->loss->name, "loss", d->loss_attrs, (tg_node *[]){m->distance, m->y}, 2);
+    if (!m->loss) return located(d, sl, sc, TG_ERR_SHAPE);
+    char buf[64];
+    if (tg_shape_numel(&m->loss->value.shape) != 1)
+        return tg_error(TG_ERR_SHAPE, "%s:%d:%d: loss op '%s' gives %s; the loss must be a scalar",
+                        d->source, sl, sc, d->loss->name,
+                        tg_shape_str(&m->loss->value.shape, buf, sizeof buf));
+    m->loss->flags |= TG_NODE_LOSS;
+    m->embed_dim = (int)tg_shape_item_numel(&m->ea->value.shape);
+    return TG_OK;
+}
+
+tg_status tg_model_build(const tg_model_def *def, int batch, tg_model **out) {
+    if (!out) return tg_error(TG_ERR_INVALID, "tg_model_build: out is NULL");
+    *out = NULL;
+    if (!def || !def->text) return tg_error(TG_ERR_INVALID, "tg_model_build: def is NULL");
+    if (batch <= 0) batch = def->train.batch;
+    if (batch < 1 || batch > (1 << 20))
+        return tg_error(TG_ERR_INVALID, "tg_model_build: batch %d is not in [1, %d]", batch,
+                        1 << 20);
+    tg_model *m = calloc(1, sizeof *m);
+    if (!m) return tg_error(TG_ERR_NOMEM, "tg_model_build: out of memory");
+    /* The model's own copy: parse the verbatim text again, keep the caller's settings. */
+    tg_status st = tg_model_def_parse_text(def->source, def->text, &m->def);
+    if (!st) {
+        m->def->train = def->train;
+        m->train = &m->def->train;
+        m->batch = batch;
+        st = build(m, batch);
+    }
+    if (st) {
+        tg_model_free(m);
+        return st;
+    }
+    *out = m;
+    return TG_OK;
+}
+
+tg_status tg_model_embed(tg_model *m, const float *images, int64_t n, float *out) {
+    if (!m || (n > 0 && (!images || !out)))
+        return tg_error(TG_ERR_INVALID, "tg_model_embed: model, images and out are required");
+    if (n < 0) return tg_error(TG_ERR_INVALID, "tg_model_embed: n = %lld", (long long)n);
+    const tg_model_def *d = m->def;
+    int64_t item = (int64_t)d->channels * d->height * d->width;
+    int was_training = tg_graph_training(m->graph);
+    tg_graph_set_training(m->graph, 0);
+    tg_status st = TG_OK;
+    for (int64_t off = 0; off < n && !st; off += m->batch) {
+        int64_t k = n - off < m->batch ? n - off : m->batch;
+        st =
+            tg_input_set(m->a, tg_shape4(k, d->channels, d->height, d->width), images + off * item);
+        if (!st) st = tg_graph_forward(m->graph, m->ea);
+        if (!st) {
+            const tg_shape *s = &m->ea->value.shape;
+            if (s->dim[0] != k || tg_shape_item_numel(s) != m->embed_dim)
+                st = tg_error(TG_ERR_SHAPE, "tg_model_embed: the embedding changed shape");
+            else
+                memcpy(out + off * m->embed_dim, m->ea->value.data,
+                       (size_t)(k * m->embed_dim) * sizeof(float));
+        }
+    }
+    tg_graph_set_training(m->graph, was_training);
+    return st;
+}

@@ -1,0 +1,264 @@
+/* The head lines of a model file: `siamese` (normalisation, distance, loss and the
+ * loss op's attributes) and `train` (optimizer, learning rate and schedule, batch,
+ * epochs, seed, early stopping, clipping), each setting checked where it is written. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_model_parse.h"
+
+static const char *const siamese_keys[] = {"distance", "loss", "normalize", "output"};
+static const char *const train_keys[] = {"optimizer", "lr", "batch", "epochs", "seed", "schedule",
+                                         "early_stop", "clip",
+                                         /* forwarded to tg_optimizer_config_set */
+                                         "momentum", "dampening", "nesterov", "weight_decay",
+                                         "beta1", "beta2", "eps", "alpha", "centered",
+                                         /* forwarded to tg_schedule_config_set */
+                                         "step_size", "gamma", "t_max", "min_lr", "mode", "factor",
+                                         "patience", "threshold", "threshold_mode", "cooldown"};
+
+/* ---- the siamese line ---- */
+
+static tg_status find_head_op(const tg_mp_parser *p, const char *what, const char *value, int col,
+                              const tg_op **op) {
+    const char *name =
+        strcmp(what, "distance") == 0 && strcmp(value, "l2") == 0 ? "l2distance" : value;
+    *op = tg_op_find(name);
+    if (!*op) {
+        const char *near = tg_op_nearest(name);
+        return tg_mp_error(p, p->line, col, TG_ERR_UNKNOWN, "unknown %s op '%s'%s%s%s", what, value,
+                           near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+    }
+    if ((*op)->n_inputs != 2)
+        return tg_mp_error(p, p->line, col, TG_ERR_ATTR,
+                           "%s op '%s' takes %d input%s; the head needs one taking two (%s)", what,
+                           name, (*op)->n_inputs, (*op)->n_inputs == 1 ? "" : "s",
+                           strcmp(what, "loss") == 0 ? "distances and labels"
+                                                     : "the two embeddings");
+    return TG_OK;
+}
+
+tg_status tg_mp_parse_siamese(tg_mp_parser *p, const tg_mp_token *toks, int n) {
+    tg_model_def *d = p->def;
+    char key[TG_MP_MAX_KEY], value[TG_MP_MAX_VALUE];
+    int vcol;
+    tg_status st;
+    if (p->has_siamese)
+        return tg_mp_error(p, p->line, toks[0].col, TG_ERR_FORMAT,
+                           "a second 'siamese' line (the first is at line %d)", d->siamese_line);
+    d->siamese_line = p->line;
+    d->siamese_col = toks[0].col;
+    p->has_siamese = 1;
+    d->distance = tg_op_find("l2distance");
+    d->loss = tg_op_find("contrastive");
+    /* The loss op first: the other keys are its attributes. */
+    for (int i = 1; i < n; i++) {
+        if ((st = tg_mp_split_kv(p, &toks[i], key, value, &vcol))) return st;
+        if ((st = tg_mp_check_duplicate(p, toks, 1, i, key))) return st;
+        if (strcmp(key, "loss") == 0 && (st = find_head_op(p, "loss", value, vcol, &d->loss)))
+            return st;
+    }
+    if (!d->distance || !d->loss)
+        return tg_mp_error(p, p->line, toks[0].col, TG_ERR_UNKNOWN,
+                           "the registry lacks the default head ops l2distance and contrastive");
+    tg_attrs la;
+    tg_attrs_init(d->loss, &la);
+    int normalize_given = 0;
+    char attrs[TG_MODEL_MAX_LINE + 1] = "";
+    for (int i = 1; i < n; i++) {
+        tg_mp_split_kv(p, &toks[i], key, value, &vcol); /* checked above */
+        if (strcmp(key, "loss") == 0) continue;
+        if (strcmp(key, "distance") == 0) {
+            if ((st = find_head_op(p, "distance", value, vcol, &d->distance))) return st;
+        } else if (strcmp(key, "normalize") == 0) {
+            if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
+                d->normalize = 1;
+            else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
+                     strcmp(value, "0") == 0)
+                d->normalize = 0;
+            else
+                return tg_mp_error(p, p->line, vcol, TG_ERR_ATTR,
+                                   "siamese normalize: expected true or false, got '%s'", value);
+            normalize_given = 1;
+        } else if (strcmp(key, "output") == 0) {
+            if (!tg_mp_copy(p->output_name, sizeof p->output_name, value, (int)strlen(value)))
+                return tg_mp_error(p, p->line, vcol, TG_ERR_LIMIT,
+                                   "layer name longer than %d bytes", TG_MODEL_MAX_NAME - 1);
+            p->output_line = p->line;
+            p->output_col = vcol;
+        } else if (tg_op_attr_index(d->loss, key) >= 0) {
+            if (tg_attrs_set(d->loss, &la, key, value)) {
+                char what[128];
+                snprintf(what, sizeof what, "siamese (loss %s): ", d->loss->name);
+                return tg_mp_error_ctx(p, p->line, vcol, TG_ERR_ATTR, what);
+            }
+            size_t used = strlen(attrs);
+            snprintf(attrs + used, sizeof attrs - used, "%s%.*s", used ? " " : "", toks[i].len,
+                     toks[i].s);
+        } else {
+            const char *names[TG_MP_COUNT(siamese_keys) + TG_MAX_ATTRS];
+            int k = 0;
+            for (int j = 0; j < TG_MP_COUNT(siamese_keys); j++) names[k++] = siamese_keys[j];
+            for (int j = 0; j < d->loss->n_attrs; j++) names[k++] = d->loss->attrs[j].name;
+            const char *near = tg_nearest_name(key, names, k);
+            char list[512] = "distance, loss, normalize, output";
+            for (int j = 0; j < d->loss->n_attrs; j++) {
+                size_t used = strlen(list);
+                snprintf(list + used, sizeof list - used, ", %s", d->loss->attrs[j].name);
+            }
+            if (near)
+                return tg_mp_error(p, p->line, toks[i].col, TG_ERR_ATTR,
+                                   "unknown siamese setting '%s' (did you mean '%s'?)", key, near);
+            return tg_mp_error(p, p->line, toks[i].col, TG_ERR_ATTR,
+                               "unknown siamese setting '%s' (expected one of: %s)", key, list);
+        }
+    }
+    if (!normalize_given)
+        return tg_mp_error(
+            p, p->line, toks[0].col, TG_ERR_ATTR,
+            "the siamese line needs normalize=true or normalize=false (true scales both "
+            "embeddings to unit length so distances lie in [0, 2] and a margin of 1 "
+            "bites; see docs/model-format.md)");
+    if (tg_attrs_check(d->loss, &la)) {
+        char what[128];
+        snprintf(what, sizeof what, "siamese (loss %s): ", d->loss->name);
+        return tg_mp_error_ctx(p, p->line, toks[0].col, TG_ERR_ATTR, what);
+    }
+    d->loss_attrs = tg_mp_dup(attrs, strlen(attrs));
+    if (!d->loss_attrs) return tg_error(TG_ERR_NOMEM, "out of memory parsing %s", p->src);
+    return TG_OK;
+}
+
+/* ---- the train line ---- */
+
+/* The column of the first key=value tg_mp_token on the line whose key appears as a word in
+ * the current error message (so a validation error points at the setting it names). */
+static int col_of_named_key(const tg_mp_token *toks, int n, int fallback) {
+    const char *msg = tg_last_error();
+    for (int i = 1; i < n; i++) {
+        const char *eq = memchr(toks[i].s, '=', (size_t)toks[i].len);
+        if (!eq) continue;
+        int kl = (int)(eq - toks[i].s);
+        for (const char *m = msg; *m; m++) {
+            if (strncmp(m, toks[i].s, (size_t)kl) != 0) continue;
+            int before = m == msg || !(isalnum((unsigned char)m[-1]) || m[-1] == '_');
+            int after = !(isalnum((unsigned char)m[kl]) || m[kl] == '_');
+            if (before && after) return toks[i].col;
+        }
+    }
+    return fallback;
+}
+
+tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
+    tg_model_def *d = p->def;
+    tg_model_train *t = &d->train;
+    char key[TG_MP_MAX_KEY], value[TG_MP_MAX_VALUE];
+    int vcol, optim_col = 0, sched_col = 0;
+    tg_status st;
+    if (p->has_train)
+        return tg_mp_error(p, p->line, toks[0].col, TG_ERR_FORMAT,
+                           "a second 'train' line (the first is at line %d)", d->train_line);
+    p->has_train = 1;
+    d->train_line = p->line;
+    tg_optimizer_kind ok = TG_OPTIM_ADAM;
+    tg_schedule_kind sk = TG_SCHEDULE_CONSTANT;
+    /* The kinds and lr first: the other keys depend on them. */
+    for (int i = 1; i < n; i++) {
+        if ((st = tg_mp_split_kv(p, &toks[i], key, value, &vcol))) return st;
+        if ((st = tg_mp_check_duplicate(p, toks, 1, i, key))) return st;
+        if (strcmp(key, "optimizer") == 0) {
+            if (tg_optimizer_kind_parse(value, &ok))
+                return tg_mp_error(
+                    p, p->line, vcol, TG_ERR_ATTR,
+                    "train optimizer: expected one of sgd, adam, adamw, rmsprop, got '%s'", value);
+            optim_col = vcol;
+        } else if (strcmp(key, "schedule") == 0) {
+            if (tg_schedule_kind_parse(value, &sk))
+                return tg_mp_error(
+                    p, p->line, vcol, TG_ERR_ATTR,
+                    "train schedule: expected one of constant, step, exponential, cosine, "
+                    "plateau, got '%s'",
+                    value);
+            sched_col = vcol;
+        } else if (strcmp(key, "lr") == 0) {
+            if (!tg_mp_parse_double(value, &t->lr) || !(t->lr > 0.0))
+                return tg_mp_error(p, p->line, vcol, TG_ERR_ATTR,
+                                   "train lr: expected a finite number > 0, got '%s'", value);
+        }
+    }
+    t->optim = tg_optimizer_defaults(ok);
+    t->schedule = tg_schedule_defaults(sk, t->lr);
+    for (int i = 1; i < n; i++) {
+        tg_mp_split_kv(p, &toks[i], key, value, &vcol); /* checked above */
+        long long v;
+        if (strcmp(key, "optimizer") == 0 || strcmp(key, "schedule") == 0 || strcmp(key, "lr") == 0)
+            continue;
+        if (strcmp(key, "batch") == 0) {
+            if (!tg_mp_parse_int(value, 1, 1 << 20, &v))
+                return tg_mp_error(p, p->line, vcol, TG_ERR_ATTR,
+                                   "train batch: expected a whole number in [1, %d], got '%s'",
+                                   1 << 20, value);
+            t->batch = (int)v;
+        } else if (strcmp(key, "epochs") == 0) {
+            if (!tg_mp_parse_int(value, 1, 1 << 24, &v))
+                return tg_mp_error(p, p->line, vcol, TG_ERR_ATTR,
+                                   "train epochs: expected a whole number in [1, %d], got '%s'",
+                                   1 << 24, value);
+            t->epochs = (int)v;
+        } else if (strcmp(key, "early_stop") == 0) {
+            if (!tg_mp_parse_int(value, 0, 1 << 24, &v))
+                return tg_mp_error(
+                    p, p->line, vcol, TG_ERR_ATTR,
+                    "train early_stop: expected a number of epochs in [0, %d] (0: off), "
+                    "got '%s'",
+                    1 << 24, value);
+            t->early_stop = (int)v;
+        } else if (strcmp(key, "seed") == 0) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(value, &end, 10);
+            if (!isdigit((unsigned char)value[0]) || *end || errno)
+                return tg_mp_error(p, p->line, vcol, TG_ERR_ATTR,
+                                   "train seed: expected a whole number in [0, 2^64), got '%s'",
+                                   value);
+            t->seed = (uint64_t)s;
+        } else if (strcmp(key, "clip") == 0) {
+            if (!tg_mp_parse_double(value, &t->clip) || t->clip < 0.0)
+                return tg_mp_error(p, p->line, vcol, TG_ERR_ATTR,
+                                   "train clip: expected a finite number >= 0 (0: off), got '%s'",
+                                   value);
+        } else {
+            st = tg_optimizer_config_set(&t->optim, key, value);
+            if (st == TG_ERR_UNKNOWN) st = tg_schedule_config_set(&t->schedule, key, value);
+            if (st == TG_ERR_UNKNOWN) {
+                const char *near = tg_nearest_name(key, train_keys, TG_MP_COUNT(train_keys));
+                if (near)
+                    return tg_mp_error(p, p->line, toks[i].col, TG_ERR_ATTR,
+                                       "unknown train setting '%s' (did you mean '%s'?)", key,
+                                       near);
+                return tg_mp_error(
+                    p, p->line, toks[i].col, TG_ERR_ATTR,
+                    "unknown train setting '%s' (expected optimizer, lr, batch, epochs, "
+                    "seed, schedule, early_stop, clip, or an optimizer or schedule "
+                    "setting; see docs/model-format.md)",
+                    key);
+            }
+            if (st) {
+                int col = strstr(tg_last_error(), "does not take") ? toks[i].col : vcol;
+                return tg_mp_error_ctx(p, p->line, col, TG_ERR_ATTR, "train: ");
+            }
+        }
+    }
+    t->schedule.lr = t->lr;
+    if (tg_optimizer_config_validate(&t->optim))
+        return tg_mp_error_ctx(p, p->line,
+                               col_of_named_key(toks, n, optim_col ? optim_col : toks[0].col),
+                               TG_ERR_ATTR, "train: ");
+    if (tg_schedule_config_validate(&t->schedule))
+        return tg_mp_error_ctx(p, p->line,
+                               col_of_named_key(toks, n, sched_col ? sched_col : toks[0].col),
+                               TG_ERR_ATTR, "train: ");
+    return TG_OK;
+}

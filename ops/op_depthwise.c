@@ -1,0 +1,367 @@
+/* depthwise_conv2d and sepconv2d. A depthwise conv filters each input channel on
+ * its own (groups = C in PyTorch); sepconv2d (Keras SeparableConv2D) follows it
+ * with a pointwise 1x1 conv, done as one GEMM per image, fused into one op.
+ *   depthwise_conv2d  x: (N, C, H, W)  weight: (C*M, 1, K, K)  bias: (C*M)  y: (N, C*M, Ho, Wo)
+ *   sepconv2d         x: (N, C, H, W)  depthwise: (C*M, 1, K, K)  pointwise: (F, C*M, 1, 1)
+ *                     bias: (F)  y: (N, F, Ho, Wo)
+ * Output channel o = c*M + m reads input channel c (the PyTorch groups layout).
+ *
+ * The depthwise kernels are our own: threaded over channels, with the inner loop
+ * running along a row of outputs so that stride 1 vectorises. Threading over
+ * channels also makes backward deterministic: one thread owns input channel c,
+ * its dx plane and the weights of its M output channels, and sums over pixels
+ * and images in a fixed order. */
+#include <cblas.h>
+#include <string.h>
+
+#include "tg_builtin_ops.h"
+#include "tg_im2col.h"
+#include "tg_op_util.h"
+
+/* ---- the depthwise kernels, one image at a time ---- */
+
+/* x: (C, H, W)  w: (C*M, K*K)  b: (C*M) or NULL  y: (C*M, Ho, Wo) */
+static void dw_forward_image(const tg_conv_geom *g, int m, const float *x, const float *w,
+                             const float *b, float *y) {
+    const int k = g->k, s = g->stride, p = g->ho * g->wo, cm = g->c * m;
+#pragma omp parallel for schedule(static) if ((int64_t)cm * p * k * k > TG_PAR_MIN)
+    for (int o = 0; o < cm; o++) {
+        const float *xc = x + (int64_t)(o / m) * g->h * g->w, *wo = w + (int64_t)o * k * k;
+        float *yo = y + (int64_t)o * p, bo = b ? b[o] : 0.0f;
+        for (int j = 0; j < p; j++) yo[j] = bo;
+        for (int oh = 0; oh < g->ho; oh++) {
+            float *yr = yo + (int64_t)oh * g->wo;
+            for (int kh = 0; kh < k; kh++) {
+                int ih = oh * s - g->pt + kh;
+                if (ih < 0 || ih >= g->h) continue;
+                const float *xr = xc + (int64_t)ih * g->w;
+                for (int kw = 0; kw < k; kw++) {
+                    const float wv = wo[kh * k + kw];
+                    const int off = kw - g->pl;
+                    int lo, hi;
+                    tg_conv_span(g->wo, s, g->pl, kw, g->w, &lo, &hi);
+                    if (s == 1) {
+#pragma omp simd
+                        for (int ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow + off];
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * s + off];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* x: (C, H, W)  w: (C*M, K*K)  dz: (C*M, Ho, Wo)
+ * dx (C, H, W) += ..., dw (C*M, K*K) += ..., db (C*M) += ...; each may be NULL. */
+static void dw_backward_image(const tg_conv_geom *g, int m, const float *x, const float *w,
+                              const float *dz, float *dx, float *dw, float *db) {
+    const int k = g->k, s = g->stride, p = g->ho * g->wo;
+#pragma omp parallel for schedule(static) if ((int64_t)g->c * m * p * k * k > TG_PAR_MIN)
+    for (int c = 0; c < g->c; c++) {
+        const float *xc = x + (int64_t)c * g->h * g->w;
+        float *dxc = dx ? dx + (int64_t)c * g->h * g->w : NULL;
+        for (int o = c * m; o < (c + 1) * m; o++) {
+            const float *dzo = dz + (int64_t)o * p, *wo = w + (int64_t)o * k * k;
+            if (db) {
+                float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+                for (int j = 0; j < p; j++) acc += dzo[j];
+                db[o] += acc;
+            }
+            for (int kh = 0; kh < k; kh++)
+                for (int kw = 0; kw < k; kw++) {
+                    const float wv = wo[kh * k + kw];
+                    const int off = kw - g->pl;
+                    int lo, hi;
+                    tg_conv_span(g->wo, s, g->pl, kw, g->w, &lo, &hi);
+                    float acc = 0.0f;
+                    for (int oh = 0; oh < g->ho; oh++) {
+                        int ih = oh * s - g->pt + kh;
+                        if (ih < 0 || ih >= g->h) continue;
+                        const float *xr = xc + (int64_t)ih * g->w, *dr = dzo + (int64_t)oh * g->wo;
+                        float *dxr = dxc ? dxc + (int64_t)ih * g->w : NULL;
+                        if (s == 1) {
+                            if (dw) {
+#pragma omp simd reduction(+ : acc)
+                                for (int ow = lo; ow < hi; ow++) acc += dr[ow] * xr[ow + off];
+                            }
+                            if (dxr) {
+#pragma omp simd
+                                for (int ow = lo; ow < hi; ow++) dxr[ow + off] += wv * dr[ow];
+                            }
+                        } else {
+                            for (int ow = lo; ow < hi; ow++) {
+                                acc += dr[ow] * xr[ow * s + off];
+                                if (dxr) dxr[ow * s + off] += wv * dr[ow];
+                            }
+                        }
+                    }
+                    if (dw) dw[(int64_t)o * k * k + kh * k + kw] += acc;
+                }
+        }
+    }
+}
+
+/* ---- depthwise_conv2d ---- */
+
+enum { D_KERNEL, D_STRIDE, D_PAD, D_PADDING, D_MULT, D_BIAS, D_ACT };
+enum { DP_WEIGHT, DP_BIAS };
+
+#define WINDOW_ATTRS                                                                               \
+    {"kernel", TG_ATTR_INT, NULL, 1, 1024, NULL, "square kernel size K"},                          \
+        {"stride", TG_ATTR_INT, "1", 1, 1024, NULL, "step of the window, both axes"},              \
+        {"pad", TG_ATTR_ENUM, "same", 0, 0, TG_PAD_CHOICES,                                        \
+         "same: TensorFlow/Keras SAME (output ceil(H/stride), odd extra pad bottom/right); "       \
+         "valid: no padding"},                                                                     \
+        {"padding", TG_ATTR_INT, "-1", -1, 1024, NULL,                                             \
+         "explicit zero padding on every side (PyTorch padding=); overrides pad when >= 0"},       \
+        {"multiplier", TG_ATTR_INT, "1", 1, 1024, NULL,                                            \
+         "depth multiplier M: output channels per input channel"}
+
+static const tg_attr_spec depthwise_attrs[] = {
+    WINDOW_ATTRS,
+    {"bias", TG_ATTR_BOOL, "true", 0, 0, NULL, "add a learnable bias per output channel"},
+    {"act", TG_ATTR_ENUM, "none", 0, 0, TG_ACT_CHOICES, "activation applied to the output"},
+};
+
+static const tg_param_spec depthwise_params[] = {
+    {"weight", TG_INIT_GLOROT_UNIFORM, 0},
+    {"bias", TG_INIT_ZEROS, 0},
+};
+
+/* The window attributes sit at the same indices (0..4) in both ops. */
+static tg_status window_geom(const tg_node *n, const tg_shape *x, tg_conv_geom *g) {
+    if (x->ndim != 4) return tg_shape_error("input", "(N, C, H, W)", x);
+    return tg_conv_geom_init(g, "kernel", (int)x->dim[1], (int)x->dim[2], (int)x->dim[3],
+                             (int)TG_ATTR_I(n, D_KERNEL), (int)TG_ATTR_I(n, D_STRIDE),
+                             (tg_pad)TG_ATTR_I(n, D_PAD), (int)TG_ATTR_I(n, D_PADDING));
+}
+
+static tg_status depthwise_infer(const tg_node *n, const tg_shape *in, tg_shape *out,
+                                 tg_shape *params) {
+    tg_conv_geom g;
+    tg_status st = window_geom(n, &in[0], &g);
+    if (st) return st;
+    int64_t cm = in[0].dim[1] * TG_ATTR_I(n, D_MULT), k = TG_ATTR_I(n, D_KERNEL);
+    *out = tg_shape4(in[0].dim[0], cm, g.ho, g.wo);
+    params[DP_WEIGHT] = tg_shape4(cm, 1, k, k);
+    if (TG_ATTR_I(n, D_BIAS)) params[DP_BIAS] = tg_shape1(cm);
+    return TG_OK;
+}
+
+/* Scratch: d(pre-activation) of one image, when an activation is fused. */
+static size_t depthwise_scratch(const tg_node *n) {
+    if (TG_ATTR_I(n, D_ACT) == TG_ACT_NONE) return 0;
+    return (size_t)tg_shape_item_numel(&n->value.shape) * sizeof(float);
+}
+
+static tg_status depthwise_forward(tg_node *n) {
+    tg_conv_geom g;
+    tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
+    if (st) return st;
+    const int batch = (int)n->value.shape.dim[0], m = (int)TG_ATTR_I(n, D_MULT);
+    const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = tg_shape_item_numel(&n->value.shape);
+    const float *b = n->params[DP_BIAS] ? n->params[DP_BIAS]->value.data : NULL;
+    for (int i = 0; i < batch; i++)
+        dw_forward_image(&g, m, tg_in(n, 0) + i * in_img, n->params[DP_WEIGHT]->value.data, b,
+                         n->value.data + i * out_img);
+    tg_act_forward((tg_act)TG_ATTR_I(n, D_ACT), n->value.data, (int64_t)batch * out_img);
+    return TG_OK;
+}
+
+static tg_status depthwise_backward(tg_node *n) {
+    tg_conv_geom g;
+    tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
+    if (st) return st;
+    const int batch = (int)n->value.shape.dim[0], m = (int)TG_ATTR_I(n, D_MULT);
+    const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = tg_shape_item_numel(&n->value.shape);
+    const tg_act act = (tg_act)TG_ATTR_I(n, D_ACT);
+    float *dx = tg_din(n, 0), *dw = tg_dparam(n, DP_WEIGHT);
+    float *db = n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL;
+    for (int i = 0; i < batch; i++) {
+        const float *dz = n->grad.data + i * out_img;
+        if (act != TG_ACT_NONE) {
+            tg_act_backward(act, n->value.data + i * out_img, dz, n->scratch, out_img, 0);
+            dz = n->scratch;
+        }
+        dw_backward_image(&g, m, tg_in(n, 0) + i * in_img, n->params[DP_WEIGHT]->value.data, dz,
+                          dx ? dx + i * in_img : NULL, dw, db);
+    }
+    return TG_OK;
+}
+
+static double depthwise_flops(const tg_node *n) {
+    double k = (double)TG_ATTR_I(n, D_KERNEL);
+    return 2.0 * (double)tg_shape_numel(&n->value.shape) * k * k;
+}
+
+const tg_op tg_op_depthwise_conv2d = {
+    .name = "depthwise_conv2d",
+    .doc = "per-channel 2-D convolution (depth multiplier M) with optional bias and activation",
+    .formula = "y[n,cM+m,oh,ow] = act(b[cM+m] + sum_{kh,kw} w[cM+m,0,kh,kw] "
+               "x[n,c,oh*s-pt+kh,ow*s-pl+kw]); backward: dw = sum_{n,oh,ow} dz x, "
+               "dx[n,c] = sum_m (w[cM+m] scattered over dz), db = sum dz, dz = dy * act'(y)",
+    .n_inputs = 1,
+    .attrs = depthwise_attrs,
+    .n_attrs = 7,
+    .params = depthwise_params,
+    .n_params = 2,
+    .infer = depthwise_infer,
+    .forward = depthwise_forward,
+    .backward = depthwise_backward,
+    .scratch_bytes = depthwise_scratch,
+    .flops = depthwise_flops,
+    .examples = {{"2x3x5x5", "kernel=3"},
+                 {"3x2x7x6", "kernel=3 stride=2 pad=valid act=tanh"},
+                 {"2x3x7x7", "kernel=3 stride=2 act=relu"},
+                 {"2x2x5x4", "kernel=2 multiplier=2 bias=false act=sigmoid"},
+                 {"2x2x6x5", "kernel=3 padding=1 stride=2"}},
+};
+
+/* ---- sepconv2d: depthwise then pointwise ---- */
+
+enum { S_FILTERS = 5, S_BIAS, S_ACT };
+enum { SP_DEPTHWISE, SP_POINTWISE, SP_BIAS };
+
+static const tg_attr_spec sepconv_attrs[] = {
+    WINDOW_ATTRS,
+    {"filters", TG_ATTR_INT, NULL, 1, 1 << 20, NULL, "output channels F of the pointwise conv"},
+    {"bias", TG_ATTR_BOOL, "true", 0, 0, NULL,
+     "add a learnable bias per filter, after the pointwise conv (Keras)"},
+    {"act", TG_ATTR_ENUM, "none", 0, 0, TG_ACT_CHOICES, "activation applied to the output"},
+};
+
+static const tg_param_spec sepconv_params[] = {
+    {"depthwise", TG_INIT_GLOROT_UNIFORM, 0},
+    {"pointwise", TG_INIT_GLOROT_UNIFORM, 0},
+    {"bias", TG_INIT_ZEROS, 0},
+};
+
+static tg_status sepconv_infer(const tg_node *n, const tg_shape *in, tg_shape *out,
+                               tg_shape *params) {
+    tg_conv_geom g;
+    tg_status st = window_geom(n, &in[0], &g);
+    if (st) return st;
+    int64_t cm = in[0].dim[1] * TG_ATTR_I(n, D_MULT), k = TG_ATTR_I(n, D_KERNEL);
+    int64_t f = TG_ATTR_I(n, S_FILTERS);
+    *out = tg_shape4(in[0].dim[0], f, g.ho, g.wo);
+    params[SP_DEPTHWISE] = tg_shape4(cm, 1, k, k);
+    params[SP_POINTWISE] = tg_shape4(f, cm, 1, 1);
+    if (TG_ATTR_I(n, S_BIAS)) params[SP_BIAS] = tg_shape1(f);
+    return TG_OK;
+}
+
+/* Saved: the depthwise output t (N, C*M, Ho, Wo), which the pointwise weight
+ * gradient needs; keeping it costs one activation and saves a second depthwise pass. */
+static size_t sepconv_saved(const tg_node *n) {
+    const tg_shape *y = &n->value.shape;
+    int64_t cm = n->inputs[0]->value.shape.dim[1] * TG_ATTR_I(n, D_MULT);
+    return (size_t)(y->dim[0] * cm * y->dim[2] * y->dim[3]) * sizeof(float);
+}
+
+/* Scratch: dz (F, P) and dt (C*M, P) of one image. */
+static size_t sepconv_scratch(const tg_node *n) {
+    const tg_shape *y = &n->value.shape;
+    int64_t cm = n->inputs[0]->value.shape.dim[1] * TG_ATTR_I(n, D_MULT);
+    return (size_t)((y->dim[1] + cm) * y->dim[2] * y->dim[3]) * sizeof(float);
+}
+
+static tg_status sepconv_forward(tg_node *n) {
+    tg_conv_geom g;
+    tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
+    if (st) return st;
+    const int batch = (int)n->value.shape.dim[0], m = (int)TG_ATTR_I(n, D_MULT);
+    const int f = (int)TG_ATTR_I(n, S_FILTERS), cm = g.c * m, p = g.ho * g.wo;
+    const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = (int64_t)f * p;
+    const float *wp = n->params[SP_POINTWISE]->value.data;
+    const float *b = n->params[SP_BIAS] ? n->params[SP_BIAS]->value.data : NULL;
+    float *t = n->saved, *y = n->value.data;
+    for (int i = 0; i < batch; i++) {
+        float *ti = t + (int64_t)i * cm * p, *yi = y + i * out_img;
+        dw_forward_image(&g, m, tg_in(n, 0) + i * in_img, n->params[SP_DEPTHWISE]->value.data,
+                         NULL, ti);
+        /* y_i (F, P) = wp (F, CM) . t_i (CM, P) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, cm, 1.0f, wp, cm, ti, p, 0.0f,
+                    yi, p);
+        if (b) {
+#pragma omp parallel for schedule(static) if (out_img > TG_PAR_MIN)
+            for (int o = 0; o < f; o++)
+                for (int j = 0; j < p; j++) yi[(int64_t)o * p + j] += b[o];
+        }
+    }
+    tg_act_forward((tg_act)TG_ATTR_I(n, S_ACT), y, (int64_t)batch * out_img);
+    return TG_OK;
+}
+
+static tg_status sepconv_backward(tg_node *n) {
+    tg_conv_geom g;
+    tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
+    if (st) return st;
+    const int batch = (int)n->value.shape.dim[0], m = (int)TG_ATTR_I(n, D_MULT);
+    const int f = (int)TG_ATTR_I(n, S_FILTERS), cm = g.c * m, p = g.ho * g.wo;
+    const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = (int64_t)f * p;
+    const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
+    const float *wp = n->params[SP_POINTWISE]->value.data, *t = n->saved;
+    float *dx = tg_din(n, 0), *dwd = tg_dparam(n, SP_DEPTHWISE), *dwp = tg_dparam(n, SP_POINTWISE);
+    float *db = n->params[SP_BIAS] ? tg_dparam(n, SP_BIAS) : NULL;
+    float *dzbuf = n->scratch, *dt = dzbuf + out_img;
+    for (int i = 0; i < batch; i++) {
+        const float *dz = n->grad.data + i * out_img, *ti = t + (int64_t)i * cm * p;
+        if (act != TG_ACT_NONE) {
+            tg_act_backward(act, n->value.data + i * out_img, dz, dzbuf, out_img, 0);
+            dz = dzbuf;
+        }
+        if (db) {
+#pragma omp parallel for schedule(static) if (out_img > TG_PAR_MIN)
+            for (int o = 0; o < f; o++) {
+                float acc = 0.0f;
+                for (int j = 0; j < p; j++) acc += dz[(int64_t)o * p + j];
+                db[o] += acc;
+            }
+        }
+        /* dwp (F, CM) += dz (F, P) . t_i^T (P, CM) */
+        if (dwp)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, cm, p, 1.0f, dz, p, ti, p, 1.0f,
+                        dwp, cm);
+        if (!dx && !dwd) continue;
+        /* dt (CM, P) = wp^T (CM, F) . dz (F, P), then through the depthwise conv */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cm, p, f, 1.0f, wp, cm, dz, p, 0.0f,
+                    dt, p);
+        dw_backward_image(&g, m, tg_in(n, 0) + i * in_img, n->params[SP_DEPTHWISE]->value.data, dt,
+                          dx ? dx + i * in_img : NULL, dwd, NULL);
+    }
+    return TG_OK;
+}
+
+static double sepconv_flops(const tg_node *n) {
+    const tg_shape *y = &n->value.shape;
+    double k = (double)TG_ATTR_I(n, D_KERNEL), pix = (double)(y->dim[0] * y->dim[2] * y->dim[3]);
+    double cm = (double)(n->inputs[0]->value.shape.dim[1] * TG_ATTR_I(n, D_MULT));
+    return 2.0 * pix * cm * (k * k + (double)y->dim[1]);
+}
+
+const tg_op tg_op_sepconv2d = {
+    .name = "sepconv2d",
+    .doc = "depthwise-separable convolution (Keras SeparableConv2D): depthwise KxK, then "
+           "pointwise 1x1 with bias and activation",
+    .formula = "t = depthwise_conv2d(x; depthwise, no bias); y[n,f] = act(b[f] + sum_j "
+               "pointwise[f,j] t[n,j]); backward: dpointwise = dz t^T, dt = pointwise^T dz, "
+               "then depthwise_conv2d's backward from dt",
+    .n_inputs = 1,
+    .attrs = sepconv_attrs,
+    .n_attrs = 8,
+    .params = sepconv_params,
+    .n_params = 3,
+    .infer = sepconv_infer,
+    .forward = sepconv_forward,
+    .backward = sepconv_backward,
+    .saved_bytes = sepconv_saved,
+    .scratch_bytes = sepconv_scratch,
+    .flops = sepconv_flops,
+    .examples = {{"2x3x5x5", "filters=4 kernel=3"},
+                 {"3x2x7x6", "filters=3 kernel=3 stride=2 pad=valid act=tanh"},
+                 {"2x3x7x7", "filters=2 kernel=3 stride=2 act=relu"},
+                 {"2x2x5x4", "filters=3 kernel=2 multiplier=2 bias=false act=sigmoid"},
+                 {"2x2x6x5", "filters=2 kernel=3 padding=1"}},
+};

@@ -1,0 +1,562 @@
+/* The convolutional ops against naive direct-loop references written here, on
+ * random inputs: conv2d, depthwise_conv2d, sepconv2d, batchnorm, the pools and
+ * dropout; plus the padding, tie, momentum and mask conventions the docs promise,
+ * and shape errors that name the node. (Gradients: tests/test_gradcheck.c.) */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twingrad.h"
+
+/* ---- helpers ---- */
+
+static void fill(float *x, int64_t n, tg_rng *r) {
+    for (int64_t i = 0; i < n; i++) x[i] = tg_rng_uniform_range(r, -1.0f, 1.0f);
+}
+
+/* A graph holding one op on one (N,C,H,W) input filled with U(-1,1), every
+ * trainable parameter re-drawn from U(-1,1) so that biases are not all zero. */
+typedef struct one_op {
+    tg_graph *g;
+    tg_node *x, *y;
+} one_op;
+
+static one_op make_op(const char *op, const char *attrs, tg_shape shape, uint64_t seed) {
+    one_op o;
+    tg_rng r;
+    tg_rng_seed(&r, seed);
+    o.g = tg_graph_new(seed);
+    o.x = tg_graph_input(o.g, "x", shape);
+    fill(tg_node_data(o.x), tg_shape_numel(&shape), &r);
+    o.y = tg_graph_op(o.g, op, "op", attrs, (tg_node *[]){o.x}, 1);
+    ck_assert_msg(o.y != NULL, "%s %s: %s", op, attrs, tg_last_error());
+    for (int i = 0; i < TG_MAX_PARAMS; i++) {
+        tg_node *p = o.y->params[i];
+        if (p && (p->flags & TG_NODE_PARAM)) fill(tg_node_data(p), tg_shape_numel(tg_node_shape(p)), &r);
+    }
+    ck_assert_int_eq(tg_graph_forward(o.g, o.y), TG_OK);
+    return o;
+}
+
+static float *param(one_op *o, int i) { return o->y->params[i] ? tg_node_data(o->y->params[i]) : NULL; }
+
+static void assert_close(const float *a, const float *b, int64_t n, double tol, const char *what) {
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(fabs((double)a[i] - (double)b[i]) <= tol * (1.0 + fabs((double)b[i])),
+                      "%s[%lld]: got %.7g, reference %.7g", what, (long long)i, a[i], b[i]);
+}
+
+/* Output size and padding before, computed from the documented rules. */
+static void ref_geom(int in, int k, int s, int same, int padding, int *out, int *before) {
+    if (padding >= 0) {
+        *out = (in + 2 * padding - k) / s + 1;
+        *before = padding;
+    } else if (same) {
+        *out = (in + s - 1) / s;
+        int total = (*out - 1) * s + k - in;
+        *before = total > 0 ? total / 2 : 0;
+    } else {
+        *out = (in - k) / s + 1;
+        *before = 0;
+    }
+}
+
+typedef struct conv_case {
+    int n, c, h, w, f, k, s, same, padding, bias, mult;
+    const char *act;
+} conv_case;
+
+static float ref_act(const char *act, float v) {
+    if (!strcmp(act, "relu")) return v > 0 ? v : 0;
+    if (!strcmp(act, "tanh")) return tanhf(v);
+    if (!strcmp(act, "sigmoid")) return 1.0f / (1.0f + expf(-v));
+    return v;
+}
+
+/* Direct loops. depthwise: output o reads input channel o / mult with w (C*mult, 1, K, K);
+ * else w (F, C, K, K). y: (N, F or C*mult, Ho, Wo). */
+static void ref_conv(const conv_case *cc, int depthwise, const float *x, const float *w,
+                     const float *b, float *y, int *pho, int *pwo) {
+    int ho, wo, pt, pl;
+    ref_geom(cc->h, cc->k, cc->s, cc->same, cc->padding, &ho, &pt);
+    ref_geom(cc->w, cc->k, cc->s, cc->same, cc->padding, &wo, &pl);
+    int fo = depthwise ? cc->c * cc->mult : cc->f;
+    for (int n = 0; n < cc->n; n++)
+        for (int f = 0; f < fo; f++)
+            for (int oh = 0; oh < ho; oh++)
+                for (int ow = 0; ow < wo; ow++) {
+                    double acc = b ? b[f] : 0.0;
+                    int c0 = depthwise ? f / cc->mult : 0, c1 = depthwise ? c0 + 1 : cc->c;
+                    for (int c = c0; c < c1; c++)
+                        for (int kh = 0; kh < cc->k; kh++)
+                            for (int kw = 0; kw < cc->k; kw++) {
+                                int ih = oh * cc->s - pt + kh, iw = ow * cc->s - pl + kw;
+                                if (ih < 0 || ih >= cc->h || iw < 0 || iw >= cc->w) continue;
+                                int wc = depthwise ? 0 : c, wi = depthwise ? 1 : cc->c;
+                                acc += (double)w[((f * wi + wc) * cc->k + kh) * cc->k + kw] *
+                                       x[((n * cc->c + c) * cc->h + ih) * cc->w + iw];
+                            }
+                    y[((n * fo + f) * ho + oh) * wo + ow] = ref_act(cc->act, (float)acc);
+                }
+    *pho = ho;
+    *pwo = wo;
+}
+
+static void case_attrs(const conv_case *cc, int with_filters, char *buf, size_t size) {
+    snprintf(buf, size, "%s%d kernel=%d stride=%d pad=%s padding=%d bias=%s act=%s multiplier=%d",
+             with_filters ? "filters=" : "", with_filters ? cc->f : 0, cc->k, cc->s,
+             cc->same ? "same" : "valid", cc->padding, cc->bias ? "true" : "false", cc->act,
+             cc->mult);
+    if (!with_filters) memmove(buf, strchr(buf, ' ') + 1, strlen(strchr(buf, ' ') + 1) + 1);
+}
+
+static const conv_case cases[] = {
+    {2, 3, 7, 7, 4, 3, 1, 1, -1, 1, 1, "none"},   {2, 3, 7, 7, 4, 3, 2, 1, -1, 1, 1, "relu"},
+    {3, 2, 8, 9, 3, 3, 2, 0, -1, 1, 1, "tanh"},   {2, 2, 6, 5, 3, 2, 2, 1, -1, 0, 1, "none"},
+    {2, 4, 5, 5, 3, 1, 1, 0, -1, 1, 1, "sigmoid"}, {2, 2, 9, 6, 5, 3, 2, 0, 2, 1, 1, "none"},
+    {1, 3, 5, 5, 2, 4, 1, 1, -1, 1, 2, "relu"},   {2, 5, 11, 13, 6, 5, 3, 1, -1, 1, 1, "none"},
+};
+#define N_CASES ((int)(sizeof cases / sizeof cases[0]))
+
+/* ---- conv2d ---- */
+
+START_TEST(test_conv2d_forward_matches_direct_loops) {
+    for (int i = 0; i < N_CASES; i++) {
+        const conv_case *cc = &cases[i];
+        char attrs[256];
+        case_attrs(cc, 1, attrs, sizeof attrs);
+        /* conv2d has no multiplier attribute */
+        *strstr(attrs, " multiplier") = '\0';
+        one_op o = make_op("conv2d", attrs, tg_shape4(cc->n, cc->c, cc->h, cc->w), 10 + i);
+        float *ref = malloc(sizeof(float) * (size_t)tg_shape_numel(tg_node_shape(o.y)));
+        int ho, wo;
+        ref_conv(cc, 0, tg_node_data(o.x), param(&o, 0), param(&o, 1), ref, &ho, &wo);
+        const tg_shape *s = tg_node_shape(o.y);
+        ck_assert_msg(s->dim[0] == cc->n && s->dim[1] == cc->f && s->dim[2] == ho && s->dim[3] == wo,
+                      "case %d: shape (%lld,%lld,%lld,%lld), expected %dx%d", i, (long long)s->dim[0],
+                      (long long)s->dim[1], (long long)s->dim[2], (long long)s->dim[3], ho, wo);
+        assert_close(tg_node_data(o.y), ref, tg_shape_numel(s), 1e-5, attrs);
+        free(ref);
+        tg_graph_free(o.g);
+    }
+}
+END_TEST
+
+/* Keras SAME with an even total: 5 rows, kernel 2, stride 2 -> 3 rows, one pad row,
+ * which must sit at the bottom (and the pad column at the right). */
+START_TEST(test_same_padding_puts_the_odd_pad_at_bottom_right) {
+    one_op o = make_op("conv2d", "filters=1 kernel=2 stride=2 pad=same bias=false",
+                       tg_shape4(1, 1, 5, 5), 3);
+    for (int i = 0; i < 25; i++) tg_node_data(o.x)[i] = 1.0f;
+    for (int i = 0; i < 4; i++) param(&o, 0)[i] = 1.0f;
+    ck_assert_int_eq(tg_graph_forward(o.g, o.y), TG_OK);
+    const float *y = tg_node_data(o.y);
+    ck_assert_int_eq(tg_node_shape(o.y)->dim[2], 3);
+    ck_assert_float_eq(y[0], 4.0f); /* top-left window: all real pixels */
+    ck_assert_float_eq(y[2], 2.0f); /* right column window: one padded column */
+    ck_assert_float_eq(y[6], 2.0f); /* bottom row window */
+    ck_assert_float_eq(y[8], 1.0f); /* bottom-right: only x[4][4] */
+    tg_graph_free(o.g);
+}
+END_TEST
+
+/* d loss / d x and d loss / d w against direct loops over the forward formula. */
+START_TEST(test_conv2d_backward_matches_direct_loops) {
+    conv_case cc = {2, 3, 9, 8, 4, 3, 2, 1, -1, 1, 1, "none"};
+    tg_graph *g = tg_graph_new(5);
+    tg_rng r;
+    tg_rng_seed(&r, 6);
+    tg_node *x = tg_graph_input(g, "x", tg_shape4(2, 3, 9, 8));
+    fill(tg_node_data(x), 2 * 3 * 9 * 8, &r);
+    tg_node_set_requires_grad(x, 1);
+    tg_node *y = tg_graph_op(g, "conv2d", "c", "filters=4 kernel=3 stride=2", (tg_node *[]){x}, 1);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(tg_graph_forward(g, y), TG_OK);
+    int64_t ny = tg_shape_numel(tg_node_shape(y));
+    float *seed = malloc(sizeof(float) * (size_t)ny);
+    fill(seed, ny, &r);
+    tg_graph_zero_grad(g);
+    ck_assert_int_eq(tg_graph_backward_from(g, y, seed), TG_OK);
+    int ho, wo, pt, pl;
+    ref_geom(cc.h, 3, 2, 1, -1, &ho, &pt);
+    ref_geom(cc.w, 3, 2, 1, -1, &wo, &pl);
+    const float *w = tg_node_data(y->params[0]), *xv = tg_node_data(x);
+    double dx[2 * 3 * 9 * 8] = {0}, dw[4 * 3 * 3 * 3] = {0}, db[4] = {0};
+    for (int n = 0; n < 2; n++)
+        for (int f = 0; f < 4; f++)
+            for (int oh = 0; oh < ho; oh++)
+                for (int ow = 0; ow < wo; ow++) {
+                    double gy = seed[((n * 4 + f) * ho + oh) * wo + ow];
+                    db[f] += gy;
+                    for (int c = 0; c < 3; c++)
+                        for (int kh = 0; kh < 3; kh++)
+                            for (int kw = 0; kw < 3; kw++) {
+                                int ih = oh * 2 - pt + kh, iw = ow * 2 - pl + kw;
+                                if (ih < 0 || ih >= 9 || iw < 0 || iw >= 8) continue;
+                                int xi = ((n * 3 + c) * 9 + ih) * 8 + iw, wi = ((f * 3 + c) * 3 + kh) * 3 + kw;
+                                dx[xi] += gy * w[wi];
+                                dw[wi] += gy * xv[xi];
+                            }
+                }
+    float fdx[432], fdw[108], fdb[4];
+    for (int i = 0; i < 432; i++) fdx[i] = (float)dx[i];
+    for (int i = 0; i < 108; i++) fdw[i] = (float)dw[i];
+    for (int i = 0; i < 4; i++) fdb[i] = (float)db[i];
+    assert_close(tg_node_grad(x), fdx, 432, 1e-5, "dx");
+    assert_close(tg_node_grad(y->params[0]), fdw, 108, 1e-5, "dw");
+    assert_close(tg_node_grad(y->params[1]), fdb, 4, 1e-5, "db");
+    free(seed);
+    tg_graph_free(g);
+}
+END_TEST
+
+/* Same graph, same inputs, same thread count: bitwise the same gradients. */
+START_TEST(test_conv_backward_is_deterministic) {
+    float *first[3] = {NULL, NULL, NULL};
+    for (int run = 0; run < 2; run++) {
+        one_op o = make_op("sepconv2d", "filters=8 kernel=3 act=relu", tg_shape4(4, 6, 33, 31), 9);
+        tg_node *c = tg_graph_op(o.g, "conv2d", "c2", "filters=5 kernel=3 stride=2", (tg_node *[]){o.y}, 1);
+        tg_node *s = tg_graph_op(o.g, "sum", "s", NULL, (tg_node *[]){c}, 1);
+        ck_assert_ptr_nonnull(s);
+        tg_node_set_requires_grad(o.x, 1);
+        ck_assert_int_eq(tg_graph_forward(o.g, s), TG_OK);
+        tg_graph_zero_grad(o.g);
+        ck_assert_int_eq(tg_graph_backward(o.g, s), TG_OK);
+        tg_node *nodes[3] = {o.x, o.y->params[0], c->params[0]};
+        for (int k = 0; k < 3; k++) {
+            int64_t n = tg_shape_numel(tg_node_shape(nodes[k]));
+            if (run == 0) {
+                first[k] = malloc(sizeof(float) * (size_t)n);
+                memcpy(first[k], tg_node_grad(nodes[k]), sizeof(float) * (size_t)n);
+            } else {
+                ck_assert_msg(memcmp(first[k], tg_node_grad(nodes[k]), sizeof(float) * (size_t)n) == 0,
+                              "gradient %d differs between two identical runs", k);
+                free(first[k]);
+            }
+        }
+        tg_graph_free(o.g);
+    }
+}
+END_TEST
+
+/* ---- depthwise and separable ---- */
+
+START_TEST(test_depthwise_forward_matches_direct_loops) {
+    for (int i = 0; i < N_CASES; i++) {
+        const conv_case *cc = &cases[i];
+        char attrs[256];
+        case_attrs(cc, 0, attrs, sizeof attrs);
+        one_op o = make_op("depthwise_conv2d", attrs, tg_shape4(cc->n, cc->c, cc->h, cc->w), 20 + i);
+        float *ref = malloc(sizeof(float) * (size_t)tg_shape_numel(tg_node_shape(o.y)));
+        int ho, wo;
+        ref_conv(cc, 1, tg_node_data(o.x), param(&o, 0), param(&o, 1), ref, &ho, &wo);
+        const tg_shape *s = tg_node_shape(o.y);
+        ck_assert(s->dim[1] == cc->c * cc->mult && s->dim[2] == ho && s->dim[3] == wo);
+        assert_close(tg_node_data(o.y), ref, tg_shape_numel(s), 1e-5, attrs);
+        free(ref);
+        tg_graph_free(o.g);
+    }
+}
+END_TEST
+
+START_TEST(test_sepconv_is_depthwise_then_pointwise) {
+    for (int i = 0; i < N_CASES; i++) {
+        conv_case cc = cases[i];
+        char attrs[256];
+        case_attrs(&cc, 1, attrs, sizeof attrs);
+        one_op o = make_op("sepconv2d", attrs, tg_shape4(cc.n, cc.c, cc.h, cc.w), 30 + i);
+        /* the depthwise stage: no bias, no activation */
+        conv_case dcc = cc;
+        dcc.act = "none";
+        int ho, wo, cm = cc.c * cc.mult;
+        float *t = malloc(sizeof(float) * (size_t)cc.n * cm * cc.h * cc.w * 4);
+        ref_conv(&dcc, 1, tg_node_data(o.x), param(&o, 0), NULL, t, &ho, &wo);
+        /* the pointwise stage: a 1x1 conv of t with bias and activation */
+        conv_case pcc = {cc.n, cm, ho, wo, cc.f, 1, 1, 0, -1, cc.bias, 1, cc.act};
+        float *ref = malloc(sizeof(float) * (size_t)tg_shape_numel(tg_node_shape(o.y)));
+        ref_conv(&pcc, 0, t, param(&o, 1), param(&o, 2), ref, &ho, &wo);
+        const tg_shape *s = tg_node_shape(o.y);
+        ck_assert(s->dim[1] == cc.f && s->dim[2] == ho && s->dim[3] == wo);
+        ck_assert_int_eq(tg_node_shape(o.y->params[1])->dim[1], cm);
+        ck_assert_int_eq(o.y->params[2] != NULL, cc.bias);
+        assert_close(tg_node_data(o.y), ref, tg_shape_numel(s), 1e-5, attrs);
+        free(ref);
+        free(t);
+        tg_graph_free(o.g);
+    }
+}
+END_TEST
+
+/* ---- batchnorm ---- */
+
+static void bn_reference(const float *x, int n, int c, int s, const float *gamma, const float *beta,
+                         const float *mean, const float *var, double eps, float *y) {
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int j = 0; j < s; j++) {
+                int k = (i * c + ch) * s + j;
+                y[k] = (float)(gamma[ch] * (x[k] - mean[ch]) / sqrt(var[ch] + eps) + beta[ch]);
+            }
+}
+
+static void batch_stats(const float *x, int n, int c, int s, float *mean, float *var) {
+    for (int ch = 0; ch < c; ch++) {
+        double a = 0, b = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < s; j++) a += x[(i * c + ch) * s + j];
+        a /= n * s;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < s; j++) b += pow(x[(i * c + ch) * s + j] - a, 2);
+        mean[ch] = (float)a;
+        var[ch] = (float)(b / (n * s));
+    }
+}
+
+START_TEST(test_batchnorm_train_eval_and_running_update) {
+    const struct {
+        tg_shape shape;
+        const char *attrs;
+        double eps, mom;
+        int unbiased;
+    } bc[] = {{tg_shape4(4, 3, 5, 7), "", 1e-3, 0.99, 0},
+              {tg_shape2(9, 5), "momentum=0.9 eps=1e-5 unbiased=true", 1e-5, 0.9, 1}};
+    for (int t = 0; t < 2; t++) {
+        one_op o = make_op("batchnorm", bc[t].attrs, bc[t].shape, 40 + t);
+        int n = (int)bc[t].shape.dim[0], c = (int)bc[t].shape.dim[1];
+        int s = (int)(tg_shape_numel(&bc[t].shape) / (n * c));
+        const float *x = tg_node_data(o.x);
+        float mean[8], var[8], *ref = malloc(sizeof(float) * (size_t)(n * c * s));
+        /* train: batch statistics, biased variance */
+        batch_stats(x, n, c, s, mean, var);
+        bn_reference(x, n, c, s, param(&o, 0), param(&o, 1), mean, var, bc[t].eps, ref);
+        assert_close(tg_node_data(o.y), ref, n * c * s, 1e-5, "batchnorm train");
+        /* one forward moved the running statistics from (0, 1) by 1 - momentum */
+        for (int ch = 0; ch < c; ch++) {
+            double m = n * s, v = bc[t].unbiased ? var[ch] * m / (m - 1) : var[ch];
+            ck_assert_double_eq_tol(param(&o, 2)[ch], (1 - bc[t].mom) * mean[ch], 1e-6);
+            ck_assert_double_eq_tol(param(&o, 3)[ch], bc[t].mom + (1 - bc[t].mom) * v, 1e-6);
+        }
+        /* eval: running statistics, which stay put */
+        float rm[8], rv[8];
+        for (int ch = 0; ch < c; ch++) {
+            param(&o, 2)[ch] = rm[ch] = 0.1f * (float)ch - 0.2f;
+            param(&o, 3)[ch] = rv[ch] = 0.5f + 0.3f * (float)ch;
+        }
+        tg_graph_set_training(o.g, 0);
+        ck_assert_int_eq(tg_graph_forward(o.g, o.y), TG_OK);
+        bn_reference(x, n, c, s, param(&o, 0), param(&o, 1), rm, rv, bc[t].eps, ref);
+        assert_close(tg_node_data(o.y), ref, n * c * s, 1e-5, "batchnorm eval");
+        for (int ch = 0; ch < c; ch++) ck_assert_float_eq(param(&o, 2)[ch], rm[ch]);
+        /* running statistics are state: no gradient, not in the trainable buffer */
+        ck_assert(o.y->params[2]->flags & TG_NODE_STATE);
+        ck_assert(!(o.y->params[3]->flags & TG_NODE_PARAM));
+        int64_t n_state;
+        ck_assert_ptr_nonnull(tg_graph_state_data(o.g, &n_state));
+        ck_assert_int_eq(n_state, 2 * c);
+        free(ref);
+        tg_graph_free(o.g);
+    }
+}
+END_TEST
+
+/* ---- pooling ---- */
+
+static void ref_pool(int max, const float *x, int n, int c, int h, int w, int k, int s, int same,
+                     float *y, int *pho, int *pwo) {
+    int ho, wo, pt, pl;
+    ref_geom(h, k, s, same, -1, &ho, &pt);
+    ref_geom(w, k, s, same, -1, &wo, &pl);
+    for (int p = 0; p < n * c; p++)
+        for (int oh = 0; oh < ho; oh++)
+            for (int ow = 0; ow < wo; ow++) {
+                double acc = max ? -1e30 : 0.0;
+                int count = 0;
+                for (int kh = 0; kh < k; kh++)
+                    for (int kw = 0; kw < k; kw++) {
+                        int ih = oh * s - pt + kh, iw = ow * s - pl + kw;
+                        if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+                        double v = x[(p * h + ih) * w + iw];
+                        acc = max ? fmax(acc, v) : acc + v;
+                        count++;
+                    }
+                y[(p * ho + oh) * wo + ow] = (float)(max ? acc : acc / count);
+            }
+    *pho = ho;
+    *pwo = wo;
+}
+
+START_TEST(test_pools_match_direct_loops) {
+    const struct {
+        int n, c, h, w, k, s, same;
+    } pc[] = {{2, 3, 8, 8, 2, 2, 0}, {2, 2, 7, 9, 2, 2, 0}, {2, 2, 7, 9, 2, 2, 1},
+              {1, 3, 9, 7, 3, 2, 1}, {2, 2, 6, 6, 3, 1, 1}, {1, 2, 10, 11, 3, 3, 0}};
+    for (int m = 0; m < 2; m++)
+        for (int i = 0; i < (int)(sizeof pc / sizeof pc[0]); i++) {
+            char attrs[128];
+            snprintf(attrs, sizeof attrs, "size=%d stride=%d pad=%s", pc[i].k, pc[i].s,
+                     pc[i].same ? "same" : "valid");
+            one_op o = make_op(m ? "maxpool2d" : "avgpool2d", attrs,
+                               tg_shape4(pc[i].n, pc[i].c, pc[i].h, pc[i].w), 50 + i);
+            float *ref = malloc(sizeof(float) * (size_t)tg_shape_numel(tg_node_shape(o.y)));
+            int ho, wo;
+            ref_pool(m, tg_node_data(o.x), pc[i].n, pc[i].c, pc[i].h, pc[i].w, pc[i].k, pc[i].s,
+                     pc[i].same, ref, &ho, &wo);
+            ck_assert(tg_node_shape(o.y)->dim[2] == ho && tg_node_shape(o.y)->dim[3] == wo);
+            assert_close(tg_node_data(o.y), ref, tg_shape_numel(tg_node_shape(o.y)), 1e-6, attrs);
+            free(ref);
+            tg_graph_free(o.g);
+        }
+}
+END_TEST
+
+/* A tie sends the whole gradient to the first maximum in row-major order. */
+START_TEST(test_maxpool_tie_goes_to_first_in_row_major_order) {
+    one_op o = make_op("maxpool2d", "size=2", tg_shape4(1, 1, 4, 4), 1);
+    float *x = tg_node_data(o.x);
+    for (int i = 0; i < 16; i++) x[i] = 0.5f;
+    x[2 * 4 + 3] = 0.7f; /* window (1,1) has a unique max at (2,3)... */
+    x[3 * 4 + 2] = 0.7f; /* ...tied with (3,2): row-major first is (2,3) */
+    tg_node_set_requires_grad(o.x, 1);
+    ck_assert_int_eq(tg_graph_forward(o.g, o.y), TG_OK);
+    float seed[4] = {1, 2, 3, 4};
+    ck_assert_int_eq(tg_graph_backward_from(o.g, o.y, seed), TG_OK);
+    const float *dx = tg_node_grad(o.x);
+    float expect[16] = {0};
+    expect[0] = 1;         /* window (0,0): all equal, first is (0,0) */
+    expect[2] = 2;         /* window (0,1): first is (0,2) */
+    expect[8] = 3;         /* window (1,0): first is (2,0) */
+    expect[2 * 4 + 3] = 4; /* window (1,1) */
+    for (int i = 0; i < 16; i++) ck_assert_msg(dx[i] == expect[i], "dx[%d] = %g, expected %g", i, dx[i], expect[i]);
+    ck_assert_float_eq(tg_node_data(o.y)[3], 0.7f);
+    tg_graph_free(o.g);
+}
+END_TEST
+
+/* With pad=same the padded pixels are not counted: an all-ones input averages to 1. */
+START_TEST(test_avgpool_same_does_not_count_padding) {
+    one_op o = make_op("avgpool2d", "size=2 pad=same", tg_shape4(1, 2, 3, 3), 1);
+    for (int i = 0; i < 18; i++) tg_node_data(o.x)[i] = 1.0f;
+    ck_assert_int_eq(tg_graph_forward(o.g, o.y), TG_OK);
+    ck_assert_int_eq(tg_node_shape(o.y)->dim[2], 2);
+    for (int i = 0; i < 8; i++) ck_assert_float_eq_tol(tg_node_data(o.y)[i], 1.0f, 1e-7);
+    tg_graph_free(o.g);
+}
+END_TEST
+
+START_TEST(test_global_avgpool_is_the_plane_mean) {
+    one_op o = make_op("global_avgpool", NULL, tg_shape4(3, 4, 5, 7), 2);
+    const tg_shape *s = tg_node_shape(o.y);
+    ck_assert(s->ndim == 2 && s->dim[0] == 3 && s->dim[1] == 4);
+    for (int p = 0; p < 12; p++) {
+        double acc = 0;
+        for (int j = 0; j < 35; j++) acc += tg_node_data(o.x)[p * 35 + j];
+        ck_assert_double_eq_tol(tg_node_data(o.y)[p], acc / 35, 1e-6);
+    }
+    tg_graph_free(o.g);
+}
+END_TEST
+
+/* ---- dropout ---- */
+
+START_TEST(test_dropout_rate_scale_eval_and_seed) {
+    enum { N = 200000 };
+    one_op o = make_op("dropout", "rate=0.3", tg_shape2(100, N / 100), 77);
+    const float *x = tg_node_data(o.x), *y = tg_node_data(o.y);
+    int zeros = 0;
+    for (int i = 0; i < N; i++) {
+        if (y[i] == 0.0f) zeros++;
+        else ck_assert_float_eq_tol(y[i], x[i] / 0.7f, 1e-6);
+    }
+    /* 0.3 +- 5 standard deviations of a Binomial(200000, 0.3) proportion */
+    ck_assert_msg(fabs(zeros / (double)N - 0.3) < 5 * sqrt(0.21 / N), "dropped %d of %d", zeros, N);
+    float *first = malloc(sizeof(float) * N);
+    memcpy(first, y, sizeof(float) * N);
+    /* the RNG moved on: a second forward draws a different mask */
+    ck_assert_int_eq(tg_graph_forward(o.g, o.y), TG_OK);
+    ck_assert(memcmp(first, y, sizeof(float) * N) != 0);
+    /* a new graph with the same seed draws the first mask again */
+    one_op again = make_op("dropout", "rate=0.3", tg_shape2(100, N / 100), 77);
+    ck_assert(memcmp(first, tg_node_data(again.y), sizeof(float) * N) == 0);
+    /* eval mode: the identity, and the gradient passes unchanged */
+    tg_graph_set_training(o.g, 0);
+    tg_node_set_requires_grad(o.x, 1);
+    ck_assert_int_eq(tg_graph_forward(o.g, o.y), TG_OK);
+    ck_assert(memcmp(x, y, sizeof(float) * N) == 0);
+    float *seed = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) seed[i] = (float)(i % 7);
+    ck_assert_int_eq(tg_graph_backward_from(o.g, o.y, seed), TG_OK);
+    ck_assert(memcmp(seed, tg_node_grad(o.x), sizeof(float) * N) == 0);
+    free(seed);
+    free(first);
+    tg_graph_free(o.g);
+    tg_graph_free(again.g);
+}
+END_TEST
+
+/* ---- shape errors ---- */
+
+static void expect_error(const char *op, const char *attrs, tg_shape shape, const char *needle) {
+    tg_graph *g = tg_graph_new(1);
+    tg_node *x = tg_graph_input(g, "x", shape);
+    tg_node *y = tg_graph_op(g, op, "block3", attrs, (tg_node *[]){x}, 1);
+    ck_assert_msg(y == NULL, "%s %s accepted a bad shape", op, attrs);
+    ck_assert_msg(strstr(tg_last_error(), "block3") && strstr(tg_last_error(), needle),
+                  "message '%s' should name the node and say '%s'", tg_last_error(), needle);
+    tg_graph_free(g);
+}
+
+START_TEST(test_shape_errors_name_the_node) {
+    expect_error("conv2d", "filters=2 kernel=5 pad=valid", tg_shape4(1, 1, 3, 3),
+                 "kernel 5 is larger than the 3x3 input with pad=valid");
+    expect_error("conv2d", "filters=2 kernel=3", tg_shape2(4, 9), "(N, C, H, W)");
+    expect_error("depthwise_conv2d", "kernel=4 pad=valid", tg_shape4(2, 3, 3, 8), "kernel 4");
+    expect_error("sepconv2d", "filters=4 kernel=7 padding=1", tg_shape4(2, 3, 4, 4), "padding=1");
+    expect_error("maxpool2d", "size=3", tg_shape4(1, 2, 2, 2), "pool size 3");
+    expect_error("batchnorm", NULL, tg_shape3(2, 3, 4), "(N, D) or (N, C, H, W)");
+    expect_error("global_avgpool", NULL, tg_shape2(2, 3), "(N, C, H, W)");
+}
+END_TEST
+
+/* A later batch of another size re-infers every shape and reuses the buffers. */
+START_TEST(test_batch_size_change_reinfers) {
+    one_op o = make_op("sepconv2d", "filters=3 kernel=3 stride=2", tg_shape4(4, 2, 9, 9), 8);
+    tg_node *p = tg_graph_op(o.g, "maxpool2d", "p", NULL, (tg_node *[]){o.y}, 1);
+    float x[2 * 2 * 9 * 9];
+    tg_rng r;
+    tg_rng_seed(&r, 1);
+    fill(x, 2 * 2 * 9 * 9, &r);
+    ck_assert_int_eq(tg_input_set(o.x, tg_shape4(2, 2, 9, 9), x), TG_OK);
+    ck_assert_int_eq(tg_graph_forward(o.g, p), TG_OK);
+    ck_assert_int_eq(tg_node_shape(p)->dim[0], 2);
+    ck_assert_int_eq(tg_node_shape(p)->dim[2], 2);
+    tg_graph_free(o.g);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("conv");
+    TCase *tc = tcase_create("conv");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_conv2d_forward_matches_direct_loops);
+    tcase_add_test(tc, test_same_padding_puts_the_odd_pad_at_bottom_right);
+    tcase_add_test(tc, test_conv2d_backward_matches_direct_loops);
+    tcase_add_test(tc, test_conv_backward_is_deterministic);
+    tcase_add_test(tc, test_depthwise_forward_matches_direct_loops);
+    tcase_add_test(tc, test_sepconv_is_depthwise_then_pointwise);
+    tcase_add_test(tc, test_batchnorm_train_eval_and_running_update);
+    tcase_add_test(tc, test_pools_match_direct_loops);
+    tcase_add_test(tc, test_maxpool_tie_goes_to_first_in_row_major_order);
+    tcase_add_test(tc, test_avgpool_same_does_not_count_padding);
+    tcase_add_test(tc, test_global_avgpool_is_the_plane_mean);
+    tcase_add_test(tc, test_dropout_rate_scale_eval_and_seed);
+    tcase_add_test(tc, test_shape_errors_name_the_node);
+    tcase_add_test(tc, test_batch_size_change_reinfers);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,555 @@
+/* CSV reader, IDX files, the folder / CSV / IDX layouts, spec strings, the
+ * decoded-image cache, and the real Figure 1 sample (skipped when absent). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <utime.h>
+
+#include "test_datasets_fixtures.h"
+#include "tg_cache.h"
+#include "tg_csv.h"
+#include "tg_dataset.h"
+#include "tg_idx.h"
+
+static char *dir;
+
+static void setup(void) {
+    dir = fx_tmpdir();
+}
+static void teardown(void) {
+    fx_rmtree(dir);
+    free(dir);
+}
+
+static tg_status parse(const char *text, tg_csv *csv) {
+    return tg_csv_parse(text, strlen(text), "m.csv", csv);
+}
+
+/* Parsing must fail with exactly this "m.csv:line:col:" prefix. */
+static void expect_csv_error(const char *text, const char *where) {
+    tg_csv csv;
+    ck_assert_int_eq(parse(text, &csv), TG_ERR_FORMAT);
+    ck_assert_msg(strncmp(tg_last_error(), where, strlen(where)) == 0, "want '%s', got '%s'", where,
+                  tg_last_error());
+    ck_assert_ptr_null(csv.cells);
+}
+
+START_TEST(test_csv_quotes_commas_newlines_crlf_and_bom) {
+    const char *t = "\xEF\xBB\xBFid,note,label\r\n"
+                    "a,\"x, y\",COVID-19\r\n"
+                    "b,\"two\nlines \"\"quoted\"\"\",\r\n"
+                    "\r\n"
+                    "c,,No finding";
+    tg_csv csv;
+    ck_assert_int_eq(parse(t, &csv), TG_OK);
+    ck_assert_uint_eq(csv.n_cols, 3);
+    ck_assert_uint_eq(csv.n_rows, 3);
+    ck_assert_str_eq(csv.header[0], "id"); /* BOM stripped */
+    ck_assert_str_eq(tg_csv_cell(&csv, 0, 1), "x, y");
+    ck_assert_str_eq(tg_csv_cell(&csv, 1, 1), "two\nlines \"quoted\"");
+    ck_assert_str_eq(tg_csv_cell(&csv, 1, 2), "");
+    ck_assert_str_eq(tg_csv_cell(&csv, 2, 2), "No finding"); /* last line without newline */
+    ck_assert_int_eq(csv.lines[0], 2);
+    ck_assert_int_eq(csv.lines[1], 3);
+    ck_assert_int_eq(csv.lines[2], 6); /* the quoted newline and the blank line count */
+    ck_assert_int_eq(tg_csv_column(&csv, "label"), 2);
+    ck_assert_int_eq(tg_csv_column(&csv, "nope"), -1);
+    tg_csv_free(&csv);
+}
+END_TEST
+
+START_TEST(test_csv_errors_report_exact_line_and_column) {
+    expect_csv_error("a,b\n1,2\nx,\"open\n\nstill open", "m.csv:3:3:"); /* opening quote */
+    expect_csv_error("a,b\n1,ab\"c\n", "m.csv:2:5:");                   /* stray quote */
+    expect_csv_error("a,b\n\"q\"x,2\n", "m.csv:2:4:");                  /* text after quote */
+    expect_csv_error("a,b\n1,2,3\n", "m.csv:2:5:");                     /* surplus field */
+    expect_csv_error("a,b,c\n1,2\n", "m.csv:2:4:");                     /* missing field */
+    expect_csv_error("a,b\n\"x\ny\",2,3\n", "m.csv:3:6:");              /* after a quoted newline */
+    expect_csv_error("", "m.csv:1:1:");
+    tg_csv csv;
+    ck_assert_int_eq(tg_csv_read(fx_path(dir, "none.csv"), &csv), TG_ERR_IO);
+}
+END_TEST
+
+START_TEST(test_idx_round_trip_plain_and_gzip) {
+    uint32_t dims[3] = {3, 2, 2};
+    uint8_t img[12];
+    for (int i = 0; i < 12; i++) img[i] = (uint8_t)(i * 20);
+    int32_t ints[3] = {-5, 70000, 1};
+    float fl[2] = {1.5f, -2.25f};
+    for (int gz = 0; gz < 2; gz++) {
+        const char *p = fx_path(dir, gz ? "u8.idx.gz" : "u8.idx");
+        ck_assert_int_eq(tg_idx_write(p, TG_IDX_U8, 3, dims, img, gz), TG_OK);
+        size_t len;
+        uint8_t *raw = fx_read(p, &len);
+        if (gz)
+            ck_assert(raw[0] == 0x1f && raw[1] == 0x8b);
+        else
+            ck_assert_uint_eq(len, 4 + 12 + 12);
+        free(raw);
+        tg_idx x;
+        ck_assert_int_eq(tg_idx_read(p, 0, &x), TG_OK);
+        ck_assert_int_eq(x.ndim, 3);
+        ck_assert_uint_eq(x.dims[0], 3);
+        ck_assert_uint_eq(x.count, 12);
+        ck_assert_mem_eq(x.data, img, 12);
+        tg_idx_free(&x);
+        uint32_t d1 = 3, d2 = 2;
+        p = fx_path(dir, gz ? "i32.gz" : "i32");
+        ck_assert_int_eq(tg_idx_write(p, TG_IDX_I32, 1, &d1, ints, gz), TG_OK);
+        ck_assert_int_eq(tg_idx_read(p, 0, &x), TG_OK);
+        ck_assert_mem_eq(x.data, ints, sizeof ints);
+        tg_idx_free(&x);
+        p = fx_path(dir, gz ? "f32.gz" : "f32");
+        ck_assert_int_eq(tg_idx_write(p, TG_IDX_F32, 1, &d2, fl, gz), TG_OK);
+        ck_assert_int_eq(tg_idx_read(p, 0, &x), TG_OK);
+        ck_assert_mem_eq(x.data, fl, sizeof fl);
+        tg_idx_free(&x);
+    }
+}
+END_TEST
+
+START_TEST(test_idx_rejects_bad_headers_truncation_and_trailing_bytes) {
+    uint32_t dims[2] = {4, 4};
+    uint8_t d[16] = {0};
+    const char *p = fx_path(dir, "a.idx"), *q = fx_path(dir, "b.idx");
+    ck_assert_int_eq(tg_idx_write(p, TG_IDX_U8, 2, dims, d, 0), TG_OK);
+    size_t len;
+    uint8_t *raw = fx_read(p, &len);
+    tg_idx x;
+    fx_write(q, raw, len - 1); /* truncated plain file: header vs size */
+    ck_assert_int_eq(tg_idx_read(q, 0, &x), TG_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "b.idx"));
+    uint8_t *more = malloc(len + 1);
+    memcpy(more, raw, len);
+    more[len] = 7;
+    fx_write(q, more, len + 1); /* trailing byte */
+    ck_assert_int_eq(tg_idx_read(q, 0, &x), TG_ERR_FORMAT);
+    raw[2] = 0x07; /* unknown type */
+    fx_write(q, raw, len);
+    ck_assert_int_eq(tg_idx_read(q, 0, &x), TG_ERR_FORMAT);
+    raw[2] = 0x08;
+    raw[0] = 1; /* bad magic */
+    fx_write(q, raw, len);
+    ck_assert_int_eq(tg_idx_read(q, 0, &x), TG_ERR_FORMAT);
+    /* A forged header declaring 2^32-1 x 2^32-1 bytes on a tiny file. */
+    uint8_t forged[12] = {0, 0, 0x08, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    fx_write(q, forged, sizeof forged);
+    ck_assert_int_eq(tg_idx_read(q, 0, &x), TG_ERR_LIMIT);
+    /* A gzip file whose header promises more than the stream holds. */
+    uint8_t big[4] = {0, 0, 0x10, 0};
+    const char *g = fx_path(dir, "t.gz");
+    uint32_t dd[2] = {4096, 1};
+    uint8_t *zeros = calloc(4096, 1);
+    ck_assert_int_eq(tg_idx_write(g, TG_IDX_U8, 2, dd, zeros, 1), TG_OK);
+    uint8_t *graw = fx_read(g, &len);
+    fx_write(g, graw, len / 2);
+    ck_assert_int_eq(tg_idx_read(g, 0, &x), TG_ERR_FORMAT);
+    (void)big;
+    free(graw);
+    free(zeros);
+    free(raw);
+    free(more);
+}
+END_TEST
+
+/* Folder layout: two classes, mixed formats, a text file and a broken image. */
+static void make_folders(const char *root) {
+    mkdir(root, 0755);
+    mkdir(fx_path(root, "cat"), 0755);
+    mkdir(fx_path(root, "dog"), 0755);
+    uint8_t px[16 * 16];
+    for (int i = 0; i < 256; i++) px[i] = (uint8_t)i;
+    tg_png_write_gray8(fx_path(root, "cat/a.png"), 16, 16, px);
+    tg_png_write_gray8(fx_path(root, "cat/b.png"), 16, 16, px);
+    fx_jpeg(fx_path(root, "dog/c.jpg"), 16, 16, 1, px, 0);
+    const char *pgm = "P2 2 2 255 0 255 255 0\n";
+    fx_write(fx_path(root, "dog/d.pgm"), pgm, strlen(pgm));
+    fx_write(fx_path(root, "dog/README.txt"), "notes", 5);
+    fx_write(fx_path(root, "dog/broken.png"), "\x89PNG\r\n\x1a\nxx", 10);
+    fx_write(fx_path(root, "loose.txt"), "x", 1);
+}
+
+START_TEST(test_folders_layout_loads_classes_and_records_skips) {
+    char root[4096];
+    snprintf(root, sizeof root, "%s/f", dir);
+    make_folders(root);
+    tg_dataset_opts o = tg_dataset_opts_default(8, 8);
+    tg_dataset ds;
+    ck_assert_int_eq(tg_dataset_load_folders(root, &o, &ds), TG_OK);
+    ck_assert_uint_eq(ds.n, 4);
+    ck_assert_int_eq(ds.n_classes, 2);
+    ck_assert_str_eq(ds.class_names[0], "cat");
+    ck_assert_str_eq(ds.class_names[1], "dog");
+    ck_assert_uint_eq(tg_dataset_class_count(&ds, 0), 2);
+    ck_assert_uint_eq(tg_dataset_class_count(&ds, 1), 2);
+    ck_assert_uint_eq(ds.summary.rows, 6);
+    ck_assert_uint_eq(ds.summary.not_image, 1);
+    ck_assert_uint_eq(ds.summary.decode_failed, 1);
+    ck_assert_uint_eq(ds.summary.n_skips, 2);
+    ck_assert_uint_eq(ds.n_groups, 4); /* no group column: each image its own group */
+    char *text = NULL;
+    size_t tl = 0;
+    FILE *f = open_memstream(&text, &tl);
+    tg_dataset_summary_print(&ds, f);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(text, "broken.png"));
+    ck_assert_ptr_nonnull(strstr(text, "README.txt"));
+    free(text);
+    tg_dataset_free(&ds);
+    o.on_error = TG_ON_ERROR_STOP;
+    ck_assert_int_ne(tg_dataset_load_folders(root, &o, &ds), TG_OK);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "dog/README.txt"));
+    ck_assert_ptr_null(ds.images);
+}
+END_TEST
+
+/* CSV layout with stems, file names, empty and excluded labels, a missing file, groups. */
+static void make_csv_dataset(const char *root) {
+    mkdir(root, 0755);
+    mkdir(fx_path(root, "images"), 0755);
+    uint8_t px[10 * 10];
+    for (int i = 0; i < 100; i++) px[i] = (uint8_t)(i * 2);
+    tg_png_write_gray8(fx_path(root, "images/p1a.png"), 10, 10, px);
+    tg_png_write_gray8(fx_path(root, "images/p1b.png"), 10, 10, px);
+    fx_jpeg(fx_path(root, "images/p2.jpg"), 10, 10, 1, px, 1);
+    tg_png_write_gray8(fx_path(root, "images/p3.png"), 10, 10, px);
+    tg_png_write_gray8(fx_path(root, "images/p4.png"), 10, 10, px);
+    tg_png_write_gray8(fx_path(root, "images/p5.png"), 10, 10, px);
+    const char *csv = "patientid,patient,finding,notes\n"
+                      "p1a,P1,COVID-19,\"first, of two\"\n"
+                      "p1b,P1,COVID-19,\n"
+                      "p2,P2,No finding,\n"
+                      "p3,P3,,unknown\n"
+                      "p4,P4,Pneumonia,\n"
+                      "p5,P5,Tuberculosis,\n"
+                      "p6,P6,COVID-19,no image file\n"
+                      "p3.png,P3b,No finding,\n";
+    fx_write(fx_path(root, "metadata.csv"), csv, strlen(csv));
+}
+
+START_TEST(test_csv_layout_resolves_stems_counts_skips_and_groups) {
+    char root[4096];
+    snprintf(root, sizeof root, "%s/c", dir);
+    make_csv_dataset(root);
+    const char *pos[] = {"COVID-19"}, *neg[] = {"No finding", "Pneumonia"};
+    tg_csv_layout L = {
+        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", "patient", {pos, 1, neg, 2}};
+    tg_dataset_opts o = tg_dataset_opts_default(6, 6);
+    tg_dataset ds;
+    ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &ds), TG_OK);
+    ck_assert_uint_eq(ds.n, 5); /* p1a p1b p2 p4 p3.png */
+    ck_assert_uint_eq(ds.summary.rows, 8);
+    ck_assert_uint_eq(ds.summary.empty_label, 1);
+    ck_assert_uint_eq(ds.summary.excluded_label, 1); /* Tuberculosis */
+    ck_assert_uint_eq(ds.summary.missing_file, 1);   /* p6 */
+    ck_assert_uint_eq(tg_dataset_class_count(&ds, 1), 2);
+    ck_assert_uint_eq(tg_dataset_class_count(&ds, 0), 3);
+    ck_assert_str_eq(ds.class_names[1], "COVID-19");
+    ck_assert_str_eq(ds.class_names[0], "No finding|Pneumonia");
+    ck_assert_uint_eq(ds.n_groups, 4);
+    ck_assert_int_eq(ds.groups[0], ds.groups[1]); /* P1's two images */
+    ck_assert_int_ne(ds.groups[0], ds.groups[2]);
+    ck_assert_ptr_nonnull(strstr(ds.paths[2], "p2.jpg"));
+    ck_assert_ptr_nonnull(strstr(ds.summary.skips[0].what, "metadata.csv:8"));
+    tg_dataset_free(&ds);
+    /* "every other label" takes Tuberculosis in as a negative too. */
+    const char *star[] = {"*"};
+    L.labels.negative = star;
+    L.labels.n_negative = 1;
+    ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &ds), TG_OK);
+    ck_assert_uint_eq(ds.n, 6);
+    ck_assert_str_eq(ds.class_names[0], "not COVID-19");
+    tg_dataset_free(&ds);
+    /* No positive labels: one class per distinct label, sorted. */
+    L.labels.n_positive = 0;
+    L.labels.n_negative = 0;
+    ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &ds), TG_OK);
+    ck_assert_int_eq(ds.n_classes, 4);
+    ck_assert_str_eq(ds.class_names[0], "COVID-19");
+    ck_assert_str_eq(ds.class_names[3], "Tuberculosis");
+    tg_dataset_free(&ds);
+    L.label_column = "diagnosis";
+    ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &ds), TG_ERR_UNKNOWN);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "patientid, patient, finding, notes"));
+}
+END_TEST
+
+START_TEST(test_spec_strings_load_and_report_bad_keys_with_column) {
+    char root[1024], spec[8192];
+    snprintf(root, sizeof root, "%s/c", dir);
+    make_csv_dataset(root);
+    tg_dataset_opts o = tg_dataset_opts_default(6, 6);
+    tg_dataset ds;
+    snprintf(spec, sizeof spec,
+             "csv:%s/metadata.csv,image=patientid,label=finding,positive=COVID-19,"
+             "negative=No finding|Pneumonia,group=patient,size=12x7,norm=minmax,aspect=pad",
+             root);
+    ck_assert_msg(tg_dataset_load_spec(spec, &o, &ds) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(ds.n, 5);
+    ck_assert_int_eq(ds.width, 12);
+    ck_assert_int_eq(ds.height, 7);
+    tg_dataset_free(&ds);
+    snprintf(spec, sizeof spec, "csv:%s/metadata.csv,image=patientid,label=finding,colour=red",
+             root);
+    ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &ds), TG_ERR_UNKNOWN);
+    char want[64];
+    snprintf(want, sizeof want, "spec:1:%zu: unknown key 'colour'", strlen(spec) - 9);
+    ck_assert_msg(strncmp(tg_last_error(), want, strlen(want)) == 0, "%s", tg_last_error());
+    ck_assert_int_eq(tg_dataset_load_spec("zip:foo", &o, &ds), TG_ERR_UNKNOWN);
+    ck_assert_int_eq(tg_dataset_load_spec("nocolon", &o, &ds), TG_ERR_ATTR);
+    snprintf(spec, sizeof spec, "folders:%s,size=0x5", root);
+    ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &ds), TG_ERR_ATTR);
+    ck_assert_int_eq(tg_dataset_load_spec("idx:only-one", &o, &ds), TG_ERR_ATTR);
+    /* An escaped comma stays inside a label. */
+    const char *csv = "f,l\np1a,\"a,b\"\np2,c\n";
+    fx_write(fx_path(root, "comma.csv"), csv, strlen(csv));
+    snprintf(spec, sizeof spec,
+             "csv:%s/comma.csv,images=%s/images,image=f,label=l,positive=a\\,b,"
+             "negative=*",
+             root, root);
+    ck_assert_msg(tg_dataset_load_spec(spec, &o, &ds) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(tg_dataset_class_count(&ds, 1), 1);
+    ck_assert_str_eq(ds.class_names[1], "a,b");
+    tg_dataset_free(&ds);
+}
+END_TEST
+
+START_TEST(test_idx_layout_loads_binary_and_multiclass) {
+    uint32_t di[3] = {5, 3, 4}, dl[1] = {5};
+    uint8_t img[60], lab[5] = {3, 1, 3, 7, 1};
+    for (int i = 0; i < 60; i++) img[i] = (uint8_t)(i * 4);
+    const char *pi = fx_path(dir, "im.gz"), *pl = fx_path(dir, "lb");
+    ck_assert_int_eq(tg_idx_write(pi, TG_IDX_U8, 3, di, img, 1), TG_OK);
+    ck_assert_int_eq(tg_idx_write(pl, TG_IDX_U8, 1, dl, lab, 0), TG_OK);
+    tg_dataset_opts o = tg_dataset_opts_default(0, 0);
+    tg_dataset ds;
+    ck_assert_int_eq(tg_dataset_load_idx(pi, pl, NULL, &o, &ds), TG_OK);
+    ck_assert_uint_eq(ds.n, 5);
+    ck_assert_int_eq(ds.width, 4);
+    ck_assert_int_eq(ds.height, 3);
+    ck_assert_int_eq(ds.n_classes, 3); /* "1", "3", "7" */
+    ck_assert_int_eq(ds.labels[0], 1);
+    ck_assert_int_eq(ds.labels[3], 2);
+    ck_assert_float_eq_tol(tg_dataset_image(&ds, 1)[0], 48.0f / 255.0f, 1e-6);
+    tg_dataset_free(&ds);
+    const char *pos[] = {"3"}, *neg[] = {"1"};
+    tg_label_spec ls = {pos, 1, neg, 1};
+    o = tg_dataset_opts_default(8, 6);
+    ck_assert_int_eq(tg_dataset_load_idx(pi, pl, &ls, &o, &ds), TG_OK);
+    ck_assert_uint_eq(ds.n, 4);
+    ck_assert_uint_eq(ds.summary.excluded_label, 1);
+    ck_assert_uint_eq(tg_dataset_class_count(&ds, 1), 2);
+    ck_assert_int_eq(ds.width, 8);
+    tg_dataset_free(&ds);
+    ck_assert_int_eq(tg_dataset_load_idx(pl, pi, NULL, &o, &ds), TG_ERR_FORMAT);
+}
+END_TEST
+
+START_TEST(test_fashion_mnist_test_set_loads_if_installed) {
+    const char *base = "/usr/share/datasets/fashion-mnist";
+    struct stat st;
+    if (stat(base, &st) != 0) {
+        printf("skipped: %s not installed\n", base);
+        return;
+    }
+    tg_dataset_opts o = tg_dataset_opts_default(0, 0);
+    tg_dataset ds;
+    ck_assert_msg(
+        tg_dataset_load_spec("idx:/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz,"
+                             "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
+                             &o, &ds) == TG_OK,
+        "%s", tg_last_error());
+    ck_assert_uint_eq(ds.n, 10000);
+    ck_assert_int_eq(ds.width, 28);
+    ck_assert_int_eq(ds.n_classes, 10);
+    for (int c = 0; c < 10; c++) ck_assert_uint_eq(tg_dataset_class_count(&ds, c), 1000);
+    tg_dataset_free(&ds);
+}
+END_TEST
+
+START_TEST(test_cache_hits_on_second_load_and_matches_decoding) {
+    char root[4096], cache[4096];
+    snprintf(root, sizeof root, "%s/c", dir);
+    snprintf(cache, sizeof cache, "%s/cache.tgc", dir);
+    make_csv_dataset(root);
+    const char *pos[] = {"COVID-19"}, *neg[] = {"*"};
+    tg_csv_layout L = {
+        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", NULL, {pos, 1, neg, 1}};
+    tg_dataset_opts o = tg_dataset_opts_default(7, 5);
+    o.cache_path = cache;
+    o.image.norm = TG_NORM_STANDARDIZE;
+    tg_dataset a, b;
+    ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &a), TG_OK);
+    ck_assert_uint_eq(a.summary.cache_hits, 0);
+    ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &b), TG_OK);
+    ck_assert_uint_eq(b.summary.cache_hits, a.n);
+    ck_assert_uint_eq(a.n, b.n);
+    ck_assert_mem_eq(a.images, b.images, sizeof(float) * a.n * 35);
+    tg_dataset_free(&b);
+    /* A changed file (new mtime) is decoded again; the others still hit. */
+    struct utimbuf ut = {time(NULL) + 100, time(NULL) + 100};
+    utime(fx_path(root, "images/p2.jpg"), &ut);
+    ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &b), TG_OK);
+    ck_assert_uint_eq(b.summary.cache_hits, a.n - 1);
+    tg_dataset_free(&b);
+    /* Another target size: the cache is not used. */
+    tg_dataset_opts o2 = o;
+    o2.image.width = 9;
+    ck_assert_int_eq(tg_dataset_load_csv(&L, &o2, &b), TG_OK);
+    ck_assert_uint_eq(b.summary.cache_hits, 0);
+    ck_assert_ptr_nonnull(strstr(b.summary.cache_note, "another target size"));
+    tg_dataset_free(&b);
+    ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &b), TG_OK); /* rebuild for size 7x5 */
+    tg_dataset_free(&b);
+    /* Corrupt the cache: a flipped byte or a cut file is ignored and rebuilt. */
+    size_t len;
+    uint8_t *raw = fx_read(cache, &len);
+    for (int mode = 0; mode < 3; mode++) {
+        uint8_t *bad = malloc(len);
+        memcpy(bad, raw, len);
+        size_t blen = len;
+        if (mode == 0)
+            bad[len / 2] ^= 0xff;
+        else if (mode == 1)
+            blen = len / 3;
+        else
+            memcpy(bad, "garbage!", 8);
+        fx_write(cache, bad, blen);
+        free(bad);
+        ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &b), TG_OK);
+        ck_assert_uint_eq(b.summary.cache_hits, 0);
+        ck_assert_ptr_nonnull(strstr(b.summary.cache_note, "ignored"));
+        ck_assert_mem_eq(a.images, b.images, sizeof(float) * a.n * 35);
+        tg_dataset_free(&b);
+        ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &b), TG_OK); /* rebuilt */
+        ck_assert_uint_eq(b.summary.cache_hits, a.n);
+        tg_dataset_free(&b);
+    }
+    free(raw);
+    tg_dataset_free(&a);
+}
+END_TEST
+
+START_TEST(test_cache_auto_uses_xdg_cache_home) {
+    char root[1024], xdg[1100], spec[4096];
+    snprintf(root, sizeof root, "%s/c", dir);
+    snprintf(xdg, sizeof xdg, "%s/xdg", dir);
+    make_csv_dataset(root);
+    setenv("XDG_CACHE_HOME", xdg, 1);
+    snprintf(spec, sizeof spec,
+             "csv:%s/metadata.csv,image=patientid,label=finding,positive=COVID-19,negative=*,"
+             "cache=auto",
+             root);
+    tg_dataset_opts o = tg_dataset_opts_default(5, 5);
+    tg_dataset a, b;
+    ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &a), TG_OK);
+    ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &b), TG_OK);
+    ck_assert_uint_eq(a.summary.cache_hits, 0);
+    ck_assert_uint_eq(b.summary.cache_hits, b.n);
+    struct stat st;
+    ck_assert_int_eq(stat(fx_path(xdg, "twingrad"), &st), 0);
+    unsetenv("XDG_CACHE_HOME");
+    tg_dataset_free(&a);
+    tg_dataset_free(&b);
+}
+END_TEST
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+START_TEST(test_figure1_sample_loads_in_full_with_accurate_summary) {
+    const char *fig = fx_figure1_dir();
+    if (!fig) {
+        printf("skipped: Figure 1 sample not found (../shared absent)\n");
+        return;
+    }
+    /* Every one of the 55 image files decodes. */
+    int decoded = 0, files = 0;
+    char list[2048];
+    snprintf(list, sizeof list, "%s/images", fig);
+    tg_dataset_opts o = tg_dataset_opts_default(150, 150);
+    o.on_error = TG_ON_ERROR_STOP;
+    tg_csv csv;
+    ck_assert_int_eq(tg_csv_read(fx_path(fig, "metadata.csv"), &csv), TG_OK);
+    ck_assert_uint_eq(csv.n_rows, 55);
+    int col = tg_csv_column(&csv, "patientid");
+    for (size_t r = 0; r < csv.n_rows; r++) {
+        char png[4096], jpg[4096];
+        snprintf(png, sizeof png, "%s/%s.png", list, tg_csv_cell(&csv, r, (size_t)col));
+        snprintf(jpg, sizeof jpg, "%s/%s.jpg", list, tg_csv_cell(&csv, r, (size_t)col));
+        struct stat st;
+        const char *p = stat(png, &st) == 0 ? png : jpg;
+        files++;
+        tg_image img;
+        if (tg_image_load(p, 0, &img) == TG_OK && img.width >= 224 && img.height >= 224) decoded++;
+        tg_image_free(&img);
+    }
+    tg_csv_free(&csv);
+    ck_assert_int_eq(files, 55);
+    ck_assert_int_eq(decoded, 55);
+    /* Through the CSV layout: 35 COVID-19, 5 others, 15 without a label. */
+    char spec[8192], cache[4096];
+    snprintf(cache, sizeof cache, "%s/fig1.tgc", dir);
+    snprintf(spec, sizeof spec,
+             "csv:%s/metadata.csv,images=%s/images,image=patientid,label=finding,"
+             "positive=COVID-19,negative=*,group=patientid,cache=%s",
+             fig, fig, cache);
+    tg_dataset ds, again;
+    double t0 = now();
+    ck_assert_msg(tg_dataset_load_spec(spec, &o, &ds) == TG_OK, "%s", tg_last_error());
+    double t1 = now();
+    ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &again), TG_OK);
+    double t2 = now();
+    ck_assert_uint_eq(ds.n, 40);
+    ck_assert_uint_eq(ds.summary.rows, 55);
+    ck_assert_uint_eq(tg_dataset_class_count(&ds, 1), 35);
+    ck_assert_uint_eq(tg_dataset_class_count(&ds, 0), 5);
+    ck_assert_uint_eq(ds.summary.empty_label, 15);
+    ck_assert_uint_eq(ds.summary.excluded_label, 0);
+    ck_assert_uint_eq(ds.summary.n_skips, 0);
+    ck_assert_uint_eq(ds.n_groups, 40);
+    ck_assert_uint_eq(again.summary.cache_hits, 40);
+    ck_assert_mem_eq(ds.images, again.images, sizeof(float) * 40 * 150 * 150);
+    for (size_t i = 0; i < 40 * 150 * 150; i++) ck_assert(ds.images[i] >= 0 && ds.images[i] <= 1);
+    printf("Figure 1: first load %.3f s, cached load %.3f s\n", t1 - t0, t2 - t1);
+    tg_dataset_summary_print(&again, stdout);
+    tg_dataset_free(&ds);
+    tg_dataset_free(&again);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("datasets_layout");
+    TCase *t = tcase_create("layout");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, test_csv_quotes_commas_newlines_crlf_and_bom);
+    tcase_add_test(t, test_csv_errors_report_exact_line_and_column);
+    tcase_add_test(t, test_idx_round_trip_plain_and_gzip);
+    tcase_add_test(t, test_idx_rejects_bad_headers_truncation_and_trailing_bytes);
+    tcase_add_test(t, test_folders_layout_loads_classes_and_records_skips);
+    tcase_add_test(t, test_csv_layout_resolves_stems_counts_skips_and_groups);
+    tcase_add_test(t, test_spec_strings_load_and_report_bad_keys_with_column);
+    tcase_add_test(t, test_idx_layout_loads_binary_and_multiclass);
+    tcase_add_test(t, test_fashion_mnist_test_set_loads_if_installed);
+    tcase_add_test(t, test_cache_hits_on_second_load_and_matches_decoding);
+    tcase_add_test(t, test_cache_auto_uses_xdg_cache_home);
+    tcase_add_test(t, test_figure1_sample_loads_in_full_with_accurate_summary);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

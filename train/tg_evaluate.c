@@ -1,0 +1,197 @@
+/* Evaluation of a trained checkpoint the way the seed paper reports it: pair
+ * verification on the test split at the threshold chosen on validation, then
+ * k-NN classification of single test images against the training images. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_checkpoint.h"
+#include "tg_report.h"
+#include "tg_run.h"
+#include "tg_threads.h"
+#include "tg_train.h"
+
+#define TEST_STREAM 0x74657374ULL /* "test": the fixed test pairs */
+
+static double meta_double(const tg_checkpoint *ck, const char *key, double fallback) {
+    const char *v = tg_checkpoint_meta_get(ck, key);
+    char *end;
+    if (!v) return fallback;
+    double x = strtod(v, &end);
+    return (end != v && !*end) ? x : fallback;
+}
+
+static tg_status pair_eval(tg_model *m, const tg_run_data *d, uint64_t seed, double threshold,
+                           tg_eval_result *r, tg_roc *roc) {
+    tg_pairs pairs = {0};
+    tg_status st = tg_run_fixed_pairs(&d->ds, d->split.test, d->split.n_test, seed ^ TEST_STREAM, &pairs);
+    if (st) return st;
+    float *dist = malloc(pairs.n * sizeof(float));
+    int *labels = malloc(pairs.n * sizeof(int));
+    if (!dist || !labels) st = tg_error(TG_ERR_NOMEM, "out of memory");
+    if (!st) st = tg_run_pair_distances(m, &d->ds, &pairs, dist, labels, NULL);
+    if (!st) {
+        r->n_pairs = (int)pairs.n;
+        r->threshold = threshold;
+        r->pairs = tg_confusion_at(dist, labels, (int)pairs.n, threshold);
+        r->pair_accuracy = tg_confusion_accuracy(&r->pairs);
+        st = tg_roc_compute(dist, labels, (int)pairs.n, roc);
+        r->pair_auc = st ? NAN : roc->auc;
+    }
+    free(dist);
+    free(labels);
+    tg_pairs_free(&pairs);
+    return st;
+}
+
+static tg_status knn_eval(tg_model *m, const tg_run_data *d, int k, tg_eval_result *r, tg_roc *roc) {
+    size_t n_ref = d->split.n_train, n_test = d->split.n_test, dim = (size_t)m->embed_dim;
+    float *ref = malloc(n_ref * dim * sizeof(float)), *q = malloc(n_test * dim * sizeof(float));
+    float *score = malloc(n_test * sizeof(float));
+    int *ref_labels = malloc(n_ref * sizeof(int)), *truth = malloc(n_test * sizeof(int));
+    int *pred = malloc(n_test * sizeof(int));
+    tg_status st = TG_OK;
+    if (!ref || !q || !score || !ref_labels || !truth || !pred) {
+        st = tg_error(TG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (k > (int)n_ref) k = (int)n_ref;
+    tg_run_labels(&d->ds, d->split.train, n_ref, ref_labels);
+    tg_run_labels(&d->ds, d->split.test, n_test, truth);
+    if ((st = tg_run_embed(m, &d->ds, d->split.train, n_ref, ref)) ||
+        (st = tg_run_embed(m, &d->ds, d->split.test, n_test, q)) ||
+        (st = tg_knn_classify(ref, ref_labels, (int)n_ref, q, (int)n_test, (int)dim, k,
+                              d->ds.n_classes, pred, score, NULL, NULL)))
+        goto done;
+    r->n_test = (int)n_test;
+    r->n_reference = (int)n_ref;
+    r->k = k;
+    r->n_classes = d->ds.n_classes;
+    int correct = 0;
+    for (size_t i = 0; i < n_test; i++) correct += pred[i] == truth[i];
+    r->knn_accuracy = (double)correct / (double)n_test;
+    r->knn_sensitivity = r->knn_specificity = r->knn_auc = NAN;
+    if (d->ds.n_classes == 2) {
+        /* The score is the share of positive neighbours (its AUC); the confusion
+         * matrix counts the vote itself. */
+        if (!tg_roc_compute(score, truth, (int)n_test, roc)) r->knn_auc = roc->auc;
+        for (size_t i = 0; i < n_test; i++) score[i] = (float)pred[i];
+        r->knn = tg_confusion_at(score, truth, (int)n_test, 0.5);
+        r->knn_sensitivity = tg_confusion_sensitivity(&r->knn);
+        r->knn_specificity = tg_confusion_specificity(&r->knn);
+    }
+done:
+    free(ref);
+    free(q);
+    free(score);
+    free(ref_labels);
+    free(truth);
+    free(pred);
+    return st;
+}
+
+static tg_status write_eval_report(const char *path, const tg_eval_opts *o, const tg_run_data *d,
+                                   const tg_eval_result *r, const tg_roc *pair_roc,
+                                   const tg_roc *knn_roc) {
+    tg_report *rep = tg_report_open(path, "twingrad evaluation");
+    if (!rep) return TG_ERR_IO;
+    tg_report_kv(rep, "checkpoint", "%s", o->checkpoint);
+    tg_report_kv(rep, "test images, reference (training) images", "%d, %d", r->n_test, r->n_reference);
+    tg_report_heading(rep, "Pairs (test split)");
+    tg_report_kv(rep, "pairs", "%d", r->n_pairs);
+    tg_report_kv(rep, "threshold (chosen on validation)", "%.4f", r->threshold);
+    tg_report_kv(rep, "pair accuracy", "%.4f", r->pair_accuracy);
+    tg_report_kv(rep, "pair AUC", "%.4f", r->pair_auc);
+    if (pair_roc->n) tg_report_roc(rep, "ROC, dissimilar pairs by distance", pair_roc);
+    tg_report_confusion(rep, "Pairs at the threshold", &r->pairs, "dissimilar", "similar");
+    tg_report_heading(rep, "Single images by k-NN");
+    tg_report_kv(rep, "k", "%d", r->k);
+    tg_report_kv(rep, "accuracy", "%.4f", r->knn_accuracy);
+    if (r->n_classes == 2) {
+        const char *pos = d->ds.class_names[1], *neg = d->ds.class_names[0];
+        tg_report_kv(rep, "sensitivity (class 1)", "%.4f", r->knn_sensitivity);
+        tg_report_kv(rep, "specificity", "%.4f", r->knn_specificity);
+        tg_report_kv(rep, "AUC of the k-NN score", "%.4f", r->knn_auc);
+        if (knn_roc->n) tg_report_roc(rep, "ROC of the k-NN score", knn_roc);
+        tg_report_confusion(rep, "k-NN classification", &r->knn, pos, neg);
+    }
+    return tg_report_close(rep);
+}
+
+tg_status tg_trained_load(const char *path, tg_trained *t) {
+    tg_checkpoint *ck = NULL;
+    memset(t, 0, sizeof *t);
+    tg_status st = tg_checkpoint_load(path, &ck);
+    if (st) return st;
+    const char *spec = tg_checkpoint_meta_get(ck, "data");
+    const char *seed_text = tg_checkpoint_meta_get(ck, "seed");
+    if (!spec || !seed_text) {
+        st = tg_error(TG_ERR_FORMAT, "%s: not a training checkpoint (no data spec or seed stored)", path);
+        goto done;
+    }
+    if (!(t->data_spec = strdup(spec))) {
+        st = tg_error(TG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    t->seed = strtoull(seed_text, NULL, 10);
+    t->threshold = meta_double(ck, "threshold", NAN);
+    t->knn_k = (int)meta_double(ck, "knn_k", 5);
+    t->val_frac = meta_double(ck, "val_frac", 0.15);
+    t->test_frac = meta_double(ck, "test_frac", 0.15);
+    t->by_group = (int)meta_double(ck, "by_group", -1);
+    t->balance = (tg_balance)(int)meta_double(ck, "balance", 0);
+    if ((st = tg_model_def_parse_text(path, tg_checkpoint_model_text(ck, NULL), &t->def)) ||
+        (st = tg_model_build(t->def, (int)meta_double(ck, "batch", 0), &t->model)) ||
+        (st = tg_checkpoint_restore(ck, t->model->graph, NULL, NULL)))
+        goto done;
+    tg_graph_set_training(t->model->graph, 0);
+done:
+    tg_checkpoint_free(ck);
+    if (st) tg_trained_free(t);
+    return st;
+}
+
+void tg_trained_free(tg_trained *t) {
+    tg_model_free(t->model);
+    tg_model_def_free(t->def);
+    free(t->data_spec);
+    memset(t, 0, sizeof *t);
+}
+
+tg_status tg_evaluate(const tg_eval_opts *o, tg_eval_result *r) {
+    tg_trained t;
+    tg_run_data d = {0};
+    tg_roc pair_roc = {0}, knn_roc = {0};
+    memset(r, 0, sizeof *r);
+    tg_threads_set(o->threads);
+    tg_status st = tg_trained_load(o->checkpoint, &t);
+    if (st) return st;
+    if ((st = tg_run_data_load(t.def, o->data_spec ? o->data_spec : t.data_spec, t.val_frac,
+                               t.test_frac, t.by_group, t.balance, t.seed, o->log, &d)))
+        goto done;
+    if (!isfinite(t.threshold)) {
+        st = tg_error(TG_ERR_FORMAT, "%s: no validation threshold stored", o->checkpoint);
+        goto done;
+    }
+    int k = o->knn_k > 0 ? o->knn_k : t.knn_k;
+    if ((st = pair_eval(t.model, &d, t.seed, t.threshold, r, &pair_roc)) ||
+        (st = knn_eval(t.model, &d, k, r, &knn_roc)))
+        goto done;
+    if (o->log) {
+        fprintf(o->log, "test pairs: %d  accuracy %.4f  AUC %.4f  (threshold %.4f)\n", r->n_pairs,
+                r->pair_accuracy, r->pair_auc, r->threshold);
+        fprintf(o->log, "k-NN (k=%d, %d references): %d test images  accuracy %.4f", r->k,
+                r->n_reference, r->n_test, r->knn_accuracy);
+        if (r->n_classes == 2)
+            fprintf(o->log, "  sensitivity %.4f  specificity %.4f  AUC %.4f", r->knn_sensitivity,
+                    r->knn_specificity, r->knn_auc);
+        fputc('\n', o->log);
+    }
+    if (o->report_path) st = write_eval_report(o->report_path, o, &d, r, &pair_roc, &knn_roc);
+done:
+    tg_roc_free(&pair_roc);
+    tg_roc_free(&knn_roc);
+    tg_run_data_free(&d);
+    tg_trained_free(&t);
+    return st;
+}

@@ -1,0 +1,133 @@
+/* Data loading, splitting, pair evaluation and embedding shared by tg_train and
+ * tg_evaluate. */
+#include "tg_run.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Independent streams derived from the run seed, so that changing one use of
+ * randomness (say, the number of epochs) never changes the split. */
+#define SPLIT_STREAM 0x73706c6974ULL /* "split" */
+#define BALANCE_STREAM 0x62616c616eULL
+
+tg_status tg_run_data_load(const tg_model_def *def, const char *spec, double val_frac,
+                           double test_frac, int by_group, tg_balance balance, uint64_t seed,
+                           FILE *log, tg_run_data *out) {
+    memset(out, 0, sizeof *out);
+    if (def->channels != 1)
+        return tg_error(TG_ERR_MISMATCH, "%s: the model takes %d channels; images load as one "
+                        "(grayscale) channel", def->source, def->channels);
+    tg_dataset_opts o = tg_dataset_opts_default(def->width, def->height);
+    o.log = log;
+    tg_status st = tg_dataset_load_spec(spec, &o, &out->ds);
+    if (st) return st;
+    if (out->ds.width != def->width || out->ds.height != def->height) {
+        st = tg_error(TG_ERR_MISMATCH, "%s: images load at %dx%d but the model takes %dx%d; drop "
+                      "size= from the spec", spec, out->ds.width, out->ds.height, def->width,
+                      def->height);
+        goto fail;
+    }
+    if (out->ds.n_classes < 2 || out->ds.n < 8) {
+        st = tg_error(TG_ERR_INVALID, "%s: %zu images in %d class(es); training needs at least 2 "
+                      "classes and 8 images", spec, out->ds.n, out->ds.n_classes);
+        goto fail;
+    }
+    if (by_group < 0) by_group = out->ds.n_groups < out->ds.n; /* some group repeats */
+    tg_rng rng;
+    tg_rng_seed(&rng, seed ^ SPLIT_STREAM);
+    if ((st = tg_dataset_split(&out->ds, val_frac, test_frac, by_group, &rng, &out->split)))
+        goto fail;
+    out->n_train = out->split.n_train;
+    out->train = malloc((out->n_train ? out->n_train : 1) * sizeof *out->train);
+    if (!out->train) {
+        st = tg_error(TG_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    memcpy(out->train, out->split.train, out->n_train * sizeof *out->train);
+    if (balance == TG_BALANCE_UNDERSAMPLE) {
+        tg_rng_seed(&rng, seed ^ BALANCE_STREAM);
+        if ((st = tg_split_undersample(&out->ds, out->train, &out->n_train, &rng))) goto fail;
+    }
+    if (out->n_train < 2 || out->split.n_val < 2 || out->split.n_test < 2) {
+        st = tg_error(TG_ERR_INVALID, "%s: the split left %zu training, %zu validation and %zu test "
+                      "images; use more data or other --val/--test fractions", spec, out->n_train,
+                      out->split.n_val, out->split.n_test);
+        goto fail;
+    }
+    return TG_OK;
+fail:
+    tg_run_data_free(out);
+    return st;
+}
+
+void tg_run_data_free(tg_run_data *d) {
+    tg_dataset_free(&d->ds);
+    tg_split_free(&d->split);
+    free(d->train);
+    memset(d, 0, sizeof *d);
+}
+
+tg_status tg_run_fixed_pairs(const tg_dataset *ds, const size_t *idx, size_t n, uint64_t seed,
+                             tg_pairs *out) {
+    tg_rng rng;
+    tg_rng_seed(&rng, seed);
+    size_t n_pairs = 2 * n < 64 ? 64 : 2 * n;
+    if (n_pairs > 20000) n_pairs = 20000;
+    return tg_pairs_sample(ds, idx, n, n_pairs, 0.5, 1, &rng, out);
+}
+
+tg_status tg_run_pair_distances(tg_model *m, const tg_dataset *ds, const tg_pairs *pairs,
+                                float *dist, int *labels, double *mean_loss) {
+    int batch = m->batch;
+    size_t item = (size_t)ds->height * (size_t)ds->width;
+    float *xa = malloc((size_t)batch * item * sizeof(float));
+    float *xb = malloc((size_t)batch * item * sizeof(float));
+    float *y = malloc((size_t)batch * sizeof(float));
+    tg_status st = TG_OK;
+    int was_training = tg_graph_training(m->graph);
+    double loss_sum = 0.0;
+    if (!xa || !xb || !y) {
+        st = tg_error(TG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    tg_graph_set_training(m->graph, 0);
+    for (size_t start = 0; start < pairs->n; start += (size_t)batch) {
+        int count = (int)(pairs->n - start < (size_t)batch ? pairs->n - start : (size_t)batch);
+        tg_shape s4 = tg_shape4(count, 1, ds->height, ds->width);
+        if ((st = tg_pairs_batch(ds, pairs, start, (size_t)count, NULL, NULL, xa, xb, y)) ||
+            (st = tg_input_set(m->a, s4, xa)) || (st = tg_input_set(m->b, s4, xb)) ||
+            (st = tg_input_set(m->y, tg_shape1(count), y)) ||
+            (st = tg_graph_forward(m->graph, m->loss)))
+            goto done;
+        loss_sum += (double)tg_node_data(m->loss)[0] * count;
+        memcpy(dist + start, tg_node_data(m->distance), (size_t)count * sizeof(float));
+        for (int i = 0; i < count; i++) labels[start + (size_t)i] = y[i] > 0.5f;
+    }
+    if (mean_loss) *mean_loss = pairs->n ? loss_sum / (double)pairs->n : 0.0;
+done:
+    tg_graph_set_training(m->graph, was_training);
+    free(xa);
+    free(xb);
+    free(y);
+    return st;
+}
+
+tg_status tg_run_embed(tg_model *m, const tg_dataset *ds, const size_t *idx, size_t n, float *out) {
+    enum { CHUNK = 512 };
+    size_t item = (size_t)ds->height * (size_t)ds->width;
+    float *buf = malloc(CHUNK * item * sizeof(float));
+    if (!buf) return tg_error(TG_ERR_NOMEM, "out of memory");
+    tg_status st = TG_OK;
+    for (size_t start = 0; start < n && !st; start += CHUNK) {
+        size_t count = n - start < CHUNK ? n - start : CHUNK;
+        for (size_t i = 0; i < count; i++)
+            memcpy(buf + i * item, tg_dataset_image(ds, idx[start + i]), item * sizeof(float));
+        st = tg_model_embed(m, buf, (int64_t)count, out + start * (size_t)m->embed_dim);
+    }
+    free(buf);
+    return st;
+}
+
+void tg_run_labels(const tg_dataset *ds, const size_t *idx, size_t n, int *out) {
+    for (size_t i = 0; i < n; i++) out[i] = ds->labels[idx[i]];
+}

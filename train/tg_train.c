@@ -1,0 +1,587 @@
+/* The epoch loop: pairs drawn afresh each epoch, batches, forward/backward,
+ * clipping, the optimizer step; validation, schedule, early stopping; checkpoints
+ * after every epoch and on interruption; metrics.csv and report.html. */
+#include "tg_train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tg_checkpoint.h"
+#include "tg_report.h"
+#include "tg_run.h"
+#include "tg_threads.h"
+
+#define PAIRS_STREAM 0x7061697273ULL /* "pairs": training pairs, one draw per epoch */
+#define AUG_STREAM 0x617567ULL       /* "aug": augmentation, per batch */
+#define VAL_STREAM 0x76616cULL       /* "val": the fixed validation pairs */
+
+tg_train_opts tg_train_opts_default(void) {
+    tg_train_opts o = {0};
+    o.val_frac = 0.15;
+    o.test_frac = 0.15;
+    o.by_group = -1;
+    o.similar_frac = 0.5;
+    o.knn_k = 5;
+    o.progress = 0;
+    return o;
+}
+
+/* Everything one training run holds. */
+typedef struct trainer {
+    const tg_train_opts *o;
+    FILE *log;
+    tg_model_def *def;
+    tg_model *m;
+    tg_run_data data;
+    tg_optimizer *opt;
+    tg_schedule sched;
+    tg_rng pairs_rng, aug_rng;
+    tg_pairs val_pairs, train_pairs;
+    float *xa, *xb, *y, *val_dist;
+    int *val_labels;
+    tg_augment aug;
+    /* settings, stored in the checkpoint so a resumed run keeps them */
+    char *data_spec;
+    double val_frac, test_frac, similar_frac, lr;
+    int by_group, augment, knn_k, batch, epochs, pairs_per_epoch;
+    tg_balance balance;
+    uint64_t seed;
+    /* progress */
+    int64_t epoch, step;   /* completed epochs, optimizer steps */
+    int step_in_epoch;     /* batches of the current epoch already done */
+    double partial_loss;   /* their summed losses */
+    double best_val;
+    int best_epoch, since_best;
+    double threshold;
+    char last_path[4096], best_path[4096], metrics_path[4096], report_path[4096];
+} trainer;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static tg_status make_dir(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return tg_error(TG_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return TG_OK;
+}
+
+/* ---- settings <-> checkpoint metadata ---- */
+
+enum { N_META = 18 };
+
+static tg_status save_checkpoint(trainer *t, const char *path) {
+    char v[N_META][64];
+    const char *keys[N_META] = {"data",          "val_frac",       "test_frac", "by_group",
+                                "balance",       "pairs_per_epoch", "similar_frac", "augment",
+                                "knn_k",         "batch",          "lr",        "seed",
+                                "epochs",        "step_in_epoch",  "partial_loss", "best_epoch",
+                                "since_best",    "threshold"};
+    snprintf(v[1], 64, "%.17g", t->val_frac);
+    snprintf(v[2], 64, "%.17g", t->test_frac);
+    snprintf(v[3], 64, "%d", t->by_group);
+    snprintf(v[4], 64, "%d", (int)t->balance);
+    snprintf(v[5], 64, "%d", t->pairs_per_epoch);
+    snprintf(v[6], 64, "%.17g", t->similar_frac);
+    snprintf(v[7], 64, "%d", t->augment);
+    snprintf(v[8], 64, "%d", t->knn_k);
+    snprintf(v[9], 64, "%d", t->batch);
+    snprintf(v[10], 64, "%.17g", t->lr);
+    snprintf(v[11], 64, "%llu", (unsigned long long)t->seed);
+    snprintf(v[12], 64, "%d", t->epochs);
+    snprintf(v[13], 64, "%d", t->step_in_epoch);
+    snprintf(v[14], 64, "%.17g", t->partial_loss);
+    snprintf(v[15], 64, "%d", t->best_epoch);
+    snprintf(v[16], 64, "%d", t->since_best);
+    snprintf(v[17], 64, "%.17g", t->threshold);
+    tg_checkpoint_meta meta[N_META];
+    for (int i = 0; i < N_META; i++) meta[i] = (tg_checkpoint_meta){keys[i], i ? v[i] : t->data_spec};
+    tg_checkpoint_rng rngs[2] = {{"pairs", &t->pairs_rng}, {"aug", &t->aug_rng}};
+    tg_checkpoint_data d = {.graph = t->m->graph, .opt = t->opt, .sched = &t->sched,
+                            .model_text = t->def->text, .epoch = t->epoch, .step = t->step,
+                            .has_best = t->best_epoch > 0, .best = t->best_val,
+                            .rngs = rngs, .n_rngs = 2, .meta = meta, .n_meta = N_META};
+    return tg_checkpoint_save(path, &d);
+}
+
+static tg_status meta_number(const tg_checkpoint *ck, const char *key, double *out) {
+    const char *v = tg_checkpoint_meta_get(ck, key);
+    char *end;
+    if (!v) return tg_error(TG_ERR_FORMAT, "%s: no '%s' entry; not a training checkpoint",
+                            tg_checkpoint_path(ck), key);
+    *out = strtod(v, &end);
+    if (end == v || *end || !isfinite(*out))
+        return tg_error(TG_ERR_FORMAT, "%s: entry '%s' = '%s' is not a number", tg_checkpoint_path(ck),
+                        key, v);
+    return TG_OK;
+}
+
+/* Read the run settings back from a checkpoint's metadata. */
+static tg_status load_settings(trainer *t, const tg_checkpoint *ck) {
+    double x[N_META];
+    const char *keys[] = {"val_frac", "test_frac", "by_group",   "balance",      "pairs_per_epoch",
+                          "similar_frac", "augment", "knn_k",  "batch",        "lr",
+                          "seed",     "epochs",    "step_in_epoch", "partial_loss", "best_epoch",
+                          "since_best", "threshold"};
+    for (int i = 0; i < 17; i++)
+        if (meta_number(ck, keys[i], &x[i])) return TG_ERR_FORMAT;
+    const char *spec = tg_checkpoint_meta_get(ck, "data");
+    if (!spec) return tg_error(TG_ERR_FORMAT, "%s: no data spec stored", tg_checkpoint_path(ck));
+    t->data_spec = strdup(spec);
+    if (!t->data_spec) return tg_error(TG_ERR_NOMEM, "out of memory");
+    t->val_frac = x[0];
+    t->test_frac = x[1];
+    t->by_group = (int)x[2];
+    t->balance = (tg_balance)(int)x[3];
+    t->pairs_per_epoch = (int)x[4];
+    t->similar_frac = x[5];
+    t->augment = (int)x[6];
+    t->knn_k = (int)x[7];
+    t->batch = (int)x[8];
+    t->lr = x[9];
+    t->seed = (uint64_t)x[10];
+    t->epochs = (int)x[11];
+    t->step_in_epoch = (int)x[12];
+    t->partial_loss = x[13];
+    t->best_epoch = (int)x[14];
+    t->since_best = (int)x[15];
+    t->threshold = x[16];
+    /* The seed is stored exactly as text; doubles lose nothing below 2^53. */
+    const char *seed = tg_checkpoint_meta_get(ck, "seed");
+    t->seed = strtoull(seed, NULL, 10);
+    t->epoch = tg_checkpoint_epoch(ck);
+    t->step = tg_checkpoint_step(ck);
+    if (!tg_checkpoint_best(ck, &t->best_val)) t->best_val = INFINITY;
+    return TG_OK;
+}
+
+/* ---- metrics.csv ---- */
+
+static const char *METRICS_HEADER = "epoch,train_loss,val_loss,val_accuracy,val_auc,threshold,lr,"
+                                    "mean_val_distance,seconds,pairs_per_second\n";
+
+/* Keep only rows of completed epochs (<= keep), so a resumed run appends cleanly
+ * whatever happened between a row and its checkpoint. */
+static tg_status metrics_truncate(const char *path, int64_t keep) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        f = fopen(path, "w");
+        if (!f || fputs(METRICS_HEADER, f) < 0 || fclose(f))
+            return tg_error(TG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        return TG_OK;
+    }
+    char tmp[4200], line[1024];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(f);
+        return tg_error(TG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    }
+    fputs(METRICS_HEADER, out);
+    while (fgets(line, sizeof line, f)) {
+        char *end;
+        long e = strtol(line, &end, 10);
+        if (end != line && *end == ',' && e >= 1 && e <= keep) fputs(line, out);
+    }
+    fclose(f);
+    if (ferror(out) | fclose(out) | rename(tmp, path))
+        return tg_error(TG_ERR_IO, "cannot rewrite %s: %s", path, strerror(errno));
+    return TG_OK;
+}
+
+typedef struct history {
+    int n;
+    double *epoch, *train_loss, *val_loss, *val_acc, *val_auc;
+} history;
+
+static void history_free(history *h) {
+    free(h->epoch);
+    free(h->train_loss);
+    free(h->val_loss);
+    free(h->val_acc);
+    free(h->val_auc);
+}
+
+static tg_status history_read(const char *path, history *h) {
+    memset(h, 0, sizeof *h);
+    FILE *f = fopen(path, "r");
+    if (!f) return tg_error(TG_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+    char line[1024];
+    int cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        double v[5];
+        if (sscanf(line, "%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4]) != 5) continue;
+        if (h->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            double **cols[5] = {&h->epoch, &h->train_loss, &h->val_loss, &h->val_acc, &h->val_auc};
+            for (int c = 0; c < 5; c++) {
+                double *p = realloc(*cols[c], (size_t)cap * sizeof(double));
+                if (!p) {
+                    fclose(f);
+                    return tg_error(TG_ERR_NOMEM, "out of memory");
+                }
+                *cols[c] = p;
+            }
+        }
+        h->epoch[h->n] = v[0];
+        h->train_loss[h->n] = v[1];
+        h->val_loss[h->n] = v[2];
+        h->val_acc[h->n] = v[3];
+        h->val_auc[h->n] = v[4];
+        h->n++;
+    }
+    fclose(f);
+    return TG_OK;
+}
+
+/* ---- progress ---- */
+
+static void progress(trainer *t, int batch_i, int n_batches, double loss, double pairs_s,
+                     double eta) {
+    if (t->o->progress != 1) return;
+    int width = 24, filled = (int)((double)width * (batch_i + 1) / n_batches);
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[width] = 0;
+    fprintf(t->log, "\repoch %lld/%d [%s] %d/%d  loss %.4f  %.1f pairs/s  ETA %d:%02d ",
+            (long long)t->epoch + 1, t->epochs, bar, batch_i + 1, n_batches, loss, pairs_s,
+            (int)(eta / 60), (int)fmod(eta, 60));
+    fflush(t->log);
+}
+
+/* ---- validation ---- */
+
+typedef struct val_result {
+    double loss, accuracy, auc, threshold, mean_dist, max_dist;
+} val_result;
+
+static tg_status validate(trainer *t, val_result *v) {
+    tg_pairs *p = &t->val_pairs;
+    tg_status st = tg_run_pair_distances(t->m, &t->data.ds, p, t->val_dist, t->val_labels, &v->loss);
+    if (st) return st;
+    v->mean_dist = 0;
+    v->max_dist = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (!isfinite(t->val_dist[i]))
+            return tg_error(TG_ERR_NUMERIC, "validation distance %zu is not finite", i);
+        v->mean_dist += t->val_dist[i];
+        if (t->val_dist[i] > v->max_dist) v->max_dist = t->val_dist[i];
+    }
+    v->mean_dist /= (double)p->n;
+    /* Positive = dissimilar pair, predicted when the distance reaches the threshold. */
+    v->threshold = tg_best_threshold(t->val_dist, t->val_labels, (int)p->n, &v->accuracy);
+    v->auc = tg_auc(t->val_dist, t->val_labels, (int)p->n);
+    return TG_OK;
+}
+
+/* ---- set-up ---- */
+
+static tg_status setup(trainer *t, const tg_train_opts *o) {
+    tg_status st;
+    tg_checkpoint *ck = NULL;
+    snprintf(t->last_path, sizeof t->last_path, "%s/last.tgc", o->run_dir);
+    snprintf(t->best_path, sizeof t->best_path, "%s/best.tgc", o->run_dir);
+    snprintf(t->metrics_path, sizeof t->metrics_path, "%s/metrics.csv", o->run_dir);
+    snprintf(t->report_path, sizeof t->report_path, "%s/report.html", o->run_dir);
+    if (o->resume) {
+        if ((st = tg_checkpoint_load(t->last_path, &ck))) return st;
+        if ((st = load_settings(t, ck))) goto done;
+        size_t len;
+        const char *text = tg_checkpoint_model_text(ck, &len);
+        if ((st = tg_model_def_parse_text(t->last_path, text, &t->def))) goto done;
+        if (o->epochs > 0) t->epochs = o->epochs;
+    } else {
+        if (!o->model_path || !o->data_spec)
+            return tg_error(TG_ERR_INVALID, "training needs a model file and a data spec");
+        if ((st = tg_model_def_parse_file(o->model_path, &t->def))) return st;
+        if (!(t->data_spec = strdup(o->data_spec))) return tg_error(TG_ERR_NOMEM, "out of memory");
+        const tg_model_train *tr = &t->def->train;
+        t->val_frac = o->val_frac;
+        t->test_frac = o->test_frac;
+        t->by_group = o->by_group;
+        t->balance = o->balance;
+        t->similar_frac = o->similar_frac;
+        t->augment = o->augment;
+        t->knn_k = o->knn_k > 0 ? o->knn_k : 5;
+        t->batch = o->batch > 0 ? o->batch : tr->batch;
+        t->lr = o->lr > 0 ? o->lr : tr->lr;
+        t->seed = o->has_seed ? o->seed : tr->seed;
+        t->epochs = o->epochs > 0 ? o->epochs : tr->epochs;
+        t->best_val = INFINITY;
+        t->threshold = NAN;
+        if (t->similar_frac <= 0 || t->similar_frac >= 1 || t->val_frac <= 0 || t->test_frac <= 0 ||
+            t->val_frac + t->test_frac >= 1) {
+            st = tg_error(TG_ERR_INVALID, "fractions must be in (0, 1): similar %g, val %g, test %g "
+                          "(val + test < 1)", t->similar_frac, t->val_frac, t->test_frac);
+            goto done;
+        }
+    }
+    t->def->train.seed = t->seed;
+    if ((st = tg_run_data_load(t->def, t->data_spec, t->val_frac, t->test_frac, t->by_group,
+                               t->balance, t->seed, o->progress >= 0 ? t->log : NULL, &t->data)))
+        goto done;
+    if (t->pairs_per_epoch <= 0) {
+        size_t want = 2 * t->data.n_train;
+        t->pairs_per_epoch = (int)((want + (size_t)t->batch - 1) / (size_t)t->batch) * t->batch;
+    }
+    if ((st = tg_model_build(t->def, t->batch, &t->m))) goto done;
+    int64_t n;
+    tg_graph_param_data(t->m->graph, &n);
+    tg_optimizer_config oc = t->def->train.optim;
+    tg_schedule_config sc = t->def->train.schedule;
+    sc.lr = t->lr;
+    if (!(t->opt = tg_optimizer_new(&oc, n)) || (st = tg_schedule_init(&t->sched, &sc))) {
+        st = st ? st : TG_ERR_INVALID;
+        goto done;
+    }
+    tg_rng_seed(&t->pairs_rng, t->seed ^ PAIRS_STREAM);
+    tg_rng_seed(&t->aug_rng, t->seed ^ AUG_STREAM);
+    if (ck) {
+        if ((st = tg_checkpoint_restore(ck, t->m->graph, t->opt, &t->sched)) ||
+            (st = tg_checkpoint_rng_get(ck, "pairs", &t->pairs_rng)) ||
+            (st = tg_checkpoint_rng_get(ck, "aug", &t->aug_rng)))
+            goto done;
+    }
+    t->aug = t->augment ? tg_augment_default() : (tg_augment){0};
+    if ((st = tg_run_fixed_pairs(&t->data.ds, t->data.split.val, t->data.split.n_val,
+                                 t->seed ^ VAL_STREAM, &t->val_pairs)))
+        goto done;
+    size_t item = (size_t)t->data.ds.height * (size_t)t->data.ds.width;
+    t->xa = malloc((size_t)t->batch * item * sizeof(float));
+    t->xb = malloc((size_t)t->batch * item * sizeof(float));
+    t->y = malloc((size_t)t->batch * sizeof(float));
+    t->val_dist = malloc(t->val_pairs.n * sizeof(float));
+    t->val_labels = malloc(t->val_pairs.n * sizeof(int));
+    if (!t->xa || !t->xb || !t->y || !t->val_dist || !t->val_labels) {
+        st = tg_error(TG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    st = metrics_truncate(t->metrics_path, t->epoch);
+done:
+    tg_checkpoint_free(ck);
+    return st;
+}
+
+static void teardown(trainer *t) {
+    tg_model_free(t->m);
+    tg_model_def_free(t->def);
+    tg_run_data_free(&t->data);
+    tg_optimizer_free(t->opt);
+    tg_pairs_free(&t->val_pairs);
+    tg_pairs_free(&t->train_pairs);
+    free(t->xa);
+    free(t->xb);
+    free(t->y);
+    free(t->val_dist);
+    free(t->val_labels);
+    free(t->data_spec);
+}
+
+/* ---- the report ---- */
+
+static tg_status write_report(trainer *t, const tg_train_result *r) {
+    history h;
+    tg_status st = history_read(t->metrics_path, &h);
+    if (st) return st;
+    tg_report *rep = tg_report_open(t->report_path, "twingrad training run");
+    if (!rep) {
+        history_free(&h);
+        return TG_ERR_IO;
+    }
+    tg_report_kv(rep, "model", "%s", t->def->source);
+    tg_report_kv(rep, "data", "%s", t->data_spec);
+    tg_report_kv(rep, "images (train / val / test)", "%zu / %zu / %zu", t->data.n_train,
+                 t->data.split.n_val, t->data.split.n_test);
+    tg_report_kv(rep, "epochs", "%d of %d%s%s", r->epochs_done, t->epochs,
+                 r->early_stopped ? " (early stop)" : "", r->interrupted ? " (interrupted)" : "");
+    tg_report_kv(rep, "batch, learning rate, seed", "%d, %g, %llu", t->batch, t->lr,
+                 (unsigned long long)t->seed);
+    tg_report_kv(rep, "best validation loss", "%.5f (epoch %d)", r->best_val_loss, r->best_epoch);
+    tg_report_kv(rep, "threshold (distance)", "%.4f", r->threshold);
+    tg_report_kv(rep, "validation pair accuracy, AUC", "%.4f, %.4f", r->val_accuracy, r->val_auc);
+    tg_report_kv(rep, "training throughput", "%.1f pairs/s", r->pairs_per_second);
+    if (r->collapsed)
+        tg_report_text(rep, "Warning: the embedding collapsed (all validation distances near "
+                            "zero). Normalise the embedding (normalize=true on the siamese line) "
+                            "or choose a margin that fits the distance scale.");
+    const double *losses[2] = {h.train_loss, h.val_loss};
+    const double *quality[2] = {h.val_acc, h.val_auc};
+    tg_report_heading(rep, "Training curves");
+    tg_report_line_chart(rep, "Contrastive loss", "epoch", "loss", h.epoch, h.n, losses,
+                         (const char *[]){"train", "validation"}, 2);
+    tg_report_line_chart(rep, "Validation pairs", "epoch", "accuracy / AUC", h.epoch, h.n, quality,
+                         (const char *[]){"accuracy", "AUC"}, 2);
+    tg_report_heading(rep, "Validation pairs, last epoch");
+    tg_roc roc;
+    if (!tg_roc_compute(t->val_dist, t->val_labels, (int)t->val_pairs.n, &roc)) {
+        tg_report_roc(rep, "ROC, dissimilar pairs by distance", &roc);
+        tg_roc_free(&roc);
+    }
+    tg_confusion c = tg_confusion_at(t->val_dist, t->val_labels, (int)t->val_pairs.n, r->threshold);
+    tg_report_confusion(rep, "Confusion matrix at the threshold", &c, "dissimilar", "similar");
+    char summary[16384];
+    if (tg_model_summary_str(t->m, t->batch, summary, sizeof summary) >= 0) {
+        tg_report_heading(rep, "Model");
+        tg_report_pre(rep, summary);
+    }
+    history_free(&h);
+    return tg_report_close(rep);
+}
+
+/* ---- the loop ---- */
+
+tg_status tg_train(const tg_train_opts *o, tg_train_result *r) {
+    trainer t = {0};
+    tg_status st;
+    memset(r, 0, sizeof *r);
+    t.o = o;
+    t.log = o->log ? o->log : stderr;
+    if (!o->run_dir) return tg_error(TG_ERR_INVALID, "training needs a run directory");
+    if ((st = make_dir(o->run_dir))) return st;
+    tg_threads_set(o->threads);
+    if ((st = setup(&t, o))) goto done;
+    if (o->progress >= 0)
+        fprintf(t.log, "%s %s: %zu training images, %zu pairs per epoch, %d epochs, batch %d\n",
+                o->resume ? "resuming" : "training", t.def->source, t.data.n_train,
+                (size_t)t.pairs_per_epoch, t.epochs, t.batch);
+    int n_batches = t.pairs_per_epoch / t.batch;
+    int hw_h = t.data.ds.height, hw_w = t.data.ds.width;
+    tg_shape s4 = tg_shape4(t.batch, 1, hw_h, hw_w);
+    int64_t n_params;
+    float *params = tg_graph_param_data(t.m->graph, &n_params);
+    float *grads = tg_graph_grad_data(t.m->graph, NULL);
+    double margin = tg_op_attr_index(t.m->loss->op, "margin") >= 0
+                        ? tg_node_attr_float(t.m->loss, "margin") : 1.0;
+    val_result v = {0};
+    int validated = 0;
+    while (t.epoch < t.epochs) {
+        if (o->stop && *o->stop) {
+            r->interrupted = 1;
+            break;
+        }
+        tg_rng epoch_start = t.pairs_rng; /* saved on interruption: the pairs can be redrawn */
+        if ((st = tg_pairs_sample(&t.data.ds, t.data.train, t.data.n_train,
+                                  (size_t)t.pairs_per_epoch, t.similar_frac,
+                                  t.balance == TG_BALANCE_PAIRS, &t.pairs_rng, &t.train_pairs)))
+            goto done;
+        float lr = (float)tg_schedule_lr(&t.sched, (int)t.epoch);
+        double t0 = now_seconds();
+        int done_here = 0;
+        tg_graph_set_training(t.m->graph, 1);
+        for (int b = t.step_in_epoch; b < n_batches; b++) {
+            if ((st = tg_pairs_batch(&t.data.ds, &t.train_pairs, (size_t)b * (size_t)t.batch,
+                                     (size_t)t.batch, t.augment ? &t.aug : NULL, &t.aug_rng, t.xa,
+                                     t.xb, t.y)) ||
+                (st = tg_input_set(t.m->a, s4, t.xa)) || (st = tg_input_set(t.m->b, s4, t.xb)) ||
+                (st = tg_input_set(t.m->y, tg_shape1(t.batch), t.y)) ||
+                (st = tg_graph_forward(t.m->graph, t.m->loss)))
+                goto done;
+            double loss = tg_node_data(t.m->loss)[0];
+            if (!isfinite(loss)) {
+                st = tg_error(TG_ERR_NUMERIC, "training diverged at epoch %lld, batch %d (loss = %g); "
+                              "%s keeps the last good state; try a lower learning rate (--lr) or "
+                              "gradient clipping (clip= on the train line)",
+                              (long long)t.epoch + 1, b + 1, loss, t.last_path);
+                goto done;
+            }
+            tg_graph_zero_grad(t.m->graph);
+            if ((st = tg_graph_backward(t.m->graph, t.m->loss))) goto done;
+            if (t.def->train.clip > 0) {
+                float norm = tg_clip_grad_norm(grads, n_params, (float)t.def->train.clip);
+                if (!isfinite(norm)) {
+                    st = tg_error(TG_ERR_NUMERIC, "the gradient is not finite at epoch %lld, batch "
+                                  "%d; %s keeps the last good state; try a lower learning rate",
+                                  (long long)t.epoch + 1, b + 1, t.last_path);
+                    goto done;
+                }
+            }
+            if ((st = tg_optimizer_step(t.opt, params, grads, n_params, lr))) goto done;
+            t.partial_loss += loss;
+            t.step++;
+            t.step_in_epoch = b + 1;
+            done_here++;
+            double el = now_seconds() - t0, rate = done_here * t.batch / (el > 0 ? el : 1e-9);
+            progress(&t, b, n_batches, t.partial_loss / (b + 1), rate,
+                     (n_batches - b - 1) * t.batch / (rate > 0 ? rate : 1));
+            if (o->stop && *o->stop && b + 1 < n_batches) {
+                t.pairs_rng = epoch_start;
+                r->interrupted = 1;
+                break;
+            }
+        }
+        if (r->interrupted) break;
+        double seconds = now_seconds() - t0;
+        r->pairs_per_second = done_here * t.batch / (seconds > 0 ? seconds : 1e-9);
+        r->train_loss = t.partial_loss / n_batches;
+        t.partial_loss = 0;
+        t.step_in_epoch = 0;
+        if ((st = validate(&t, &v))) goto done;
+        validated = 1;
+        t.threshold = v.threshold;
+        tg_schedule_observe(&t.sched, v.loss);
+        t.epoch++;
+        r->collapsed = v.max_dist < 1e-2 * margin;
+        if (r->collapsed && o->progress >= 0)
+            fprintf(t.log, "%swarning: the embedding has collapsed (validation distances at most %.2g "
+                    "with margin %g); normalise it (normalize=true on the siamese line) or pick a "
+                    "margin for the distance scale\n", o->progress == 1 ? "\n" : "", v.max_dist, margin);
+        if (v.loss < t.best_val) {
+            t.best_val = v.loss;
+            t.best_epoch = (int)t.epoch;
+            t.since_best = 0;
+            if ((st = save_checkpoint(&t, t.best_path))) goto done;
+        } else {
+            t.since_best++;
+        }
+        FILE *mf = fopen(t.metrics_path, "a");
+        if (!mf || fprintf(mf, "%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.2f\n",
+                           (long long)t.epoch, r->train_loss, v.loss, v.accuracy, v.auc, v.threshold,
+                           lr, v.mean_dist, seconds, r->pairs_per_second) < 0 ||
+            fclose(mf)) {
+            st = tg_error(TG_ERR_IO, "cannot append to %s: %s", t.metrics_path, strerror(errno));
+            goto done;
+        }
+        if ((st = save_checkpoint(&t, t.last_path))) goto done;
+        if (o->progress >= 0)
+            fprintf(t.log, "%sepoch %lld/%d  train %.4f  val %.4f  acc %.3f  auc %.3f  %.1f pairs/s\n",
+                    o->progress == 1 ? "\r" : "", (long long)t.epoch, t.epochs, r->train_loss,
+                    v.loss, v.accuracy, v.auc, r->pairs_per_second);
+        if (t.def->train.early_stop > 0 && t.since_best >= t.def->train.early_stop) {
+            r->early_stopped = 1;
+            break;
+        }
+    }
+    if (r->interrupted) {
+        if ((st = save_checkpoint(&t, t.last_path))) goto done;
+        if (o->progress >= 0)
+            fprintf(t.log, "\ninterrupted: state saved to %s; continue with --resume\n", t.last_path);
+    }
+    r->epochs_done = (int)t.epoch;
+    r->best_epoch = t.best_epoch;
+    r->best_val_loss = t.best_val;
+    r->val_loss = v.loss;
+    r->val_accuracy = v.accuracy;
+    r->val_auc = v.auc;
+    r->threshold = t.threshold;
+    if (validated) st = write_report(&t, r);
+done:
+    teardown(&t);
+    return st;
+}
