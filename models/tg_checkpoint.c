@@ -50,11 +50,21 @@ static void put_le(bytes *b, uint64_t v, int n) {
     if (p)
         for (int i = 0; i < n; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
-static void put_u8(bytes *b, unsigned v) { put_le(b, v, 1); }
-static void put_u16(bytes *b, unsigned v) { put_le(b, v, 2); }
-static void put_u32(bytes *b, uint32_t v) { put_le(b, v, 4); }
-static void put_u64(bytes *b, uint64_t v) { put_le(b, v, 8); }
-static void put_i64(bytes *b, int64_t v) { put_le(b, (uint64_t)v, 8); }
+static void put_u8(bytes *b, unsigned v) {
+    put_le(b, v, 1);
+}
+static void put_u16(bytes *b, unsigned v) {
+    put_le(b, v, 2);
+}
+static void put_u32(bytes *b, uint32_t v) {
+    put_le(b, v, 4);
+}
+static void put_u64(bytes *b, uint64_t v) {
+    put_le(b, v, 8);
+}
+static void put_i64(bytes *b, int64_t v) {
+    put_le(b, (uint64_t)v, 8);
+}
 static void put_f64(bytes *b, double v) {
     uint64_t u;
     memcpy(&u, &v, 8);
@@ -91,8 +101,7 @@ static void put_floats(bytes *b, const float *x, int64_t n) {
 /* ---- checking the caller's data before anything is written ---- */
 
 static tg_status check_name(const char *what, const char *name) {
-    if (!name || !*name)
-        return tg_error(TG_ERR_INVALID, "%s name is missing or empty", what);
+    if (!name || !*name) return tg_error(TG_ERR_INVALID, "%s name is missing or empty", what);
     if (strlen(name) > TG_CHECKPOINT_MAX_NAME)
         return tg_error(TG_ERR_LIMIT, "%s name '%.40s...' is longer than %u bytes", what, name,
                         TG_CHECKPOINT_MAX_NAME);
@@ -247,8 +256,8 @@ static tg_status add_section(bytes *file, const char tag[4], unsigned flags, con
                              int compression) {
     if (raw->failed) return tg_error(TG_ERR_NOMEM, "out of memory encoding section %.4s", tag);
     if ((uint64_t)raw->len > TG_CHECKPOINT_MAX_SECTION_BYTES)
-        return tg_error(TG_ERR_LIMIT, "section %.4s is %zu bytes, more than the limit of %llu",
-                        tag, raw->len, (unsigned long long)TG_CHECKPOINT_MAX_SECTION_BYTES);
+        return tg_error(TG_ERR_LIMIT, "section %.4s is %zu bytes, more than the limit of %llu", tag,
+                        raw->len, (unsigned long long)TG_CHECKPOINT_MAX_SECTION_BYTES);
     uLong crc = crc32(0L, Z_NULL, 0);
     for (size_t off = 0; off < raw->len;) { /* crc32 takes uInt lengths */
         uInt k = (uInt)(raw->len - off > (1u << 30) ? (1u << 30) : raw->len - off);
@@ -334,23 +343,37 @@ static tg_status encode(const tg_checkpoint_data *in, bytes *file) {
     put_raw(file, "TGCK", 4);
     put_u16(file, TG_CHECKPOINT_MAJOR);
     put_u16(file, TG_CHECKPOINT_MINOR);
-    put_u32(file, 0);                /* flags, reserved */
-    put_u32(file, (uint32_t)count);  /* section count */
-    put_u64(file, 0);                /* file size, patched below */
-    put_u32(file, 0);                /* header CRC, patched below */
+    put_u32(file, 0);               /* flags, reserved */
+    put_u32(file, (uint32_t)count); /* section count */
+    put_u64(file, 0);               /* file size, patched below */
+    put_u32(file, 0);               /* header CRC, patched below */
     if (file->failed) return tg_error(TG_ERR_NOMEM, "out of memory encoding the checkpoint");
 
     for (int i = 0; i < n_secs; i++) {
         if (!secs[i].present) continue;
         bytes raw = {0};
         switch (i) {
-        case 0: put_raw(&raw, text, strlen(text)); break;
-        case 1: enc_tensors(&raw, in->graph); break;
-        case 2: enc_optimizer(&raw, in->opt); break;
-        case 3: enc_schedule(&raw, in->sched); break;
-        case 4: enc_train(&raw, in); break;
-        case 5: enc_rngs(&raw, in); break;
-        default: enc_meta(&raw, in); break;
+        case 0:
+            put_raw(&raw, text, strlen(text));
+            break;
+        case 1:
+            enc_tensors(&raw, in->graph);
+            break;
+        case 2:
+            enc_optimizer(&raw, in->opt);
+            break;
+        case 3:
+            enc_schedule(&raw, in->sched);
+            break;
+        case 4:
+            enc_train(&raw, in);
+            break;
+        case 5:
+            enc_rngs(&raw, in);
+            break;
+        default:
+            enc_meta(&raw, in);
+            break;
         }
         tg_status st = add_section(file, secs[i].tag, secs[i].flags, &raw, in->compression);
         free(raw.p);
@@ -390,8 +413,7 @@ tg_status tg_checkpoint_save(const char *path, const tg_checkpoint_data *in) {
     if (!path || !*path) return tg_error(TG_ERR_INVALID, "tg_checkpoint_save: no path");
     size_t plen = strlen(path);
     if (path[plen - 1] == '/')
-        return tg_error(TG_ERR_INVALID, "saving checkpoint '%s': the path names a directory",
-                        path);
+        return tg_error(TG_ERR_INVALID, "saving checkpoint '%s': the path names a directory", path);
     tg_status st = check_input(in);
     if (st) return tg_error_context(st, "saving checkpoint '%s': ", path);
 

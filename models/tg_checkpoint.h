@@ -30,11 +30,11 @@
 #include "tg_tensor.h"
 
 /* Format constants (docs/checkpoint-format.md). */
-#define TG_CHECKPOINT_MAJOR 1u         /* a reader refuses a file with a larger major */
-#define TG_CHECKPOINT_MINOR 0u         /* a larger minor only adds sections a reader may skip */
-#define TG_CHECKPOINT_MAX_SECTIONS 1024u            /* sections in one file */
+#define TG_CHECKPOINT_MAJOR 1u           /* a reader refuses a file with a larger major */
+#define TG_CHECKPOINT_MINOR 0u           /* a larger minor only adds sections a reader may skip */
+#define TG_CHECKPOINT_MAX_SECTIONS 1024u /* sections in one file */
 #define TG_CHECKPOINT_MAX_SECTION_BYTES (1ull << 34) /* uncompressed bytes of one section */
-#define TG_CHECKPOINT_MAX_NAME 1024u                /* bytes of a name or metadata key */
+#define TG_CHECKPOINT_MAX_NAME 1024u                 /* bytes of a name or metadata key */
 #define TG_CHECKPOINT_STORE (-1) /* tg_checkpoint_data.compression: write sections uncompressed */
 
 /* An extra RNG saved by name (the graph's own is always saved as "graph"). */

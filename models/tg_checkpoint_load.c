@@ -62,9 +62,15 @@ static uint64_t get_le(cursor *c, int n, const char *what) {
     c->off += (size_t)n;
     return v;
 }
-static unsigned get_u8(cursor *c, const char *w) { return (unsigned)get_le(c, 1, w); }
-static uint32_t get_u32(cursor *c, const char *w) { return (uint32_t)get_le(c, 4, w); }
-static uint64_t get_u64(cursor *c, const char *w) { return get_le(c, 8, w); }
+static unsigned get_u8(cursor *c, const char *w) {
+    return (unsigned)get_le(c, 1, w);
+}
+static uint32_t get_u32(cursor *c, const char *w) {
+    return (uint32_t)get_le(c, 4, w);
+}
+static uint64_t get_u64(cursor *c, const char *w) {
+    return get_le(c, 8, w);
+}
 static int64_t get_i64(cursor *c, const char *w) {
     uint64_t u = get_le(c, 8, w);
     int64_t v;
@@ -127,8 +133,8 @@ static float *get_floats(cursor *c, int64_t n, const char *what) {
     }
     const unsigned char *p = c->p + c->off;
     for (int64_t i = 0; i < n; i++, p += 4) {
-        uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24;
+        uint32_t u =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         memcpy(&x[i], &u, 4);
     }
     c->off += (size_t)nbytes;
@@ -145,8 +151,7 @@ static int get_count(cursor *c, size_t min_bytes, const char *what) {
 }
 
 static void end_of(cursor *c) {
-    if (!c->st && c->off != c->len)
-        bad(c, "%zu bytes follow the last record", c->len - c->off);
+    if (!c->st && c->off != c->len) bad(c, "%zu bytes follow the last record", c->len - c->off);
 }
 
 static int cmp_index(const void *a, const void *b) {
@@ -238,27 +243,37 @@ static void parse_optimizer(cursor *c, tg_checkpoint *ck) {
             return;
         }
         /* Keys this version does not know come from a newer writer: skipped. */
-        if (!strcmp(k, "momentum")) cfg->momentum = v;
-        else if (!strcmp(k, "dampening")) cfg->dampening = v;
-        else if (!strcmp(k, "nesterov")) cfg->nesterov = whole(c, k, v, 0, 1);
-        else if (!strcmp(k, "weight_decay")) cfg->weight_decay = v;
-        else if (!strcmp(k, "beta1")) cfg->beta1 = v;
-        else if (!strcmp(k, "beta2")) cfg->beta2 = v;
-        else if (!strcmp(k, "eps")) cfg->eps = v;
-        else if (!strcmp(k, "alpha")) cfg->alpha = v;
-        else if (!strcmp(k, "centered")) cfg->centered = whole(c, k, v, 0, 1);
+        if (!strcmp(k, "momentum"))
+            cfg->momentum = v;
+        else if (!strcmp(k, "dampening"))
+            cfg->dampening = v;
+        else if (!strcmp(k, "nesterov"))
+            cfg->nesterov = whole(c, k, v, 0, 1);
+        else if (!strcmp(k, "weight_decay"))
+            cfg->weight_decay = v;
+        else if (!strcmp(k, "beta1"))
+            cfg->beta1 = v;
+        else if (!strcmp(k, "beta2"))
+            cfg->beta2 = v;
+        else if (!strcmp(k, "eps"))
+            cfg->eps = v;
+        else if (!strcmp(k, "alpha"))
+            cfg->alpha = v;
+        else if (!strcmp(k, "centered"))
+            cfg->centered = whole(c, k, v, 0, 1);
         free(k);
     }
     if (c->st) return;
     if (tg_optimizer_config_validate(cfg)) {
-        c->st = tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': stored optimizer config: ",
-                                 c->path);
+        c->st =
+            tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': stored optimizer config: ", c->path);
         return;
     }
     ck->opt_steps = get_i64(c, "optimizer steps");
     uint64_t size = get_u64(c, "optimizer size");
     if (c->st) return;
-    if (ck->opt_steps < 0) bad(c, "optimizer step count %lld is negative", (long long)ck->opt_steps);
+    if (ck->opt_steps < 0)
+        bad(c, "optimizer step count %lld is negative", (long long)ck->opt_steps);
     if (size < 1 || size > (1ull << 40))
         bad(c, "optimizer size %llu is out of range", (unsigned long long)size);
     ck->opt_size = (int64_t)size;
@@ -304,24 +319,34 @@ static void parse_schedule(cursor *c, tg_checkpoint *ck) {
             free(k);
             return;
         }
-        if (!strcmp(k, "lr")) cfg->lr = v;
-        else if (!strcmp(k, "step_size")) cfg->step_size = whole(c, k, v, 0, INT_MAX);
-        else if (!strcmp(k, "gamma")) cfg->gamma = v;
-        else if (!strcmp(k, "t_max")) cfg->t_max = whole(c, k, v, 0, INT_MAX);
-        else if (!strcmp(k, "min_lr")) cfg->min_lr = v;
-        else if (!strcmp(k, "mode")) cfg->mode = whole(c, k, v, 0, 1) ? TG_PLATEAU_MAX : TG_PLATEAU_MIN;
-        else if (!strcmp(k, "factor")) cfg->factor = v;
-        else if (!strcmp(k, "patience")) cfg->patience = whole(c, k, v, 0, INT_MAX);
-        else if (!strcmp(k, "threshold")) cfg->threshold = v;
+        if (!strcmp(k, "lr"))
+            cfg->lr = v;
+        else if (!strcmp(k, "step_size"))
+            cfg->step_size = whole(c, k, v, 0, INT_MAX);
+        else if (!strcmp(k, "gamma"))
+            cfg->gamma = v;
+        else if (!strcmp(k, "t_max"))
+            cfg->t_max = whole(c, k, v, 0, INT_MAX);
+        else if (!strcmp(k, "min_lr"))
+            cfg->min_lr = v;
+        else if (!strcmp(k, "mode"))
+            cfg->mode = whole(c, k, v, 0, 1) ? TG_PLATEAU_MAX : TG_PLATEAU_MIN;
+        else if (!strcmp(k, "factor"))
+            cfg->factor = v;
+        else if (!strcmp(k, "patience"))
+            cfg->patience = whole(c, k, v, 0, INT_MAX);
+        else if (!strcmp(k, "threshold"))
+            cfg->threshold = v;
         else if (!strcmp(k, "threshold_mode"))
             cfg->threshold_mode = whole(c, k, v, 0, 1) ? TG_THRESHOLD_ABS : TG_THRESHOLD_REL;
-        else if (!strcmp(k, "cooldown")) cfg->cooldown = whole(c, k, v, 0, INT_MAX);
+        else if (!strcmp(k, "cooldown"))
+            cfg->cooldown = whole(c, k, v, 0, INT_MAX);
         free(k);
     }
     if (c->st) return;
     if (tg_schedule_config_validate(cfg)) {
-        c->st = tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': stored schedule config: ",
-                                 c->path);
+        c->st =
+            tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': stored schedule config: ", c->path);
         return;
     }
     int ns = get_count(c, 2 + 1 + 8, "schedule state count");
@@ -468,9 +493,12 @@ static tg_status inflate_exact(const reader *r, const char *tag, const unsigned 
         in_left -= used_in;
         out_left -= used_out;
         if (zr == Z_STREAM_END) {
-            if (out_left == 0) why = "decompresses to more bytes than declared";
-            else if (out_left != 1) why = "decompresses to fewer bytes than declared";
-            else if (in_left) why = "has bytes after the end of the compressed stream";
+            if (out_left == 0)
+                why = "decompresses to more bytes than declared";
+            else if (out_left != 1)
+                why = "decompresses to fewer bytes than declared";
+            else if (in_left)
+                why = "has bytes after the end of the compressed stream";
             break;
         }
         if (out_left == 0) {
@@ -556,7 +584,8 @@ static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsign
 
     if (k == N_KNOWN) { /* an unknown optional section: read for the file CRC, then skipped */
         unsigned char chunk[4096];
-        for (uint64_t left = stored_len; left && !st; left -= left < sizeof chunk ? left : sizeof chunk)
+        for (uint64_t left = stored_len; left && !st;
+             left -= left < sizeof chunk ? left : sizeof chunk)
             st = rd(r, chunk, left < sizeof chunk ? (size_t)left : sizeof chunk);
         return st;
     }
@@ -574,8 +603,8 @@ static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsign
         raw = malloc((size_t)raw_len + 1);
         if (!raw) {
             free(stored);
-            return tg_error(TG_ERR_NOMEM, "checkpoint '%s': out of memory for section %s",
-                            r->path, tag);
+            return tg_error(TG_ERR_NOMEM, "checkpoint '%s': out of memory for section %s", r->path,
+                            tag);
         }
         st = inflate_exact(r, tag, stored, (size_t)stored_len, raw, (size_t)raw_len);
         free(stored);
@@ -592,13 +621,27 @@ static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsign
     }
     cursor c = {raw, (size_t)raw_len, 0, r->path, known_tags[k], TG_OK};
     switch (k) {
-    case 0: parse_model(&c, ck); break;
-    case 1: parse_tensors(&c, ck); break;
-    case 2: parse_optimizer(&c, ck); break;
-    case 3: parse_schedule(&c, ck); break;
-    case 4: parse_train(&c, ck); break;
-    case 5: parse_rngs(&c, ck); break;
-    default: parse_meta(&c, ck); break;
+    case 0:
+        parse_model(&c, ck);
+        break;
+    case 1:
+        parse_tensors(&c, ck);
+        break;
+    case 2:
+        parse_optimizer(&c, ck);
+        break;
+    case 3:
+        parse_schedule(&c, ck);
+        break;
+    case 4:
+        parse_train(&c, ck);
+        break;
+    case 5:
+        parse_rngs(&c, ck);
+        break;
+    default:
+        parse_meta(&c, ck);
+        break;
     }
     free(raw);
     return c.st;
@@ -625,8 +668,10 @@ static tg_status read_file(reader *r, tg_checkpoint *ck) {
                         "(%u.x); upgrade twingrad to load it",
                         r->path, ck->major, ck->minor, TG_CHECKPOINT_MAJOR);
     if (ck->major == 0)
-        return tg_error(TG_ERR_FORMAT, "checkpoint '%s' has format version 0.%u, which never "
-                        "existed", r->path, ck->minor);
+        return tg_error(TG_ERR_FORMAT,
+                        "checkpoint '%s' has format version 0.%u, which never "
+                        "existed",
+                        r->path, ck->minor);
     if ((uint32_t)le(h + 24, 4) != (uint32_t)crc_of(h, 24))
         return tg_error(TG_ERR_CORRUPT,
                         "checkpoint '%s': the file header fails its checksum; the file is damaged",

@@ -11,13 +11,17 @@ static int find_index(const ck_index *idx, int n, const char *name) {
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2, c = strcmp(name, idx[mid].name);
         if (c == 0) return idx[mid].i;
-        if (c < 0) hi = mid - 1;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid - 1;
+        else
+            lo = mid + 1;
     }
     return -1;
 }
 
-static const char *kind_of(int state) { return state ? "state tensor" : "parameter"; }
+static const char *kind_of(int state) {
+    return state ? "state tensor" : "parameter";
+}
 
 /* Every model tensor must be in the checkpoint with the same kind and shape, and no more. */
 static tg_status check_tensors(const tg_checkpoint *ck, const tg_graph *g, int64_t *n_train) {
@@ -59,8 +63,9 @@ static tg_status check_tensors(const tg_checkpoint *ck, const tg_graph *g, int64
                             ck->path, kind_of(ck->tensors[j].state), ck->tensors[j].name,
                             tg_shape_str(&ck->tensors[j].shape, a, sizeof a));
     }
-    return tg_error(TG_ERR_MISMATCH, "restoring checkpoint '%s': %d tensors stored, %d in the model",
-                    ck->path, ck->n_tensors, np);
+    return tg_error(TG_ERR_MISMATCH,
+                    "restoring checkpoint '%s': %d tensors stored, %d in the model", ck->path,
+                    ck->n_tensors, np);
 }
 
 static tg_status check_optimizer(const tg_checkpoint *ck, const tg_optimizer *opt,
@@ -125,8 +130,8 @@ static tg_status check_schedule(const tg_checkpoint *ck, const tg_schedule *sche
                             ck->path, name);
         tg_status st = tg_schedule_state_set(out, i, ck->sched_state[j].v);
         if (st)
-            return tg_error_context(TG_ERR_FORMAT, "restoring checkpoint '%s': stored state: ",
-                                    ck->path);
+            return tg_error_context(TG_ERR_FORMAT,
+                                    "restoring checkpoint '%s': stored state: ", ck->path);
     }
     return TG_OK;
 }
@@ -163,7 +168,9 @@ tg_status tg_checkpoint_restore(const tg_checkpoint *ck, tg_graph *g, tg_optimiz
 
 /* ---- accessors ---- */
 
-const char *tg_checkpoint_path(const tg_checkpoint *ck) { return ck->path; }
+const char *tg_checkpoint_path(const tg_checkpoint *ck) {
+    return ck->path;
+}
 
 void tg_checkpoint_version(const tg_checkpoint *ck, unsigned *major, unsigned *minor) {
     if (major) *major = ck->major;
@@ -175,15 +182,21 @@ const char *tg_checkpoint_model_text(const tg_checkpoint *ck, size_t *len) {
     return ck->model;
 }
 
-int64_t tg_checkpoint_epoch(const tg_checkpoint *ck) { return ck->epoch; }
-int64_t tg_checkpoint_step(const tg_checkpoint *ck) { return ck->step; }
+int64_t tg_checkpoint_epoch(const tg_checkpoint *ck) {
+    return ck->epoch;
+}
+int64_t tg_checkpoint_step(const tg_checkpoint *ck) {
+    return ck->step;
+}
 
 int tg_checkpoint_best(const tg_checkpoint *ck, double *best) {
     if (ck->has_best && best) *best = ck->best;
     return ck->has_best;
 }
 
-int tg_checkpoint_tensor_count(const tg_checkpoint *ck) { return ck->n_tensors; }
+int tg_checkpoint_tensor_count(const tg_checkpoint *ck) {
+    return ck->n_tensors;
+}
 
 const char *tg_checkpoint_tensor_name(const tg_checkpoint *ck, int i) {
     return i >= 0 && i < ck->n_tensors ? ck->tensors[i].name : NULL;
@@ -244,7 +257,9 @@ const char *tg_checkpoint_meta_get(const tg_checkpoint *ck, const char *key) {
         if (strcmp(ck->meta[i].key, key) == 0) return ck->meta[i].value;
     return NULL;
 }
-int tg_checkpoint_meta_count(const tg_checkpoint *ck) { return ck->n_meta; }
+int tg_checkpoint_meta_count(const tg_checkpoint *ck) {
+    return ck->n_meta;
+}
 const char *tg_checkpoint_meta_key(const tg_checkpoint *ck, int i) {
     return i >= 0 && i < ck->n_meta ? ck->meta[i].key : NULL;
 }

@@ -20,85 +20,161 @@
 
 /* ---- the depthwise kernels, one image at a time ---- */
 
-/* x: (C, H, W)  w: (C*M, K*K)  b: (C*M) or NULL  y: (C*M, Ho, Wo) */
-static void dw_forward_image(const tg_conv_geom *g, int m, const float *x, const float *w,
-                             const float *b, float *y) {
-    const int k = g->k, s = g->stride, p = g->ho * g->wo, cm = g->c * m;
-#pragma omp parallel for schedule(static) if ((int64_t)cm * p * k * k > TG_PAR_MIN)
-    for (int o = 0; o < cm; o++) {
-        const float *xc = x + (int64_t)(o / m) * g->h * g->w, *wo = w + (int64_t)o * k * k;
-        float *yo = y + (int64_t)o * p, bo = b ? b[o] : 0.0f;
-        for (int j = 0; j < p; j++) yo[j] = bo;
-        for (int oh = 0; oh < g->ho; oh++) {
-            float *yr = yo + (int64_t)oh * g->wo;
-            for (int kh = 0; kh < k; kh++) {
-                int ih = oh * s - g->pt + kh;
-                if (ih < 0 || ih >= g->h) continue;
-                const float *xr = xc + (int64_t)ih * g->w;
+/* Hot plane kernels get an AVX2+FMA clone picked at load time; the build itself
+ * targets baseline x86-64 (OpenBLAS does the same for its own kernels). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TG_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define TG_HOT
+#endif
+
+/* One output plane: yo (Ho, Wo) = bo + the K x K filter wo over the input plane xc (H, W).
+ * Interior columns (every tap inside the row) accumulate all taps in a register and
+ * store once; the few edge columns take the checked path. */
+TG_HOT static void dw_plane_forward(const tg_conv_geom *g, const float *xc, const float *wo,
+                                    float bo, float *yo) {
+    const int k = g->k, s = g->stride, w = g->w;
+    int wlo, whi, unused;
+    tg_conv_span(g->wo, s, g->pl, 0, w, &wlo, &unused);     /* tap 0 has the largest lo */
+    tg_conv_span(g->wo, s, g->pl, k - 1, w, &unused, &whi); /* tap K-1 the smallest hi */
+    if (whi < wlo) whi = wlo;
+    for (int oh = 0; oh < g->ho; oh++) {
+        const int top = oh * s - g->pt;
+        const int kh0 = top < 0 ? -top : 0, kh1 = g->h - top < k ? g->h - top : k;
+        float *yr = yo + (int64_t)oh * g->wo;
+        for (int ow = 0; ow < g->wo; ow++) {
+            if (ow == wlo) ow = whi; /* the interior is done below */
+            if (ow >= g->wo) break;
+            float acc = bo;
+            for (int kh = kh0; kh < kh1; kh++)
                 for (int kw = 0; kw < k; kw++) {
-                    const float wv = wo[kh * k + kw];
-                    const int off = kw - g->pl;
-                    int lo, hi;
-                    tg_conv_span(g->wo, s, g->pl, kw, g->w, &lo, &hi);
-                    if (s == 1) {
-#pragma omp simd
-                        for (int ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow + off];
-                    } else {
-                        for (int ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * s + off];
-                    }
+                    int iw = ow * s - g->pl + kw;
+                    if (iw >= 0 && iw < w) acc += wo[kh * k + kw] * xc[(int64_t)(top + kh) * w + iw];
                 }
+            yr[ow] = acc;
+        }
+        const int off = -g->pl;
+#pragma omp simd
+        for (int ow = wlo; ow < whi; ow++) {
+            float acc = bo;
+            for (int kh = kh0; kh < kh1; kh++) {
+                const float *xr = xc + (int64_t)(top + kh) * w, *wr = wo + kh * k;
+                for (int kw = 0; kw < k; kw++) acc += wr[kw] * xr[ow * s + off + kw];
             }
+            yr[ow] = acc;
         }
     }
 }
 
+/* x: (C, H, W)  w: (C*M, K*K)  b: (C*M) or NULL  y: (C*M, Ho, Wo) */
+static void dw_forward_image(const tg_conv_geom *g, int m, const float *x, const float *w,
+                             const float *b, float *y) {
+    const int k = g->k, p = g->ho * g->wo, cm = g->c * m;
+#pragma omp parallel for schedule(static) if ((int64_t)cm * p * k * k > TG_PAR_MIN)
+    for (int o = 0; o < cm; o++)
+        dw_plane_forward(g, x + (int64_t)(o / m) * g->h * g->w, w + (int64_t)o * k * k,
+                         b ? b[o] : 0.0f, y + (int64_t)o * p);
+}
+
+/* dx plane (H, W) += the adjoint of dw_plane_forward applied to dz (Ho, Wo).
+ * Stride 1 gathers: dx[ih][iw] = sum_taps w[kh][kw] dz[ih+pt-kh][iw+pl-kw], one store
+ * per input pixel; other strides scatter tap by tap. */
+TG_HOT static void dw_plane_backward_input(const tg_conv_geom *g, const float *dz, const float *wo,
+                                           float *dxc) {
+    const int k = g->k, s = g->stride;
+    if (s != 1) {
+        for (int kh = 0; kh < k; kh++)
+            for (int kw = 0; kw < k; kw++) {
+                const float wv = wo[kh * k + kw];
+                const int off = kw - g->pl;
+                int lo, hi;
+                tg_conv_span(g->wo, s, g->pl, kw, g->w, &lo, &hi);
+                for (int oh = 0; oh < g->ho; oh++) {
+                    int ih = oh * s - g->pt + kh;
+                    if (ih < 0 || ih >= g->h) continue;
+                    float *dxr = dxc + (int64_t)ih * g->w;
+                    const float *dr = dz + (int64_t)oh * g->wo;
+                    for (int ow = lo; ow < hi; ow++) dxr[ow * s + off] += wv * dr[ow];
+                }
+            }
+        return;
+    }
+    /* iw reads ow = iw + pl - kw for every kw when iw in [k-1-pl, wo-pl) */
+    int ilo = k - 1 - g->pl, ihi = g->wo - g->pl;
+    if (ilo < 0) ilo = 0;
+    if (ihi > g->w) ihi = g->w;
+    if (ihi < ilo) ihi = ilo;
+    for (int ih = 0; ih < g->h; ih++) {
+        const int base = ih + g->pt; /* oh = base - kh */
+        const int kh0 = base - g->ho + 1 > 0 ? base - g->ho + 1 : 0, kh1 = base + 1 < k ? base + 1 : k;
+        float *dxr = dxc + (int64_t)ih * g->w;
+        for (int iw = 0; iw < g->w; iw++) {
+            if (iw == ilo) iw = ihi;
+            if (iw >= g->w) break;
+            float acc = 0.0f;
+            for (int kh = kh0; kh < kh1; kh++)
+                for (int kw = 0; kw < k; kw++) {
+                    int ow = iw + g->pl - kw;
+                    if (ow >= 0 && ow < g->wo) acc += wo[kh * k + kw] * dz[(int64_t)(base - kh) * g->wo + ow];
+                }
+            dxr[iw] += acc;
+        }
+#pragma omp simd
+        for (int iw = ilo; iw < ihi; iw++) {
+            float acc = 0.0f;
+            for (int kh = kh0; kh < kh1; kh++) {
+                const float *dr = dz + (int64_t)(base - kh) * g->wo + g->pl, *wr = wo + kh * k;
+                for (int kw = 0; kw < k; kw++) acc += wr[kw] * dr[iw - kw];
+            }
+            dxr[iw] += acc;
+        }
+    }
+}
+
+/* dw (K*K) += sum over the plane of dz times the input under each tap; db += sum dz. */
+TG_HOT static void dw_plane_backward_weight(const tg_conv_geom *g, const float *xc, const float *dz,
+                                            float *dw, float *db) {
+    const int k = g->k, s = g->stride, p = g->ho * g->wo;
+    if (db) {
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int j = 0; j < p; j++) acc += dz[j];
+        *db += acc;
+    }
+    for (int kh = 0; kh < k; kh++)
+        for (int kw = 0; kw < k; kw++) {
+            const int off = kw - g->pl;
+            int lo, hi;
+            tg_conv_span(g->wo, s, g->pl, kw, g->w, &lo, &hi);
+            float acc = 0.0f;
+            for (int oh = 0; oh < g->ho; oh++) {
+                int ih = oh * s - g->pt + kh;
+                if (ih < 0 || ih >= g->h) continue;
+                const float *xr = xc + (int64_t)ih * g->w, *dr = dz + (int64_t)oh * g->wo;
+                float row = 0.0f;
+#pragma omp simd reduction(+ : row)
+                for (int ow = lo; ow < hi; ow++) row += dr[ow] * xr[ow * s + off];
+                acc += row;
+            }
+            dw[kh * k + kw] += acc;
+        }
+}
+
 /* x: (C, H, W)  w: (C*M, K*K)  dz: (C*M, Ho, Wo)
- * dx (C, H, W) += ..., dw (C*M, K*K) += ..., db (C*M) += ...; each may be NULL. */
+ * dx (C, H, W) += ..., dw (C*M, K*K) += ..., db (C*M) += ...; each may be NULL.
+ * One thread per input channel c: it owns dx[c] and the M filters reading c. */
 static void dw_backward_image(const tg_conv_geom *g, int m, const float *x, const float *w,
                               const float *dz, float *dx, float *dw, float *db) {
-    const int k = g->k, s = g->stride, p = g->ho * g->wo;
+    const int k = g->k, p = g->ho * g->wo;
 #pragma omp parallel for schedule(static) if ((int64_t)g->c * m * p * k * k > TG_PAR_MIN)
     for (int c = 0; c < g->c; c++) {
         const float *xc = x + (int64_t)c * g->h * g->w;
-        float *dxc = dx ? dx + (int64_t)c * g->h * g->w : NULL;
         for (int o = c * m; o < (c + 1) * m; o++) {
-            const float *dzo = dz + (int64_t)o * p, *wo = w + (int64_t)o * k * k;
-            if (db) {
-                float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-                for (int j = 0; j < p; j++) acc += dzo[j];
-                db[o] += acc;
-            }
-            for (int kh = 0; kh < k; kh++)
-                for (int kw = 0; kw < k; kw++) {
-                    const float wv = wo[kh * k + kw];
-                    const int off = kw - g->pl;
-                    int lo, hi;
-                    tg_conv_span(g->wo, s, g->pl, kw, g->w, &lo, &hi);
-                    float acc = 0.0f;
-                    for (int oh = 0; oh < g->ho; oh++) {
-                        int ih = oh * s - g->pt + kh;
-                        if (ih < 0 || ih >= g->h) continue;
-                        const float *xr = xc + (int64_t)ih * g->w, *dr = dzo + (int64_t)oh * g->wo;
-                        float *dxr = dxc ? dxc + (int64_t)ih * g->w : NULL;
-                        if (s == 1) {
-                            if (dw) {
-#pragma omp simd reduction(+ : acc)
-                                for (int ow = lo; ow < hi; ow++) acc += dr[ow] * xr[ow + off];
-                            }
-                            if (dxr) {
-#pragma omp simd
-                                for (int ow = lo; ow < hi; ow++) dxr[ow + off] += wv * dr[ow];
-                            }
-                        } else {
-                            for (int ow = lo; ow < hi; ow++) {
-                                acc += dr[ow] * xr[ow * s + off];
-                                if (dxr) dxr[ow * s + off] += wv * dr[ow];
-                            }
-                        }
-                    }
-                    if (dw) dw[(int64_t)o * k * k + kh * k + kw] += acc;
-                }
+            const float *dzo = dz + (int64_t)o * p;
+            if (dw || db)
+                dw_plane_backward_weight(g, xc, dzo, dw ? dw + (int64_t)o * k * k : NULL,
+                                         db ? db + o : NULL);
+            if (dx) dw_plane_backward_input(g, dzo, w + (int64_t)o * k * k, dx + (int64_t)c * g->h * g->w);
         }
     }
 }

@@ -58,7 +58,9 @@ static tg_status noisestat_backward(tg_node *n) {
     return TG_OK;
 }
 
-static double noisestat_flops(const tg_node *n) { return (double)tg_shape_numel(&n->value.shape); }
+static double noisestat_flops(const tg_node *n) {
+    return (double)tg_shape_numel(&n->value.shape);
+}
 
 static const tg_op noisestat_op = {
     .name = "test_noisestat",
@@ -198,14 +200,18 @@ static void remove_tree(const char *path) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
         struct stat sb;
-        if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode)) remove_tree(sub);
-        else unlink(sub);
+        if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
+            remove_tree(sub);
+        else
+            unlink(sub);
     }
     closedir(dp);
     rmdir(path);
 }
 
-static void remove_dir(void) { remove_tree(dir); }
+static void remove_dir(void) {
+    remove_tree(dir);
+}
 
 static char *path_in(const char *name) {
     static char buf[4][256];
@@ -397,8 +403,7 @@ START_TEST(test_checkpoint_round_trip_is_bit_identical) {
             tg_node *p = tg_graph_param_at(m.g, i);
             ck_assert_str_eq(tg_checkpoint_tensor_name(ck, i), p->name);
             ck_assert(tg_shape_equal(tg_checkpoint_tensor_shape(ck, i), &p->value.shape));
-            ck_assert_int_eq(tg_checkpoint_tensor_is_state(ck, i),
-                             (p->flags & TG_NODE_STATE) != 0);
+            ck_assert_int_eq(tg_checkpoint_tensor_is_state(ck, i), (p->flags & TG_NODE_STATE) != 0);
             n_state += tg_checkpoint_tensor_is_state(ck, i);
             assert_same_floats(tg_checkpoint_tensor_data(ck, i), p->value.data,
                                tg_shape_numel(&p->value.shape), p->name);
@@ -562,8 +567,7 @@ static const unsigned char DOC_EXAMPLE[] = {
     0xf8, 0x0b, 0xc9, 0x42, 0xee, 0x90, 0x86, 0xc1, 0x71, 0x4d, 0x45, 0x54, 0x41, 0x00, 0x00, 0x00,
     0x00, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0xbe, 0x88, 0xef, 0xca, 0x3d, 0x6c, 0xf6, 0x76, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x6b,
-    0x01, 0x00, 0x00, 0x00, 0x76, 0x54, 0x47, 0x4e, 0x44, 0x4c, 0x7d, 0xee, 0x89
-};
+    0x01, 0x00, 0x00, 0x00, 0x76, 0x54, 0x47, 0x4e, 0x44, 0x4c, 0x7d, 0xee, 0x89};
 
 static tg_status save_doc_example(const char *path, int compression) {
     tg_graph *g = tg_graph_new(1);
@@ -756,19 +760,22 @@ START_TEST(test_checkpoint_rejects_crafted_sizes_and_records) {
            "\1\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0"
            "\1\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0"),
          -1, TG_ERR_FORMAT, "rank 5"},
-        {"zero dimension", "TENS", 2, P("\1\0\0\0\1\0w\0\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT, "invalid shape"},
-        {"dimension 2^62", "TENS", 2,
-         P("\1\0\0\0\1\0w\0\1\0\0\0\0\0\0\0\x40\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT,
-         "invalid shape"},
+        {"zero dimension", "TENS", 2, P("\1\0\0\0\1\0w\0\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), -1,
+         TG_ERR_FORMAT, "invalid shape"},
+        {"dimension 2^62", "TENS", 2, P("\1\0\0\0\1\0w\0\1\0\0\0\0\0\0\0\x40\0\0\0\0\0\0\0\0"), -1,
+         TG_ERR_FORMAT, "invalid shape"},
         {"byte count not numel*4", "TENS", 2,
-         P("\1\0\0\0\1\0w\0\1\2\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT, "shape needs 8"},
+         P("\1\0\0\0\1\0w\0\1\2\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT,
+         "shape needs 8"},
         {"data past the end", "TENS", 2,
          P("\1\0\0\0\1\0w\0\1\2\0\0\0\0\0\0\0\x08\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT,
          "ends first"},
-        {"empty name", "TENS", 2, P("\1\0\0\0\0\0\0\1\1\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT, "length 0"},
+        {"empty name", "TENS", 2, P("\1\0\0\0\0\0\0\1\1\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0"), -1,
+         TG_ERR_FORMAT, "length 0"},
         {"duplicate tensor", "TENS", 2,
          P("\2\0\0\0\1\0w\0\1\1\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0"
-         "\1\0w\0\1\1\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT, "appears twice"},
+           "\1\0w\0\1\1\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0"),
+         -1, TG_ERR_FORMAT, "appears twice"},
         {"trailing bytes", "TENS", 2, P("\0\0\0\0\0"), -1, TG_ERR_FORMAT, "follow the last"},
         {"raw length 2^40", "TENS", 2, P("\0\0\0\0"), 1ll << 40, TG_ERR_LIMIT, "limit"},
         {"stored != raw", "TENS", 2, P("\0\0\0\0"), 5, TG_ERR_FORMAT, "impossible"},
@@ -780,15 +787,15 @@ START_TEST(test_checkpoint_rejects_crafted_sizes_and_records) {
         {"unknown flag", "XTRA", 4, P(""), -1, TG_ERR_FORMAT, "flags"},
         {"duplicate section", "TRAN", 2, (const char *)TRAN_OK, 28, -1, TG_ERR_FORMAT,
          "appears twice"},
-        {"train flags", "TRAN", 2,
-         P("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT,
-         "flags"},
+        {"train flags", "TRAN", 2, P("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0\0\0\0\0"),
+         -1, TG_ERR_FORMAT, "flags"},
         {"all-zero RNG", "RNGS", 2,
-         P("\1\0\0\0\1\0r\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT, "all-zero"},
+         P("\1\0\0\0\1\0r\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), -1,
+         TG_ERR_FORMAT, "all-zero"},
         {"NUL in metadata", "META", 0, P("\1\0\0\0\1\0k\1\0\0\0\0"), -1, TG_ERR_FORMAT, "NUL"},
         {"unknown optimizer", "OPTM", 2, P("\4\0sgdx"), -1, TG_ERR_FORMAT, "sgdx"},
-        {"bad optimizer config", "OPTM", 2,
-         P("\4\0adam\1\0\0\0\5\0beta1\0\0\0\0\0\0\xf0\x3f"), -1, TG_ERR_FORMAT, "beta1"},
+        {"bad optimizer config", "OPTM", 2, P("\4\0adam\1\0\0\0\5\0beta1\0\0\0\0\0\0\xf0\x3f"), -1,
+         TG_ERR_FORMAT, "beta1"},
         {"unknown schedule", "SCHD", 2, P("\3\0abc"), -1, TG_ERR_FORMAT, "abc"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -797,13 +804,13 @@ START_TEST(test_checkpoint_rejects_crafted_sizes_and_records) {
         /* Replace the base section with the same tag, or add the case's section. */
         int replaced = 0;
         for (int j = 0; j < 4; j++) {
-            int same = !strcmp(base[j].tag, cases[i].tag) && strcmp(cases[i].what,
-                                                                  "duplicate section");
+            int same =
+                !strcmp(base[j].tag, cases[i].tag) && strcmp(cases[i].what, "duplicate section");
             s[n++] = base[j];
             if (same) {
-                s[n - 1] = (sec){cases[i].tag, cases[i].flags,
-                                 (const unsigned char *)cases[i].payload, cases[i].len,
-                                 cases[i].raw_len};
+                s[n - 1] =
+                    (sec){cases[i].tag, cases[i].flags, (const unsigned char *)cases[i].payload,
+                          cases[i].len, cases[i].raw_len};
                 replaced = 1;
             }
         }
@@ -884,8 +891,8 @@ START_TEST(test_checkpoint_rejects_mismatched_model) {
     model_build(&w, 8, 6, 1, TG_OPTIM_ADAM);
     ck_assert_ptr_nonnull(tg_graph_param(w.g, "extra.scale", tg_shape1(3), TG_INIT_ONES));
     ck_assert_int_eq(tg_checkpoint_restore(ck, w.g, NULL, NULL), TG_ERR_MISMATCH);
-    ck_assert_msg(strstr(tg_last_error(), "'extra.scale'") && strstr(tg_last_error(), "(3)"),
-                  "%s", tg_last_error());
+    ck_assert_msg(strstr(tg_last_error(), "'extra.scale'") && strstr(tg_last_error(), "(3)"), "%s",
+                  tg_last_error());
     model_free(&w);
 
     /* The right model with the wrong optimizer kind; then without optimizer: fine. */

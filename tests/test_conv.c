@@ -162,53 +162,75 @@ START_TEST(test_same_padding_puts_the_odd_pad_at_bottom_right) {
 }
 END_TEST
 
-/* d loss / d x and d loss / d w against direct loops over the forward formula. */
-START_TEST(test_conv2d_backward_matches_direct_loops) {
-    conv_case cc = {2, 3, 9, 8, 4, 3, 2, 1, -1, 1, 1, "none"};
-    tg_graph *g = tg_graph_new(5);
+/* d loss / d x, d w and d b against direct loops over the forward formula, for a
+ * random output gradient; conv2d (depthwise = 0) or depthwise_conv2d. */
+static void check_backward(const conv_case *cc, int depthwise, uint64_t seed_no) {
+    char attrs[256];
+    case_attrs(cc, !depthwise, attrs, sizeof attrs);
+    if (!depthwise) *strstr(attrs, " multiplier") = '\0';
+    one_op o = make_op(depthwise ? "depthwise_conv2d" : "conv2d", attrs,
+                       tg_shape4(cc->n, cc->c, cc->h, cc->w), seed_no);
+    tg_node_set_requires_grad(o.x, 1);
     tg_rng r;
-    tg_rng_seed(&r, 6);
-    tg_node *x = tg_graph_input(g, "x", tg_shape4(2, 3, 9, 8));
-    fill(tg_node_data(x), 2 * 3 * 9 * 8, &r);
-    tg_node_set_requires_grad(x, 1);
-    tg_node *y = tg_graph_op(g, "conv2d", "c", "filters=4 kernel=3 stride=2", (tg_node *[]){x}, 1);
-    ck_assert_ptr_nonnull(y);
-    ck_assert_int_eq(tg_graph_forward(g, y), TG_OK);
-    int64_t ny = tg_shape_numel(tg_node_shape(y));
+    tg_rng_seed(&r, seed_no + 1000);
+    int64_t ny = tg_shape_numel(tg_node_shape(o.y)), nx = tg_shape_numel(tg_node_shape(o.x));
+    int64_t nw = tg_shape_numel(tg_node_shape(o.y->params[0]));
     float *seed = malloc(sizeof(float) * (size_t)ny);
     fill(seed, ny, &r);
-    tg_graph_zero_grad(g);
-    ck_assert_int_eq(tg_graph_backward_from(g, y, seed), TG_OK);
-    int ho, wo, pt, pl;
-    ref_geom(cc.h, 3, 2, 1, -1, &ho, &pt);
-    ref_geom(cc.w, 3, 2, 1, -1, &wo, &pl);
-    const float *w = tg_node_data(y->params[0]), *xv = tg_node_data(x);
-    double dx[2 * 3 * 9 * 8] = {0}, dw[4 * 3 * 3 * 3] = {0}, db[4] = {0};
-    for (int n = 0; n < 2; n++)
-        for (int f = 0; f < 4; f++)
+    tg_graph_zero_grad(o.g);
+    ck_assert_int_eq(tg_graph_backward_from(o.g, o.y, seed), TG_OK);
+    int ho, wo, pt, pl, fo = depthwise ? cc->c * cc->mult : cc->f;
+    ref_geom(cc->h, cc->k, cc->s, cc->same, cc->padding, &ho, &pt);
+    ref_geom(cc->w, cc->k, cc->s, cc->same, cc->padding, &wo, &pl);
+    const float *w = param(&o, 0), *xv = tg_node_data(o.x), *yv = tg_node_data(o.y);
+    double *dx = calloc((size_t)nx, sizeof(double)), *dw = calloc((size_t)nw, sizeof(double));
+    double *db = calloc((size_t)fo, sizeof(double));
+    for (int n = 0; n < cc->n; n++)
+        for (int f = 0; f < fo; f++)
             for (int oh = 0; oh < ho; oh++)
                 for (int ow = 0; ow < wo; ow++) {
-                    double gy = seed[((n * 4 + f) * ho + oh) * wo + ow];
+                    int yi = ((n * fo + f) * ho + oh) * wo + ow;
+                    double gy = seed[yi];
+                    if (!strcmp(cc->act, "relu")) gy = yv[yi] > 0 ? gy : 0;
+                    else if (!strcmp(cc->act, "tanh")) gy *= 1 - yv[yi] * yv[yi];
+                    else if (!strcmp(cc->act, "sigmoid")) gy *= yv[yi] * (1 - yv[yi]);
                     db[f] += gy;
-                    for (int c = 0; c < 3; c++)
-                        for (int kh = 0; kh < 3; kh++)
-                            for (int kw = 0; kw < 3; kw++) {
-                                int ih = oh * 2 - pt + kh, iw = ow * 2 - pl + kw;
-                                if (ih < 0 || ih >= 9 || iw < 0 || iw >= 8) continue;
-                                int xi = ((n * 3 + c) * 9 + ih) * 8 + iw, wi = ((f * 3 + c) * 3 + kh) * 3 + kw;
+                    int c0 = depthwise ? f / cc->mult : 0, c1 = depthwise ? c0 + 1 : cc->c;
+                    for (int c = c0; c < c1; c++)
+                        for (int kh = 0; kh < cc->k; kh++)
+                            for (int kw = 0; kw < cc->k; kw++) {
+                                int ih = oh * cc->s - pt + kh, iw = ow * cc->s - pl + kw;
+                                if (ih < 0 || ih >= cc->h || iw < 0 || iw >= cc->w) continue;
+                                int xi = ((n * cc->c + c) * cc->h + ih) * cc->w + iw;
+                                int wi = ((f * (depthwise ? 1 : cc->c) + (depthwise ? 0 : c)) * cc->k + kh) * cc->k + kw;
                                 dx[xi] += gy * w[wi];
                                 dw[wi] += gy * xv[xi];
                             }
                 }
-    float fdx[432], fdw[108], fdb[4];
-    for (int i = 0; i < 432; i++) fdx[i] = (float)dx[i];
-    for (int i = 0; i < 108; i++) fdw[i] = (float)dw[i];
-    for (int i = 0; i < 4; i++) fdb[i] = (float)db[i];
-    assert_close(tg_node_grad(x), fdx, 432, 1e-5, "dx");
-    assert_close(tg_node_grad(y->params[0]), fdw, 108, 1e-5, "dw");
-    assert_close(tg_node_grad(y->params[1]), fdb, 4, 1e-5, "db");
+    float *f32 = malloc(sizeof(float) * (size_t)(nx > nw ? nx : nw));
+    for (int64_t i = 0; i < nx; i++) f32[i] = (float)dx[i];
+    assert_close(tg_node_grad(o.x), f32, nx, 2e-5, "dx");
+    for (int64_t i = 0; i < nw; i++) f32[i] = (float)dw[i];
+    assert_close(tg_node_grad(o.y->params[0]), f32, nw, 2e-5, "dw");
+    if (cc->bias) {
+        for (int i = 0; i < fo; i++) f32[i] = (float)db[i];
+        assert_close(tg_node_grad(o.y->params[1]), f32, fo, 2e-5, "db");
+    }
+    free(f32);
+    free(dx);
+    free(dw);
+    free(db);
     free(seed);
-    tg_graph_free(g);
+    tg_graph_free(o.g);
+}
+
+START_TEST(test_conv2d_backward_matches_direct_loops) {
+    for (int i = 0; i < N_CASES; i++) check_backward(&cases[i], 0, 60 + (uint64_t)i);
+}
+END_TEST
+
+START_TEST(test_depthwise_backward_matches_direct_loops) {
+    for (int i = 0; i < N_CASES; i++) check_backward(&cases[i], 1, 70 + (uint64_t)i);
 }
 END_TEST
 
@@ -544,6 +566,7 @@ int main(void) {
     tcase_add_test(tc, test_conv2d_backward_matches_direct_loops);
     tcase_add_test(tc, test_conv_backward_is_deterministic);
     tcase_add_test(tc, test_depthwise_forward_matches_direct_loops);
+    tcase_add_test(tc, test_depthwise_backward_matches_direct_loops);
     tcase_add_test(tc, test_sepconv_is_depthwise_then_pointwise);
     tcase_add_test(tc, test_batchnorm_train_eval_and_running_update);
     tcase_add_test(tc, test_pools_match_direct_loops);

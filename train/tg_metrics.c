@@ -199,6 +199,25 @@ tg_status tg_knn_classify(const float *ref, const int *ref_labels, int n_ref, co
                 float d2 = (float)qsq + ref_sq[r] - 2.0f * dots[(size_t)i * n_ref + r];
                 topk_insert(mykd, myki, k, &count, d2 > 0.0f ? d2 : 0.0f, r);
             }
+            /* The GEMM form loses precision for near neighbours (d^2 = 2 - 2cos for unit
+             * vectors cancels to ~1e-7, so d ~ 3e-4): recompute the chosen ones exactly
+             * and re-sort them. */
+            for (int j = 0; j < count; j++) {
+                double acc = 0;
+                const float *rv = ref + (size_t)myki[j] * dim, *qv = qb + (size_t)i * dim;
+                for (int c = 0; c < dim; c++) acc += ((double)qv[c] - rv[c]) * ((double)qv[c] - rv[c]);
+                mykd[j] = (float)acc;
+            }
+            for (int j = 1; j < count; j++)
+                for (int p = j; p > 0 && (mykd[p - 1] > mykd[p] ||
+                                          (mykd[p - 1] == mykd[p] && myki[p - 1] > myki[p])); p--) {
+                    float td = mykd[p];
+                    int ti = myki[p];
+                    mykd[p] = mykd[p - 1];
+                    myki[p] = myki[p - 1];
+                    mykd[p - 1] = td;
+                    myki[p - 1] = ti;
+                }
             int *v = votes + (size_t)i * n_classes, positives = 0;
             memset(v, 0, (size_t)n_classes * sizeof(int));
             for (int j = 0; j < k; j++) {

@@ -324,6 +324,7 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         t->lr = o->lr > 0 ? o->lr : tr->lr;
         t->seed = o->has_seed ? o->seed : tr->seed;
         t->epochs = o->epochs > 0 ? o->epochs : tr->epochs;
+        t->pairs_per_epoch = o->pairs_per_epoch;
         t->best_val = INFINITY;
         t->threshold = NAN;
         if (t->similar_frac <= 0 || t->similar_frac >= 1 || t->val_frac <= 0 || t->test_frac <= 0 ||
