@@ -1,5 +1,5 @@
 /* A Siamese CNN composed in C, trained on generated blob images; see siamese_cnn.h.
- *   usage: siamese_cnn [epochs] [seed]
+ *   usage: siamese_cnn [epochs] [seed] [threads]   (threads 0: one per core)
  * The tower, applied to both images of a pair (one set of weights):
  *   (N,1,24,24) conv2d 8 3x3 relu -> batchnorm -> maxpool2d 2 -> (N,8,12,12)
  *   sepconv2d 16 3x3 relu -> batchnorm -> maxpool2d 2 -> (N,16,6,6)
@@ -148,6 +148,7 @@ done:
 int main(int argc, char **argv) {
     int epochs = argc > 1 ? atoi(argv[1]) : 15;
     uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
+    tg_threads_set(argc > 3 ? atoi(argv[3]) : 0);
     siamese_cnn_run run;
     if (siamese_cnn_train(seed, epochs, 1, &run)) {
         fprintf(stderr, "siamese_cnn: %s\n", tg_last_error());

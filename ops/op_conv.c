@@ -2,15 +2,16 @@
  * im2col + cblas_sgemm, one image at a time, with a fused bias and activation.
  *   x: (N, C, H, W)   weight: (F, C, K, K)   bias: (F)   y: (N, F, Ho, Wo)
  *
- * Memory: the im2col buffer (C*K*K, Ho*Wo) is per image and lives in the graph's
- * scratch, so it is recomputed in backward rather than kept: keeping it for a
- * 32->32 conv at 150x150, batch 16, would cost 415 MB per node, and recomputing
+ * Memory: im2col is done for a block of output rows of one image at a time into
+ * the graph's scratch, and recomputed in backward rather than kept: keeping it for
+ * a 32->32 conv at 150x150, batch 16, would cost 415 MB per node, and recomputing
  * it is one memory pass beside a GEMM of C*K*K multiply-adds per output.
- * Threading: im2col, col2im and the bias/activation loops are OpenMP; the GEMMs
- * are OpenBLAS's, always called outside any parallel region. */
+ * Threading: all of it is OpenBLAS's, inside the GEMMs. The passes between GEMMs
+ * (im2col, col2im, bias, activation) are serial and run on cache-sized blocks,
+ * where they are cheap; an OpenMP region between two GEMMs would leave libgomp's
+ * workers spinning on the cores OpenBLAS's threads need (measured: 20x slower
+ * with the default OMP_WAIT_POLICY; see docs/ops-conv.md, Threading). */
 #include <cblas.h>
-#include <math.h>
-#include <string.h>
 
 #include "tg_builtin_ops.h"
 #include "tg_im2col.h"
@@ -61,87 +62,30 @@ static tg_status conv2d_infer(const tg_node *n, const tg_shape *in, tg_shape *ou
     return TG_OK;
 }
 
-/* Scratch: the im2col matrix of one image (also reused for d col in backward),
- * then d(pre-activation) of one image when an activation is fused. */
+static int conv2d_rows_per_block(const tg_conv_geom *g, int f);
+
+/* Scratch: the im2col matrix of one block of output rows (reused for d col in
+ * backward), then d(pre-activation) of that block when an activation is fused. */
 static size_t conv2d_scratch(const tg_node *n) {
     tg_conv_geom g;
     if (conv2d_geom(n, &n->inputs[0]->value.shape, &g)) return 0;
-    size_t p = (size_t)g.ho * g.wo, rows = (size_t)g.c * g.k * g.k;
-    size_t dz = TG_ATTR_I(n, A_ACT) == TG_ACT_NONE ? 0 : (size_t)TG_ATTR_I(n, A_FILTERS) * p;
-    return (rows * p + dz) * sizeof(float);
+    int f = (int)TG_ATTR_I(n, A_FILTERS);
+    size_t q = (size_t)conv2d_rows_per_block(&g, f) * g.wo, rows = (size_t)g.c * g.k * g.k;
+    size_t dz = TG_ATTR_I(n, A_ACT) == TG_ACT_NONE ? 0 : (size_t)f * q;
+    return (rows * q + dz) * sizeof(float);
 }
 
-/* The activation on one row, serially: these run inside our parallel loops, where the
- * threaded tg_act_forward/backward would open nested regions. Same formulas. */
-static void act_row(tg_act act, float *y, int64_t p) {
-    switch (act) {
-    case TG_ACT_NONE: break;
-    case TG_ACT_RELU:
-#pragma omp simd
-        for (int64_t j = 0; j < p; j++) y[j] = y[j] > 0.0f ? y[j] : 0.0f;
-        break;
-    case TG_ACT_SIGMOID:
-        for (int64_t j = 0; j < p; j++) y[j] = 1.0f / (1.0f + expf(-y[j]));
-        break;
-    case TG_ACT_TANH:
-        for (int64_t j = 0; j < p; j++) y[j] = tanhf(y[j]);
-        break;
-    }
-}
+/* Output rows per block: the im2col block and the output block of one image are
+ * kept within about 4 MiB together, so that im2col's writes, the GEMM's reads and
+ * the bias/activation pass hit the caches rather than memory (measured on the
+ * seed's layers: 1 MiB blocks made the GEMMs too small, whole images spill). */
+#define CONV_BLOCK_FLOATS (1024 * 1024)
 
-/* dz = dy * act'(z), from the output y (see tg_act_backward). */
-static void act_grad_row(tg_act act, const float *y, const float *dy, float *dz, int64_t p) {
-    switch (act) {
-    case TG_ACT_NONE:
-        for (int64_t j = 0; j < p; j++) dz[j] = dy[j];
-        break;
-    case TG_ACT_RELU:
-#pragma omp simd
-        for (int64_t j = 0; j < p; j++) dz[j] = y[j] > 0.0f ? dy[j] : 0.0f;
-        break;
-    case TG_ACT_SIGMOID:
-#pragma omp simd
-        for (int64_t j = 0; j < p; j++) dz[j] = dy[j] * y[j] * (1.0f - y[j]);
-        break;
-    case TG_ACT_TANH:
-#pragma omp simd
-        for (int64_t j = 0; j < p; j++) dz[j] = dy[j] * (1.0f - y[j] * y[j]);
-        break;
-    }
-}
-
-/* y (F, P) = act(y + b) for one image, while it is still in cache; b may be NULL. */
-static void bias_act(float *y, const float *b, tg_act act, int f, int64_t p) {
-#pragma omp parallel for schedule(static) if ((int64_t)f * p > TG_PAR_MIN)
-    for (int i = 0; i < f; i++) {
-        float *yi = y + (int64_t)i * p;
-        if (b) {
-            const float bi = b[i];
-#pragma omp simd
-            for (int64_t j = 0; j < p; j++) yi[j] += bi;
-        }
-        act_row(act, yi, p);
-    }
-}
-
-/* dz (F, P) = dy * act'(y) and db (F) += its row sums, one pass, one writer per row.
- * With no activation dz is dy itself and only the sums are taken. */
-static void dz_and_bias(const float *y, const float *dy, float *dz, float *db, tg_act act, int f,
-                        int64_t p) {
-#pragma omp parallel for schedule(static) if ((int64_t)f * p > TG_PAR_MIN)
-    for (int i = 0; i < f; i++) {
-        const float *row = dy + (int64_t)i * p;
-        if (act != TG_ACT_NONE) {
-            act_grad_row(act, y + (int64_t)i * p, row, dz + (int64_t)i * p, p);
-            row = dz + (int64_t)i * p;
-        }
-        if (db) {
-            float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-            for (int64_t j = 0; j < p; j++) acc += row[j];
-            db[i] += acc;
-        }
-    }
+static int conv2d_rows_per_block(const tg_conv_geom *g, int f) {
+    int64_t per_row = (int64_t)(g->c * g->k * g->k + f) * g->wo;
+    int64_t rb = CONV_BLOCK_FLOATS / (per_row > 0 ? per_row : 1);
+    if (rb < 1) rb = 1;
+    return rb > g->ho ? g->ho : (int)rb;
 }
 
 static tg_status conv2d_forward(tg_node *n) {
@@ -149,22 +93,31 @@ static tg_status conv2d_forward(tg_node *n) {
     tg_status st = conv2d_geom(n, &n->inputs[0]->value.shape, &g);
     if (st) return st;
     const int batch = (int)n->value.shape.dim[0], f = (int)TG_ATTR_I(n, A_FILTERS);
-    const int p = g.ho * g.wo, rows = g.c * g.k * g.k;
+    const int p = g.ho * g.wo, rows = g.c * g.k * g.k, rb = conv2d_rows_per_block(&g, f);
     const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = (int64_t)f * p;
+    const tg_act act = (tg_act)TG_ATTR_I(n, A_ACT);
     const float *x = tg_in(n, 0), *w = n->params[P_WEIGHT]->value.data;
     const float *b = n->params[P_BIAS] ? n->params[P_BIAS]->value.data : NULL;
+    const int direct = conv2d_direct(&g);
     float *col = n->scratch, *y = n->value.data;
     for (int i = 0; i < batch; i++) {
-        const float *xi = x + i * in_img, *ci = xi;
+        const float *xi = x + i * in_img;
         float *yi = y + i * out_img;
-        if (!conv2d_direct(&g)) {
-            tg_im2col(&g, xi, col);
-            ci = col;
+        for (int oh0 = 0; oh0 < g.ho; oh0 += rb) {
+            const int oh1 = oh0 + rb < g.ho ? oh0 + rb : g.ho, q = (oh1 - oh0) * g.wo;
+            const float *ci = xi + (int64_t)oh0 * g.wo; /* direct: the image is col, ld p */
+            int ldc = p;
+            if (!direct) {
+                tg_im2col(&g, xi, oh0, oh1, col);
+                ci = col;
+                ldc = q;
+            }
+            /* y_i[:, block] (F, q) = w (F, CKK) . col (CKK, q), row stride P */
+            float *yb = yi + (int64_t)oh0 * g.wo;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, q, rows, 1.0f, w, rows, ci,
+                        ldc, 0.0f, yb, p);
+            if (b || act != TG_ACT_NONE) tg_bias_act(yb, b, act, f, q, p);
         }
-        /* y_i (F, P) = w (F, CKK) . col (CKK, P) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, rows, 1.0f, w, rows, ci, p,
-                    0.0f, yi, p);
-        if (b || TG_ATTR_I(n, A_ACT) != TG_ACT_NONE) bias_act(yi, b, (tg_act)TG_ATTR_I(n, A_ACT), f, p);
     }
     return TG_OK;
 }
@@ -174,36 +127,53 @@ static tg_status conv2d_backward(tg_node *n) {
     tg_status st = conv2d_geom(n, &n->inputs[0]->value.shape, &g);
     if (st) return st;
     const int batch = (int)n->value.shape.dim[0], f = (int)TG_ATTR_I(n, A_FILTERS);
-    const int p = g.ho * g.wo, rows = g.c * g.k * g.k;
+    const int p = g.ho * g.wo, rows = g.c * g.k * g.k, rb = conv2d_rows_per_block(&g, f);
     const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = (int64_t)f * p;
     const tg_act act = (tg_act)TG_ATTR_I(n, A_ACT);
     const float *x = tg_in(n, 0), *w = n->params[P_WEIGHT]->value.data;
     float *dx = tg_din(n, 0), *dw = tg_dparam(n, P_WEIGHT);
     float *db = n->params[P_BIAS] ? tg_dparam(n, P_BIAS) : NULL;
-    float *col = n->scratch, *dzbuf = col + (size_t)rows * p;
+    float *col = n->scratch, *dzbuf = col + (size_t)rows * rb * g.wo;
     const int direct = conv2d_direct(&g);
     for (int i = 0; i < batch; i++) {
-        const float *dz = n->grad.data + i * out_img;
-        if (act != TG_ACT_NONE || db) {
-            dz_and_bias(n->value.data + i * out_img, dz, dzbuf, db, act, f, p);
-            if (act != TG_ACT_NONE) dz = dzbuf;
-        }
-        if (dw) {
-            /* dw (F, CKK) += dz (F, P) . col^T (P, CKK) */
-            const float *ci = x + i * in_img;
-            if (!direct) {
-                tg_im2col(&g, ci, col);
-                ci = col;
+        const float *xi = x + i * in_img;
+        float *dxi = dx ? dx + i * in_img : NULL;
+        for (int oh0 = 0; oh0 < g.ho; oh0 += rb) {
+            const int oh1 = oh0 + rb < g.ho ? oh0 + rb : g.ho, q = (oh1 - oh0) * g.wo;
+            /* dz block (F, q), row stride ldz: dy itself, or dy * act'(y) in scratch */
+            const float *dz = n->grad.data + i * out_img + (int64_t)oh0 * g.wo;
+            int ldz = p;
+            if (act != TG_ACT_NONE || db) {
+                tg_dz_bias(n->value.data + i * out_img + (int64_t)oh0 * g.wo, dz, dzbuf, db, act,
+                            f, q, p);
+                if (act != TG_ACT_NONE) {
+                    dz = dzbuf;
+                    ldz = q;
+                }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, rows, p, 1.0f, dz, p, ci, p,
-                        1.0f, dw, rows);
-        }
-        if (dx) {
-            float *dxi = dx + i * in_img;
-            /* d col (CKK, P) = w^T (CKK, F) . dz (F, P); a direct conv adds straight into dx */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, p, f, 1.0f, w, rows, dz, p,
-                        direct ? 1.0f : 0.0f, direct ? dxi : col, p);
-            if (!direct) tg_col2im_add(&g, col, dxi);
+            if (dw) {
+                /* dw (F, CKK) += dz (F, q) . col^T (q, CKK) */
+                const float *ci = xi + (int64_t)oh0 * g.wo;
+                int ldc = p;
+                if (!direct) {
+                    tg_im2col(&g, xi, oh0, oh1, col);
+                    ci = col;
+                    ldc = q;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, rows, q, 1.0f, dz, ldz, ci,
+                            ldc, 1.0f, dw, rows);
+            }
+            if (dxi) {
+                /* d col (CKK, q) = w^T (CKK, F) . dz (F, q); a direct conv adds straight into dx */
+                if (direct)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, q, f, 1.0f, w, rows,
+                                dz, ldz, 1.0f, dxi + (int64_t)oh0 * g.wo, p);
+                else {
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, q, f, 1.0f, w, rows,
+                                dz, ldz, 0.0f, col, q);
+                    tg_col2im_add(&g, col, oh0, oh1, dxi);
+                }
+            }
         }
     }
     return TG_OK;

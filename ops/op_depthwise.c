@@ -6,11 +6,12 @@
  *                     bias: (F)  y: (N, F, Ho, Wo)
  * Output channel o = c*M + m reads input channel c (the PyTorch groups layout).
  *
- * The depthwise kernels are our own: threaded over channels, with the inner loop
- * running along a row of outputs so that stride 1 vectorises. Threading over
- * channels also makes backward deterministic: one thread owns input channel c,
- * its dx plane and the weights of its M output channels, and sums over pixels
- * and images in a fixed order. */
+ * The depthwise kernels are our own, with the inner loop running along a row of
+ * outputs so that stride 1 vectorises. Forward is threaded over output planes;
+ * backward over input channels: one thread owns input channel c, its dx planes
+ * and the weights of its M output channels, and sums over pixels and images in a
+ * fixed order (deterministic). Each call opens one OpenMP region for the whole
+ * batch, never one per image between GEMMs (see op_conv.c on threading). */
 #include <cblas.h>
 #include <string.h>
 
@@ -53,27 +54,47 @@ TG_HOT static void dw_plane_forward(const tg_conv_geom *g, const float *xc, cons
                 }
             yr[ow] = acc;
         }
-        const int off = -g->pl;
+        /* interior: row by row of taps, so the loop over ow has no inner loop and
+         * vectorises (a K = 3 row of taps is one expression) */
 #pragma omp simd
-        for (int ow = wlo; ow < whi; ow++) {
-            float acc = bo;
-            for (int kh = kh0; kh < kh1; kh++) {
-                const float *xr = xc + (int64_t)(top + kh) * w, *wr = wo + kh * k;
-                for (int kw = 0; kw < k; kw++) acc += wr[kw] * xr[ow * s + off + kw];
+        for (int ow = wlo; ow < whi; ow++) yr[ow] = bo;
+        for (int kh = kh0; kh < kh1; kh++) {
+            const float *wr = wo + kh * k;
+            const int64_t base = (int64_t)(top + kh) * w - g->pl;
+            if (k == 3) {
+                const float w0 = wr[0], w1 = wr[1], w2 = wr[2];
+#pragma omp simd
+                for (int ow = wlo; ow < whi; ow++) {
+                    const int64_t i = base + (int64_t)ow * s;
+                    yr[ow] += w0 * xc[i] + w1 * xc[i + 1] + w2 * xc[i + 2];
+                }
+            } else {
+                for (int kw = 0; kw < k; kw++) {
+                    const float wv = wr[kw];
+#pragma omp simd
+                    for (int ow = wlo; ow < whi; ow++) yr[ow] += wv * xc[base + (int64_t)ow * s + kw];
+                }
             }
-            yr[ow] = acc;
         }
     }
 }
 
-/* x: (C, H, W)  w: (C*M, K*K)  b: (C*M) or NULL  y: (C*M, Ho, Wo) */
-static void dw_forward_image(const tg_conv_geom *g, int m, const float *x, const float *w,
-                             const float *b, float *y) {
+/* The whole batch in one parallel region over the N*C*M output planes, each
+ * followed by its bias and activation while it is in cache.
+ * x: (N, C, H, W)  w: (C*M, K*K)  b: (C*M) or NULL  y: (N, C*M, Ho, Wo) */
+static void dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const float *x,
+                       const float *w, const float *b, float *y) {
     const int k = g->k, p = g->ho * g->wo, cm = g->c * m;
-#pragma omp parallel for schedule(static) if ((int64_t)cm * p * k * k > TG_PAR_MIN)
-    for (int o = 0; o < cm; o++)
-        dw_plane_forward(g, x + (int64_t)(o / m) * g->h * g->w, w + (int64_t)o * k * k,
-                         b ? b[o] : 0.0f, y + (int64_t)o * p);
+    const int64_t planes = (int64_t)batch * cm;
+#pragma omp parallel for schedule(static) if (planes * p * k * k > TG_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const int64_t i = pl / cm;
+        const int o = (int)(pl % cm);
+        float *yo = y + pl * p;
+        dw_plane_forward(g, x + (i * g->c + o / m) * g->h * g->w, w + (int64_t)o * k * k,
+                         b ? b[o] : 0.0f, yo);
+        tg_act_row(act, yo, p);
+    }
 }
 
 /* dx plane (H, W) += the adjoint of dw_plane_forward applied to dz (Ho, Wo).
@@ -105,8 +126,9 @@ TG_HOT static void dw_plane_backward_input(const tg_conv_geom *g, const float *d
     if (ihi > g->w) ihi = g->w;
     if (ihi < ilo) ihi = ilo;
     for (int ih = 0; ih < g->h; ih++) {
-        const int base = ih + g->pt; /* oh = base - kh */
-        const int kh0 = base - g->ho + 1 > 0 ? base - g->ho + 1 : 0, kh1 = base + 1 < k ? base + 1 : k;
+        const int base_row = ih + g->pt; /* oh = base_row - kh */
+        const int kh0 = base_row - g->ho + 1 > 0 ? base_row - g->ho + 1 : 0;
+        const int kh1 = base_row + 1 < k ? base_row + 1 : k;
         float *dxr = dxc + (int64_t)ih * g->w;
         for (int iw = 0; iw < g->w; iw++) {
             if (iw == ilo) iw = ihi;
@@ -115,18 +137,27 @@ TG_HOT static void dw_plane_backward_input(const tg_conv_geom *g, const float *d
             for (int kh = kh0; kh < kh1; kh++)
                 for (int kw = 0; kw < k; kw++) {
                     int ow = iw + g->pl - kw;
-                    if (ow >= 0 && ow < g->wo) acc += wo[kh * k + kw] * dz[(int64_t)(base - kh) * g->wo + ow];
+                    if (ow >= 0 && ow < g->wo) acc += wo[kh * k + kw] * dz[(int64_t)(base_row - kh) * g->wo + ow];
                 }
             dxr[iw] += acc;
         }
+        for (int kh = kh0; kh < kh1; kh++) {
+            const float *wr = wo + kh * k;
+            const int64_t base = (int64_t)(base_row - kh) * g->wo + g->pl; /* dz index of ow = iw + pl */
+            if (k == 3) {
+                const float w0 = wr[0], w1 = wr[1], w2 = wr[2];
 #pragma omp simd
-        for (int iw = ilo; iw < ihi; iw++) {
-            float acc = 0.0f;
-            for (int kh = kh0; kh < kh1; kh++) {
-                const float *dr = dz + (int64_t)(base - kh) * g->wo + g->pl, *wr = wo + kh * k;
-                for (int kw = 0; kw < k; kw++) acc += wr[kw] * dr[iw - kw];
+                for (int iw = ilo; iw < ihi; iw++) {
+                    const int64_t i = base + iw;
+                    dxr[iw] += w0 * dz[i] + w1 * dz[i - 1] + w2 * dz[i - 2];
+                }
+            } else {
+                for (int kw = 0; kw < k; kw++) {
+                    const float wv = wr[kw];
+#pragma omp simd
+                    for (int iw = ilo; iw < ihi; iw++) dxr[iw] += wv * dz[base + iw - kw];
+                }
             }
-            dxr[iw] += acc;
         }
     }
 }
@@ -160,23 +191,28 @@ TG_HOT static void dw_plane_backward_weight(const tg_conv_geom *g, const float *
         }
 }
 
-/* x: (C, H, W)  w: (C*M, K*K)  dz: (C*M, Ho, Wo)
- * dx (C, H, W) += ..., dw (C*M, K*K) += ..., db (C*M) += ...; each may be NULL.
- * One thread per input channel c: it owns dx[c] and the M filters reading c. */
-static void dw_backward_image(const tg_conv_geom *g, int m, const float *x, const float *w,
-                              const float *dz, float *dx, float *dw, float *db) {
-    const int k = g->k, p = g->ho * g->wo;
-#pragma omp parallel for schedule(static) if ((int64_t)g->c * m * p * k * k > TG_PAR_MIN)
-    for (int c = 0; c < g->c; c++) {
-        const float *xc = x + (int64_t)c * g->h * g->w;
-        for (int o = c * m; o < (c + 1) * m; o++) {
-            const float *dzo = dz + (int64_t)o * p;
-            if (dw || db)
-                dw_plane_backward_weight(g, xc, dzo, dw ? dw + (int64_t)o * k * k : NULL,
-                                         db ? db + o : NULL);
-            if (dx) dw_plane_backward_input(g, dzo, w + (int64_t)o * k * k, dx + (int64_t)c * g->h * g->w);
+/* x: (N, C, H, W)  w: (C*M, K*K)  dz: (N, C*M, Ho, Wo)
+ * dx (N, C, H, W) += ..., dw (C*M, K*K) += ..., db (C*M) += ...; each may be NULL.
+ * One parallel region over input channels: the thread of channel c owns its dx
+ * planes and the M filters reading it, and sums over images in order. */
+static void dw_backward(const tg_conv_geom *g, int batch, int m, const float *x, const float *w,
+                        const float *dz, float *dx, float *dw, float *db) {
+    const int k = g->k, p = g->ho * g->wo, cm = g->c * m;
+    const int64_t hw = (int64_t)g->h * g->w;
+#pragma omp parallel for schedule(static) if ((int64_t)batch * cm * p * k * k > TG_PAR_MIN)
+    for (int c = 0; c < g->c; c++)
+        for (int i = 0; i < batch; i++) {
+            const float *xc = x + ((int64_t)i * g->c + c) * hw;
+            for (int o = c * m; o < (c + 1) * m; o++) {
+                const float *dzo = dz + ((int64_t)i * cm + o) * p;
+                if (dw || db)
+                    dw_plane_backward_weight(g, xc, dzo, dw ? dw + (int64_t)o * k * k : NULL,
+                                             db ? db + o : NULL);
+                if (dx)
+                    dw_plane_backward_input(g, dzo, w + (int64_t)o * k * k,
+                                            dx + ((int64_t)i * g->c + c) * hw);
+            }
         }
-    }
 }
 
 /* ---- depthwise_conv2d ---- */
@@ -226,23 +262,20 @@ static tg_status depthwise_infer(const tg_node *n, const tg_shape *in, tg_shape 
     return TG_OK;
 }
 
-/* Scratch: d(pre-activation) of one image, when an activation is fused. */
+/* Scratch: d(pre-activation) of the batch, when an activation is fused. */
 static size_t depthwise_scratch(const tg_node *n) {
     if (TG_ATTR_I(n, D_ACT) == TG_ACT_NONE) return 0;
-    return (size_t)tg_shape_item_numel(&n->value.shape) * sizeof(float);
+    return (size_t)tg_shape_numel(&n->value.shape) * sizeof(float);
 }
 
 static tg_status depthwise_forward(tg_node *n) {
     tg_conv_geom g;
     tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
     if (st) return st;
-    const int batch = (int)n->value.shape.dim[0], m = (int)TG_ATTR_I(n, D_MULT);
-    const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = tg_shape_item_numel(&n->value.shape);
     const float *b = n->params[DP_BIAS] ? n->params[DP_BIAS]->value.data : NULL;
-    for (int i = 0; i < batch; i++)
-        dw_forward_image(&g, m, tg_in(n, 0) + i * in_img, n->params[DP_WEIGHT]->value.data, b,
-                         n->value.data + i * out_img);
-    tg_act_forward((tg_act)TG_ATTR_I(n, D_ACT), n->value.data, (int64_t)batch * out_img);
+    dw_forward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT),
+               (tg_act)TG_ATTR_I(n, D_ACT), tg_in(n, 0), n->params[DP_WEIGHT]->value.data, b,
+               n->value.data);
     return TG_OK;
 }
 
@@ -250,20 +283,15 @@ static tg_status depthwise_backward(tg_node *n) {
     tg_conv_geom g;
     tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
     if (st) return st;
-    const int batch = (int)n->value.shape.dim[0], m = (int)TG_ATTR_I(n, D_MULT);
-    const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = tg_shape_item_numel(&n->value.shape);
     const tg_act act = (tg_act)TG_ATTR_I(n, D_ACT);
-    float *dx = tg_din(n, 0), *dw = tg_dparam(n, DP_WEIGHT);
-    float *db = n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL;
-    for (int i = 0; i < batch; i++) {
-        const float *dz = n->grad.data + i * out_img;
-        if (act != TG_ACT_NONE) {
-            tg_act_backward(act, n->value.data + i * out_img, dz, n->scratch, out_img, 0);
-            dz = n->scratch;
-        }
-        dw_backward_image(&g, m, tg_in(n, 0) + i * in_img, n->params[DP_WEIGHT]->value.data, dz,
-                          dx ? dx + i * in_img : NULL, dw, db);
+    const float *dz = n->grad.data;
+    if (act != TG_ACT_NONE) {
+        tg_act_backward(act, n->value.data, n->grad.data, n->scratch, tg_numel(&n->value), 0);
+        dz = n->scratch;
     }
+    dw_backward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT), tg_in(n, 0),
+                n->params[DP_WEIGHT]->value.data, dz, tg_din(n, 0), tg_dparam(n, DP_WEIGHT),
+                n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL);
     return TG_OK;
 }
 
@@ -336,37 +364,36 @@ static size_t sepconv_saved(const tg_node *n) {
     return (size_t)(y->dim[0] * cm * y->dim[2] * y->dim[3]) * sizeof(float);
 }
 
-/* Scratch: dz (F, P) and dt (C*M, P) of one image. */
+/* Scratch: dz (F, P) of one image, then dt (N, C*M, Ho, Wo) of the whole batch. */
 static size_t sepconv_scratch(const tg_node *n) {
     const tg_shape *y = &n->value.shape;
     int64_t cm = n->inputs[0]->value.shape.dim[1] * TG_ATTR_I(n, D_MULT);
-    return (size_t)((y->dim[1] + cm) * y->dim[2] * y->dim[3]) * sizeof(float);
+    return (size_t)((y->dim[1] + y->dim[0] * cm) * y->dim[2] * y->dim[3]) * sizeof(float);
 }
 
+/* Phases, not images, alternate: one OpenMP region for the depthwise part of the
+ * whole batch, then the GEMMs image by image with serial cache-hot side passes,
+ * so OpenMP and OpenBLAS hand over once per call (see op_conv.c). */
 static tg_status sepconv_forward(tg_node *n) {
     tg_conv_geom g;
     tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
     if (st) return st;
     const int batch = (int)n->value.shape.dim[0], m = (int)TG_ATTR_I(n, D_MULT);
     const int f = (int)TG_ATTR_I(n, S_FILTERS), cm = g.c * m, p = g.ho * g.wo;
-    const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = (int64_t)f * p;
+    const int64_t out_img = (int64_t)f * p;
     const float *wp = n->params[SP_POINTWISE]->value.data;
     const float *b = n->params[SP_BIAS] ? n->params[SP_BIAS]->value.data : NULL;
+    const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
     float *t = n->saved, *y = n->value.data;
+    dw_forward(&g, batch, m, TG_ACT_NONE, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data, NULL,
+               t);
     for (int i = 0; i < batch; i++) {
-        float *ti = t + (int64_t)i * cm * p, *yi = y + i * out_img;
-        dw_forward_image(&g, m, tg_in(n, 0) + i * in_img, n->params[SP_DEPTHWISE]->value.data,
-                         NULL, ti);
+        float *yi = y + i * out_img;
         /* y_i (F, P) = wp (F, CM) . t_i (CM, P) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, cm, 1.0f, wp, cm, ti, p, 0.0f,
-                    yi, p);
-        if (b) {
-#pragma omp parallel for schedule(static) if (out_img > TG_PAR_MIN)
-            for (int o = 0; o < f; o++)
-                for (int j = 0; j < p; j++) yi[(int64_t)o * p + j] += b[o];
-        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, cm, 1.0f, wp, cm,
+                    t + (int64_t)i * cm * p, p, 0.0f, yi, p);
+        if (b || act != TG_ACT_NONE) tg_bias_act(yi, b, act, f, p, p);
     }
-    tg_act_forward((tg_act)TG_ATTR_I(n, S_ACT), y, (int64_t)batch * out_img);
     return TG_OK;
 }
 
@@ -376,37 +403,31 @@ static tg_status sepconv_backward(tg_node *n) {
     if (st) return st;
     const int batch = (int)n->value.shape.dim[0], m = (int)TG_ATTR_I(n, D_MULT);
     const int f = (int)TG_ATTR_I(n, S_FILTERS), cm = g.c * m, p = g.ho * g.wo;
-    const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = (int64_t)f * p;
+    const int64_t out_img = (int64_t)f * p;
     const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
     const float *wp = n->params[SP_POINTWISE]->value.data, *t = n->saved;
     float *dx = tg_din(n, 0), *dwd = tg_dparam(n, SP_DEPTHWISE), *dwp = tg_dparam(n, SP_POINTWISE);
     float *db = n->params[SP_BIAS] ? tg_dparam(n, SP_BIAS) : NULL;
     float *dzbuf = n->scratch, *dt = dzbuf + out_img;
+    const int need_dt = dx || dwd;
     for (int i = 0; i < batch; i++) {
         const float *dz = n->grad.data + i * out_img, *ti = t + (int64_t)i * cm * p;
-        if (act != TG_ACT_NONE) {
-            tg_act_backward(act, n->value.data + i * out_img, dz, dzbuf, out_img, 0);
-            dz = dzbuf;
-        }
-        if (db) {
-#pragma omp parallel for schedule(static) if (out_img > TG_PAR_MIN)
-            for (int o = 0; o < f; o++) {
-                float acc = 0.0f;
-                for (int j = 0; j < p; j++) acc += dz[(int64_t)o * p + j];
-                db[o] += acc;
-            }
+        if (act != TG_ACT_NONE || db) {
+            tg_dz_bias(n->value.data + i * out_img, dz, dzbuf, db, act, f, p, p);
+            if (act != TG_ACT_NONE) dz = dzbuf;
         }
         /* dwp (F, CM) += dz (F, P) . t_i^T (P, CM) */
         if (dwp)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, cm, p, 1.0f, dz, p, ti, p, 1.0f,
                         dwp, cm);
-        if (!dx && !dwd) continue;
-        /* dt (CM, P) = wp^T (CM, F) . dz (F, P), then through the depthwise conv */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cm, p, f, 1.0f, wp, cm, dz, p, 0.0f,
-                    dt, p);
-        dw_backward_image(&g, m, tg_in(n, 0) + i * in_img, n->params[SP_DEPTHWISE]->value.data, dt,
-                          dx ? dx + i * in_img : NULL, dwd, NULL);
+        /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P) */
+        if (need_dt)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cm, p, f, 1.0f, wp, cm, dz, p, 0.0f,
+                        dt + (int64_t)i * cm * p, p);
     }
+    if (need_dt)
+        dw_backward(&g, batch, m, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data, dt, dx, dwd,
+                    NULL);
     return TG_OK;
 }
 

@@ -72,29 +72,43 @@ static tg_status maxpool_forward(tg_node *n) {
     const float *x = tg_in(n, 0);
     float *y = n->value.data;
     int32_t *arg = n->saved;
+    /* 2x2 windows at stride 2 starting at (0,0): every whole window has a fast path */
+    const int fast2 = g.k == 2 && g.stride == 2 && g.pt == 0 && g.pl == 0;
+    const int full2 = g.w / 2 < g.wo ? g.w / 2 : g.wo;
 #pragma omp parallel for schedule(static) if (planes * in_p > TG_PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * in_p;
         float *yp = y + pl * out_p;
         int32_t *ap = arg + pl * out_p;
         for (int oh = 0; oh < g.ho; oh++) {
-            int h0, h1;
+            int h0, h1, ow = 0;
             window(oh, g.stride, g.pt, g.k, g.h, &h0, &h1);
-            for (int ow = 0; ow < g.wo; ow++) {
+            if (fast2 && h1 - h0 == 2) {
+                /* the seed's 2x2 stride-2 window, branch-free (vectorises), same
+                 * row-major order: a later pixel wins only when strictly greater */
+                const float *r0 = xp + (int64_t)h0 * g.w, *r1 = r0 + g.w;
+                float *yr = yp + (int64_t)oh * g.wo;
+                int32_t *ar = ap + (int64_t)oh * g.wo, row = h0 * g.w;
+#pragma omp simd
+                for (int j = 0; j < full2; j++) {
+                    float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+                    int32_t i = row + 2 * j;
+                    float m = b > a ? b : a;
+                    int32_t at = b > a ? i + 1 : i;
+                    at = c > m ? i + g.w : at;
+                    m = c > m ? c : m;
+                    at = d > m ? i + g.w + 1 : at;
+                    m = d > m ? d : m;
+                    yr[j] = m;
+                    ar[j] = at;
+                }
+                ow = full2;
+            }
+            for (; ow < g.wo; ow++) {
                 int w0, w1;
                 window(ow, g.stride, g.pl, g.k, g.w, &w0, &w1);
                 float best = -INFINITY;
                 int32_t at = -1;
-                if (h1 - h0 == 2 && w1 - w0 == 2) {
-                    /* the seed's 2x2 window, unrolled in the same row-major order */
-                    const float *r0 = xp + h0 * g.w + w0, *r1 = r0 + g.w;
-                    int32_t base = h0 * g.w + w0;
-                    best = r0[0];
-                    at = base;
-                    if (r0[1] > best) best = r0[1], at = base + 1;
-                    if (r1[0] > best) best = r1[0], at = base + g.w;
-                    if (r1[1] > best) best = r1[1], at = base + g.w + 1;
-                } else
                 for (int ih = h0; ih < h1; ih++)
                     for (int iw = w0; iw < w1; iw++) {
                         float v = xp[ih * g.w + iw];

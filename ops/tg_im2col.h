@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "tg_error.h"
+#include "tg_op.h"
 
 /* pad= attribute choices; "same" first: it is the conv default. */
 typedef enum tg_pad { TG_PAD_SAME, TG_PAD_VALID } tg_pad;
@@ -31,12 +32,26 @@ typedef struct tg_conv_geom {
 tg_status tg_conv_geom_init(tg_conv_geom *g, const char *what, int c, int h, int w, int k,
                             int stride, tg_pad pad, int padding);
 
-/* col (C*K*K, Ho*Wo): row (c, kh, kw), column (oh, ow) holds the input pixel
- * under that tap, or 0 in the padding. x: (C, H, W) one image. Threaded over rows. */
-void tg_im2col(const tg_conv_geom *g, const float *x, float *col);
-/* dx (C, H, W) += the sum, over every tap, of col (C*K*K, Ho*Wo): the adjoint of
- * tg_im2col. Threaded over channels, so each dx plane has one writer. */
-void tg_col2im_add(const tg_conv_geom *g, const float *col, float *dx);
+/* col (C*K*K, (oh1-oh0)*Wo) for the output rows [oh0, oh1): row (c, kh, kw),
+ * column (oh - oh0, ow) holds the input pixel under that tap, or 0 in the padding.
+ * x: (C, H, W) one image. Serial on purpose: it runs between GEMMs, on a block
+ * sized for the cache, and an OpenMP region there would leave spinning workers
+ * competing with OpenBLAS's threads (see docs/ops-conv.md, Threading). */
+void tg_im2col(const tg_conv_geom *g, const float *x, int oh0, int oh1, float *col);
+/* dx (C, H, W) += the sum, over every tap, of col (C*K*K, (oh1-oh0)*Wo): the adjoint
+ * of tg_im2col for the same rows. Serial, like tg_im2col. */
+void tg_col2im_add(const tg_conv_geom *g, const float *col, int oh0, int oh1, float *dx);
+
+/* Serial helpers for the passes between GEMMs (see tg_im2col). Activations use the
+ * same formulas as tg_act_forward/backward, the derivative taken from the output y. */
+void tg_act_row(tg_act act, float *y, int64_t n);
+void tg_act_grad_row(tg_act act, const float *y, const float *dy, float *dz, int64_t n);
+/* y (F, q), row stride ld: y = act(y + b), one pass per row; b may be NULL. */
+void tg_bias_act(float *y, const float *b, tg_act act, int f, int64_t q, int64_t ld);
+/* dz (F, q) = dy * act'(y) (y, dy with row stride ld; dz packed) and db (F) += the row
+ * sums of dz, in one pass. With act none, dz is not written and db sums dy. db may be NULL. */
+void tg_dz_bias(const float *y, const float *dy, float *dz, float *db, tg_act act, int f,
+                int64_t q, int64_t ld);
 
 /* The outputs [lo, hi) along one axis whose tap `tap` reads a real input, not
  * padding: i = o * stride - pad + tap in [0, n_in). */

@@ -120,11 +120,20 @@ static const conv_case cases[] = {
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
+/* Large enough that conv2d splits each image into blocks of output rows
+ * (im2col block + output block > 1M floats): stride 1, stride 2, and 1x1 direct. */
+static const conv_case big_cases[] = {
+    {1, 32, 80, 100, 16, 3, 1, 1, -1, 1, 1, "relu"},
+    {2, 32, 121, 121, 8, 3, 2, 1, -1, 1, 1, "tanh"},
+    {1, 512, 40, 60, 16, 1, 1, 0, -1, 0, 1, "none"},
+};
+#define N_BIG ((int)(sizeof big_cases / sizeof big_cases[0]))
+
 /* ---- conv2d ---- */
 
 START_TEST(test_conv2d_forward_matches_direct_loops) {
-    for (int i = 0; i < N_CASES; i++) {
-        const conv_case *cc = &cases[i];
+    for (int i = 0; i < N_CASES + N_BIG; i++) {
+        const conv_case *cc = i < N_CASES ? &cases[i] : &big_cases[i - N_CASES];
         char attrs[256];
         case_attrs(cc, 1, attrs, sizeof attrs);
         /* conv2d has no multiplier attribute */
@@ -226,6 +235,7 @@ static void check_backward(const conv_case *cc, int depthwise, uint64_t seed_no)
 
 START_TEST(test_conv2d_backward_matches_direct_loops) {
     for (int i = 0; i < N_CASES; i++) check_backward(&cases[i], 0, 60 + (uint64_t)i);
+    for (int i = 0; i < N_BIG; i++) check_backward(&big_cases[i], 0, 90 + (uint64_t)i);
 }
 END_TEST
 

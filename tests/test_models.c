@@ -615,7 +615,7 @@ START_TEST(test_models_dir_siamese_xray_matches_the_seed_architecture) {
     tg_model *m;
     ck_assert_msg(tg_model_build(d, 1, &m) == TG_OK, "%s", tg_last_error());
     const tg_shape *s = &m->tower_a[tg_model_def_find(d, "pool4")]->value.shape;
-    ck_assert(s->dim[1] == 512 && s->dim[2] == 9 && s->dim[3] == 9);
+    ck_assert(s->dim[1] == 256 && s->dim[2] == 9 && s->dim[3] == 9);
     ck_assert_int_eq(m->embed_dim, 64);
     tg_model_free(m);
     tg_model_def_free(d);

@@ -5,8 +5,11 @@
 
 #include "siamese_cnn.h"
 
+/* One thread: this test is about learning. With two, the time depends on the
+ * machine's load and on OMP_WAIT_POLICY (docs/ops-conv.md, Threading). */
 START_TEST(test_siamese_cnn_loss_falls_and_pairs_are_separated) {
     siamese_cnn_run run;
+    ck_assert_int_eq(tg_threads_set(1), TG_OK);
     ck_assert_msg(siamese_cnn_train(1, 12, 0, &run) == TG_OK, "%s", tg_last_error());
     ck_assert_msg(run.loss[11] < run.loss[0] / 4, "loss %g -> %g", run.loss[0], run.loss[11]);
     ck_assert_msg(run.heldout_accuracy > 0.90, "held-out accuracy %.3f (chance 0.5)",
@@ -16,8 +19,10 @@ START_TEST(test_siamese_cnn_loss_falls_and_pairs_are_separated) {
 }
 END_TEST
 
+/* Two threads (or all cores): a fixed thread count gives the same numbers. */
 START_TEST(test_siamese_cnn_same_seed_same_losses) {
     siamese_cnn_run a, b;
+    ck_assert_int_eq(tg_threads_set(2), TG_OK);
     ck_assert_int_eq(siamese_cnn_train(5, 2, 0, &a), TG_OK);
     ck_assert_int_eq(siamese_cnn_train(5, 2, 0, &b), TG_OK);
     for (int e = 0; e < 2; e++) ck_assert(a.loss[e] == b.loss[e]);
