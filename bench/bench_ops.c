@@ -35,31 +35,33 @@ static double median(double *v, int n) {
 typedef tg_status (*node_fn)(tg_node *);
 
 /* The GEMMs a layer issues per image, as plain cblas_sgemm calls on buffers of
- * the same shapes: C (m, n) = op(A) op(B), each shape `count` times. */
+ * the same shapes: C (m, n) = op(A) op(B), each shape `count` times (one per image).
+ * As in the layer, the per-image operand (`img`: 'a', 'b' or 'c': the image's
+ * output, or its output gradient) is a distinct buffer for each image, while the
+ * weights and the im2col buffer are shared; otherwise the reference would keep a
+ * cache-resident output that the layer, writing a whole batch, cannot have. */
 typedef struct gemm_shape {
     int ta, tb, m, n, k;
+    char img;
 } gemm_shape;
 
 typedef struct gemm_ref {
     gemm_shape s[2];
     int n_shapes, count;
-    float *a, *b, *c;
+    float *buf[2][3]; /* per shape: A, B, C (the `img` one holds count copies) */
 } gemm_ref;
 
 static int gemm_ref_init(gemm_ref *r) {
-    size_t a = 1, b = 1, c = 1;
     for (int i = 0; i < r->n_shapes; i++) {
         const gemm_shape *g = &r->s[i];
-        if ((size_t)g->m * g->k > a) a = (size_t)g->m * g->k;
-        if ((size_t)g->k * g->n > b) b = (size_t)g->k * g->n;
-        if ((size_t)g->m * g->n > c) c = (size_t)g->m * g->n;
+        size_t size[3] = {(size_t)g->m * g->k, (size_t)g->k * g->n, (size_t)g->m * g->n};
+        for (int j = 0; j < 3; j++) {
+            size_t n = size[j] * ("abc"[j] == g->img ? (size_t)r->count : 1);
+            r->buf[i][j] = malloc(sizeof(float) * n);
+            if (!r->buf[i][j]) return 1;
+            for (size_t e = 0; e < n; e++) r->buf[i][j][e] = (float)(e % 7) * 0.01f;
+        }
     }
-    r->a = malloc(sizeof(float) * a);
-    r->b = malloc(sizeof(float) * b);
-    r->c = calloc(c, sizeof(float));
-    if (!r->a || !r->b || !r->c) return 1;
-    for (size_t i = 0; i < a; i++) r->a[i] = (float)(i % 7) * 0.1f;
-    for (size_t i = 0; i < b; i++) r->b[i] = (float)(i % 5) * 0.1f;
     return 0;
 }
 
@@ -67,9 +69,14 @@ static void gemm_ref_run(const gemm_ref *r) {
     for (int j = 0; j < r->count; j++)
         for (int i = 0; i < r->n_shapes; i++) {
             const gemm_shape *g = &r->s[i];
+            size_t step[3] = {(size_t)g->m * g->k, (size_t)g->k * g->n, (size_t)g->m * g->n};
+            float *op[3];
+            for (int o = 0; o < 3; o++)
+                op[o] = r->buf[i][o] + ("abc"[o] == g->img ? (size_t)j * step[o] : 0);
             cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
-                        g->tb ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, 1.0f, r->a,
-                        g->ta ? g->m : g->k, r->b, g->tb ? g->k : g->n, 1.0f, r->c, g->n);
+                        g->tb ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, 1.0f, op[0],
+                        g->ta ? g->m : g->k, op[1], g->tb ? g->k : g->n,
+                        g->img == 'c' ? 0.0f : 1.0f, op[2], g->n);
         }
 }
 
@@ -80,9 +87,8 @@ static double gemm_ref_flops(const gemm_ref *r) {
 }
 
 static void gemm_ref_free(gemm_ref *r) {
-    free(r->a);
-    free(r->b);
-    free(r->c);
+    for (int i = 0; i < r->n_shapes; i++)
+        for (int j = 0; j < 3; j++) free(r->buf[i][j]);
 }
 
 /* Median seconds of the op call and, when ref != NULL, of its sgemm reference. */
@@ -167,9 +173,12 @@ static int bench_layer(const layer *L, int batch, int reps) {
          * same three GEMMs of its pointwise half (rows = C instead of C K K) */
         int p = (int)(ys->dim[2] * ys->dim[3]), f = (int)ys->dim[1];
         int rows = strcmp(L->op, "conv2d") ? L->c : L->c * 9;
-        gemm_ref fr = {{{0, 0, f, p, rows}}, 1, batch, NULL, NULL, NULL};
-        gemm_ref br = {{{0, 1, f, rows, p}, {1, 0, rows, p, f}}, L->input_grad ? 2 : 1, batch,
-                       NULL, NULL, NULL};
+        /* forward writes each image's y; backward reads each image's dz */
+        gemm_ref fr = {{{0, 0, f, p, rows, 'c'}}, 1, batch, {{NULL}}};
+        gemm_ref br = {{{0, 1, f, rows, p, 'a'}, {1, 0, rows, p, f, 'b'}},
+                       L->input_grad ? 2 : 1,
+                       batch,
+                       {{NULL}}};
         if (gemm_ref_init(&fr) || gemm_ref_init(&br)) return 1;
         time_pair(y->op->forward, y, &fr, reps, &tf, &sf);
         time_pair(y->op->backward, y, &br, reps, &tb, &sb);
@@ -193,8 +202,8 @@ static int bench_layer(const layer *L, int batch, int reps) {
         snprintf(fcol, sizeof fcol, "%.1f GB/s", fb / tf * 1e-9);
         snprintf(bcol, sizeof bcol, "%.1f GB/s", bb / tb * 1e-9);
     }
-    printf("| %-16s | %-10s | %-10s | %8.2f | %8.2f | %10s | %10s | %9s | %5s | %5s |\n", L->op,
-           in, out, tf * 1e3, tb * 1e3, fcol, bcol, sg, rf, rb);
+    printf("| %-16s | %-10s | %-10s | %8.2f | %8.2f | %10s | %10s | %9s | %5s | %5s |\n", L->op, in,
+           out, tf * 1e3, tb * 1e3, fcol, bcol, sg, rf, rb);
     fflush(stdout);
     tg_graph_free(g);
     return 0;
@@ -203,9 +212,12 @@ static int bench_layer(const layer *L, int batch, int reps) {
 int main(int argc, char **argv) {
     int threads = 0, reps = 7, batch = 16;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            batch = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_ops [--threads N] [--reps R] [--batch B]\n");
             return 2;
@@ -220,16 +232,18 @@ int main(int argc, char **argv) {
     printf("bench/ops: batch %d, %d threads (OpenMP and OpenBLAS), OMP_WAIT_POLICY=%s, "
            "median of %d\n\n",
            batch, tg_threads_get(), wait ? wait : "(unset)", reps);
-    printf("| %-16s | %-10s | %-10s | %8s | %8s | %10s | %10s | %9s | %5s | %5s |\n", "op",
-           "input", "output", "fwd ms", "bwd ms", "fwd", "bwd", "sgemm f/b", "f/sg", "b/sg");
+    printf("| %-16s | %-10s | %-10s | %8s | %8s | %10s | %10s | %9s | %5s | %5s |\n", "op", "input",
+           "output", "fwd ms", "bwd ms", "fwd", "bwd", "sgemm f/b", "f/sg", "b/sg");
     printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (size_t li = 0; li < sizeof layers / sizeof layers[0]; li++)
         if (bench_layer(&layers[li], batch, reps)) {
             fprintf(stderr, "bench_ops: %s: %s\n", layers[li].op, tg_last_error());
             return 1;
         }
-    printf("\nsgemm f/b: cblas_sgemm alone on the layer's per-image GEMM shapes, GFLOP/s (forward; "
-           "backward = the dW and dX GEMMs).\nf/sg, b/sg: the op's GFLOP/s as a share of that; "
-           "sepconv2d counts its depthwise flops too, against the pointwise GEMMs alone.\n");
+    printf(
+        "\nsgemm f/b: cblas_sgemm alone on the layer's per-image GEMM shapes, one call per image "
+        "with per-image outputs (forward) or output gradients (backward) in distinct buffers, "
+        "GFLOP/s (backward = the dW and dX GEMMs).\nf/sg, b/sg: the op's GFLOP/s as a share of "
+        "that; sepconv2d counts its depthwise flops too, against the pointwise GEMMs alone.\n");
     return 0;
 }

@@ -16,7 +16,8 @@ enum { SIDE = 24, CLASSES = 4, BATCH = 32, STEPS_PER_EPOCH = 12, HELDOUT = 256 }
 /* One image of class `cls`: a Gaussian blob (sigma 2 px) at one of four places,
  * jittered by up to 2 px, with random brightness, on uniform noise. */
 static void blob_image(int cls, float *img, tg_rng *rng) {
-    static const float cy[CLASSES] = {6.5f, 6.5f, 17.5f, 17.5f}, cx[CLASSES] = {6.5f, 17.5f, 6.5f, 17.5f};
+    static const float cy[CLASSES] = {6.5f, 6.5f, 17.5f, 17.5f},
+                       cx[CLASSES] = {6.5f, 17.5f, 6.5f, 17.5f};
     float y0 = cy[cls] + tg_rng_uniform_range(rng, -2.0f, 2.0f);
     float x0 = cx[cls] + tg_rng_uniform_range(rng, -2.0f, 2.0f);
     float amp = tg_rng_uniform_range(rng, 0.6f, 1.0f);
@@ -126,8 +127,10 @@ tg_status siamese_cnn_train(uint64_t seed, int epochs, int verbose, siamese_cnn_
     for (int i = 0; i < HELDOUT; i++) {
         float di = tg_node_data(d)[i];
         correct += (di > 0.5f) == (lab[i] > 0.5f);
-        if (lab[i] > 0.5f) diff += di;
-        else same += di;
+        if (lab[i] > 0.5f)
+            diff += di;
+        else
+            same += di;
     }
     run->heldout_accuracy = (double)correct / HELDOUT;
     run->same_dist = same / (HELDOUT / 2);

@@ -92,7 +92,8 @@ static tg_status batchnorm_forward(tg_node *n) {
             for (int64_t i = 0; i < d.n; i++) acc += row_sum(x + i * cs + c * d.s, d.s, 0.0f, 0);
             mu = acc / (double)m;
             acc = 0.0;
-            for (int64_t i = 0; i < d.n; i++) acc += row_sum(x + i * cs + c * d.s, d.s, (float)mu, 1);
+            for (int64_t i = 0; i < d.n; i++)
+                acc += row_sum(x + i * cs + c * d.s, d.s, (float)mu, 1);
             var = acc / (double)m;
             double run_var = unbiased && m > 1 ? var * (double)m / (double)(m - 1) : var;
             rmean[c] = (float)(mom * rmean[c] + (1.0 - mom) * mu);

@@ -144,8 +144,8 @@ static tg_status conv2d_backward(tg_node *n) {
             const float *dz = n->grad.data + i * out_img + (int64_t)oh0 * g.wo;
             int ldz = p;
             if (act != TG_ACT_NONE || db) {
-                tg_dz_bias(n->value.data + i * out_img + (int64_t)oh0 * g.wo, dz, dzbuf, db, act,
-                            f, q, p);
+                tg_dz_bias(n->value.data + i * out_img + (int64_t)oh0 * g.wo, dz, dzbuf, db, act, f,
+                           q, p);
                 if (act != TG_ACT_NONE) {
                     dz = dzbuf;
                     ldz = q;

@@ -50,7 +50,8 @@ TG_HOT static void dw_plane_forward(const tg_conv_geom *g, const float *xc, cons
             for (int kh = kh0; kh < kh1; kh++)
                 for (int kw = 0; kw < k; kw++) {
                     int iw = ow * s - g->pl + kw;
-                    if (iw >= 0 && iw < w) acc += wo[kh * k + kw] * xc[(int64_t)(top + kh) * w + iw];
+                    if (iw >= 0 && iw < w)
+                        acc += wo[kh * k + kw] * xc[(int64_t)(top + kh) * w + iw];
                 }
             yr[ow] = acc;
         }
@@ -72,7 +73,8 @@ TG_HOT static void dw_plane_forward(const tg_conv_geom *g, const float *xc, cons
                 for (int kw = 0; kw < k; kw++) {
                     const float wv = wr[kw];
 #pragma omp simd
-                    for (int ow = wlo; ow < whi; ow++) yr[ow] += wv * xc[base + (int64_t)ow * s + kw];
+                    for (int ow = wlo; ow < whi; ow++)
+                        yr[ow] += wv * xc[base + (int64_t)ow * s + kw];
                 }
             }
         }
@@ -137,13 +139,15 @@ TG_HOT static void dw_plane_backward_input(const tg_conv_geom *g, const float *d
             for (int kh = kh0; kh < kh1; kh++)
                 for (int kw = 0; kw < k; kw++) {
                     int ow = iw + g->pl - kw;
-                    if (ow >= 0 && ow < g->wo) acc += wo[kh * k + kw] * dz[(int64_t)(base_row - kh) * g->wo + ow];
+                    if (ow >= 0 && ow < g->wo)
+                        acc += wo[kh * k + kw] * dz[(int64_t)(base_row - kh) * g->wo + ow];
                 }
             dxr[iw] += acc;
         }
         for (int kh = kh0; kh < kh1; kh++) {
             const float *wr = wo + kh * k;
-            const int64_t base = (int64_t)(base_row - kh) * g->wo + g->pl; /* dz index of ow = iw + pl */
+            const int64_t base =
+                (int64_t)(base_row - kh) * g->wo + g->pl; /* dz index of ow = iw + pl */
             if (k == 3) {
                 const float w0 = wr[0], w1 = wr[1], w2 = wr[2];
 #pragma omp simd
@@ -220,19 +224,21 @@ static void dw_backward(const tg_conv_geom *g, int batch, int m, const float *x,
 enum { D_KERNEL, D_STRIDE, D_PAD, D_PADDING, D_MULT, D_BIAS, D_ACT };
 enum { DP_WEIGHT, DP_BIAS };
 
-#define WINDOW_ATTRS                                                                               \
-    {"kernel", TG_ATTR_INT, NULL, 1, 1024, NULL, "square kernel size K"},                          \
-        {"stride", TG_ATTR_INT, "1", 1, 1024, NULL, "step of the window, both axes"},              \
-        {"pad", TG_ATTR_ENUM, "same", 0, 0, TG_PAD_CHOICES,                                        \
-         "same: TensorFlow/Keras SAME (output ceil(H/stride), odd extra pad bottom/right); "       \
-         "valid: no padding"},                                                                     \
-        {"padding", TG_ATTR_INT, "-1", -1, 1024, NULL,                                             \
-         "explicit zero padding on every side (PyTorch padding=); overrides pad when >= 0"},       \
-        {"multiplier", TG_ATTR_INT, "1", 1, 1024, NULL,                                            \
-         "depth multiplier M: output channels per input channel"}
+/* The window attributes, first and in the same order in both ops (window_geom
+ * reads them by index). */
+#define PAD_DOC                                                                                    \
+    "same: TensorFlow/Keras SAME (output ceil(H/stride), odd extra pad bottom/right); valid: no "  \
+    "padding"
+#define PADDING_DOC                                                                                \
+    "explicit zero padding on every side (PyTorch padding=); overrides pad when >= 0"
+#define MULT_DOC "depth multiplier M: output channels per input channel"
 
 static const tg_attr_spec depthwise_attrs[] = {
-    WINDOW_ATTRS,
+    {"kernel", TG_ATTR_INT, NULL, 1, 1024, NULL, "square kernel size K"},
+    {"stride", TG_ATTR_INT, "1", 1, 1024, NULL, "step of the window, both axes"},
+    {"pad", TG_ATTR_ENUM, "same", 0, 0, TG_PAD_CHOICES, PAD_DOC},
+    {"padding", TG_ATTR_INT, "-1", -1, 1024, NULL, PADDING_DOC},
+    {"multiplier", TG_ATTR_INT, "1", 1, 1024, NULL, MULT_DOC},
     {"bias", TG_ATTR_BOOL, "true", 0, 0, NULL, "add a learnable bias per output channel"},
     {"act", TG_ATTR_ENUM, "none", 0, 0, TG_ACT_CHOICES, "activation applied to the output"},
 };
@@ -242,7 +248,6 @@ static const tg_param_spec depthwise_params[] = {
     {"bias", TG_INIT_ZEROS, 0},
 };
 
-/* The window attributes sit at the same indices (0..4) in both ops. */
 static tg_status window_geom(const tg_node *n, const tg_shape *x, tg_conv_geom *g) {
     if (x->ndim != 4) return tg_shape_error("input", "(N, C, H, W)", x);
     return tg_conv_geom_init(g, "kernel", (int)x->dim[1], (int)x->dim[2], (int)x->dim[3],
@@ -329,7 +334,11 @@ enum { S_FILTERS = 5, S_BIAS, S_ACT };
 enum { SP_DEPTHWISE, SP_POINTWISE, SP_BIAS };
 
 static const tg_attr_spec sepconv_attrs[] = {
-    WINDOW_ATTRS,
+    {"kernel", TG_ATTR_INT, NULL, 1, 1024, NULL, "square kernel size K"},
+    {"stride", TG_ATTR_INT, "1", 1, 1024, NULL, "step of the window, both axes"},
+    {"pad", TG_ATTR_ENUM, "same", 0, 0, TG_PAD_CHOICES, PAD_DOC},
+    {"padding", TG_ATTR_INT, "-1", -1, 1024, NULL, PADDING_DOC},
+    {"multiplier", TG_ATTR_INT, "1", 1, 1024, NULL, MULT_DOC},
     {"filters", TG_ATTR_INT, NULL, 1, 1 << 20, NULL, "output channels F of the pointwise conv"},
     {"bias", TG_ATTR_BOOL, "true", 0, 0, NULL,
      "add a learnable bias per filter, after the pointwise conv (Keras)"},
@@ -422,8 +431,8 @@ static tg_status sepconv_backward(tg_node *n) {
                         dwp, cm);
         /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P) */
         if (need_dt)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cm, p, f, 1.0f, wp, cm, dz, p, 0.0f,
-                        dt + (int64_t)i * cm * p, p);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cm, p, f, 1.0f, wp, cm, dz, p,
+                        0.0f, dt + (int64_t)i * cm * p, p);
     }
     if (need_dt)
         dw_backward(&g, batch, m, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data, dt, dx, dwd,

@@ -65,7 +65,9 @@ static tg_status dropout_backward(tg_node *n) {
     return TG_OK;
 }
 
-static double dropout_flops(const tg_node *n) { return (double)tg_numel(&n->value); }
+static double dropout_flops(const tg_node *n) {
+    return (double)tg_numel(&n->value);
+}
 
 const tg_op tg_op_dropout = {
     .name = "dropout",
@@ -81,7 +83,5 @@ const tg_op tg_op_dropout = {
     .backward = dropout_backward,
     .saved_bytes = dropout_saved,
     .flops = dropout_flops,
-    .examples = {{"4x6", "rate=0.5"},
-                 {"2x3x4x4", "rate=0.3"},
-                 {"3x5", "rate=0.5", 1}},
+    .examples = {{"4x6", "rate=0.5"}, {"2x3x4x4", "rate=0.3"}, {"3x5", "rate=0.5", 1}},
 };

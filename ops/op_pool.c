@@ -32,15 +32,16 @@ static tg_status pool_geom(const tg_node *n, const tg_shape *x, tg_conv_geom *g)
     int size = (int)TG_ATTR_I(n, A_SIZE), stride = (int)TG_ATTR_I(n, A_STRIDE);
     int padding = (int)TG_ATTR_I(n, A_PADDING);
     if (padding > size / 2)
-        return tg_error(TG_ERR_ATTR, "padding=%d is more than half the pool size %d (a window "
-                        "would see only padding)", padding, size);
+        return tg_error(TG_ERR_ATTR,
+                        "padding=%d is more than half the pool size %d (a window "
+                        "would see only padding)",
+                        padding, size);
     return tg_conv_geom_init(g, "pool size", (int)x->dim[1], (int)x->dim[2], (int)x->dim[3], size,
                              stride > 0 ? stride : size,
                              TG_ATTR_I(n, A_PAD) == 0 ? TG_PAD_VALID : TG_PAD_SAME, padding);
 }
 
-static tg_status pool_infer(const tg_node *n, const tg_shape *in, tg_shape *out,
-                            tg_shape *params) {
+static tg_status pool_infer(const tg_node *n, const tg_shape *in, tg_shape *out, tg_shape *params) {
     (void)params;
     tg_conv_geom g;
     tg_status st = pool_geom(n, &in[0], &g);
@@ -293,7 +294,9 @@ static tg_status gap_backward(tg_node *n) {
     return TG_OK;
 }
 
-static double gap_flops(const tg_node *n) { return (double)tg_numel(&n->inputs[0]->value); }
+static double gap_flops(const tg_node *n) {
+    return (double)tg_numel(&n->inputs[0]->value);
+}
 
 const tg_op tg_op_global_avgpool = {
     .name = "global_avgpool",

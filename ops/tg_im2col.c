@@ -4,7 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-
 tg_status tg_conv_geom_init(tg_conv_geom *g, const char *what, int c, int h, int w, int k,
                             int stride, tg_pad pad, int padding) {
     g->c = c;
@@ -14,9 +13,8 @@ tg_status tg_conv_geom_init(tg_conv_geom *g, const char *what, int c, int h, int
     g->stride = stride;
     if (padding >= 0) {
         if (h + 2 * padding < k || w + 2 * padding < k)
-            return tg_error(TG_ERR_SHAPE,
-                            "%s %d does not fit the %dx%d input with padding=%d", what, k, h, w,
-                            padding);
+            return tg_error(TG_ERR_SHAPE, "%s %d does not fit the %dx%d input with padding=%d",
+                            what, k, h, w, padding);
         g->pt = g->pl = padding;
         g->ho = (h + 2 * padding - k) / stride + 1;
         g->wo = (w + 2 * padding - k) / stride + 1;
@@ -64,8 +62,10 @@ void tg_im2col(const tg_conv_geom *g, const float *x, int oh0, int oh1, float *c
         for (int oh = oh0; oh < oh1; oh++) {
             int ih = oh * g->stride - g->pt + kh;
             float *d = dst + (int64_t)(oh - oh0) * g->wo;
-            if (ih < 0 || ih >= g->h) memset(d, 0, (size_t)g->wo * sizeof(float));
-            else gather_row(g, xc + (int64_t)ih * g->w, kw, d);
+            if (ih < 0 || ih >= g->h)
+                memset(d, 0, (size_t)g->wo * sizeof(float));
+            else
+                gather_row(g, xc + (int64_t)ih * g->w, kw, d);
         }
     }
 }
@@ -103,7 +103,8 @@ void tg_col2im_add(const tg_conv_geom *g, const float *col, int oh0, int oh1, fl
  * regions between GEMMs). Same formulas, derivatives from the output y. */
 void tg_act_row(tg_act act, float *y, int64_t p) {
     switch (act) {
-    case TG_ACT_NONE: break;
+    case TG_ACT_NONE:
+        break;
     case TG_ACT_RELU:
 #pragma omp simd
         for (int64_t j = 0; j < p; j++) y[j] = y[j] > 0.0f ? y[j] : 0.0f;
@@ -163,8 +164,8 @@ void tg_bias_act(float *y, const float *b, tg_act act, int f, int64_t q, int64_t
 /* dz (F, q) = dy * act'(y) and db (F) += its row sums, one pass, one writer per row;
  * y and dy have row stride ld, dz is packed (stride q). With no activation only the
  * sums are taken (dz is dy itself). */
-void tg_dz_bias(const float *y, const float *dy, float *dz, float *db, tg_act act, int f,
-                        int64_t q, int64_t ld) {
+void tg_dz_bias(const float *y, const float *dy, float *dz, float *db, tg_act act, int f, int64_t q,
+                int64_t ld) {
     for (int i = 0; i < f; i++) {
         const float *row = dy + (int64_t)i * ld;
         if (act != TG_ACT_NONE) {
@@ -179,4 +180,3 @@ void tg_dz_bias(const float *y, const float *dy, float *dz, float *db, tg_act ac
         }
     }
 }
-

@@ -16,10 +16,10 @@ typedef enum tg_pad { TG_PAD_SAME, TG_PAD_VALID } tg_pad;
 /* One image plane's window geometry: a K x K window moved by `stride` over an
  * H x W plane padded by pt/pb rows and pl/pr columns, giving Ho x Wo outputs. */
 typedef struct tg_conv_geom {
-    int c, h, w;    /* input channels and plane size */
-    int k, stride;  /* square window and its step */
-    int pt, pl;     /* padding before (top, left); after is implied by ho, wo */
-    int ho, wo;     /* output plane size */
+    int c, h, w;   /* input channels and plane size */
+    int k, stride; /* square window and its step */
+    int pt, pl;    /* padding before (top, left); after is implied by ho, wo */
+    int ho, wo;    /* output plane size */
 } tg_conv_geom;
 
 /* Geometry for pad mode `pad`, overridden by an explicit symmetric `padding` >= 0.
@@ -50,8 +50,8 @@ void tg_act_grad_row(tg_act act, const float *y, const float *dy, float *dz, int
 void tg_bias_act(float *y, const float *b, tg_act act, int f, int64_t q, int64_t ld);
 /* dz (F, q) = dy * act'(y) (y, dy with row stride ld; dz packed) and db (F) += the row
  * sums of dz, in one pass. With act none, dz is not written and db sums dy. db may be NULL. */
-void tg_dz_bias(const float *y, const float *dy, float *dz, float *db, tg_act act, int f,
-                int64_t q, int64_t ld);
+void tg_dz_bias(const float *y, const float *dy, float *dz, float *db, tg_act act, int f, int64_t q,
+                int64_t ld);
 
 /* The outputs [lo, hi) along one axis whose tap `tap` reads a real input, not
  * padding: i = o * stride - pad + tap in [0, n_in). */

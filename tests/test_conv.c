@@ -34,13 +34,16 @@ static one_op make_op(const char *op, const char *attrs, tg_shape shape, uint64_
     ck_assert_msg(o.y != NULL, "%s %s: %s", op, attrs, tg_last_error());
     for (int i = 0; i < TG_MAX_PARAMS; i++) {
         tg_node *p = o.y->params[i];
-        if (p && (p->flags & TG_NODE_PARAM)) fill(tg_node_data(p), tg_shape_numel(tg_node_shape(p)), &r);
+        if (p && (p->flags & TG_NODE_PARAM))
+            fill(tg_node_data(p), tg_shape_numel(tg_node_shape(p)), &r);
     }
     ck_assert_int_eq(tg_graph_forward(o.g, o.y), TG_OK);
     return o;
 }
 
-static float *param(one_op *o, int i) { return o->y->params[i] ? tg_node_data(o->y->params[i]) : NULL; }
+static float *param(one_op *o, int i) {
+    return o->y->params[i] ? tg_node_data(o->y->params[i]) : NULL;
+}
 
 static void assert_close(const float *a, const float *b, int64_t n, double tol, const char *what) {
     for (int64_t i = 0; i < n; i++)
@@ -113,10 +116,10 @@ static void case_attrs(const conv_case *cc, int with_filters, char *buf, size_t 
 }
 
 static const conv_case cases[] = {
-    {2, 3, 7, 7, 4, 3, 1, 1, -1, 1, 1, "none"},   {2, 3, 7, 7, 4, 3, 2, 1, -1, 1, 1, "relu"},
-    {3, 2, 8, 9, 3, 3, 2, 0, -1, 1, 1, "tanh"},   {2, 2, 6, 5, 3, 2, 2, 1, -1, 0, 1, "none"},
+    {2, 3, 7, 7, 4, 3, 1, 1, -1, 1, 1, "none"},    {2, 3, 7, 7, 4, 3, 2, 1, -1, 1, 1, "relu"},
+    {3, 2, 8, 9, 3, 3, 2, 0, -1, 1, 1, "tanh"},    {2, 2, 6, 5, 3, 2, 2, 1, -1, 0, 1, "none"},
     {2, 4, 5, 5, 3, 1, 1, 0, -1, 1, 1, "sigmoid"}, {2, 2, 9, 6, 5, 3, 2, 0, 2, 1, 1, "none"},
-    {1, 3, 5, 5, 2, 4, 1, 1, -1, 1, 2, "relu"},   {2, 5, 11, 13, 6, 5, 3, 1, -1, 1, 1, "none"},
+    {1, 3, 5, 5, 2, 4, 1, 1, -1, 1, 2, "relu"},    {2, 5, 11, 13, 6, 5, 3, 1, -1, 1, 1, "none"},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -143,9 +146,10 @@ START_TEST(test_conv2d_forward_matches_direct_loops) {
         int ho, wo;
         ref_conv(cc, 0, tg_node_data(o.x), param(&o, 0), param(&o, 1), ref, &ho, &wo);
         const tg_shape *s = tg_node_shape(o.y);
-        ck_assert_msg(s->dim[0] == cc->n && s->dim[1] == cc->f && s->dim[2] == ho && s->dim[3] == wo,
-                      "case %d: shape (%lld,%lld,%lld,%lld), expected %dx%d", i, (long long)s->dim[0],
-                      (long long)s->dim[1], (long long)s->dim[2], (long long)s->dim[3], ho, wo);
+        ck_assert_msg(
+            s->dim[0] == cc->n && s->dim[1] == cc->f && s->dim[2] == ho && s->dim[3] == wo,
+            "case %d: shape (%lld,%lld,%lld,%lld), expected %dx%d", i, (long long)s->dim[0],
+            (long long)s->dim[1], (long long)s->dim[2], (long long)s->dim[3], ho, wo);
         assert_close(tg_node_data(o.y), ref, tg_shape_numel(s), 1e-5, attrs);
         free(ref);
         tg_graph_free(o.g);
@@ -200,9 +204,12 @@ static void check_backward(const conv_case *cc, int depthwise, uint64_t seed_no)
                 for (int ow = 0; ow < wo; ow++) {
                     int yi = ((n * fo + f) * ho + oh) * wo + ow;
                     double gy = seed[yi];
-                    if (!strcmp(cc->act, "relu")) gy = yv[yi] > 0 ? gy : 0;
-                    else if (!strcmp(cc->act, "tanh")) gy *= 1 - yv[yi] * yv[yi];
-                    else if (!strcmp(cc->act, "sigmoid")) gy *= yv[yi] * (1 - yv[yi]);
+                    if (!strcmp(cc->act, "relu"))
+                        gy = yv[yi] > 0 ? gy : 0;
+                    else if (!strcmp(cc->act, "tanh"))
+                        gy *= 1 - yv[yi] * yv[yi];
+                    else if (!strcmp(cc->act, "sigmoid"))
+                        gy *= yv[yi] * (1 - yv[yi]);
                     db[f] += gy;
                     int c0 = depthwise ? f / cc->mult : 0, c1 = depthwise ? c0 + 1 : cc->c;
                     for (int c = c0; c < c1; c++)
@@ -211,7 +218,11 @@ static void check_backward(const conv_case *cc, int depthwise, uint64_t seed_no)
                                 int ih = oh * cc->s - pt + kh, iw = ow * cc->s - pl + kw;
                                 if (ih < 0 || ih >= cc->h || iw < 0 || iw >= cc->w) continue;
                                 int xi = ((n * cc->c + c) * cc->h + ih) * cc->w + iw;
-                                int wi = ((f * (depthwise ? 1 : cc->c) + (depthwise ? 0 : c)) * cc->k + kh) * cc->k + kw;
+                                int wi =
+                                    ((f * (depthwise ? 1 : cc->c) + (depthwise ? 0 : c)) * cc->k +
+                                     kh) *
+                                        cc->k +
+                                    kw;
                                 dx[xi] += gy * w[wi];
                                 dw[wi] += gy * xv[xi];
                             }
@@ -249,7 +260,8 @@ START_TEST(test_conv_backward_is_deterministic) {
     float *first[3] = {NULL, NULL, NULL};
     for (int run = 0; run < 2; run++) {
         one_op o = make_op("sepconv2d", "filters=8 kernel=3 act=relu", tg_shape4(4, 6, 33, 31), 9);
-        tg_node *c = tg_graph_op(o.g, "conv2d", "c2", "filters=5 kernel=3 stride=2", (tg_node *[]){o.y}, 1);
+        tg_node *c =
+            tg_graph_op(o.g, "conv2d", "c2", "filters=5 kernel=3 stride=2", (tg_node *[]){o.y}, 1);
         tg_node *s = tg_graph_op(o.g, "sum", "s", NULL, (tg_node *[]){c}, 1);
         ck_assert_ptr_nonnull(s);
         tg_node_set_requires_grad(o.x, 1);
@@ -263,7 +275,8 @@ START_TEST(test_conv_backward_is_deterministic) {
                 first[k] = malloc(sizeof(float) * (size_t)n);
                 memcpy(first[k], tg_node_grad(nodes[k]), sizeof(float) * (size_t)n);
             } else {
-                ck_assert_msg(memcmp(first[k], tg_node_grad(nodes[k]), sizeof(float) * (size_t)n) == 0,
+                ck_assert_msg(memcmp(first[k], tg_node_grad(nodes[k]), sizeof(float) * (size_t)n) ==
+                                  0,
                               "gradient %d differs between two identical runs", k);
                 free(first[k]);
             }
@@ -280,7 +293,8 @@ START_TEST(test_depthwise_forward_matches_direct_loops) {
         const conv_case *cc = &cases[i];
         char attrs[256];
         case_attrs(cc, 0, attrs, sizeof attrs);
-        one_op o = make_op("depthwise_conv2d", attrs, tg_shape4(cc->n, cc->c, cc->h, cc->w), 20 + i);
+        one_op o =
+            make_op("depthwise_conv2d", attrs, tg_shape4(cc->n, cc->c, cc->h, cc->w), 20 + i);
         float *ref = malloc(sizeof(float) * (size_t)tg_shape_numel(tg_node_shape(o.y)));
         int ho, wo;
         ref_conv(cc, 1, tg_node_data(o.x), param(&o, 0), param(&o, 1), ref, &ho, &wo);
@@ -460,7 +474,8 @@ START_TEST(test_maxpool_tie_goes_to_first_in_row_major_order) {
     expect[2] = 2;         /* window (0,1): first is (0,2) */
     expect[8] = 3;         /* window (1,0): first is (2,0) */
     expect[2 * 4 + 3] = 4; /* window (1,1) */
-    for (int i = 0; i < 16; i++) ck_assert_msg(dx[i] == expect[i], "dx[%d] = %g, expected %g", i, dx[i], expect[i]);
+    for (int i = 0; i < 16; i++)
+        ck_assert_msg(dx[i] == expect[i], "dx[%d] = %g, expected %g", i, dx[i], expect[i]);
     ck_assert_float_eq(tg_node_data(o.y)[3], 0.7f);
     tg_graph_free(o.g);
 }
@@ -498,8 +513,10 @@ START_TEST(test_dropout_rate_scale_eval_and_seed) {
     const float *x = tg_node_data(o.x), *y = tg_node_data(o.y);
     int zeros = 0;
     for (int i = 0; i < N; i++) {
-        if (y[i] == 0.0f) zeros++;
-        else ck_assert_float_eq_tol(y[i], x[i] / 0.7f, 1e-6);
+        if (y[i] == 0.0f)
+            zeros++;
+        else
+            ck_assert_float_eq_tol(y[i], x[i] / 0.7f, 1e-6);
     }
     /* 0.3 +- 5 standard deviations of a Binomial(200000, 0.3) proportion */
     ck_assert_msg(fabs(zeros / (double)N - 0.3) < 5 * sqrt(0.21 / N), "dropped %d of %d", zeros, N);
