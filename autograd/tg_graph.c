@@ -599,6 +599,7 @@ tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
         tg_node *n = g->nodes[g->order.ids[i]];
         if (!n->op) continue;
         n->scratch = g->scratch;
+        n->scratch_size = g->scratch_size;
         st = n->op->forward(n);
         if (st) return tg_error_context(st, "forward of node '%s' (%s): ", n->name, n->op->name);
     }
@@ -638,6 +639,7 @@ tg_status tg_graph_backward_from(tg_graph *g, tg_node *node, const float *seed) 
             return tg_error(TG_ERR_INVALID, "node '%s': op '%s' is not differentiable", n->name,
                             n->op->name);
         n->scratch = g->scratch;
+        n->scratch_size = g->scratch_size;
         st = n->op->backward(n);
         if (st) return tg_error_context(st, "backward of node '%s' (%s): ", n->name, n->op->name);
     }

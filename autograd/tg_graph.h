@@ -51,6 +51,7 @@ struct tg_node {
     void *saved;     /* op memory kept from forward to backward */
     size_t saved_size;
     void *scratch;   /* graph-wide scratch, valid during one forward/backward call */
+    size_t scratch_size; /* its bytes: at least the op's scratch_bytes at sizing time */
     int wants_grad;  /* a gradient flows into this node */
     int requires_grad; /* inputs: the caller asked for d loss / d input */
     tg_init init;    /* parameters: how they were initialised */

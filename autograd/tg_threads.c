@@ -13,7 +13,9 @@ tg_status tg_threads_set(int n) {
 #else
     if (n <= 0) n = 1;
 #endif
-    openblas_set_num_threads(n);
+    /* All parallel work runs on the OpenMP pool; OpenBLAS computes the blocks
+     * tg_sgemm hands it on the calling thread (see tg_blas.h). */
+    openblas_set_num_threads(1);
     return TG_OK;
 }
 

@@ -1,12 +1,13 @@
-/* One thread count for both engines: twingrad's OpenMP kernels and OpenBLAS.
- * They never run nested (no BLAS call inside a parallel region), so with n
- * threads at most n cores are busy at any moment. */
+/* One thread pool: twingrad's OpenMP threads do all parallel work, including
+ * matrix multiplies, which tg_sgemm splits into blocks for single-threaded
+ * OpenBLAS calls. So with n threads at most n cores are busy, and no second
+ * pool of idle workers spins beside the first. */
 #ifndef TG_THREADS_H
 #define TG_THREADS_H
 
 #include "tg_error.h"
 
-/* Use n threads in OpenMP kernels and in OpenBLAS; n <= 0 means one per core. */
+/* Use n threads (n <= 0: one per core); OpenBLAS itself is set to one thread. */
 tg_status tg_threads_set(int n);
 /* The thread count in use. */
 int tg_threads_get(void);

@@ -66,6 +66,9 @@ static int gemm_ref_init(gemm_ref *r) {
 }
 
 static void gemm_ref_run(const gemm_ref *r) {
+    /* The reference is OpenBLAS at its best: its own threads, as many as ours.
+     * twingrad itself keeps OpenBLAS on one thread and splits GEMMs (tg_blas.h). */
+    openblas_set_num_threads(tg_threads_get());
     for (int j = 0; j < r->count; j++)
         for (int i = 0; i < r->n_shapes; i++) {
             const gemm_shape *g = &r->s[i];
@@ -78,6 +81,7 @@ static void gemm_ref_run(const gemm_ref *r) {
                         g->ta ? g->m : g->k, op[1], g->tb ? g->k : g->n,
                         g->img == 'c' ? 0.0f : 1.0f, op[2], g->n);
         }
+    openblas_set_num_threads(1);
 }
 
 static double gemm_ref_flops(const gemm_ref *r) {

@@ -1,18 +1,18 @@
 /* conv2d: 2-D convolution (cross-correlation, as in PyTorch and Keras) by
- * im2col + cblas_sgemm, one image at a time, with a fused bias and activation.
+ * im2col + tg_sgemm (blocked OpenBLAS), one image at a time, with a fused bias and activation.
  *   x: (N, C, H, W)   weight: (F, C, K, K)   bias: (F)   y: (N, F, Ho, Wo)
  *
  * Memory: im2col is done for a block of output rows of one image at a time into
  * the graph's scratch, and recomputed in backward rather than kept: keeping it for
  * a 32->32 conv at 150x150, batch 16, would cost 415 MB per node, and recomputing
  * it is one memory pass beside a GEMM of C*K*K multiply-adds per output.
- * Threading: all of it is OpenBLAS's, inside the GEMMs. The passes between GEMMs
- * (im2col, col2im, bias, activation) are serial and run on cache-sized blocks,
- * where they are cheap; an OpenMP region between two GEMMs would leave libgomp's
- * workers spinning on the cores OpenBLAS's threads need (measured: 20x slower
- * with the default OMP_WAIT_POLICY; see docs/ops-conv.md, Threading). */
-#include <cblas.h>
+ * Threading: whole images per OpenMP thread, each with its own scratch and
+ * single-threaded GEMMs (so im2col, bias and activation passes run in parallel
+ * too), and private dW/db partials summed in thread order; a batch too small to
+ * share out runs image by image with tg_sgemm splitting each GEMM. */
+#include <string.h>
 
+#include "tg_blas.h"
 #include "tg_builtin_ops.h"
 #include "tg_im2col.h"
 #include "tg_op_util.h"
@@ -64,15 +64,20 @@ static tg_status conv2d_infer(const tg_node *n, const tg_shape *in, tg_shape *ou
 
 static int conv2d_rows_per_block(const tg_conv_geom *g, int f);
 
-/* Scratch: the im2col matrix of one block of output rows (reused for d col in
- * backward), then d(pre-activation) of that block when an activation is fused. */
+/* One worker's share of the scratch: the im2col matrix of one block of output
+ * rows (reused for d col in backward), d(pre-activation) of that block when an
+ * activation is fused, and private dW and db accumulators for backward. */
+static size_t conv2d_worker_floats(const tg_node *n, const tg_conv_geom *g) {
+    size_t f = (size_t)TG_ATTR_I(n, A_FILTERS), rows = (size_t)g->c * g->k * g->k;
+    size_t q = (size_t)conv2d_rows_per_block(g, (int)f) * g->wo;
+    size_t dz = TG_ATTR_I(n, A_ACT) == TG_ACT_NONE ? 0 : f * q;
+    return rows * q + dz + f * rows + f;
+}
+
 static size_t conv2d_scratch(const tg_node *n) {
     tg_conv_geom g;
     if (conv2d_geom(n, &n->inputs[0]->value.shape, &g)) return 0;
-    int f = (int)TG_ATTR_I(n, A_FILTERS);
-    size_t q = (size_t)conv2d_rows_per_block(&g, f) * g.wo, rows = (size_t)g.c * g.k * g.k;
-    size_t dz = TG_ATTR_I(n, A_ACT) == TG_ACT_NONE ? 0 : (size_t)f * q;
-    return (rows * q + dz) * sizeof(float);
+    return (size_t)tg_max_workers() * conv2d_worker_floats(n, &g) * sizeof(float);
 }
 
 /* Output rows per block: the im2col block and the output block of one image are
@@ -88,93 +93,152 @@ static int conv2d_rows_per_block(const tg_conv_geom *g, int f) {
     return rb > g->ho ? g->ho : (int)rb;
 }
 
-static tg_status conv2d_forward(tg_node *n) {
+/* Everything one call needs, shared by the workers. */
+typedef struct conv_call {
     tg_conv_geom g;
-    tg_status st = conv2d_geom(n, &n->inputs[0]->value.shape, &g);
+    int f, p, rows, rb, direct;
+    int64_t in_img, out_img;
+    tg_act act;
+    size_t worker_floats;
+} conv_call;
+
+static tg_status conv_call_init(const tg_node *n, conv_call *c) {
+    tg_status st = conv2d_geom(n, &n->inputs[0]->value.shape, &c->g);
     if (st) return st;
-    const int batch = (int)n->value.shape.dim[0], f = (int)TG_ATTR_I(n, A_FILTERS);
-    const int p = g.ho * g.wo, rows = g.c * g.k * g.k, rb = conv2d_rows_per_block(&g, f);
-    const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = (int64_t)f * p;
-    const tg_act act = (tg_act)TG_ATTR_I(n, A_ACT);
-    const float *x = tg_in(n, 0), *w = n->params[P_WEIGHT]->value.data;
+    c->f = (int)TG_ATTR_I(n, A_FILTERS);
+    c->p = c->g.ho * c->g.wo;
+    c->rows = c->g.c * c->g.k * c->g.k;
+    c->rb = conv2d_rows_per_block(&c->g, c->f);
+    c->direct = conv2d_direct(&c->g);
+    c->in_img = (int64_t)c->g.c * c->g.h * c->g.w;
+    c->out_img = (int64_t)c->f * c->p;
+    c->act = (tg_act)TG_ATTR_I(n, A_ACT);
+    c->worker_floats = conv2d_worker_floats(n, &c->g);
+    return TG_OK;
+}
+
+/* y_i = act(w . im2col(x_i) + b), one block of output rows at a time. */
+static void conv_forward_image(const tg_node *n, const conv_call *c, int i, float *col) {
+    const tg_conv_geom *g = &c->g;
+    const float *xi = tg_in(n, 0) + i * c->in_img, *w = n->params[P_WEIGHT]->value.data;
     const float *b = n->params[P_BIAS] ? n->params[P_BIAS]->value.data : NULL;
-    const int direct = conv2d_direct(&g);
-    float *col = n->scratch, *y = n->value.data;
-    for (int i = 0; i < batch; i++) {
-        const float *xi = x + i * in_img;
-        float *yi = y + i * out_img;
-        for (int oh0 = 0; oh0 < g.ho; oh0 += rb) {
-            const int oh1 = oh0 + rb < g.ho ? oh0 + rb : g.ho, q = (oh1 - oh0) * g.wo;
-            const float *ci = xi + (int64_t)oh0 * g.wo; /* direct: the image is col, ld p */
-            int ldc = p;
-            if (!direct) {
-                tg_im2col(&g, xi, oh0, oh1, col);
+    float *yi = n->value.data + i * c->out_img;
+    for (int oh0 = 0; oh0 < g->ho; oh0 += c->rb) {
+        const int oh1 = oh0 + c->rb < g->ho ? oh0 + c->rb : g->ho, q = (oh1 - oh0) * g->wo;
+        const float *ci = xi + (int64_t)oh0 * g->wo; /* direct: the image is col, ld p */
+        int ldc = c->p;
+        if (!c->direct) {
+            tg_im2col(g, xi, oh0, oh1, col);
+            ci = col;
+            ldc = q;
+        }
+        /* y_i[:, block] (F, q) = w (F, CKK) . col (CKK, q), row stride P */
+        float *yb = yi + (int64_t)oh0 * g->wo;
+        tg_sgemm(CblasNoTrans, CblasNoTrans, c->f, q, c->rows, 1.0f, w, c->rows, ci, ldc, 0.0f,
+                 yb, c->p);
+        if (b || c->act != TG_ACT_NONE) tg_bias_act(yb, b, c->act, c->f, q, c->p);
+    }
+}
+
+/* Backward of one image: dw and db accumulate into the given (private) buffers,
+ * dx_i is this image's own. */
+static void conv_backward_image(const tg_node *n, const conv_call *c, int i, float *col, float *dw,
+                                float *db) {
+    const tg_conv_geom *g = &c->g;
+    const float *xi = tg_in(n, 0) + i * c->in_img, *w = n->params[P_WEIGHT]->value.data;
+    float *dx = tg_din(n, 0), *dxi = dx ? dx + i * c->in_img : NULL;
+    float *dzbuf = col + (size_t)c->rows * c->rb * g->wo;
+    for (int oh0 = 0; oh0 < g->ho; oh0 += c->rb) {
+        const int oh1 = oh0 + c->rb < g->ho ? oh0 + c->rb : g->ho, q = (oh1 - oh0) * g->wo;
+        /* dz block (F, q), row stride ldz: dy itself, or dy * act'(y) in scratch */
+        const float *dz = n->grad.data + i * c->out_img + (int64_t)oh0 * g->wo;
+        int ldz = c->p;
+        if (c->act != TG_ACT_NONE || db) {
+            tg_dz_bias(n->value.data + i * c->out_img + (int64_t)oh0 * g->wo, dz, dzbuf, db, c->act,
+                       c->f, q, c->p);
+            if (c->act != TG_ACT_NONE) {
+                dz = dzbuf;
+                ldz = q;
+            }
+        }
+        if (dw) {
+            /* dw (F, CKK) += dz (F, q) . col^T (q, CKK) */
+            const float *ci = xi + (int64_t)oh0 * g->wo;
+            int ldc = c->p;
+            if (!c->direct) {
+                tg_im2col(g, xi, oh0, oh1, col);
                 ci = col;
                 ldc = q;
             }
-            /* y_i[:, block] (F, q) = w (F, CKK) . col (CKK, q), row stride P */
-            float *yb = yi + (int64_t)oh0 * g.wo;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, q, rows, 1.0f, w, rows, ci,
-                        ldc, 0.0f, yb, p);
-            if (b || act != TG_ACT_NONE) tg_bias_act(yb, b, act, f, q, p);
+            tg_sgemm(CblasNoTrans, CblasTrans, c->f, c->rows, q, 1.0f, dz, ldz, ci, ldc, 1.0f, dw,
+                     c->rows);
         }
+        if (dxi) {
+            /* d col (CKK, q) = w^T (CKK, F) . dz (F, q); a direct conv adds straight into dx */
+            if (c->direct)
+                tg_sgemm(CblasTrans, CblasNoTrans, c->rows, q, c->f, 1.0f, w, c->rows, dz, ldz,
+                         1.0f, dxi + (int64_t)oh0 * g->wo, c->p);
+            else {
+                tg_sgemm(CblasTrans, CblasNoTrans, c->rows, q, c->f, 1.0f, w, c->rows, dz, ldz,
+                         0.0f, col, q);
+                tg_col2im_add(g, col, oh0, oh1, dxi);
+            }
+        }
+    }
+}
+
+/* Workers for a batch: whole images per thread when there are enough images to
+ * go round (each image's GEMMs then run on its own thread), else one worker
+ * whose GEMMs tg_sgemm splits across the threads. Never more than the scratch
+ * was sized for. */
+static int conv_workers(const tg_node *n, const conv_call *c, int batch) {
+    int workers = tg_max_workers();
+    size_t fit = n->scratch_size / (c->worker_floats * sizeof(float));
+    if ((size_t)workers > fit) workers = (int)fit;
+    return workers > 1 && batch >= 2 * workers ? workers : 1;
+}
+
+static tg_status conv2d_forward(tg_node *n) {
+    conv_call c;
+    tg_status st = conv_call_init(n, &c);
+    if (st) return st;
+    const int batch = (int)n->value.shape.dim[0], workers = conv_workers(n, &c, batch);
+    float *scratch = n->scratch;
+#pragma omp parallel for num_threads(workers) schedule(static) if (workers > 1)
+    for (int i = 0; i < batch; i++) {
+        int t = workers > 1 ? tg_worker_id() : 0;
+        conv_forward_image(n, &c, i, scratch + (size_t)t * c.worker_floats);
     }
     return TG_OK;
 }
 
 static tg_status conv2d_backward(tg_node *n) {
-    tg_conv_geom g;
-    tg_status st = conv2d_geom(n, &n->inputs[0]->value.shape, &g);
+    conv_call c;
+    tg_status st = conv_call_init(n, &c);
     if (st) return st;
-    const int batch = (int)n->value.shape.dim[0], f = (int)TG_ATTR_I(n, A_FILTERS);
-    const int p = g.ho * g.wo, rows = g.c * g.k * g.k, rb = conv2d_rows_per_block(&g, f);
-    const int64_t in_img = (int64_t)g.c * g.h * g.w, out_img = (int64_t)f * p;
-    const tg_act act = (tg_act)TG_ATTR_I(n, A_ACT);
-    const float *x = tg_in(n, 0), *w = n->params[P_WEIGHT]->value.data;
-    float *dx = tg_din(n, 0), *dw = tg_dparam(n, P_WEIGHT);
-    float *db = n->params[P_BIAS] ? tg_dparam(n, P_BIAS) : NULL;
-    float *col = n->scratch, *dzbuf = col + (size_t)rows * rb * g.wo;
-    const int direct = conv2d_direct(&g);
-    for (int i = 0; i < batch; i++) {
-        const float *xi = x + i * in_img;
-        float *dxi = dx ? dx + i * in_img : NULL;
-        for (int oh0 = 0; oh0 < g.ho; oh0 += rb) {
-            const int oh1 = oh0 + rb < g.ho ? oh0 + rb : g.ho, q = (oh1 - oh0) * g.wo;
-            /* dz block (F, q), row stride ldz: dy itself, or dy * act'(y) in scratch */
-            const float *dz = n->grad.data + i * out_img + (int64_t)oh0 * g.wo;
-            int ldz = p;
-            if (act != TG_ACT_NONE || db) {
-                tg_dz_bias(n->value.data + i * out_img + (int64_t)oh0 * g.wo, dz, dzbuf, db, act, f,
-                           q, p);
-                if (act != TG_ACT_NONE) {
-                    dz = dzbuf;
-                    ldz = q;
-                }
-            }
-            if (dw) {
-                /* dw (F, CKK) += dz (F, q) . col^T (q, CKK) */
-                const float *ci = xi + (int64_t)oh0 * g.wo;
-                int ldc = p;
-                if (!direct) {
-                    tg_im2col(&g, xi, oh0, oh1, col);
-                    ci = col;
-                    ldc = q;
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, rows, q, 1.0f, dz, ldz, ci,
-                            ldc, 1.0f, dw, rows);
-            }
-            if (dxi) {
-                /* d col (CKK, q) = w^T (CKK, F) . dz (F, q); a direct conv adds straight into dx */
-                if (direct)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, q, f, 1.0f, w, rows,
-                                dz, ldz, 1.0f, dxi + (int64_t)oh0 * g.wo, p);
-                else {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, q, f, 1.0f, w, rows,
-                                dz, ldz, 0.0f, col, q);
-                    tg_col2im_add(&g, col, oh0, oh1, dxi);
-                }
-            }
-        }
+    const int batch = (int)n->value.shape.dim[0], workers = conv_workers(n, &c, batch);
+    float *dw = tg_dparam(n, P_WEIGHT), *db = n->params[P_BIAS] ? tg_dparam(n, P_BIAS) : NULL;
+    float *scratch = n->scratch;
+    const size_t wsize = (size_t)c.f * c.rows, acc_off = c.worker_floats - wsize - c.f;
+    if (workers == 1) {
+        for (int i = 0; i < batch; i++) conv_backward_image(n, &c, i, scratch, dw, db);
+        return TG_OK;
+    }
+#pragma omp parallel num_threads(workers)
+    {
+        int t = tg_worker_id();
+        float *mine = scratch + (size_t)t * c.worker_floats;
+        float *my_dw = dw ? mine + acc_off : NULL, *my_db = db ? mine + acc_off + wsize : NULL;
+        if (my_dw) memset(my_dw, 0, wsize * sizeof(float));
+        if (my_db) memset(my_db, 0, (size_t)c.f * sizeof(float));
+#pragma omp for schedule(static)
+        for (int i = 0; i < batch; i++) conv_backward_image(n, &c, i, mine, my_dw, my_db);
+    }
+    /* Partial sums added in worker order: the same numbers for the same thread count. */
+    for (int t = 0; t < workers; t++) {
+        const float *mine = scratch + (size_t)t * c.worker_floats + acc_off;
+        if (dw) tg_axpy_add(dw, mine, 1.0f, (int64_t)wsize);
+        if (db) tg_axpy_add(db, mine + wsize, 1.0f, c.f);
     }
     return TG_OK;
 }

@@ -1,6 +1,6 @@
-/* dense: a fully connected layer with a fused activation, by cblas_sgemm.
+/* dense: a fully connected layer with a fused activation, by tg_sgemm (OpenBLAS).
  *   x: (N, D) (or (N, ...) read as (N, D))   weight: (U, D)   bias: (U)   y: (N, U) */
-#include <cblas.h>
+#include "tg_blas.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -46,7 +46,7 @@ static tg_status dense_forward(tg_node *n) {
         for (int i = 0; i < batch; i++) memcpy(y + (size_t)i * units, b, (size_t)units * sizeof(float));
     }
     /* y (N,U) = x (N,D) . w^T (D,U) [+ y holding the bias] */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, units, d, 1.0f, x, d, w, d,
+    tg_sgemm(CblasNoTrans, CblasTrans, batch, units, d, 1.0f, x, d, w, d,
                 n->params[P_BIAS] ? 1.0f : 0.0f, y, units);
     tg_act_forward((tg_act)TG_ATTR_I(n, A_ACT), y, (int64_t)batch * units);
     return TG_OK;
@@ -66,14 +66,14 @@ static tg_status dense_backward(tg_node *n) {
     float *dx = tg_din(n, 0);
     /* dw (U,D) += dz^T (U,N) . x (N,D) */
     if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, units, d, batch, 1.0f, dz, units,
+        tg_sgemm(CblasTrans, CblasNoTrans, units, d, batch, 1.0f, dz, units,
                     tg_in(n, 0), d, 1.0f, dw, d);
     if (db)
         for (int i = 0; i < batch; i++)
             for (int u = 0; u < units; u++) db[u] += dz[(size_t)i * units + u];
     /* dx (N,D) += dz (N,U) . w (U,D) */
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, d, units, 1.0f, dz, units,
+        tg_sgemm(CblasNoTrans, CblasNoTrans, batch, d, units, 1.0f, dz, units,
                     n->params[P_WEIGHT]->value.data, d, 1.0f, dx, d);
     return TG_OK;
 }

@@ -12,7 +12,7 @@
  * and the weights of its M output channels, and sums over pixels and images in a
  * fixed order (deterministic). Each call opens one OpenMP region for the whole
  * batch, never one per image between GEMMs (see op_conv.c on threading). */
-#include <cblas.h>
+#include "tg_blas.h"
 #include <string.h>
 
 #include "tg_builtin_ops.h"
@@ -399,7 +399,7 @@ static tg_status sepconv_forward(tg_node *n) {
     for (int i = 0; i < batch; i++) {
         float *yi = y + i * out_img;
         /* y_i (F, P) = wp (F, CM) . t_i (CM, P) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, cm, 1.0f, wp, cm,
+        tg_sgemm(CblasNoTrans, CblasNoTrans, f, p, cm, 1.0f, wp, cm,
                     t + (int64_t)i * cm * p, p, 0.0f, yi, p);
         if (b || act != TG_ACT_NONE) tg_bias_act(yi, b, act, f, p, p);
     }
@@ -427,11 +427,11 @@ static tg_status sepconv_backward(tg_node *n) {
         }
         /* dwp (F, CM) += dz (F, P) . t_i^T (P, CM) */
         if (dwp)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, cm, p, 1.0f, dz, p, ti, p, 1.0f,
+            tg_sgemm(CblasNoTrans, CblasTrans, f, cm, p, 1.0f, dz, p, ti, p, 1.0f,
                         dwp, cm);
         /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P) */
         if (need_dt)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cm, p, f, 1.0f, wp, cm, dz, p,
+            tg_sgemm(CblasTrans, CblasNoTrans, cm, p, f, 1.0f, wp, cm, dz, p,
                         0.0f, dt + (int64_t)i * cm * p, p);
     }
     if (need_dt)

@@ -6,6 +6,16 @@
 
 #include "tg_graph.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+/* Threads a kernel may share work among, and the calling thread's index. */
+static inline int tg_max_workers(void) { return omp_get_max_threads(); }
+static inline int tg_worker_id(void) { return omp_get_thread_num(); }
+#else
+static inline int tg_max_workers(void) { return 1; }
+static inline int tg_worker_id(void) { return 0; }
+#endif
+
 /* Elementwise loops go parallel only above this many elements: below it the
  * OpenMP fork costs more than it saves. */
 #define TG_PAR_MIN 32768

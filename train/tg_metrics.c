@@ -1,7 +1,7 @@
 /* ROC/AUC, thresholds, confusion matrices and k-NN over embeddings. */
 #include "tg_metrics.h"
 
-#include <cblas.h>
+#include "tg_blas.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,7 +187,7 @@ tg_status tg_knn_classify(const float *ref, const int *ref_labels, int n_ref, co
     for (int q0 = 0; q0 < n_query; q0 += KNN_BLOCK) {
         int nb = n_query - q0 < KNN_BLOCK ? n_query - q0 : KNN_BLOCK;
         const float *qb = query + (size_t)q0 * dim;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, n_ref, dim, 1.0f, qb, dim, ref,
+        tg_sgemm(CblasNoTrans, CblasTrans, nb, n_ref, dim, 1.0f, qb, dim, ref,
                     dim, 0.0f, dots, n_ref);
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < nb; i++) {
