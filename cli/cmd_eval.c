@@ -12,7 +12,10 @@
 static void eval_usage(FILE *out) {
     fprintf(out,
             "usage: twingrad eval CHECKPOINT [--data SPEC] [--report FILE] [--knn K] [--threads N]\n"
-            "Evaluate on the test split of the data the model was trained on (or of SPEC):\n"
+            "       twingrad eval CHECKPOINT --test SPEC [--reference SPEC] [...]\n"
+            "Evaluate on the test split of the data the model was trained on (or of SPEC),\n"
+            "or with --test on every image of a separate test set, with every image of\n"
+            "--reference (default: the training spec) as the k-NN references:\n"
             "pair accuracy at the threshold chosen on validation, ROC AUC and the confusion\n"
             "matrix; then k-NN classification of single test images with the training\n"
             "images as references: accuracy, sensitivity, specificity, AUC of the k-NN score.\n"
@@ -22,6 +25,7 @@ static void eval_usage(FILE *out) {
 int tg_cmd_eval(int argc, char **argv) {
     static const struct option longopts[] = {
         {"data", required_argument, 0, 'd'},  {"report", required_argument, 0, 'r'},
+        {"test", required_argument, 0, 'T'},  {"reference", required_argument, 0, 'R'},
         {"knn", required_argument, 0, 'k'},   {"threads", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     tg_eval_opts o = {0};
@@ -33,6 +37,8 @@ int tg_cmd_eval(int argc, char **argv) {
         switch (c) {
         case 'd': o.data_spec = optarg; break;
         case 'r': o.report_path = optarg; break;
+        case 'T': o.test_spec = optarg; break;
+        case 'R': o.reference_spec = optarg; break;
         case 'k':
             if (tg_cli_parse_long(optarg, 1, 1000, &v))
                 return tg_cli_fail("eval", TG_EXIT_USAGE, "--knn: expected 1..1000, got '%s'", optarg);
@@ -52,6 +58,10 @@ int tg_cmd_eval(int argc, char **argv) {
         eval_usage(stderr);
         return TG_EXIT_USAGE;
     }
+    if (o.reference_spec && !o.test_spec)
+        return tg_cli_fail("eval", TG_EXIT_USAGE, "--reference goes with --test");
+    if (o.data_spec && o.test_spec)
+        return tg_cli_fail("eval", TG_EXIT_USAGE, "--data and --test exclude each other");
     o.checkpoint = argv[optind];
     char report[4096];
     if (!o.report_path) {

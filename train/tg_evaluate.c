@@ -21,15 +21,22 @@ static double meta_double(const tg_checkpoint *ck, const char *key, double fallb
     return (end != v && !*end) ? x : fallback;
 }
 
-static tg_status pair_eval(tg_model *m, const tg_run_data *d, uint64_t seed, double threshold,
+/* Some images of a dataset. */
+typedef struct subset {
+    const tg_dataset *ds;
+    const size_t *idx;
+    size_t n;
+} subset;
+
+static tg_status pair_eval(tg_model *m, subset test, uint64_t seed, double threshold,
                            tg_eval_result *r, tg_roc *roc) {
     tg_pairs pairs = {0};
-    tg_status st = tg_run_fixed_pairs(&d->ds, d->split.test, d->split.n_test, seed ^ TEST_STREAM, &pairs);
+    tg_status st = tg_run_fixed_pairs(test.ds, test.idx, test.n, seed ^ TEST_STREAM, &pairs);
     if (st) return st;
     float *dist = malloc(pairs.n * sizeof(float));
     int *labels = malloc(pairs.n * sizeof(int));
     if (!dist || !labels) st = tg_error(TG_ERR_NOMEM, "out of memory");
-    if (!st) st = tg_run_pair_distances(m, &d->ds, &pairs, dist, labels, NULL);
+    if (!st) st = tg_run_pair_distances(m, test.ds, &pairs, dist, labels, NULL);
     if (!st) {
         r->n_pairs = (int)pairs.n;
         r->threshold = threshold;
@@ -44,8 +51,9 @@ static tg_status pair_eval(tg_model *m, const tg_run_data *d, uint64_t seed, dou
     return st;
 }
 
-static tg_status knn_eval(tg_model *m, const tg_run_data *d, int k, tg_eval_result *r, tg_roc *roc) {
-    size_t n_ref = d->split.n_train, n_test = d->split.n_test, dim = (size_t)m->embed_dim;
+static tg_status knn_eval(tg_model *m, subset refs, subset test, int k, tg_eval_result *r,
+                         tg_roc *roc) {
+    size_t n_ref = refs.n, n_test = test.n, dim = (size_t)m->embed_dim;
     float *ref = malloc(n_ref * dim * sizeof(float)), *q = malloc(n_test * dim * sizeof(float));
     float *score = malloc(n_test * sizeof(float));
     int *ref_labels = malloc(n_ref * sizeof(int)), *truth = malloc(n_test * sizeof(int));
@@ -56,22 +64,22 @@ static tg_status knn_eval(tg_model *m, const tg_run_data *d, int k, tg_eval_resu
         goto done;
     }
     if (k > (int)n_ref) k = (int)n_ref;
-    tg_run_labels(&d->ds, d->split.train, n_ref, ref_labels);
-    tg_run_labels(&d->ds, d->split.test, n_test, truth);
-    if ((st = tg_run_embed(m, &d->ds, d->split.train, n_ref, ref)) ||
-        (st = tg_run_embed(m, &d->ds, d->split.test, n_test, q)) ||
+    tg_run_labels(refs.ds, refs.idx, n_ref, ref_labels);
+    tg_run_labels(test.ds, test.idx, n_test, truth);
+    if ((st = tg_run_embed(m, refs.ds, refs.idx, n_ref, ref)) ||
+        (st = tg_run_embed(m, test.ds, test.idx, n_test, q)) ||
         (st = tg_knn_classify(ref, ref_labels, (int)n_ref, q, (int)n_test, (int)dim, k,
-                              d->ds.n_classes, pred, score, NULL, NULL)))
+                              refs.ds->n_classes, pred, score, NULL, NULL)))
         goto done;
     r->n_test = (int)n_test;
     r->n_reference = (int)n_ref;
     r->k = k;
-    r->n_classes = d->ds.n_classes;
+    r->n_classes = refs.ds->n_classes;
     int correct = 0;
     for (size_t i = 0; i < n_test; i++) correct += pred[i] == truth[i];
     r->knn_accuracy = (double)correct / (double)n_test;
     r->knn_sensitivity = r->knn_specificity = r->knn_auc = NAN;
-    if (d->ds.n_classes == 2) {
+    if (refs.ds->n_classes == 2) {
         /* The score is the share of positive neighbours (its AUC); the confusion
          * matrix counts the vote itself. */
         if (!tg_roc_compute(score, truth, (int)n_test, roc)) r->knn_auc = roc->auc;
@@ -90,7 +98,7 @@ done:
     return st;
 }
 
-static tg_status write_eval_report(const char *path, const tg_eval_opts *o, const tg_run_data *d,
+static tg_status write_eval_report(const char *path, const tg_eval_opts *o, const tg_dataset *ds,
                                    const tg_eval_result *r, const tg_roc *pair_roc,
                                    const tg_roc *knn_roc) {
     tg_report *rep = tg_report_open(path, "twingrad evaluation");
@@ -108,7 +116,7 @@ static tg_status write_eval_report(const char *path, const tg_eval_opts *o, cons
     tg_report_kv(rep, "k", "%d", r->k);
     tg_report_kv(rep, "accuracy", "%.4f", r->knn_accuracy);
     if (r->n_classes == 2) {
-        const char *pos = d->ds.class_names[1], *neg = d->ds.class_names[0];
+        const char *pos = ds->class_names[1], *neg = ds->class_names[0];
         tg_report_kv(rep, "sensitivity (class 1)", "%.4f", r->knn_sensitivity);
         tg_report_kv(rep, "specificity", "%.4f", r->knn_specificity);
         tg_report_kv(rep, "AUC of the k-NN score", "%.4f", r->knn_auc);
@@ -158,24 +166,65 @@ void tg_trained_free(tg_trained *t) {
     memset(t, 0, sizeof *t);
 }
 
+/* Every image of ds, as a subset. */
+static tg_status whole(const tg_dataset *ds, size_t **idx, subset *out) {
+    *idx = malloc((ds->n ? ds->n : 1) * sizeof **idx);
+    if (!*idx) return tg_error(TG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < ds->n; i++) (*idx)[i] = i;
+    *out = (subset){ds, *idx, ds->n};
+    return TG_OK;
+}
+
+/* Classes must mean the same in references and test images. */
+static tg_status same_classes(const tg_dataset *a, const tg_dataset *b) {
+    int same = a->n_classes == b->n_classes;
+    for (int c = 0; same && c < a->n_classes; c++)
+        same = strcmp(a->class_names[c], b->class_names[c]) == 0;
+    return same ? TG_OK
+                : tg_error(TG_ERR_MISMATCH, "the reference and test sets have different classes "
+                           "(%d and %d, or other names); use the same label settings for both",
+                           a->n_classes, b->n_classes);
+}
+
 tg_status tg_evaluate(const tg_eval_opts *o, tg_eval_result *r) {
     tg_trained t;
     tg_run_data d = {0};
+    tg_dataset ref_ds = {0}, test_ds = {0};
+    size_t *ref_idx = NULL, *test_idx = NULL;
     tg_roc pair_roc = {0}, knn_roc = {0};
     memset(r, 0, sizeof *r);
     tg_threads_set(o->threads);
     tg_status st = tg_trained_load(o->checkpoint, &t);
     if (st) return st;
-    if ((st = tg_run_data_load(t.def, o->data_spec ? o->data_spec : t.data_spec, t.val_frac,
-                               t.test_frac, t.by_group, t.balance, t.seed, o->log, &d)))
-        goto done;
     if (!isfinite(t.threshold)) {
         st = tg_error(TG_ERR_FORMAT, "%s: no validation threshold stored", o->checkpoint);
         goto done;
     }
+    subset refs, test;
+    const tg_dataset *shown;
+    if (o->test_spec) {
+        /* Separate sets (an official test set): every image of each. */
+        tg_dataset_opts dopts = tg_dataset_opts_default(t.def->width, t.def->height);
+        dopts.log = o->log;
+        const char *ref_spec = o->reference_spec ? o->reference_spec : t.data_spec;
+        if ((st = tg_dataset_load_spec(ref_spec, &dopts, &ref_ds)) ||
+            (st = tg_dataset_load_spec(o->test_spec, &dopts, &test_ds)) ||
+            (st = same_classes(&ref_ds, &test_ds)) || (st = whole(&ref_ds, &ref_idx, &refs)) ||
+            (st = whole(&test_ds, &test_idx, &test)))
+            goto done;
+        shown = &test_ds;
+    } else {
+        /* The test split of the training data, the training split as references. */
+        if ((st = tg_run_data_load(t.def, o->data_spec ? o->data_spec : t.data_spec, t.val_frac,
+                                   t.test_frac, t.by_group, t.balance, t.seed, o->log, &d)))
+            goto done;
+        refs = (subset){&d.ds, d.split.train, d.split.n_train};
+        test = (subset){&d.ds, d.split.test, d.split.n_test};
+        shown = &d.ds;
+    }
     int k = o->knn_k > 0 ? o->knn_k : t.knn_k;
-    if ((st = pair_eval(t.model, &d, t.seed, t.threshold, r, &pair_roc)) ||
-        (st = knn_eval(t.model, &d, k, r, &knn_roc)))
+    if ((st = pair_eval(t.model, test, t.seed, t.threshold, r, &pair_roc)) ||
+        (st = knn_eval(t.model, refs, test, k, r, &knn_roc)))
         goto done;
     if (o->log) {
         fprintf(o->log, "test pairs: %d  accuracy %.4f  AUC %.4f  (threshold %.4f)\n", r->n_pairs,
@@ -187,11 +236,15 @@ tg_status tg_evaluate(const tg_eval_opts *o, tg_eval_result *r) {
                     r->knn_specificity, r->knn_auc);
         fputc('\n', o->log);
     }
-    if (o->report_path) st = write_eval_report(o->report_path, o, &d, r, &pair_roc, &knn_roc);
+    if (o->report_path) st = write_eval_report(o->report_path, o, shown, r, &pair_roc, &knn_roc);
 done:
     tg_roc_free(&pair_roc);
     tg_roc_free(&knn_roc);
     tg_run_data_free(&d);
+    tg_dataset_free(&ref_ds);
+    tg_dataset_free(&test_ds);
+    free(ref_idx);
+    free(test_idx);
     tg_trained_free(&t);
     return st;
 }

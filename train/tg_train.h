@@ -62,6 +62,8 @@ tg_status tg_train(const tg_train_opts *opts, tg_train_result *result);
 typedef struct tg_eval_opts {
     const char *checkpoint; /* a .tgc written by tg_train */
     const char *data_spec;  /* NULL: the spec stored in the checkpoint */
+    const char *test_spec;  /* a separate test set (all its images): overrides the split */
+    const char *reference_spec; /* with test_spec: the k-NN references (NULL: the stored spec) */
     const char *report_path; /* NULL: no report; else an HTML report is written there */
     int knn_k;              /* 0: the value stored in the checkpoint (default 5) */
     int threads;
@@ -96,8 +98,9 @@ tg_status tg_trained_load(const char *checkpoint, tg_trained *out);
 /* Free what tg_trained_load made (safe on a zeroed struct). */
 void tg_trained_free(tg_trained *t);
 
-/* Evaluate a checkpoint on the test split of its data: pair verification and
- * k-NN classification of single test images against the training images. */
+/* Evaluate a checkpoint on the test split of its data (or on a separate test set):
+ * pair verification and k-NN classification of single test images against the
+ * training images (or a separate reference set). */
 tg_status tg_evaluate(const tg_eval_opts *opts, tg_eval_result *result);
 
 #endif

@@ -1,0 +1,46 @@
+/* The user ops of examples/triplet_ops.c pass the registry-wide gradient check
+ * once registered, and the triplet network built with them learns. */
+#include <check.h>
+#include <stdlib.h>
+
+#include "triplet_ops.h"
+
+START_TEST(test_user_ops_pass_gradcheck_after_registration) {
+    ck_assert_msg(triplet_ops_register() == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(triplet_ops_register(), TG_ERR_INVALID); /* already registered */
+    const char *ops[] = {"cosine_distance", "triplet_margin"};
+    for (int i = 0; i < 2; i++) {
+        const tg_op *op = tg_op_find(ops[i]);
+        ck_assert_ptr_nonnull(op);
+        for (int e = 0; op->examples[e].inputs; e++) {
+            tg_gradcheck_result r;
+            ck_assert_int_eq(tg_gradcheck_op(ops[i], op->examples[e].inputs, op->examples[e].attrs,
+                                             NULL, &r), TG_OK);
+            ck_assert_msg(r.passed, "%s: %s", ops[i], r.report);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_triplet_network_learns) {
+    ck_assert_int_eq(triplet_ops_register(), TG_OK);
+    triplet_run run;
+    ck_assert_msg(triplet_train(1, 20, 0, &run) == TG_OK, "%s", tg_last_error());
+    ck_assert_msg(run.loss[19] < run.loss[0] / 3, "loss %g -> %g", run.loss[0], run.loss[19]);
+    ck_assert_msg(run.heldout_accuracy > 0.9, "held-out %.3f", run.heldout_accuracy);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("examples");
+    TCase *tc = tcase_create("examples");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_user_ops_pass_gradcheck_after_registration);
+    tcase_add_test(tc, test_triplet_network_learns);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
