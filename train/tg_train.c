@@ -478,6 +478,7 @@ tg_status tg_train(const tg_train_opts *o, tg_train_result *r) {
             break;
         }
         tg_rng epoch_start = t.pairs_rng; /* saved on interruption: the pairs can be redrawn */
+        tg_pairs_free(&t.train_pairs);
         if ((st = tg_pairs_sample(&t.data.ds, t.data.train, t.data.n_train,
                                   (size_t)t.pairs_per_epoch, t.similar_frac,
                                   t.balance == TG_BALANCE_PAIRS, &t.pairs_rng, &t.train_pairs)))
