@@ -223,17 +223,6 @@ tg_status tg_cache_write(const char *cache_path, const tg_cache_key *key,
     return TG_OK;
 }
 
-static int mkdir_p(char *dir) {
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        int r = mkdir(dir, 0755);
-        *p = '/';
-        if (r != 0 && errno != EEXIST) return 0;
-    }
-    return mkdir(dir, 0755) == 0 || errno == EEXIST;
-}
-
 char *tg_cache_default_path(const char *location, const tg_cache_key *key) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char base[4096];
@@ -243,10 +232,7 @@ char *tg_cache_default_path(const char *location, const tg_cache_key *key) {
         snprintf(base, sizeof base, "%s/.cache/twingrad", home);
     else
         snprintf(base, sizeof base, "/tmp/twingrad-cache");
-    if (!mkdir_p(base)) {
-        tg_error(TG_ERR_IO, "%s: cannot create the cache directory: %s", base, strerror(errno));
-        return NULL;
-    }
+    if (tg_mkdir_p(base)) return NULL;
     char abs[4096];
     const char *loc = realpath(location, abs) ? abs : location;
     uint64_t hsh = fnv1a(loc, strlen(loc), 0xcbf29ce484222325ULL);

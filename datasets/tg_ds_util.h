@@ -17,6 +17,8 @@ char *tg_ds_strdup(const char *s);
 char *tg_ds_path_join(const char *dir, const char *name);
 /* 1 if path names an existing regular file. */
 int tg_ds_is_file(const char *path);
+/* Create a directory and any missing parents (like mkdir -p); an existing one is fine. */
+tg_status tg_mkdir_p(const char *path);
 /* Overflow-checked a*b*c; returns 0 on overflow, else 1 and stores the product. */
 int tg_ds_mul3(uint64_t a, uint64_t b, uint64_t c, uint64_t *out);
 

@@ -193,10 +193,6 @@ tg_status tg_synth_render(float *out, int width, int height, int positive, float
     return TG_OK;
 }
 
-static tg_status make_dir(const char *p) {
-    if (mkdir(p, 0755) == 0 || errno == EEXIST) return TG_OK;
-    return tg_error(TG_ERR_IO, "%s: cannot create the directory: %s", p, strerror(errno));
-}
 
 tg_status tg_synth_write(const char *dir, const tg_synth_opts *o, tg_rng *rng) {
     if (o->n_positive < 0 || o->n_negative < 0 || o->n_unlabeled < 0 || o->max_per_patient < 1 ||
@@ -216,7 +212,7 @@ tg_status tg_synth_write(const char *dir, const tg_synth_opts *o, tg_rng *rng) {
         st = tg_error(TG_ERR_NOMEM, "synth: out of memory");
         goto done;
     }
-    if ((st = make_dir(dir)) != TG_OK || (st = make_dir(images)) != TG_OK) goto done;
+    if ((st = tg_mkdir_p(dir)) != TG_OK || (st = tg_mkdir_p(images)) != TG_OK) goto done;
     csv = fopen(csv_path, "wb");
     if (!csv) {
         st = tg_error(TG_ERR_IO, "%s: cannot create: %s", csv_path, strerror(errno));

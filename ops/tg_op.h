@@ -19,7 +19,7 @@
 #include "tg_tensor.h"
 
 #define TG_MAX_INPUTS 4
-#define TG_MAX_PARAMS 4
+#define TG_MAX_PARAMS 6
 #define TG_MAX_ATTRS 16
 #define TG_MAX_EXAMPLES 8
 

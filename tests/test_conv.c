@@ -378,12 +378,26 @@ START_TEST(test_batchnorm_train_eval_and_running_update) {
         batch_stats(x, n, c, s, mean, var);
         bn_reference(x, n, c, s, param(&o, 0), param(&o, 1), mean, var, bc[t].eps, ref);
         assert_close(tg_node_data(o.y), ref, n * c * s, 1e-5, "batchnorm train");
-        /* one forward moved the running statistics from (0, 1) by 1 - momentum */
+        /* the first batch becomes the running statistics (warm-up, not a pull from (0, 1)) */
         for (int ch = 0; ch < c; ch++) {
             double m = n * s, v = bc[t].unbiased ? var[ch] * m / (m - 1) : var[ch];
-            ck_assert_double_eq_tol(param(&o, 2)[ch], (1 - bc[t].mom) * mean[ch], 1e-6);
-            ck_assert_double_eq_tol(param(&o, 3)[ch], bc[t].mom + (1 - bc[t].mom) * v, 1e-6);
+            ck_assert_double_eq_tol(param(&o, 2)[ch], mean[ch], 1e-6);
+            ck_assert_double_eq_tol(param(&o, 3)[ch], v, 1e-6);
         }
+        ck_assert_float_eq(param(&o, 4)[0], 1.0f);
+        /* past the warm-up: the moving average with weight momentum on the old value */
+        param(&o, 4)[0] = 1000.0f;
+        for (int ch = 0; ch < c; ch++) {
+            param(&o, 2)[ch] = 0.5f;
+            param(&o, 3)[ch] = 2.0f;
+        }
+        ck_assert_int_eq(tg_graph_forward(o.g, o.y), TG_OK);
+        for (int ch = 0; ch < c; ch++) {
+            double m = n * s, v = bc[t].unbiased ? var[ch] * m / (m - 1) : var[ch];
+            ck_assert_double_eq_tol(param(&o, 2)[ch], bc[t].mom * 0.5 + (1 - bc[t].mom) * mean[ch], 1e-6);
+            ck_assert_double_eq_tol(param(&o, 3)[ch], bc[t].mom * 2.0 + (1 - bc[t].mom) * v, 1e-6);
+        }
+        ck_assert_float_eq(param(&o, 4)[0], 1001.0f);
         /* eval: running statistics, which stay put */
         float rm[8], rv[8];
         for (int ch = 0; ch < c; ch++) {
@@ -400,7 +414,7 @@ START_TEST(test_batchnorm_train_eval_and_running_update) {
         ck_assert(!(o.y->params[3]->flags & TG_NODE_PARAM));
         int64_t n_state;
         ck_assert_ptr_nonnull(tg_graph_state_data(o.g, &n_state));
-        ck_assert_int_eq(n_state, 2 * c);
+        ck_assert_int_eq(n_state, 2 * c + 1);
         free(ref);
         tg_graph_free(o.g);
     }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tg_checkpoint.h"
+#include "tg_ds_util.h"
 #include "tg_report.h"
 #include "tg_run.h"
 #include "tg_threads.h"
@@ -65,22 +66,6 @@ static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static tg_status make_dir(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || !*p) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return tg_error(TG_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return TG_OK;
 }
 
 /* ---- settings <-> checkpoint metadata ---- */
@@ -455,7 +440,7 @@ tg_status tg_train(const tg_train_opts *o, tg_train_result *r) {
     t.o = o;
     t.log = o->log ? o->log : stderr;
     if (!o->run_dir) return tg_error(TG_ERR_INVALID, "training needs a run directory");
-    if ((st = make_dir(o->run_dir))) return st;
+    if ((st = tg_mkdir_p(o->run_dir))) return st;
     tg_threads_set(o->threads);
     if ((st = setup(&t, o))) goto done;
     if (o->progress >= 0)
