@@ -207,6 +207,11 @@ static void init_values(tg_rng *rng, tg_init init, const tg_shape *s, float *x) 
         for (int64_t i = 0; i < n; i++) x[i] = (float)(sd * tg_rng_normal(rng));
         break;
     }
+    case TG_INIT_HE_UNIFORM: {
+        float a = (float)sqrt(6.0 / fan_in);
+        for (int64_t i = 0; i < n; i++) x[i] = tg_rng_uniform_range(rng, -a, a);
+        break;
+    }
     }
 }
 
@@ -364,6 +369,17 @@ static tg_status size_buffers(tg_node *n, const tg_shape *out) {
     return TG_OK;
 }
 
+/* The initialiser of parameter i: the spec's, unless the op has an init=
+ * attribute (TG_INIT_CHOICES) and the spec's is Glorot (a weight, not a bias). */
+static tg_init param_init(const tg_node *n, int i) {
+    static const tg_init choices[] = {TG_INIT_GLOROT_UNIFORM, TG_INIT_HE_NORMAL, TG_INIT_HE_UNIFORM};
+    tg_init init = n->op->params[i].init;
+    int a = tg_op_attr_index(n->op, "init");
+    if (a >= 0 && init == TG_INIT_GLOROT_UNIFORM && n->attrs.v[a].i >= 0 && n->attrs.v[a].i < 3)
+        init = choices[n->attrs.v[a].i];
+    return init;
+}
+
 /* Run the op's shape inference for node n (which may not be in the graph yet).
  * The layer's parameters are created by its first apply; later ones must agree. */
 static tg_status infer_shapes(tg_node *n, tg_shape *out) {
@@ -386,7 +402,7 @@ static tg_status infer_shapes(tg_node *n, tg_shape *out) {
             char pname[256];
             snprintf(pname, sizeof pname, "%s.%s", l->name, op->params[i].name);
             l->params[i] =
-                param_new(n->graph, pname, params[i], op->params[i].init, op->params[i].state);
+                param_new(n->graph, pname, params[i], param_init(n, i), op->params[i].state);
             if (!l->params[i]) return tg_error_context(TG_ERR_SHAPE, "node '%s': ", n->name);
         } else if (had != has || (has && !tg_shape_equal(&l->params[i]->value.shape, &params[i]))) {
             return tg_error(TG_ERR_SHAPE,

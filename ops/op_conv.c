@@ -31,6 +31,8 @@ static const tg_attr_spec conv2d_attrs[] = {
      "explicit zero padding on every side (PyTorch padding=); overrides pad when >= 0"},
     {"bias", TG_ATTR_BOOL, "true", 0, 0, NULL, "add a learnable bias per filter"},
     {"act", TG_ATTR_ENUM, "none", 0, 0, TG_ACT_CHOICES, "activation applied to the output"},
+    {"init", TG_ATTR_ENUM, "glorot_uniform", 0, 0, TG_INIT_CHOICES,
+     "initialiser of the weights: Glorot (Keras' default) or He (for ReLU towers)"},
 };
 
 static const tg_param_spec conv2d_params[] = {
@@ -257,7 +259,7 @@ const tg_op tg_op_conv2d = {
                "dz = dy * act'(y)",
     .n_inputs = 1,
     .attrs = conv2d_attrs,
-    .n_attrs = 7,
+    .n_attrs = 8,
     .params = conv2d_params,
     .n_params = 2,
     .infer = conv2d_infer,

@@ -14,6 +14,8 @@ static const tg_attr_spec dense_attrs[] = {
     {"units", TG_ATTR_INT, NULL, 1, 1 << 24, NULL, "output features U"},
     {"act", TG_ATTR_ENUM, "none", 0, 0, TG_ACT_CHOICES, "activation applied to the output"},
     {"bias", TG_ATTR_BOOL, "true", 0, 0, NULL, "add a learnable bias"},
+    {"init", TG_ATTR_ENUM, "glorot_uniform", 0, 0, TG_INIT_CHOICES,
+     "initialiser of the weights: Glorot (Keras' default) or He (for ReLU towers)"},
 };
 
 static const tg_param_spec dense_params[] = {
@@ -90,7 +92,7 @@ const tg_op tg_op_dense = {
                "inputs of rank > 2 are read as (N, C*H*W)",
     .n_inputs = 1,
     .attrs = dense_attrs,
-    .n_attrs = 3,
+    .n_attrs = 4,
     .params = dense_params,
     .n_params = 2,
     .infer = dense_infer,

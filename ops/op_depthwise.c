@@ -241,6 +241,8 @@ static const tg_attr_spec depthwise_attrs[] = {
     {"multiplier", TG_ATTR_INT, "1", 1, 1024, NULL, MULT_DOC},
     {"bias", TG_ATTR_BOOL, "true", 0, 0, NULL, "add a learnable bias per output channel"},
     {"act", TG_ATTR_ENUM, "none", 0, 0, TG_ACT_CHOICES, "activation applied to the output"},
+    {"init", TG_ATTR_ENUM, "glorot_uniform", 0, 0, TG_INIT_CHOICES,
+     "initialiser of the weights: Glorot (Keras' default) or He (for ReLU towers)"},
 };
 
 static const tg_param_spec depthwise_params[] = {
@@ -313,7 +315,7 @@ const tg_op tg_op_depthwise_conv2d = {
                "dx[n,c] = sum_m (w[cM+m] scattered over dz), db = sum dz, dz = dy * act'(y)",
     .n_inputs = 1,
     .attrs = depthwise_attrs,
-    .n_attrs = 7,
+    .n_attrs = 8,
     .params = depthwise_params,
     .n_params = 2,
     .infer = depthwise_infer,
@@ -343,6 +345,8 @@ static const tg_attr_spec sepconv_attrs[] = {
     {"bias", TG_ATTR_BOOL, "true", 0, 0, NULL,
      "add a learnable bias per filter, after the pointwise conv (Keras)"},
     {"act", TG_ATTR_ENUM, "none", 0, 0, TG_ACT_CHOICES, "activation applied to the output"},
+    {"init", TG_ATTR_ENUM, "glorot_uniform", 0, 0, TG_INIT_CHOICES,
+     "initialiser of the weights: Glorot (Keras' default) or He (for ReLU towers)"},
 };
 
 static const tg_param_spec sepconv_params[] = {
@@ -456,7 +460,7 @@ const tg_op tg_op_sepconv2d = {
                "then depthwise_conv2d's backward from dt",
     .n_inputs = 1,
     .attrs = sepconv_attrs,
-    .n_attrs = 8,
+    .n_attrs = 9,
     .params = sepconv_params,
     .n_params = 3,
     .infer = sepconv_infer,

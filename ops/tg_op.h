@@ -59,7 +59,13 @@ typedef enum tg_init {
     TG_INIT_ONES,
     TG_INIT_GLOROT_UNIFORM, /* U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
     TG_INIT_HE_NORMAL,      /* N(0, 2 / fan_in) */
+    TG_INIT_HE_UNIFORM,     /* U(-a, a), a = sqrt(6 / fan_in) */
 } tg_init;
+
+/* An op whose schema has an ENUM attribute "init" with these choices lets a model
+ * choose the initialiser of its weights (the parameters whose spec says Glorot);
+ * He initialisation keeps the signal's scale through ReLU layers. */
+#define TG_INIT_CHOICES "glorot_uniform|he_normal|he_uniform"
 
 typedef struct tg_param_spec {
     const char *name; /* the parameter's name inside its layer: "weight", "bias" */

@@ -22,6 +22,7 @@ static const char *init_name(tg_init init) {
     case TG_INIT_ONES: return "ones";
     case TG_INIT_GLOROT_UNIFORM: return "Glorot uniform";
     case TG_INIT_HE_NORMAL: return "He normal";
+    case TG_INIT_HE_UNIFORM: return "He uniform";
     }
     return "?";
 }
