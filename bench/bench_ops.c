@@ -6,8 +6,9 @@
  * Each figure is the median of R timed repetitions after one warm-up. The op's
  * own forward/backward functions are timed (not the graph around them), so the
  * figures are the kernels'; backward accumulates, which costs the same each time.
- * The op and its sgemm reference are timed alternately, repetition by
- * repetition, so that on a shared machine both see the same load. */
+ * The op is timed first, then its sgemm reference, each after its own warm-up:
+ * the reference runs on OpenBLAS's own thread pool and the op on twingrad's, and
+ * alternating them would leave one pool's idle workers spinning beside the other. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,10 +66,9 @@ static int gemm_ref_init(gemm_ref *r) {
     return 0;
 }
 
+/* The reference is OpenBLAS at its best: its own threads, as many as ours (the
+ * caller switches them on; twingrad itself keeps OpenBLAS on one thread). */
 static void gemm_ref_run(const gemm_ref *r) {
-    /* The reference is OpenBLAS at its best: its own threads, as many as ours.
-     * twingrad itself keeps OpenBLAS on one thread and splits GEMMs (tg_blas.h). */
-    openblas_set_num_threads(tg_threads_get());
     for (int j = 0; j < r->count; j++)
         for (int i = 0; i < r->n_shapes; i++) {
             const gemm_shape *g = &r->s[i];
@@ -81,7 +81,6 @@ static void gemm_ref_run(const gemm_ref *r) {
                         g->ta ? g->m : g->k, op[1], g->tb ? g->k : g->n,
                         g->img == 'c' ? 0.0f : 1.0f, op[2], g->n);
         }
-    openblas_set_num_threads(1);
 }
 
 static double gemm_ref_flops(const gemm_ref *r) {
@@ -100,16 +99,23 @@ static void time_pair(node_fn fn, tg_node *n, const gemm_ref *ref, int reps, dou
                       double *t_ref) {
     double a[64], b[64];
     fn(n); /* warm-up: pages touched, caches and thread pools awake */
-    if (ref) gemm_ref_run(ref);
     for (int r = 0; r < reps; r++) {
         double t0 = now();
         fn(n);
         a[r] = now() - t0;
-        if (ref) {
-            t0 = now();
+    }
+    if (ref) {
+        openblas_set_num_threads(tg_threads_get());
+        gemm_ref_run(ref);
+        for (int r = 0; r < reps; r++) {
+            double t0 = now();
             gemm_ref_run(ref);
             b[r] = now() - t0;
         }
+        openblas_set_num_threads(1);
+        /* OpenBLAS's idle workers keep spinning for a while; let them stop before
+         * the next op is timed on the other pool (measured: 3x slower ops without). */
+        nanosleep(&(struct timespec){0, 200000000}, NULL);
     }
     *t_op = median(a, reps);
     *t_ref = ref ? median(b, reps) : 0.0;
@@ -233,7 +239,8 @@ int main(int argc, char **argv) {
     }
     tg_threads_set(threads);
     const char *wait = getenv("OMP_WAIT_POLICY");
-    printf("bench/ops: batch %d, %d threads (OpenMP and OpenBLAS), OMP_WAIT_POLICY=%s, "
+    printf("bench/ops: batch %d, %d threads (twingrad: OpenMP; reference: OpenBLAS's own), "
+           "OMP_WAIT_POLICY=%s, "
            "median of %d\n\n",
            batch, tg_threads_get(), wait ? wait : "(unset)", reps);
     printf("| %-16s | %-10s | %-10s | %8s | %8s | %10s | %10s | %9s | %5s | %5s |\n", "op", "input",
@@ -245,7 +252,7 @@ int main(int argc, char **argv) {
             return 1;
         }
     printf(
-        "\nsgemm f/b: cblas_sgemm alone on the layer's per-image GEMM shapes, one call per image "
+        "\nsgemm f/b: cblas_sgemm (OpenBLAS threads) alone on the layer's per-image GEMM shapes, one call per image "
         "with per-image outputs (forward) or output gradients (backward) in distinct buffers, "
         "GFLOP/s (backward = the dW and dX GEMMs).\nf/sg, b/sg: the op's GFLOP/s as a share of "
         "that; sepconv2d counts its depthwise flops too, against the pointwise GEMMs alone.\n");
