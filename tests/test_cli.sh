@@ -124,6 +124,10 @@ one_line_error "corrupt checkpoint" 1 $TG eval "$dir/bad.tgc"
 one_line_error "missing image" 1 $TG predict "$dir/ref/best.tgc" "$dir/none.png" --reference "synth:$dir/data"
 one_line_error "unknown op" 2 $TG gradcheck nosuchop
 one_line_error "resume without a run" 1 $TG train --resume --out "$dir/empty"
+# A diverging run (NaN loss) stops with one line and a hint.
+one_line_error "diverging run" 1 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/nan" \
+    --lr 1e30 --progress quiet
+check "divergence is named with a hint" "grep -q 'diverged.*lower learning rate' '$dir/err'"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

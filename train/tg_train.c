@@ -433,6 +433,15 @@ static tg_status write_report(trainer *t, const tg_train_result *r) {
 
 /* ---- the loop ---- */
 
+/* What a failed run leaves behind, for its error message. */
+static const char *kept_note(const trainer *t, char *buf, size_t size) {
+    if (access(t->last_path, F_OK) == 0)
+        snprintf(buf, size, "%s keeps the last good state", t->last_path);
+    else
+        snprintf(buf, size, "no checkpoint was written yet");
+    return buf;
+}
+
 tg_status tg_train(const tg_train_opts *o, tg_train_result *r) {
     trainer t = {0};
     tg_status st;
@@ -457,6 +466,7 @@ tg_status tg_train(const tg_train_opts *o, tg_train_result *r) {
                         ? tg_node_attr_float(t.m->loss, "margin") : 1.0;
     val_result v = {0};
     int validated = 0;
+    char note[4200];
     while (t.epoch < t.epochs) {
         if (o->stop && *o->stop) {
             r->interrupted = 1;
@@ -483,9 +493,9 @@ tg_status tg_train(const tg_train_opts *o, tg_train_result *r) {
             double loss = tg_node_data(t.m->loss)[0];
             if (!isfinite(loss)) {
                 st = tg_error(TG_ERR_NUMERIC, "training diverged at epoch %lld, batch %d (loss = %g); "
-                              "%s keeps the last good state; try a lower learning rate (--lr) or "
-                              "gradient clipping (clip= on the train line)",
-                              (long long)t.epoch + 1, b + 1, loss, t.last_path);
+                              "%s; try a lower learning rate (--lr) or gradient clipping (clip= on "
+                              "the train line)", (long long)t.epoch + 1, b + 1, loss,
+                              kept_note(&t, note, sizeof note));
                 goto done;
             }
             tg_graph_zero_grad(t.m->graph);
@@ -494,8 +504,8 @@ tg_status tg_train(const tg_train_opts *o, tg_train_result *r) {
                 float norm = tg_clip_grad_norm(grads, n_params, (float)t.def->train.clip);
                 if (!isfinite(norm)) {
                     st = tg_error(TG_ERR_NUMERIC, "the gradient is not finite at epoch %lld, batch "
-                                  "%d; %s keeps the last good state; try a lower learning rate",
-                                  (long long)t.epoch + 1, b + 1, t.last_path);
+                                  "%d; %s; try a lower learning rate", (long long)t.epoch + 1, b + 1,
+                                  kept_note(&t, note, sizeof note));
                     goto done;
                 }
             }
