@@ -120,6 +120,13 @@ typedef struct frame {
 static double px(const frame *fr, double x) { return ML + (x - fr->x0) / (fr->x1 - fr->x0) * (W - ML - MR); }
 static double py(const frame *fr, double y) { return H - MB - (y - fr->y0) / (fr->y1 - fr->y0) * (H - MT - MB); }
 
+/* A round tick step (1, 2 or 5 times a power of ten) giving about five ticks. */
+static double nice_step(double range) {
+    double raw = range > 0 ? range / 5.0 : 1.0, mag = pow(10.0, floor(log10(raw)));
+    double norm = raw / mag;
+    return (norm < 1.5 ? 1.0 : norm < 3.0 ? 2.0 : norm < 7.0 ? 5.0 : 10.0) * mag;
+}
+
 static void axes(tg_report *r, const frame *fr, const char *title, const char *xlabel,
                  const char *ylabel) {
     FILE *f = r->f;
@@ -129,13 +136,16 @@ static void axes(tg_report *r, const frame *fr, const char *title, const char *x
     fprintf(f, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-weight=\"bold\">", ML);
     escape(f, title);
     fputs("</text>\n", f);
-    for (int t = 0; t <= 4; t++) {
-        double yv = fr->y0 + (fr->y1 - fr->y0) * t / 4, xv = fr->x0 + (fr->x1 - fr->x0) * t / 4;
+    double ys = nice_step(fr->y1 - fr->y0), xs = nice_step(fr->x1 - fr->x0);
+    for (double yv = ceil(fr->y0 / ys) * ys; yv <= fr->y1 + 1e-9 * ys; yv += ys) {
         fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", ML, W - MR,
                 py(fr, yv), py(fr, yv));
-        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", ML - 6, py(fr, yv) + 4, yv);
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.3g</text>\n", px(fr, xv), H - MB + 16, xv);
+        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", ML - 6, py(fr, yv) + 4,
+                fabs(yv) < 1e-9 * ys ? 0.0 : yv);
     }
+    for (double xv = ceil(fr->x0 / xs) * xs; xv <= fr->x1 + 1e-9 * xs; xv += xs)
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.3g</text>\n", px(fr, xv),
+                H - MB + 16, fabs(xv) < 1e-9 * xs ? 0.0 : xv);
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", ML,
             MT, W - ML - MR, H - MT - MB);
     fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (ML + W - MR) / 2, H - 8);
