@@ -48,6 +48,13 @@ tg_status tg_run_data_load(const tg_model_def *def, const char *spec, double val
         tg_rng_seed(&rng, seed ^ BALANCE_STREAM);
         if ((st = tg_split_undersample(&out->ds, out->train, &out->n_train, &rng))) goto fail;
     }
+    if (log) {
+        tg_dataset_summary_print(&out->ds, log);
+        fprintf(log, "split %s: %zu training%s, %zu validation, %zu test images\n",
+                by_group ? "by group" : "by image", out->n_train,
+                balance == TG_BALANCE_UNDERSAMPLE ? " (after undersampling)" : "",
+                out->split.n_val, out->split.n_test);
+    }
     if (out->n_train < 2 || out->split.n_val < 2 || out->split.n_test < 2) {
         st = tg_error(TG_ERR_INVALID, "%s: the split left %zu training, %zu validation and %zu test "
                       "images; use more data or other --val/--test fractions", spec, out->n_train,
