@@ -42,7 +42,7 @@ void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int
                      int accumulate) {
     switch (act) {
     case TG_ACT_NONE: TG_ACT_STORE(dy[i]); break;
-    case TG_ACT_RELU: TG_ACT_STORE(y[i] > 0.0f ? dy[i] : 0.0f); break;
+    case TG_ACT_RELU: TG_ACT_STORE(dy[i] * (float)(y[i] > 0.0f)); break; /* branch-free: vectorises */
     case TG_ACT_SIGMOID: TG_ACT_STORE(dy[i] * y[i] * (1.0f - y[i])); break;
     case TG_ACT_TANH: TG_ACT_STORE(dy[i] * (1.0f - y[i] * y[i])); break;
     }

@@ -126,7 +126,10 @@ void tg_act_grad_row(tg_act act, const float *y, const float *dy, float *dz, int
         break;
     case TG_ACT_RELU:
 #pragma omp simd
-        for (int64_t j = 0; j < p; j++) dz[j] = y[j] > 0.0f ? dy[j] : 0.0f;
+        for (int64_t j = 0; j < p; j++) {
+            const float g = dy[j]; /* loaded unconditionally, so the loop vectorises */
+            dz[j] = y[j] > 0.0f ? g : 0.0f;
+        }
         break;
     case TG_ACT_SIGMOID:
 #pragma omp simd
