@@ -3,6 +3,8 @@
  * models, and saves that fail midway (file-size limit, bad directory, a kill) without losing the
  * previous checkpoint. */
 #include <check.h>
+
+#include "tg_check.h"
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -1061,9 +1063,5 @@ int main(void) {
     tcase_add_test(tc, test_checkpoint_failed_save_keeps_previous_file);
     tcase_add_test(tc, test_checkpoint_killed_save_leaves_a_loadable_file);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(s);
 }

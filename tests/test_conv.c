@@ -3,6 +3,8 @@
  * dropout; plus the padding, tie, momentum and mask conventions the docs promise,
  * and shape errors that name the node. (Gradients: tests/test_gradcheck.c.) */
 #include <check.h>
+
+#include "tg_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -618,9 +620,5 @@ int main(void) {
     tcase_add_test(tc, test_shape_errors_name_the_node);
     tcase_add_test(tc, test_batch_size_change_reinfers);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(s);
 }

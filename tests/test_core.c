@@ -1,6 +1,8 @@
 /* Core: shapes, the RNG, graph construction, shape inference and its errors,
  * batch-size changes, the flat parameter buffer and weight sharing. */
 #include <check.h>
+
+#include "tg_check.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,9 +346,5 @@ int main(void) {
     tcase_add_test(tc, test_same_seed_same_initial_weights);
     tcase_add_test(tc, test_error_context_prefixes_and_truncates);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(s);
 }

@@ -1,6 +1,8 @@
 /* Decoding (PNG, JPEG, PGM/PPM), resizing and normalisation, including
  * truncated, corrupt and oversized inputs. Fixtures are written by the tests. */
 #include <check.h>
+
+#include "tg_check.h"
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -562,9 +564,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(suite());
 }

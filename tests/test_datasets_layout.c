@@ -1,6 +1,8 @@
 /* CSV reader, IDX files, the folder / CSV / IDX layouts, spec strings, the
  * decoded-image cache, and the real Figure 1 sample (skipped when absent). */
 #include <check.h>
+
+#include "tg_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,9 +549,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(suite());
 }

@@ -1,6 +1,8 @@
 /* Splits without leakage, balancing, pair sampling, batches, augmentation and
  * the synthetic X-ray generator (synth -> PNG + CSV -> load round trip). */
 #include <check.h>
+
+#include "tg_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,9 +387,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(suite());
 }

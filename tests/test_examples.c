@@ -1,6 +1,8 @@
 /* The user ops of examples/triplet_ops.c pass the registry-wide gradient check
  * once registered, and the triplet network built with them learns. */
 #include <check.h>
+
+#include "tg_check.h"
 #include <stdlib.h>
 
 #include "triplet_ops.h"
@@ -38,9 +40,5 @@ int main(void) {
     tcase_add_test(tc, test_user_ops_pass_gradcheck_after_registration);
     tcase_add_test(tc, test_triplet_network_learns);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(s);
 }

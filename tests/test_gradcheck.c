@@ -1,6 +1,8 @@
 /* Every op in the registry, gradchecked on its own example shapes; and the
  * checker itself, which must catch deliberately wrong backward functions. */
 #include <check.h>
+
+#include "tg_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,9 +162,5 @@ int main(void) {
     tcase_add_test(tc, test_checker_reports_bad_requests);
     tcase_add_test(tc, test_siamese_head_graph_gradcheck_both_forms);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(s);
 }

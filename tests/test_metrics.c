@@ -1,5 +1,7 @@
 /* Metrics (ROC, AUC, thresholds, confusion, k-NN) and the HTML report. */
 #include <check.h>
+
+#include "tg_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,9 +199,5 @@ int main(void) {
     tcase_add_test(tc, test_knn_tie_goes_to_nearest_and_bad_args_fail);
     tcase_add_test(tc, test_report_writes_charts_atomically);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(s);
 }

@@ -3,6 +3,8 @@
  * single-tower embedding at another batch size, a user op used from a model file,
  * and robustness against random, truncated and mutated input. */
 #include <check.h>
+
+#include "tg_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -803,9 +805,5 @@ int main(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_fuzz_truncations_mutations_and_random_bytes_never_crash);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(s);
 }

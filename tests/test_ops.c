@@ -1,5 +1,7 @@
 /* Op forward values against hand computations and naive loops; the registry. */
 #include <check.h>
+
+#include "tg_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,9 +268,5 @@ int main(void) {
     tcase_add_test(tc, test_user_op_registers_once_and_is_usable);
     tcase_add_test(tc, test_every_op_is_documented_with_valid_defaults);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(s);
 }

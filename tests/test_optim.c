@@ -2,6 +2,8 @@
  * steps worked out by hand: literal values where the arithmetic is short, and otherwise
  * the textbook formula written out again here in double precision. */
 #include <check.h>
+
+#include "tg_check.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -806,9 +808,5 @@ static Suite *optim_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(optim_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tg_check_run(optim_suite());
 }

@@ -1,5 +1,7 @@
 /* The Siamese MLP composed in C (examples/siamese_mlp) learns its pair task. */
 #include <check.h>
+
+#include "tg_check.h"
 #include <stdlib.h>
 
 #include "pair_task.h"
@@ -27,9 +29,5 @@ int main(void) {
     tcase_add_test(tc, test_siamese_mlp_loss_falls_and_pairs_are_separated);
     tcase_add_test(tc, test_siamese_mlp_same_seed_same_losses);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(s);
 }

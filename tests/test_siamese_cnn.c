@@ -1,6 +1,8 @@
 /* The Siamese CNN composed in C (examples/siamese_cnn) learns its blob task:
  * conv2d, sepconv2d, batchnorm, maxpool2d and dropout trained end to end. */
 #include <check.h>
+
+#include "tg_check.h"
 #include <stdlib.h>
 
 #include "siamese_cnn.h"
@@ -36,9 +38,5 @@ int main(void) {
     tcase_add_test(tc, test_siamese_cnn_loss_falls_and_pairs_are_separated);
     tcase_add_test(tc, test_siamese_cnn_same_seed_same_losses);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tg_check_run(s);
 }
