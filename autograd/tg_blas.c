@@ -1,5 +1,5 @@
 /* Blocked parallel sgemm over single-threaded OpenBLAS calls. */
-#include "tg_blas.h"
+#include "autograd/tg_blas.h"
 
 #ifdef _OPENMP
 #include <omp.h>

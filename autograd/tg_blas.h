@@ -1,7 +1,8 @@
 /* Matrix multiply for the kernels: row-major sgemm, split into column or row
  * blocks across twingrad's OpenMP threads, each block one single-threaded
  * OpenBLAS call. One thread pool does all the parallel work, so OpenBLAS's own
- * workers never spin beside ours (see docs/architecture.md, "Threads"). */
+ * workers never spin beside ours (see docs/architecture.md, "Threads").
+ * Internal: not installed, not exported. */
 #ifndef TG_BLAS_H
 #define TG_BLAS_H
 

@@ -1,5 +1,5 @@
 /* Thread-local error message: the one piece of per-thread state, like errno. */
-#include "tg_error.h"
+#include "autograd/tg_error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -3,6 +3,9 @@
  * aborts on bad input; only the CLI turns an error into an exit code. */
 #ifndef TG_ERROR_H
 #define TG_ERROR_H
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef enum tg_status {
     TG_OK = 0,
@@ -41,5 +44,7 @@ tg_status tg_error_context(tg_status status, const char *fmt, ...)
     ;
 /* Forget the last error on this thread. */
 void tg_error_clear(void);
+
+TG_API_END
 
 #endif

@@ -2,7 +2,8 @@
  * scalar being differentiated (a fixed random weighting of the output) and the
  * differences are accumulated in double, and the step actually taken is measured
  * after rounding to float, so the only error left is float rounding in forward. */
-#include "tg_gradcheck.h"
+#include "autograd/tg_gradcheck.h"
+#include "autograd/tg_node_impl.h"
 
 #include <math.h>
 #include <stdio.h>

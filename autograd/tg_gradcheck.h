@@ -11,7 +11,10 @@
 
 #include <stdint.h>
 
-#include "tg_graph.h"
+#include "autograd/tg_graph.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef struct tg_gradcheck_opts {
     double eps;       /* finite-difference step (0: the op's gc_eps, else 1e-3) */
@@ -49,5 +52,7 @@ tg_status tg_gradcheck_op(const char *op, const char *input_shapes, const char *
  * repeat. Parameter values are restored afterwards. */
 tg_status tg_gradcheck_graph(tg_graph *g, tg_node *loss, const tg_gradcheck_opts *opts,
                              tg_gradcheck_result *result);
+
+TG_API_END
 
 #endif

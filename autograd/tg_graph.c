@@ -1,6 +1,7 @@
 /* The graph: node creation with shape inference, parameter packing into one flat
  * buffer, iterative topological ordering, forward and reverse sweeps. */
-#include "tg_graph.h"
+#include "autograd/tg_graph.h"
+#include "autograd/tg_node_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -708,14 +709,23 @@ float *tg_graph_state_data(tg_graph *g, int64_t *count) {
     return g->state_buf;
 }
 
+int tg_node_wants_grad(const tg_node *n) { return n && n->wants_grad; }
+const char *tg_node_name(const tg_node *n) { return n->name; }
+unsigned tg_node_kind(const tg_node *n) { return n->flags; }
+const tg_op *tg_node_op(const tg_node *n) { return n->op; }
+tg_graph *tg_node_graph(const tg_node *n) { return n->graph; }
+tg_node *tg_node_input(const tg_node *n, int i) {
+    return i >= 0 && i < n->n_inputs ? n->inputs[i] : NULL;
+}
+tg_node *tg_node_param(const tg_node *n, int i) {
+    return i >= 0 && i < TG_MAX_PARAMS ? n->params[i] : NULL;
+}
+const tg_attrs *tg_node_attrs(const tg_node *n) { return &n->attrs; }
+void *tg_node_saved(tg_node *n) { return n->saved; }
+void *tg_node_scratch(tg_node *n) { return n->scratch; }
 const tg_shape *tg_node_shape(const tg_node *n) { return &n->value.shape; }
 float *tg_node_data(tg_node *n) { return n->value.data; }
 float *tg_node_grad(tg_node *n) { return n->grad.data; }
-
-int64_t tg_node_attr_int(const tg_node *n, const char *name) {
-    int i = n->op ? tg_op_attr_index(n->op, name) : -1;
-    return i < 0 ? 0 : n->attrs.v[i].i;
-}
 
 double tg_node_attr_float(const tg_node *n, const char *name) {
     int i = n->op ? tg_op_attr_index(n->op, name) : -1;

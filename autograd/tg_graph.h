@@ -20,10 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tg_error.h"
-#include "tg_op.h"
-#include "tg_rng.h"
-#include "tg_tensor.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_op.h"
+#include "autograd/tg_rng.h"
+#include "autograd/tg_tensor.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 /* Node kinds, by flag. An op node has none of the first four. */
 enum {
@@ -35,28 +38,6 @@ enum {
 };
 
 typedef struct tg_layer tg_layer;
-
-struct tg_node {
-    int id;       /* index in creation order */
-    char *name;   /* unique within the graph */
-    unsigned flags;
-    const tg_op *op; /* NULL for inputs, parameters and constants */
-    tg_attrs attrs;
-    tg_layer *layer; /* the layer this node applies (op nodes) */
-    int n_inputs;
-    tg_node *inputs[TG_MAX_INPUTS];
-    tg_node *params[TG_MAX_PARAMS]; /* as the op's param specs; NULL if left out */
-    tg_tensor value;
-    tg_tensor grad;  /* allocated only where a gradient is wanted */
-    void *saved;     /* op memory kept from forward to backward */
-    size_t saved_size;
-    void *scratch;   /* graph-wide scratch, valid during one forward/backward call */
-    size_t scratch_size; /* its bytes: at least the op's scratch_bytes at sizing time */
-    int wants_grad;  /* a gradient flows into this node */
-    int requires_grad; /* inputs: the caller asked for d loss / d input */
-    tg_init init;    /* parameters: how they were initialised */
-    tg_graph *graph;
-};
 
 /* A new, empty graph whose RNG is seeded with `seed`. NULL only when out of memory. */
 tg_graph *tg_graph_new(uint64_t seed);
@@ -93,8 +74,8 @@ tg_node *tg_layer_param(const tg_layer *layer, int i);
 tg_status tg_input_set(tg_node *input, tg_shape shape, const float *data);
 /* Ask for d loss / d input in backward (gradcheck, saliency). */
 void tg_node_set_requires_grad(tg_node *input, int on);
-/* 1 when backward should add into this node's grad. */
-static inline int tg_node_wants_grad(const tg_node *n) { return n && n->wants_grad; }
+/* 1 when backward should add into this node's grad (0 for NULL). */
+int tg_node_wants_grad(const tg_node *n);
 
 /* Train (1) or eval (0) mode: batch norm statistics, dropout. Default: train. */
 void tg_graph_set_training(tg_graph *g, int training);
@@ -129,12 +110,31 @@ float *tg_graph_grad_data(tg_graph *g, int64_t *count);
 /* The non-trainable state (running statistics), also flat. */
 float *tg_graph_state_data(tg_graph *g, int64_t *count);
 
+/* A node is opaque: read it through these. Its unique name, its kind flags
+ * (TG_NODE_*; 0 for an op node) and its op (NULL for inputs and parameters). */
+const char *tg_node_name(const tg_node *n);
+unsigned tg_node_kind(const tg_node *n);
+const tg_op *tg_node_op(const tg_node *n);
+/* The graph the node belongs to (its training flag and RNG, for ops). */
+tg_graph *tg_node_graph(const tg_node *n);
 /* Shape, value and gradient of a node (gradient NULL where none is kept). */
 const tg_shape *tg_node_shape(const tg_node *n);
 float *tg_node_data(tg_node *n);
 float *tg_node_grad(tg_node *n);
+
+/* For op implementations (forward/backward of a registered op): data input i,
+ * parameter i (NULL where the op left an optional one out), the parsed
+ * attributes (indexed like the op's schema), and the node's saved memory (the
+ * op's saved_bytes, kept from forward to backward) and scratch (scratch_bytes,
+ * valid during one call). */
+tg_node *tg_node_input(const tg_node *n, int i);
+tg_node *tg_node_param(const tg_node *n, int i);
+const tg_attrs *tg_node_attrs(const tg_node *n);
+void *tg_node_saved(tg_node *n);
+void *tg_node_scratch(tg_node *n);
 /* The node's op attributes by name (the op must have that attribute). */
-int64_t tg_node_attr_int(const tg_node *n, const char *name);
 double tg_node_attr_float(const tg_node *n, const char *name);
+
+TG_API_END
 
 #endif

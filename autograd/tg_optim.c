@@ -1,7 +1,7 @@
 /* Optimizer steps as single elementwise loops over the flat buffers. Scalars that
  * depend on the step (bias corrections) are computed once in double; the per-element
  * arithmetic is float, as in PyTorch, and independent of the thread count. */
-#include "tg_optim.h"
+#include "autograd/tg_optim.h"
 
 #include <math.h>
 #include <stddef.h>

@@ -16,7 +16,10 @@
 
 #include <stdint.h>
 
-#include "tg_error.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef enum tg_optimizer_kind {
     TG_OPTIM_SGD,     /* "sgd": momentum, dampening, Nesterov, L2 weight decay */
@@ -92,5 +95,7 @@ double tg_grad_norm(const float *grads, int64_t n);
  * return the norm before clipping. A NaN or Inf norm is returned as is with grads untouched
  * and a message in tg_last_error(), so the caller can stop; an invalid max_norm returns NaN. */
 float tg_clip_grad_norm(float *grads, int64_t n, float max_norm);
+
+TG_API_END
 
 #endif

@@ -1,5 +1,5 @@
 /* xoshiro256** by Blackman and Vigna (public domain algorithm), splitmix64 seeding. */
-#include "tg_rng.h"
+#include "autograd/tg_rng.h"
 
 #include <math.h>
 #include <string.h>

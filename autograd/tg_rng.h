@@ -6,6 +6,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef struct tg_rng {
     uint64_t s[4];
@@ -27,5 +30,7 @@ double tg_rng_normal(tg_rng *rng);
 void tg_rng_shuffle(tg_rng *rng, void *base, size_t n, size_t size);
 /* Derive an independent generator (for a sub-task) from this one's stream. */
 void tg_rng_split(tg_rng *rng, tg_rng *child);
+
+TG_API_END
 
 #endif

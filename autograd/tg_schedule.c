@@ -1,6 +1,6 @@
 /* Learning-rate schedules: closed forms of the epoch, and reduce-on-plateau as a small
  * state machine that follows torch.optim.lr_scheduler.ReduceLROnPlateau step by step. */
-#include "tg_schedule.h"
+#include "autograd/tg_schedule.h"
 
 #include <limits.h>
 #include <math.h>

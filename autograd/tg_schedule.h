@@ -16,7 +16,10 @@
 
 #include <stdint.h>
 
-#include "tg_error.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef enum tg_schedule_kind {
     TG_SCHEDULE_CONSTANT,    /* "constant": lr */
@@ -99,5 +102,7 @@ const char *tg_schedule_state_name(const tg_schedule *s, int i);
 double tg_schedule_state_get(const tg_schedule *s, int i);
 /* Restore state value i; a value out of range for it is an error. */
 tg_status tg_schedule_state_set(tg_schedule *s, int i, double value);
+
+TG_API_END
 
 #endif

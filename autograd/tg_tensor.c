@@ -1,5 +1,5 @@
 /* Shapes and growable float32 buffers. */
-#include "tg_tensor.h"
+#include "autograd/tg_tensor.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tg_error.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 #define TG_MAX_DIMS 4
 
@@ -47,5 +50,7 @@ tg_status tg_tensor_resize(tg_tensor *t, const tg_shape *shape);
 void tg_tensor_free(tg_tensor *t);
 /* Set every element to zero. */
 void tg_tensor_zero(tg_tensor *t);
+
+TG_API_END
 
 #endif

@@ -1,5 +1,5 @@
 /* Thread policy: the same count for OpenMP and OpenBLAS, never nested. */
-#include "tg_threads.h"
+#include "autograd/tg_threads.h"
 
 #include <cblas.h>
 #ifdef _OPENMP

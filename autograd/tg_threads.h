@@ -5,11 +5,16 @@
 #ifndef TG_THREADS_H
 #define TG_THREADS_H
 
-#include "tg_error.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 /* Use n threads (n <= 0: one per core); OpenBLAS itself is set to one thread. */
 tg_status tg_threads_set(int n);
 /* The thread count in use. */
 int tg_threads_get(void);
+
+TG_API_END
 
 #endif

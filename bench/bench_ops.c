@@ -190,9 +190,9 @@ static int bench_layer(const layer *L, int batch, int reps) {
                        batch,
                        {{NULL}}};
         if (gemm_ref_init(&fr) || gemm_ref_init(&br)) return 1;
-        time_pair(y->op->forward, y, &fr, reps, &tf, &sf);
-        time_pair(y->op->backward, y, &br, reps, &tb, &sb);
-        double flops = y->op->flops(y), bflops = flops * (L->input_grad ? 2 : 1);
+        time_pair(tg_node_op(y)->forward, y, &fr, reps, &tf, &sf);
+        time_pair(tg_node_op(y)->backward, y, &br, reps, &tb, &sb);
+        double flops = tg_node_op(y)->flops(y), bflops = flops * (L->input_grad ? 2 : 1);
         double gf = gemm_ref_flops(&fr) / sf, gb = gemm_ref_flops(&br) / sb;
         gemm_ref_free(&fr);
         gemm_ref_free(&br);
@@ -202,8 +202,8 @@ static int bench_layer(const layer *L, int batch, int reps) {
         snprintf(rf, sizeof rf, "%.0f%%", 100.0 * flops / tf / gf);
         snprintf(rb, sizeof rb, "%.0f%%", 100.0 * bflops / tb / gb);
     } else {
-        time_pair(y->op->forward, y, NULL, reps, &tf, &sf);
-        time_pair(y->op->backward, y, NULL, reps, &tb, &sb);
+        time_pair(tg_node_op(y)->forward, y, NULL, reps, &tf, &sf);
+        time_pair(tg_node_op(y)->backward, y, NULL, reps, &tb, &sb);
         /* bytes moved: forward reads x, writes y; backward reads dy and x (maxpool: its
          * saved winners; dropout: its mask) and reads and writes dx */
         double fb = 4.0 * (double)(nx + ny), bb = 4.0 * (double)(ny + nx + 2 * nx);

@@ -9,9 +9,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "tg_model.h"
-#include "tg_optim.h"
-#include "tg_threads.h"
+#include "models/tg_model.h"
+#include "autograd/tg_optim.h"
+#include "autograd/tg_threads.h"
 
 static double now(void) {
     struct timespec ts;

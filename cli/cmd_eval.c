@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_cli.h"
-#include "tg_run.h"
-#include "tg_train.h"
+#include "cli/tg_cli.h"
+#include "eval/tg_eval.h"
+#include "train/tg_train.h"
 
 static void eval_usage(FILE *out) {
     fprintf(out,
@@ -124,7 +124,7 @@ int tg_cmd_embed(int argc, char **argv) {
         goto done;
     }
     for (size_t i = 0; i < ds.n; i++) idx[i] = i;
-    if (tg_run_embed(t.model, &ds, idx, ds.n, emb)) {
+    if (tg_eval_embed(t.model, &ds, idx, ds.n, emb)) {
         tg_cli_fail("embed", TG_EXIT_FAILURE, "%s", tg_last_error());
         goto done;
     }
@@ -241,7 +241,7 @@ int tg_cmd_predict(int argc, char **argv) {
         goto done;
     }
     for (size_t i = 0; i < ref.n; i++) idx[i] = i;
-    tg_run_labels(&ref, idx, ref.n, ref_labels);
+    tg_eval_labels(&ref, idx, ref.n, ref_labels);
     for (int i = 0; i < n_img; i++) {
         tg_image img;
         if (tg_image_load_prepared(images[i], &iopts, &img)) {
@@ -251,7 +251,7 @@ int tg_cmd_predict(int argc, char **argv) {
         memcpy(q + (size_t)i * item, img.data, item * sizeof(float));
         tg_image_free(&img);
     }
-    if (tg_run_embed(t.model, &ref, idx, ref.n, ref_emb) ||
+    if (tg_eval_embed(t.model, &ref, idx, ref.n, ref_emb) ||
         tg_model_embed(t.model, q, n_img, q_emb) ||
         tg_knn_classify(ref_emb, ref_labels, (int)ref.n, q_emb, n_img, dim, (int)k, ref.n_classes,
                         pred, score, nb, dist)) {

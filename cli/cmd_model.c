@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tg_cli.h"
-#include "tg_model.h"
-#include "tg_synth.h"
+#include "cli/tg_cli.h"
+#include "models/tg_model.h"
+#include "datasets/tg_synth.h"
 
 int tg_cmd_summary(int argc, char **argv) {
     static const struct option longopts[] = {{"batch", required_argument, 0, 'b'},

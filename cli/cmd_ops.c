@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tg_cli.h"
+#include "cli/tg_cli.h"
 
 int tg_cmd_ops(int argc, char **argv) {
     int markdown = 0;

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tg_cli.h"
-#include "tg_train.h"
+#include "cli/tg_cli.h"
+#include "train/tg_train.h"
 
 static volatile sig_atomic_t stop_requested;
 

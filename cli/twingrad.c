@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_cli.h"
+#include "cli/tg_cli.h"
 
 typedef struct command {
     const char *name;

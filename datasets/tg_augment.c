@@ -1,6 +1,6 @@
 /* Augmentation by inverse mapping: each output pixel samples the source
  * bilinearly at the rotated, shifted, flipped position, so there are no holes. */
-#include "tg_augment.h"
+#include "datasets/tg_augment.h"
 
 #include <math.h>
 #include <string.h>

@@ -4,7 +4,10 @@
 #ifndef TG_AUGMENT_H
 #define TG_AUGMENT_H
 
-#include "tg_rng.h"
+#include "autograd/tg_rng.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef struct tg_augment {
     float max_shift;      /* largest shift, as a fraction of width/height (e.g. 0.05) */
@@ -23,5 +26,7 @@ int tg_augment_active(const tg_augment *aug);
  * Draws the same number of random values whatever the settings. */
 void tg_augment_apply(const tg_augment *aug, const float *src, float *dst, int w, int h,
                       tg_rng *rng);
+
+TG_API_END
 
 #endif

@@ -7,7 +7,7 @@
  *   end:    "TGEND\0\0\0"
  * Reading streams the entries and copies only wanted ones; any inconsistency
  * (bad magic, key, CRC, length, early end) voids every hit. */
-#include "tg_cache.h"
+#include "datasets/tg_cache.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "tg_ds_util.h"
+#include "datasets/tg_ds_util.h"
 
 #define MAGIC "TGIMGCCH"
 #define END_MAGIC "TGEND\0\0\0"

@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tg_error.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 #define TG_CACHE_VERSION 2
 
@@ -43,5 +46,7 @@ tg_status tg_cache_stat(const char *path, uint64_t *size, int64_t *mtime_ns);
  * $XDG_CACHE_HOME/twingrad (or ~/.cache/twingrad) / ds-<hash of location and key>.tgc,
  * creating the directory; malloc'ed, NULL with an error set on failure. */
 char *tg_cache_default_path(const char *location, const tg_cache_key *key);
+
+TG_API_END
 
 #endif

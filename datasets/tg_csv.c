@@ -1,11 +1,11 @@
 /* RFC 4180 CSV reader: one pass, a small state machine, exact line:col errors. */
-#include "tg_csv.h"
+#include "datasets/tg_csv.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_ds_util.h"
+#include "datasets/tg_ds_util.h"
 
 typedef struct strvec {
     char **v;

@@ -6,7 +6,10 @@
 
 #include <stddef.h>
 
-#include "tg_error.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef struct tg_csv {
     size_t n_rows, n_cols; /* data records (header excluded), fields per record */
@@ -25,5 +28,7 @@ void tg_csv_free(tg_csv *csv);
 int tg_csv_column(const tg_csv *csv, const char *name);
 /* The field at (row, col); row and col must be in range. */
 const char *tg_csv_cell(const tg_csv *csv, size_t row, size_t col);
+
+TG_API_END
 
 #endif

@@ -1,11 +1,11 @@
 /* The dataset builder (decode, cache, skip/stop), summary and accessors. */
-#include "tg_ds_build.h"
+#include "datasets/tg_ds_build.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "tg_cache.h"
+#include "datasets/tg_cache.h"
 
 #ifdef _OPENMP
 #include <omp.h>

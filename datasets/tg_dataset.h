@@ -16,8 +16,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "tg_error.h"
-#include "tg_image.h"
+#include "autograd/tg_error.h"
+#include "datasets/tg_image.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 /* What happens when one image cannot be decoded. */
 typedef enum tg_on_error {
@@ -112,5 +115,7 @@ size_t tg_dataset_class_count(const tg_dataset *ds, int c);
 void tg_dataset_summary_print(const tg_dataset *ds, FILE *f);
 /* Free everything (safe on a zeroed struct). */
 void tg_dataset_free(tg_dataset *ds);
+
+TG_API_END
 
 #endif

@@ -4,8 +4,8 @@
 #ifndef TG_DS_BUILD_H
 #define TG_DS_BUILD_H
 
-#include "tg_dataset.h"
-#include "tg_ds_util.h"
+#include "datasets/tg_dataset.h"
+#include "datasets/tg_ds_util.h"
 
 typedef struct tg_ds_builder {
     const tg_dataset_opts *opts;

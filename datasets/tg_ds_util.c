@@ -1,5 +1,5 @@
 /* Internal helpers for the datasets module. */
-#include "tg_ds_util.h"
+#include "datasets/tg_ds_util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -139,18 +139,3 @@ void tg_strmap_free(tg_strmap *m) {
     memset(m, 0, sizeof *m);
 }
 
-tg_status tg_mkdir_p(const char *path) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return tg_error(TG_ERR_INVALID, "directory name too long: %.64s...", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char c = *p;
-        *p = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return tg_error(TG_ERR_IO, "%s: cannot create the directory: %s", buf, strerror(errno));
-        *p = c;
-        if (!c) break;
-    }
-    return TG_OK;
-}

@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tg_error.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_fs.h"
 
 /* Read a whole file into a malloc'ed buffer (NUL-terminated, len excludes it);
  * refuses files over max_bytes with TG_ERR_LIMIT. */
@@ -17,8 +18,6 @@ char *tg_ds_strdup(const char *s);
 char *tg_ds_path_join(const char *dir, const char *name);
 /* 1 if path names an existing regular file. */
 int tg_ds_is_file(const char *path);
-/* Create a directory and any missing parents (like mkdir -p); an existing one is fine. */
-tg_status tg_mkdir_p(const char *path);
 /* Overflow-checked a*b*c; returns 0 on overflow, else 1 and stores the product. */
 int tg_ds_mul3(uint64_t a, uint64_t b, uint64_t c, uint64_t *out);
 

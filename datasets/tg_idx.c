@@ -1,7 +1,7 @@
 /* IDX reader/writer over zlib's gz* API, which reads plain and gzip files alike.
  * The array is read in chunks into a buffer that grows with the data actually
  * decompressed, so a forged header on a tiny file cannot make us allocate gigabytes. */
-#include "tg_idx.h"
+#include "datasets/tg_idx.h"
 
 #include <stdio.h>
 #include <stdlib.h>

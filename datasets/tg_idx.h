@@ -7,7 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tg_error.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 #define TG_IDX_MAX_DIMS 8
 /* Largest array a reader accepts unless told otherwise (bytes). */
@@ -40,5 +43,7 @@ tg_status tg_idx_write(const char *path, tg_idx_type type, int ndim, const uint3
                        const void *data, int gzip);
 /* Free the array (safe on a zeroed struct). */
 void tg_idx_free(tg_idx *idx);
+
+TG_API_END
 
 #endif

@@ -1,12 +1,12 @@
 /* Decode dispatch by magic bytes, resizing (area / bilinear, separable) and
  * normalisation. The decoders themselves live in tg_png.c, tg_jpeg.c, tg_pnm.c. */
-#include "tg_image.h"
+#include "datasets/tg_image.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_ds_util.h"
+#include "datasets/tg_ds_util.h"
 
 tg_image_opts tg_image_opts_default(int width, int height) {
     tg_image_opts o;

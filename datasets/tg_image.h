@@ -15,7 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tg_error.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 /* A grayscale image: data is (height, width) row-major floats, owned. */
 typedef struct tg_image {
@@ -106,5 +109,7 @@ tg_status tg_image_save_png(const char *path, const tg_image *img);
 #define TG_LUMA_R 0.299f
 #define TG_LUMA_G 0.587f
 #define TG_LUMA_B 0.114f
+
+TG_API_END
 
 #endif

@@ -2,7 +2,7 @@
  * libjpeg reports fatal errors by longjmp; decoder state that must survive it
  * lives in a heap context. A truncated file (libjpeg's "premature end of data"
  * warning, after which it pads with gray) is an error here, not a silent image. */
-#include "tg_image.h"
+#include "datasets/tg_image.h"
 
 #include <setjmp.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
-#include "tg_ds_util.h"
+#include "datasets/tg_ds_util.h"
 
 /* Progressive files can hold any number of scans; each one costs a pass over
  * the coefficients, so a crafted file could take minutes. libjpeg-turbo's own

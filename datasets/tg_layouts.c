@@ -5,9 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tg_csv.h"
-#include "tg_ds_build.h"
-#include "tg_idx.h"
+#include "datasets/tg_csv.h"
+#include "datasets/tg_ds_build.h"
+#include "datasets/tg_idx.h"
 
 /* Extensions tried, in order, when the CSV gives a file stem. */
 static const char *const known_ext[] = {"png",  "jpg", "jpeg", "PNG", "JPG",

@@ -1,5 +1,5 @@
 /* Pair sampling inside one split, the exhaustive scheme, batch assembly. */
-#include "tg_pairs.h"
+#include "datasets/tg_pairs.h"
 
 #include <stdlib.h>
 #include <string.h>

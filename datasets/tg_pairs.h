@@ -8,10 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tg_augment.h"
-#include "tg_dataset.h"
-#include "tg_error.h"
-#include "tg_rng.h"
+#include "datasets/tg_augment.h"
+#include "datasets/tg_dataset.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_rng.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef struct tg_pair {
     uint32_t a, b; /* image indices into the dataset */
@@ -40,5 +43,7 @@ tg_status tg_pairs_batch(const tg_dataset *ds, const tg_pairs *pairs, size_t sta
                          const tg_augment *aug, tg_rng *rng, float *xa, float *xb, float *y);
 /* Free the pair array (safe on a zeroed struct). */
 void tg_pairs_free(tg_pairs *pairs);
+
+TG_API_END
 
 #endif

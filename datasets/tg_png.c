@@ -1,7 +1,7 @@
 /* PNG through libpng: every colour type and bit depth to [0,1] gray, and an
  * 8-bit gray writer. libpng reports errors by longjmp, so all state that must
  * survive a longjmp lives in a heap context, never in non-volatile locals. */
-#include "tg_image.h"
+#include "datasets/tg_image.h"
 
 #include <png.h>
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_ds_util.h"
+#include "datasets/tg_ds_util.h"
 
 typedef struct png_ctx {
     const uint8_t *buf;

@@ -1,11 +1,11 @@
 /* PGM/PPM (Netpbm P2, P3, P5, P6) parser: header tokens with # comments, maxval
  * up to 65535 (two bytes big-endian in the binary forms). The sample count is
  * checked against the bytes present before any pixel memory is allocated. */
-#include "tg_image.h"
+#include "datasets/tg_image.h"
 
 #include <stdlib.h>
 
-#include "tg_ds_util.h"
+#include "datasets/tg_ds_util.h"
 
 typedef struct pnm_reader {
     const uint8_t *p;

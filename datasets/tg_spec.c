@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_ds_build.h"
+#include "datasets/tg_ds_build.h"
 
 #define MAX_ITEMS 64
 #define MAX_LABELS 64

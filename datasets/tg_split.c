@@ -1,5 +1,5 @@
 /* Stratified, seeded splits by image or by group; undersampling. */
-#include "tg_split.h"
+#include "datasets/tg_split.h"
 
 #include <stdlib.h>
 #include <string.h>

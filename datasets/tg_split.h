@@ -6,9 +6,12 @@
 
 #include <stddef.h>
 
-#include "tg_dataset.h"
-#include "tg_error.h"
-#include "tg_rng.h"
+#include "datasets/tg_dataset.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_rng.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef struct tg_split {
     size_t *train, *val, *test; /* image indices into the dataset, ascending */
@@ -25,5 +28,13 @@ tg_status tg_dataset_split(const tg_dataset *ds, double val_frac, double test_fr
 tg_status tg_split_undersample(const tg_dataset *ds, size_t *idx, size_t *n, tg_rng *rng);
 /* Free the index arrays (safe on a zeroed struct). */
 void tg_split_free(tg_split *s);
+
+/* How class imbalance is handled in training pairs. */
+typedef enum tg_balance {
+    TG_BALANCE_PAIRS = 0,   /* keep every image; anchors drawn class-balanced (default) */
+    TG_BALANCE_UNDERSAMPLE, /* the seed paper: cut the larger class to the smaller */
+} tg_balance;
+
+TG_API_END
 
 #endif

@@ -2,7 +2,7 @@
  * resolution looks alike. Anatomy is drawn per patient and jittered per image,
  * so several images of one patient are alike but not identical (which is what
  * makes a leak across splits visible). Intensities: air dark, bone bright. */
-#include "tg_synth.h"
+#include "datasets/tg_synth.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tg_ds_util.h"
-#include "tg_image.h"
+#include "datasets/tg_ds_util.h"
+#include "datasets/tg_image.h"
 
 tg_synth_opts tg_synth_opts_default(void) {
     tg_synth_opts o = {280, 70, 0, 256, 256, 0.5f, 1};

@@ -5,8 +5,11 @@
 #ifndef TG_SYNTH_H
 #define TG_SYNTH_H
 
-#include "tg_error.h"
-#include "tg_rng.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_rng.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef struct tg_synth_opts {
     int n_positive, n_negative; /* images per class (default 280 / 70, as the seed paper) */
@@ -25,5 +28,7 @@ tg_status tg_synth_render(float *out, int width, int height, int positive, float
  * CSV columns: patientid (image stem), patient (group), sex, age, finding
  * ("COVID-19", "No finding" or empty), view, modality, filename, notes. */
 tg_status tg_synth_write(const char *dir, const tg_synth_opts *opts, tg_rng *rng);
+
+TG_API_END
 
 #endif

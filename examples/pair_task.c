@@ -1,5 +1,5 @@
 /* Generated clustered pairs; see pair_task.h. */
-#include "pair_task.h"
+#include "examples/pair_task.h"
 
 #include <stdlib.h>
 
@@ -33,7 +33,7 @@ void pair_task_batch(const pair_task *t, int n, float *a, float *b, float *y, tg
 
 #include <stdio.h>
 
-#include "tg_optim.h"
+#include "autograd/tg_optim.h"
 
 enum { DIM = 16, CLASSES = 4, BATCH = 64, BATCHES_PER_EPOCH = 16, HELDOUT = 1024 };
 

@@ -5,7 +5,7 @@
  *   sepconv2d 16 3x3 relu -> batchnorm -> maxpool2d 2 -> (N,16,6,6)
  *   dense 32 relu -> dropout 0.1 -> dense 16 -> l2normalize
  * then l2distance between the two embeddings and the contrastive loss (margin 1). */
-#include "siamese_cnn.h"
+#include "examples/siamese_cnn.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "pair_task.h"
+#include "examples/pair_task.h"
 
 int main(int argc, char **argv) {
     int epochs = argc > 1 ? atoi(argv[1]) : 30;

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "triplet_ops.h"
+#include "examples/triplet_ops.h"
 
 int main(int argc, char **argv) {
     int epochs = argc > 1 ? atoi(argv[1]) : 20;

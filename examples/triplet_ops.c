@@ -1,11 +1,11 @@
 /* cosine_distance and triplet_margin: user ops registered at run time. */
-#include "triplet_ops.h"
+#include "examples/triplet_ops.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "pair_task.h"
+#include "examples/pair_task.h"
 
 /* ---- cosine_distance: a, b (N, D) -> d (N) = 1 - a.b / (|a| |b|) ---- */
 
@@ -31,24 +31,24 @@ static void row_stats(const float *a, const float *b, int64_t d, double *na, dou
 }
 
 static tg_status cosine_forward(tg_node *n) {
-    int64_t batch = n->value.shape.dim[0], d = n->inputs[0]->value.shape.dim[1];
-    const float *a = n->inputs[0]->value.data, *b = n->inputs[1]->value.data;
+    int64_t batch = tg_node_shape(n)->dim[0], d = tg_node_shape(tg_node_input(n, 0))->dim[1];
+    const float *a = tg_node_data(tg_node_input(n, 0)), *b = tg_node_data(tg_node_input(n, 1));
     for (int64_t i = 0; i < batch; i++) {
         double na, nb, dot;
         row_stats(a + i * d, b + i * d, d, &na, &nb, &dot);
-        n->value.data[i] = (float)(1.0 - dot / (na * nb));
+        tg_node_data(n)[i] = (float)(1.0 - dot / (na * nb));
     }
     return TG_OK;
 }
 
 /* d(1 - cos)/da = -(b / (|a||b|) - cos a / |a|^2), and symmetrically for b. */
 static tg_status cosine_backward(tg_node *n) {
-    int64_t batch = n->value.shape.dim[0], d = n->inputs[0]->value.shape.dim[1];
-    const float *a = n->inputs[0]->value.data, *b = n->inputs[1]->value.data;
-    float *da = tg_node_wants_grad(n->inputs[0]) ? n->inputs[0]->grad.data : NULL;
-    float *db = tg_node_wants_grad(n->inputs[1]) ? n->inputs[1]->grad.data : NULL;
+    int64_t batch = tg_node_shape(n)->dim[0], d = tg_node_shape(tg_node_input(n, 0))->dim[1];
+    const float *a = tg_node_data(tg_node_input(n, 0)), *b = tg_node_data(tg_node_input(n, 1));
+    float *da = tg_node_wants_grad(tg_node_input(n, 0)) ? tg_node_grad(tg_node_input(n, 0)) : NULL;
+    float *db = tg_node_wants_grad(tg_node_input(n, 1)) ? tg_node_grad(tg_node_input(n, 1)) : NULL;
     for (int64_t i = 0; i < batch; i++) {
-        double na, nb, dot, g = n->grad.data[i];
+        double na, nb, dot, g = tg_node_grad(n)[i];
         row_stats(a + i * d, b + i * d, d, &na, &nb, &dot);
         double cos = dot / (na * nb);
         for (int64_t k = 0; k < d; k++) {
@@ -87,22 +87,22 @@ static tg_status triplet_infer(const tg_node *n, const tg_shape *in, tg_shape *o
 }
 
 static tg_status triplet_forward(tg_node *n) {
-    int64_t batch = n->inputs[0]->value.shape.dim[0];
-    const float *ap = n->inputs[0]->value.data, *an = n->inputs[1]->value.data;
-    double m = n->attrs.v[0].f, acc = 0.0;
+    int64_t batch = tg_node_shape(tg_node_input(n, 0))->dim[0];
+    const float *ap = tg_node_data(tg_node_input(n, 0)), *an = tg_node_data(tg_node_input(n, 1));
+    double m = tg_node_attrs(n)->v[0].f, acc = 0.0;
     for (int64_t i = 0; i < batch; i++) acc += fmax(0.0, (double)ap[i] - an[i] + m);
-    n->value.data[0] = (float)(acc / (double)batch);
+    tg_node_data(n)[0] = (float)(acc / (double)batch);
     return TG_OK;
 }
 
 static tg_status triplet_backward(tg_node *n) {
-    int64_t batch = n->inputs[0]->value.shape.dim[0];
-    const float *ap = n->inputs[0]->value.data, *an = n->inputs[1]->value.data;
-    double m = n->attrs.v[0].f, g = n->grad.data[0] / (double)batch;
+    int64_t batch = tg_node_shape(tg_node_input(n, 0))->dim[0];
+    const float *ap = tg_node_data(tg_node_input(n, 0)), *an = tg_node_data(tg_node_input(n, 1));
+    double m = tg_node_attrs(n)->v[0].f, g = tg_node_grad(n)[0] / (double)batch;
     for (int64_t i = 0; i < batch; i++) {
         if ((double)ap[i] - an[i] + m <= 0.0) continue; /* satisfied: no gradient */
-        if (tg_node_wants_grad(n->inputs[0])) n->inputs[0]->grad.data[i] += (float)g;
-        if (tg_node_wants_grad(n->inputs[1])) n->inputs[1]->grad.data[i] -= (float)g;
+        if (tg_node_wants_grad(tg_node_input(n, 0))) tg_node_grad(tg_node_input(n, 0))[i] += (float)g;
+        if (tg_node_wants_grad(tg_node_input(n, 1))) tg_node_grad(tg_node_input(n, 1))[i] -= (float)g;
     }
     return TG_OK;
 }

@@ -21,11 +21,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "tg_error.h"
-#include "tg_graph.h"
-#include "tg_op.h"
-#include "tg_optim.h"
-#include "tg_schedule.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_graph.h"
+#include "autograd/tg_op.h"
+#include "autograd/tg_optim.h"
+#include "autograd/tg_schedule.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 /* Limits of the model-file format; input beyond them is an error, never a crash. */
 #define TG_MODEL_MAX_FILE (1 << 20) /* bytes in a model file */
@@ -134,5 +137,7 @@ tg_status tg_model_summary(const tg_model *model, int batch, FILE *f);
 /* The same table into buf (snprintf rules: always NUL-terminated when size > 0);
  * returns the length the full text needs, or -1 on error. */
 int64_t tg_model_summary_str(const tg_model *model, int batch, char *buf, size_t size);
+
+TG_API_END
 
 #endif

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_model.h"
+#include "models/tg_model.h"
+#include "autograd/tg_node_impl.h"
 
 void tg_model_free(tg_model *m) {
     if (!m) return;

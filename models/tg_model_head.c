@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_model_parse.h"
+#include "models/tg_model_parse.h"
 
 static const char *const siamese_keys[] = {"distance", "loss", "normalize", "output"};
 static const char *const train_keys[] = {"optimizer", "lr", "batch", "epochs", "seed", "schedule",

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_model_parse.h"
+#include "models/tg_model_parse.h"
 
 #define MAX_TOKENS (TG_MODEL_MAX_LINE / 2 + 1)
 

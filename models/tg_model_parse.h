@@ -5,7 +5,7 @@
 #ifndef TG_MODEL_PARSE_H
 #define TG_MODEL_PARSE_H
 
-#include "tg_model.h"
+#include "models/tg_model.h"
 
 #define TG_MP_MAX_KEY 64
 #define TG_MP_MAX_VALUE 256

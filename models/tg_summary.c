@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_model.h"
+#include "models/tg_model.h"
+#include "autograd/tg_node_impl.h"
 
 /* A growing string. */
 typedef struct sbuf {

@@ -3,8 +3,8 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "tg_builtin_ops.h"
-#include "tg_op_util.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_op_util.h"
 
 void tg_act_forward(tg_act act, float *y, int64_t n) {
     switch (act) {

@@ -17,8 +17,8 @@
  * its dgamma/dbeta are summed by one thread in a fixed order (deterministic). */
 #include <math.h>
 
-#include "tg_builtin_ops.h"
-#include "tg_op_util.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_op_util.h"
 
 enum { A_MOMENTUM, A_EPS, A_UNBIASED };
 enum { P_GAMMA, P_BETA, P_MEAN, P_VAR, P_BATCHES };

@@ -12,10 +12,10 @@
  * share out runs image by image with tg_sgemm splitting each GEMM. */
 #include <string.h>
 
-#include "tg_blas.h"
-#include "tg_builtin_ops.h"
-#include "tg_im2col.h"
-#include "tg_op_util.h"
+#include "autograd/tg_blas.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_im2col.h"
+#include "ops/tg_op_util.h"
 
 enum { A_FILTERS, A_KERNEL, A_STRIDE, A_PAD, A_PADDING, A_BIAS, A_ACT };
 enum { P_WEIGHT, P_BIAS };

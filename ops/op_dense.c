@@ -1,11 +1,11 @@
 /* dense: a fully connected layer with a fused activation, by tg_sgemm (OpenBLAS).
  *   x: (N, D) (or (N, ...) read as (N, D))   weight: (U, D)   bias: (U)   y: (N, U) */
-#include "tg_blas.h"
+#include "autograd/tg_blas.h"
 #include <stdio.h>
 #include <string.h>
 
-#include "tg_builtin_ops.h"
-#include "tg_op_util.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_op_util.h"
 
 enum { A_UNITS, A_ACT, A_BIAS };
 enum { P_WEIGHT, P_BIAS };

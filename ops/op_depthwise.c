@@ -12,12 +12,12 @@
  * and the weights of its M output channels, and sums over pixels and images in a
  * fixed order (deterministic). Each call opens one OpenMP region for the whole
  * batch, never one per image between GEMMs (see op_conv.c on threading). */
-#include "tg_blas.h"
+#include "autograd/tg_blas.h"
 #include <string.h>
 
-#include "tg_builtin_ops.h"
-#include "tg_im2col.h"
-#include "tg_op_util.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_im2col.h"
+#include "ops/tg_op_util.h"
 
 /* ---- the depthwise kernels, one image at a time ---- */
 

@@ -2,8 +2,8 @@
  * two embeddings, and scaling embeddings to unit length. */
 #include <math.h>
 
-#include "tg_builtin_ops.h"
-#include "tg_op_util.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_op_util.h"
 
 /* ---- l2distance: a, b (N, D) -> d (N) ---- */
 

@@ -4,8 +4,8 @@
  *   x: (N, ...) -> y: same shape
  * The mask is drawn from the graph's RNG, element by element in order, so a seed
  * fixes it whatever the thread count; it is saved for backward. */
-#include "tg_builtin_ops.h"
-#include "tg_op_util.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_op_util.h"
 
 enum { A_RATE };
 

@@ -1,8 +1,8 @@
 /* Elementwise binary ops on equal shapes (add, sub, mul) and scale by a constant. */
 #include <stdio.h>
 
-#include "tg_builtin_ops.h"
-#include "tg_op_util.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_op_util.h"
 
 static tg_status binary_infer(const tg_node *n, const tg_shape *in, tg_shape *out,
                               tg_shape *params) {

@@ -2,8 +2,8 @@
  * dissimilar pair (Hadsell, Chopra & LeCun 2006, and the seed paper). */
 #include <math.h>
 
-#include "tg_builtin_ops.h"
-#include "tg_op_util.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_op_util.h"
 
 enum { A_MARGIN, A_FORM };
 enum { FORM_HADSELL, FORM_SEED };

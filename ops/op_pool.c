@@ -11,9 +11,9 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "tg_builtin_ops.h"
-#include "tg_im2col.h"
-#include "tg_op_util.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_im2col.h"
+#include "ops/tg_op_util.h"
 
 enum { A_SIZE, A_STRIDE, A_PAD, A_PADDING };
 

@@ -1,7 +1,7 @@
 /* Reductions of a whole tensor to a scalar (1): sum and mean, accumulated in
  * double so the result does not depend on the tensor's size or the thread count. */
-#include "tg_builtin_ops.h"
-#include "tg_op_util.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_op_util.h"
 
 static tg_status reduce_infer(const tg_node *n, const tg_shape *in, tg_shape *out,
                               tg_shape *params) {

@@ -2,8 +2,8 @@
  * The data is copied (tensors are contiguous and own their buffers). */
 #include <string.h>
 
-#include "tg_builtin_ops.h"
-#include "tg_op_util.h"
+#include "ops/tg_builtin_ops.h"
+#include "ops/tg_op_util.h"
 
 static tg_status flatten_infer(const tg_node *n, const tg_shape *in, tg_shape *out,
                                tg_shape *params) {

@@ -1,10 +1,10 @@
-/* The built-in op table entries, one per op, defined in the ops/op_*.c files.
- * Adding a built-in op: define it in its family's file, declare it here, and add
- * one line to the table in tg_registry.c. */
+/* The built-in op table entries, one per op, defined in the ops/op_*.c files
+ * (not installed). Adding a built-in op: define it in its family's file, declare
+ * it here, and add it to the table in ops/tg_builtin_ops.c. */
 #ifndef TG_BUILTIN_OPS_H
 #define TG_BUILTIN_OPS_H
 
-#include "tg_op.h"
+#include "autograd/tg_op.h"
 
 extern const tg_op tg_op_relu, tg_op_sigmoid, tg_op_tanh;
 extern const tg_op tg_op_dense;

@@ -1,5 +1,5 @@
 /* Window geometry and the im2col / col2im transforms; see tg_im2col.h. */
-#include "tg_im2col.h"
+#include "ops/tg_im2col.h"
 
 #include <math.h>
 #include <string.h>

@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-#include "tg_error.h"
-#include "tg_op.h"
+#include "autograd/tg_error.h"
+#include "ops/tg_op_util.h"
 
 /* pad= attribute choices; "same" first: it is the conv default. */
 typedef enum tg_pad { TG_PAD_SAME, TG_PAD_VALID } tg_pad;

@@ -1,7 +1,7 @@
 /* Helpers shared by the op implementations. */
 #include <stdio.h>
 
-#include "tg_op_util.h"
+#include "ops/tg_op_util.h"
 
 void tg_axpy_add(float *dx, const float *dy, float scale, int64_t n) {
 #pragma omp parallel for simd if (n > TG_PAR_MIN)

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "tg_graph.h"
+#include "autograd/tg_node_impl.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -19,6 +19,17 @@ static inline int tg_worker_id(void) { return 0; }
 /* Elementwise loops go parallel only above this many elements: below it the
  * OpenMP fork costs more than it saves. */
 #define TG_PAR_MIN 32768
+
+/* Activations shared by dense, conv2d and sepconv2d through their act= attribute. */
+typedef enum tg_act { TG_ACT_NONE, TG_ACT_RELU, TG_ACT_SIGMOID, TG_ACT_TANH } tg_act;
+#define TG_ACT_CHOICES "none|relu|sigmoid|tanh"
+/* y = act(y) in place over n floats. */
+void tg_act_forward(tg_act act, float *y, int64_t n);
+/* dz = dy * act'(z) (or dz += ... when `accumulate`), computed from the activation's
+ * output y: all three derivatives are functions of y, so z need not be kept. */
+void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int64_t n,
+                     int accumulate);
+
 
 #define TG_ATTR_I(node, idx) ((node)->attrs.v[(idx)].i)
 #define TG_ATTR_F(node, idx) ((node)->attrs.v[(idx)].f)

@@ -4,7 +4,7 @@
  * previous checkpoint. */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "tg_checkpoint.h"
+#include "checkpoint/tg_checkpoint.h"
 
 /* ---- a test op with a state tensor and use of the graph RNG (like batch norm + dropout) ----
  *   x: (N, D)  running_mean: (D)  y: (N, D) = x + noise (training), x (eval) */
@@ -35,12 +35,12 @@ static tg_status noisestat_infer(const tg_node *n, const tg_shape *in, tg_shape 
 }
 
 static tg_status noisestat_forward(tg_node *n) {
-    const tg_shape *s = &n->inputs[0]->value.shape;
+    const tg_shape *s = tg_node_shape(tg_node_input(n, 0));
     int64_t batch = s->dim[0], d = tg_shape_item_numel(s);
-    const float *x = n->inputs[0]->value.data;
-    float *y = n->value.data, *rm = n->params[0]->value.data;
-    int train = tg_graph_training(n->graph);
-    tg_rng *rng = tg_graph_rng(n->graph);
+    const float *x = tg_node_data(tg_node_input(n, 0));
+    float *y = tg_node_data(n), *rm = tg_node_data(tg_node_param(n, 0));
+    int train = tg_graph_training(tg_node_graph(n));
+    tg_rng *rng = tg_graph_rng(tg_node_graph(n));
     for (int64_t i = 0; i < batch * d; i++)
         y[i] = x[i] + (train ? tg_rng_uniform_range(rng, -0.05f, 0.05f) : 0.0f);
     if (train)
@@ -53,15 +53,15 @@ static tg_status noisestat_forward(tg_node *n) {
 }
 
 static tg_status noisestat_backward(tg_node *n) {
-    float *dx = n->inputs[0]->grad.data;
-    int64_t len = tg_shape_numel(&n->value.shape);
-    if (tg_node_wants_grad(n->inputs[0]))
-        for (int64_t i = 0; i < len; i++) dx[i] += n->grad.data[i];
+    float *dx = tg_node_grad(tg_node_input(n, 0));
+    int64_t len = tg_shape_numel(tg_node_shape(n));
+    if (tg_node_wants_grad(tg_node_input(n, 0)))
+        for (int64_t i = 0; i < len; i++) dx[i] += tg_node_grad(n)[i];
     return TG_OK;
 }
 
 static double noisestat_flops(const tg_node *n) {
-    return (double)tg_shape_numel(&n->value.shape);
+    return (double)tg_shape_numel(tg_node_shape(n));
 }
 
 static const tg_op noisestat_op = {
@@ -403,13 +403,13 @@ START_TEST(test_checkpoint_round_trip_is_bit_identical) {
         int n_state = 0;
         for (int i = 0; i < tg_graph_param_count(m.g); i++) {
             tg_node *p = tg_graph_param_at(m.g, i);
-            ck_assert_str_eq(tg_checkpoint_tensor_name(ck, i), p->name);
-            ck_assert(tg_shape_equal(tg_checkpoint_tensor_shape(ck, i), &p->value.shape));
-            ck_assert_int_eq(tg_checkpoint_tensor_is_state(ck, i), (p->flags & TG_NODE_STATE) != 0);
+            ck_assert_str_eq(tg_checkpoint_tensor_name(ck, i), tg_node_name(p));
+            ck_assert(tg_shape_equal(tg_checkpoint_tensor_shape(ck, i), tg_node_shape(p)));
+            ck_assert_int_eq(tg_checkpoint_tensor_is_state(ck, i), (tg_node_kind(p) & TG_NODE_STATE) != 0);
             n_state += tg_checkpoint_tensor_is_state(ck, i);
-            assert_same_floats(tg_checkpoint_tensor_data(ck, i), p->value.data,
-                               tg_shape_numel(&p->value.shape), p->name);
-            ck_assert_int_eq(tg_checkpoint_tensor_find(ck, p->name), i);
+            assert_same_floats(tg_checkpoint_tensor_data(ck, i), tg_node_data(p),
+                               tg_shape_numel(tg_node_shape(p)), tg_node_name(p));
+            ck_assert_int_eq(tg_checkpoint_tensor_find(ck, tg_node_name(p)), i);
         }
         ck_assert_int_eq(n_state, 1);
         ck_assert_int_eq(tg_checkpoint_tensor_find(ck, "nope"), -1);

@@ -4,7 +4,7 @@
  * and shape errors that name the node. (Gradients: tests/test_gradcheck.c.) */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +35,8 @@ static one_op make_op(const char *op, const char *attrs, tg_shape shape, uint64_
     o.y = tg_graph_op(o.g, op, "op", attrs, (tg_node *[]){o.x}, 1);
     ck_assert_msg(o.y != NULL, "%s %s: %s", op, attrs, tg_last_error());
     for (int i = 0; i < TG_MAX_PARAMS; i++) {
-        tg_node *p = o.y->params[i];
-        if (p && (p->flags & TG_NODE_PARAM))
+        tg_node *p = tg_node_param(o.y, i);
+        if (p && (tg_node_kind(p) & TG_NODE_PARAM))
             fill(tg_node_data(p), tg_shape_numel(tg_node_shape(p)), &r);
     }
     ck_assert_int_eq(tg_graph_forward(o.g, o.y), TG_OK);
@@ -44,7 +44,7 @@ static one_op make_op(const char *op, const char *attrs, tg_shape shape, uint64_
 }
 
 static float *param(one_op *o, int i) {
-    return o->y->params[i] ? tg_node_data(o->y->params[i]) : NULL;
+    return tg_node_param(o->y, i) ? tg_node_data(tg_node_param(o->y, i)) : NULL;
 }
 
 static void assert_close(const float *a, const float *b, int64_t n, double tol, const char *what) {
@@ -189,7 +189,7 @@ static void check_backward(const conv_case *cc, int depthwise, uint64_t seed_no)
     tg_rng r;
     tg_rng_seed(&r, seed_no + 1000);
     int64_t ny = tg_shape_numel(tg_node_shape(o.y)), nx = tg_shape_numel(tg_node_shape(o.x));
-    int64_t nw = tg_shape_numel(tg_node_shape(o.y->params[0]));
+    int64_t nw = tg_shape_numel(tg_node_shape(tg_node_param(o.y, 0)));
     float *seed = malloc(sizeof(float) * (size_t)ny);
     fill(seed, ny, &r);
     tg_graph_zero_grad(o.g);
@@ -233,10 +233,10 @@ static void check_backward(const conv_case *cc, int depthwise, uint64_t seed_no)
     for (int64_t i = 0; i < nx; i++) f32[i] = (float)dx[i];
     assert_close(tg_node_grad(o.x), f32, nx, 2e-5, "dx");
     for (int64_t i = 0; i < nw; i++) f32[i] = (float)dw[i];
-    assert_close(tg_node_grad(o.y->params[0]), f32, nw, 2e-5, "dw");
+    assert_close(tg_node_grad(tg_node_param(o.y, 0)), f32, nw, 2e-5, "dw");
     if (cc->bias) {
         for (int i = 0; i < fo; i++) f32[i] = (float)db[i];
-        assert_close(tg_node_grad(o.y->params[1]), f32, fo, 2e-5, "db");
+        assert_close(tg_node_grad(tg_node_param(o.y, 1)), f32, fo, 2e-5, "db");
     }
     free(f32);
     free(dx);
@@ -270,7 +270,7 @@ START_TEST(test_conv_backward_is_deterministic) {
         ck_assert_int_eq(tg_graph_forward(o.g, s), TG_OK);
         tg_graph_zero_grad(o.g);
         ck_assert_int_eq(tg_graph_backward(o.g, s), TG_OK);
-        tg_node *nodes[3] = {o.x, o.y->params[0], c->params[0]};
+        tg_node *nodes[3] = {o.x, tg_node_param(o.y, 0), tg_node_param(c, 0)};
         for (int k = 0; k < 3; k++) {
             int64_t n = tg_shape_numel(tg_node_shape(nodes[k]));
             if (run == 0) {
@@ -327,8 +327,8 @@ START_TEST(test_sepconv_is_depthwise_then_pointwise) {
         ref_conv(&pcc, 0, t, param(&o, 1), param(&o, 2), ref, &ho, &wo);
         const tg_shape *s = tg_node_shape(o.y);
         ck_assert(s->dim[1] == cc.f && s->dim[2] == ho && s->dim[3] == wo);
-        ck_assert_int_eq(tg_node_shape(o.y->params[1])->dim[1], cm);
-        ck_assert_int_eq(o.y->params[2] != NULL, cc.bias);
+        ck_assert_int_eq(tg_node_shape(tg_node_param(o.y, 1))->dim[1], cm);
+        ck_assert_int_eq(tg_node_param(o.y, 2) != NULL, cc.bias);
         assert_close(tg_node_data(o.y), ref, tg_shape_numel(s), 1e-5, attrs);
         free(ref);
         free(t);
@@ -412,8 +412,8 @@ START_TEST(test_batchnorm_train_eval_and_running_update) {
         assert_close(tg_node_data(o.y), ref, n * c * s, 1e-5, "batchnorm eval");
         for (int ch = 0; ch < c; ch++) ck_assert_float_eq(param(&o, 2)[ch], rm[ch]);
         /* running statistics are state: no gradient, not in the trainable buffer */
-        ck_assert(o.y->params[2]->flags & TG_NODE_STATE);
-        ck_assert(!(o.y->params[3]->flags & TG_NODE_PARAM));
+        ck_assert(tg_node_kind(tg_node_param(o.y, 2)) & TG_NODE_STATE);
+        ck_assert(!(tg_node_kind(tg_node_param(o.y, 3)) & TG_NODE_PARAM));
         int64_t n_state;
         ck_assert_ptr_nonnull(tg_graph_state_data(o.g, &n_state));
         ck_assert_int_eq(n_state, 2 * c + 1);

@@ -2,7 +2,7 @@
  * batch-size changes, the flat parameter buffer and weight sharing. */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +158,7 @@ START_TEST(test_batch_size_change_reinfers_shapes) {
     ck_assert_int_eq(tg_graph_param_count(g), 2);
     ck_assert(tg_graph_param_data(g, NULL)[0] == before);
     /* The sum equals the dense output recomputed by hand. */
-    const float *w = tg_graph_param_at(g, 0)->value.data;
+    const float *w = tg_node_data(tg_graph_param_at(g, 0));
     double expect = 0;
     for (int i = 0; i < 9; i++)
         for (int u = 0; u < 2; u++)
@@ -281,13 +281,13 @@ START_TEST(test_flat_buffers_mirror_parameters) {
     int64_t off = 0;
     for (int i = 0; i < 3; i++) {
         tg_node *q = tg_graph_param_at(g, i);
-        ck_assert_ptr_eq(q->value.data, p + off);
-        ck_assert_ptr_eq(q->grad.data, gr + off);
+        ck_assert_ptr_eq(tg_node_data(q), p + off);
+        ck_assert_ptr_eq(tg_node_grad(q), gr + off);
         off += tg_shape_numel(tg_node_shape(q));
     }
-    ck_assert_str_eq(tg_graph_param_at(g, 0)->name, "fc1.weight");
-    ck_assert_str_eq(tg_graph_param_at(g, 1)->name, "fc1.bias");
-    ck_assert_ptr_null(tg_layer_param(h->layer, 1)); /* bias=false */
+    ck_assert_str_eq(tg_node_name(tg_graph_param_at(g, 0)), "fc1.weight");
+    ck_assert_str_eq(tg_node_name(tg_graph_param_at(g, 1)), "fc1.bias");
+    ck_assert_ptr_null(tg_node_param(h, 1)); /* bias=false */
     /* Glorot uniform stays inside its bound; biases start at zero. */
     float bound = sqrtf(6.0f / (3 + 4));
     for (int i = 0; i < 12; i++) ck_assert(fabsf(p[i]) <= bound);

@@ -1,6 +1,6 @@
 /* Fixture writers for the datasets tests. */
 #define _XOPEN_SOURCE 700
-#include "test_datasets_fixtures.h"
+#include "tests/test_datasets_fixtures.h"
 
 #include <ftw.h>
 #include <stdio.h>

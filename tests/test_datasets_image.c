@@ -2,7 +2,7 @@
  * truncated, corrupt and oversized inputs. Fixtures are written by the tests. */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -10,9 +10,9 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "test_datasets_fixtures.h"
-#include "tg_image.h"
-#include "tg_rng.h"
+#include "tests/test_datasets_fixtures.h"
+#include "datasets/tg_image.h"
+#include "autograd/tg_rng.h"
 
 static char *dir;
 

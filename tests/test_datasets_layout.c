@@ -2,7 +2,7 @@
  * decoded-image cache, and the real Figure 1 sample (skipped when absent). */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +10,11 @@
 #include <time.h>
 #include <utime.h>
 
-#include "test_datasets_fixtures.h"
-#include "tg_cache.h"
-#include "tg_csv.h"
-#include "tg_dataset.h"
-#include "tg_idx.h"
+#include "tests/test_datasets_fixtures.h"
+#include "datasets/tg_cache.h"
+#include "datasets/tg_csv.h"
+#include "datasets/tg_dataset.h"
+#include "datasets/tg_idx.h"
 
 static char *dir;
 

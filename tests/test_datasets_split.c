@@ -2,18 +2,18 @@
  * the synthetic X-ray generator (synth -> PNG + CSV -> load round trip). */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_datasets_fixtures.h"
-#include "tg_augment.h"
-#include "tg_dataset.h"
-#include "tg_pairs.h"
-#include "tg_split.h"
-#include "tg_synth.h"
+#include "tests/test_datasets_fixtures.h"
+#include "datasets/tg_augment.h"
+#include "datasets/tg_dataset.h"
+#include "datasets/tg_pairs.h"
+#include "datasets/tg_split.h"
+#include "datasets/tg_synth.h"
 
 static char *dir;
 static tg_dataset ds; /* a synthetic set with several images per patient */

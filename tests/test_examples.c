@@ -2,10 +2,10 @@
  * once registered, and the triplet network built with them learns. */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <stdlib.h>
 
-#include "triplet_ops.h"
+#include "examples/triplet_ops.h"
 
 START_TEST(test_user_ops_pass_gradcheck_after_registration) {
     ck_assert_msg(triplet_ops_register() == TG_OK, "%s", tg_last_error());

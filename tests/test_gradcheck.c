@@ -2,7 +2,7 @@
  * checker itself, which must catch deliberately wrong backward functions. */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,25 +43,25 @@ static tg_status same_infer(const tg_node *n, const tg_shape *in, tg_shape *out,
     return TG_OK;
 }
 static tg_status triple_forward(tg_node *n) {
-    for (int64_t i = 0; i < tg_shape_numel(&n->value.shape); i++)
-        n->value.data[i] = 3.0f * n->inputs[0]->value.data[i];
+    for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++)
+        tg_node_data(n)[i] = 3.0f * tg_node_data(tg_node_input(n, 0))[i];
     return TG_OK;
 }
 static tg_status triple_backward_sign_flip(tg_node *n) {
-    float *dx = n->inputs[0]->grad.data;
-    for (int64_t i = 0; i < tg_shape_numel(&n->value.shape); i++)
-        dx[i] += (i == 5 ? -3.0f : 3.0f) * n->grad.data[i];
+    float *dx = tg_node_grad(tg_node_input(n, 0));
+    for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++)
+        dx[i] += (i == 5 ? -3.0f : 3.0f) * tg_node_grad(n)[i];
     return TG_OK;
 }
 static tg_status triple_backward_scaled(tg_node *n) {
-    float *dx = n->inputs[0]->grad.data;
-    for (int64_t i = 0; i < tg_shape_numel(&n->value.shape); i++)
-        dx[i] += 1.05f * 3.0f * n->grad.data[i];
+    float *dx = tg_node_grad(tg_node_input(n, 0));
+    for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++)
+        dx[i] += 1.05f * 3.0f * tg_node_grad(n)[i];
     return TG_OK;
 }
 static tg_status triple_backward_right(tg_node *n) {
-    float *dx = n->inputs[0]->grad.data;
-    for (int64_t i = 0; i < tg_shape_numel(&n->value.shape); i++) dx[i] += 3.0f * n->grad.data[i];
+    float *dx = tg_node_grad(tg_node_input(n, 0));
+    for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++) dx[i] += 3.0f * tg_node_grad(n)[i];
     return TG_OK;
 }
 

@@ -1,16 +1,16 @@
 /* Metrics (ROC, AUC, thresholds, confusion, k-NN) and the HTML report. */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "tg_metrics.h"
-#include "tg_report.h"
-#include "tg_rng.h"
+#include "eval/tg_metrics.h"
+#include "eval/tg_report.h"
+#include "autograd/tg_rng.h"
 
 START_TEST(test_roc_matches_worked_example) {
     /* The scikit-learn documentation example: AUC 0.75. */

@@ -4,7 +4,7 @@
  * and robustness against random, truncated and mutated input. */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,7 +396,7 @@ START_TEST(test_shape_errors_name_the_layer_and_both_shapes) {
 END_TEST
 
 static int64_t numel(const tg_node *n) {
-    return tg_shape_numel(&n->value.shape);
+    return tg_shape_numel(tg_node_shape(n));
 }
 
 START_TEST(test_towers_share_one_set_of_parameters) {
@@ -412,11 +412,11 @@ START_TEST(test_towers_share_one_set_of_parameters) {
     for (int i = 0; i < d->n_layers; i++) {
         ck_assert_ptr_ne(m->tower_a[i], m->tower_b[i]);
         for (int k = 0; k < TG_MAX_PARAMS; k++)
-            ck_assert_ptr_eq(m->tower_a[i]->params[k], m->tower_b[i]->params[k]);
+            ck_assert_ptr_eq(tg_node_param(m->tower_a[i], k), tg_node_param(m->tower_b[i], k));
     }
-    ck_assert(m->loss->flags & TG_NODE_LOSS);
+    ck_assert(tg_node_kind(m->loss) & TG_NODE_LOSS);
     ck_assert_int_eq(m->embed_dim, 4);
-    ck_assert_str_eq(m->ea->op->name, "l2normalize");
+    ck_assert_str_eq(tg_node_op(m->ea)->name, "l2normalize");
     /* Same images on both sides: same embeddings, distance 0. Then a real step. */
     float img[4 * 16], y[4] = {0, 1, 0, 1};
     for (int i = 0; i < 64; i++) img[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
@@ -424,10 +424,10 @@ START_TEST(test_towers_share_one_set_of_parameters) {
     ck_assert_int_eq(tg_input_set(m->b, tg_shape4(4, 1, 4, 4), img), TG_OK);
     ck_assert_int_eq(tg_input_set(m->y, tg_shape1(4), y), TG_OK);
     ck_assert_int_eq(tg_graph_forward(m->graph, m->loss), TG_OK);
-    for (int i = 0; i < 16; i++) ck_assert(m->ea->value.data[i] == m->eb->value.data[i]);
-    for (int i = 0; i < 4; i++) ck_assert(m->distance->value.data[i] == 0.0f);
+    for (int i = 0; i < 16; i++) ck_assert(tg_node_data(m->ea)[i] == tg_node_data(m->eb)[i]);
+    for (int i = 0; i < 4; i++) ck_assert(tg_node_data(m->distance)[i] == 0.0f);
     /* Dissimilar pairs at distance 0 with margin 1: loss = mean(y * 1/2) = 0.25. */
-    ck_assert(fabsf(m->loss->value.data[0] - 0.25f) < 1e-6f);
+    ck_assert(fabsf(tg_node_data(m->loss)[0] - 0.25f) < 1e-6f);
     tg_graph_zero_grad(m->graph);
     ck_assert_int_eq(tg_graph_backward(m->graph, m->loss), TG_OK);
     tg_model_free(m);
@@ -446,7 +446,7 @@ START_TEST(test_embed_at_another_batch_size_matches_single_images) {
     /* 7 images with a batch of 4: chunks of 4 and 3, while b keeps its batch of 4. */
     ck_assert_msg(tg_model_embed(m, img, N, out) == TG_OK, "%s", tg_last_error());
     ck_assert_int_eq(tg_graph_training(m->graph), 1); /* mode restored */
-    ck_assert_int_eq(m->b->value.shape.dim[0], 4);
+    ck_assert_int_eq(tg_node_shape(m->b)->dim[0], 4);
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(tg_model_embed(m, img + i * 16, 1, one), TG_OK);
         double norm = 0;
@@ -459,14 +459,14 @@ START_TEST(test_embed_at_another_batch_size_matches_single_images) {
     /* A direct single-tower forward with a = one image while b holds 4. */
     ck_assert_int_eq(tg_input_set(m->a, tg_shape4(1, 1, 4, 4), img + 16), TG_OK);
     ck_assert_int_eq(tg_graph_forward(m->graph, m->ea), TG_OK);
-    for (int k = 0; k < 4; k++) ck_assert(fabsf(m->ea->value.data[k] - out[4 + k]) < 1e-6f);
+    for (int k = 0; k < 4; k++) ck_assert(fabsf(tg_node_data(m->ea)[k] - out[4 + k]) < 1e-6f);
     /* Training still runs at its own batch afterwards. */
     float y[4] = {0, 1, 1, 0};
     ck_assert_int_eq(tg_input_set(m->a, tg_shape4(4, 1, 4, 4), img), TG_OK);
     ck_assert_int_eq(tg_input_set(m->b, tg_shape4(4, 1, 4, 4), img + 16), TG_OK);
     ck_assert_int_eq(tg_input_set(m->y, tg_shape1(4), y), TG_OK);
     ck_assert_int_eq(tg_graph_forward(m->graph, m->loss), TG_OK);
-    ck_assert(isfinite(m->loss->value.data[0]));
+    ck_assert(isfinite(tg_node_data(m->loss)[0]));
     ck_assert_int_eq(tg_graph_backward(m->graph, m->loss), TG_OK);
     ck_assert_int_eq(tg_model_embed(m, img, 0, out), TG_OK);
     ck_assert_int_eq(tg_model_embed(m, NULL, 3, out), TG_ERR_INVALID);
@@ -484,7 +484,7 @@ START_TEST(test_build_keeps_its_own_definition_and_caller_settings) {
     tg_model_def_free(d);          /* the model does not depend on the caller's copy */
     ck_assert_int_eq(m->train->epochs, 77);
     ck_assert_str_eq(m->def->text, BASE);
-    ck_assert_int_eq(m->a->value.shape.dim[0], 4);
+    ck_assert_int_eq(tg_node_shape(m->a)->dim[0], 4);
     tg_model_free(m);
 }
 END_TEST
@@ -553,7 +553,7 @@ static void round_trip(const char *file, int run_steps) {
     for (int i = 0; i < d->n_layers; i++)
         for (int k = 0; k < TG_MAX_PARAMS; k++)
             if (tg_layer_param(m->layers[i], k))
-                by_layer += tg_shape_numel(&tg_layer_param(m->layers[i], k)->value.shape);
+                by_layer += tg_shape_numel(tg_node_shape(tg_layer_param(m->layers[i], k)));
     ck_assert_int_eq(by_layer, st.params + st.state); /* the towers share every parameter */
     ck_assert(st.flops > 0);
     printf("%s", sum);
@@ -568,7 +568,7 @@ static void round_trip(const char *file, int run_steps) {
             tg_input_set(m->b, tg_shape4(2, d->channels, d->height, d->width), img + 2 * item), 0);
         ck_assert_int_eq(tg_input_set(m->y, tg_shape1(2), y), TG_OK);
         ck_assert_msg(tg_graph_forward(m->graph, m->loss) == TG_OK, "%s", tg_last_error());
-        ck_assert(isfinite(m->loss->value.data[0]));
+        ck_assert(isfinite(tg_node_data(m->loss)[0]));
         tg_graph_zero_grad(m->graph);
         ck_assert_msg(tg_graph_backward(m->graph, m->loss) == TG_OK, "%s", tg_last_error());
         float *out = malloc((size_t)(3 * m->embed_dim) * sizeof(float));
@@ -616,7 +616,7 @@ START_TEST(test_models_dir_siamese_xray_matches_the_seed_architecture) {
     ck_assert_ptr_nonnull(strstr(d->loss_attrs, "margin=1"));
     tg_model *m;
     ck_assert_msg(tg_model_build(d, 1, &m) == TG_OK, "%s", tg_last_error());
-    const tg_shape *s = &m->tower_a[tg_model_def_find(d, "pool4")]->value.shape;
+    const tg_shape *s = tg_node_shape(m->tower_a[tg_model_def_find(d, "pool4")]);
     ck_assert(s->dim[1] == 256 && s->dim[2] == 9 && s->dim[3] == 9);
     ck_assert_int_eq(m->embed_dim, 64);
     tg_model_free(m);
@@ -636,19 +636,19 @@ static tg_status shift_infer(const tg_node *n, const tg_shape *in, tg_shape *out
     return TG_OK;
 }
 static tg_status shift_forward(tg_node *n) {
-    int64_t k = tg_shape_numel(&n->value.shape);
+    int64_t k = tg_shape_numel(tg_node_shape(n));
     for (int64_t i = 0; i < k; i++)
-        n->value.data[i] = n->inputs[0]->value.data[i] + (float)n->attrs.v[0].f;
+        tg_node_data(n)[i] = tg_node_data(tg_node_input(n, 0))[i] + (float)tg_node_attrs(n)->v[0].f;
     return TG_OK;
 }
 static tg_status shift_backward(tg_node *n) {
-    if (!tg_node_wants_grad(n->inputs[0])) return TG_OK;
-    int64_t k = tg_shape_numel(&n->value.shape);
-    for (int64_t i = 0; i < k; i++) n->inputs[0]->grad.data[i] += n->grad.data[i];
+    if (!tg_node_wants_grad(tg_node_input(n, 0))) return TG_OK;
+    int64_t k = tg_shape_numel(tg_node_shape(n));
+    for (int64_t i = 0; i < k; i++) tg_node_grad(tg_node_input(n, 0))[i] += tg_node_grad(n)[i];
     return TG_OK;
 }
 static double shift_flops(const tg_node *n) {
-    return (double)tg_shape_numel(&n->value.shape);
+    return (double)tg_shape_numel(tg_node_shape(n));
 }
 static const tg_op user_shift = {
     .name = "user_shift",
@@ -674,7 +674,7 @@ START_TEST(test_user_registered_op_works_in_a_model_file) {
     float img[32] = {0};
     ck_assert_int_eq(tg_input_set(m->a, tg_shape4(2, 1, 4, 4), img), TG_OK);
     ck_assert_int_eq(tg_graph_forward(m->graph, m->ea), TG_OK);
-    ck_assert(m->tower_a[1]->value.data[0] == 0.5f);
+    ck_assert(tg_node_data(m->tower_a[1])[0] == 0.5f);
     tg_model_stats st;
     tg_model_stats_get(m, 2, &st);
     ck_assert(fabs(st.flops - (16.0 + 2.0 * 16 * 3)) < 1e-9);

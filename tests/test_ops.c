@@ -1,7 +1,7 @@
 /* Op forward values against hand computations and naive loops; the registry. */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +39,7 @@ START_TEST(test_dense_matches_naive_loop) {
         char attrs[64];
         snprintf(attrs, sizeof attrs, "units=%d act=%s", U, acts[a]);
         one_op r = run_op("dense", attrs, 1, (tg_shape[]){tg_shape2(N, D)}, (const float *[]){x});
-        float *w = tg_graph_param_at(r.g, 0)->value.data, *b = tg_graph_param_at(r.g, 1)->value.data;
+        float *w = tg_node_data(tg_graph_param_at(r.g, 0)), *b = tg_node_data(tg_graph_param_at(r.g, 1));
         for (int u = 0; u < U; u++) b[u] = 0.1f * (float)u; /* non-zero bias */
         ck_assert_int_eq(tg_graph_forward(r.g, r.out), TG_OK);
         for (int i = 0; i < N; i++)
@@ -191,14 +191,14 @@ static tg_status twice_infer(const tg_node *n, const tg_shape *in, tg_shape *out
     return TG_OK;
 }
 static tg_status twice_forward(tg_node *n) {
-    for (int64_t i = 0; i < tg_shape_numel(&n->value.shape); i++)
-        n->value.data[i] = 2.0f * n->inputs[0]->value.data[i];
+    for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++)
+        tg_node_data(n)[i] = 2.0f * tg_node_data(tg_node_input(n, 0))[i];
     return TG_OK;
 }
 static tg_status twice_backward(tg_node *n) {
-    if (tg_node_wants_grad(n->inputs[0]))
-        for (int64_t i = 0; i < tg_shape_numel(&n->value.shape); i++)
-            n->inputs[0]->grad.data[i] += 2.0f * n->grad.data[i];
+    if (tg_node_wants_grad(tg_node_input(n, 0)))
+        for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++)
+            tg_node_grad(tg_node_input(n, 0))[i] += 2.0f * tg_node_grad(n)[i];
     return TG_OK;
 }
 static const tg_op twice_op = {.name = "user_twice", .doc = "2x", .n_inputs = 1,

@@ -3,7 +3,7 @@
  * the textbook formula written out again here in double precision. */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +12,8 @@
 #include <omp.h>
 #endif
 
-#include "tg_optim.h"
-#include "tg_schedule.h"
+#include "autograd/tg_optim.h"
+#include "autograd/tg_schedule.h"
 
 #define N 4
 #define STEPS 6

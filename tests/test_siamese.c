@@ -1,10 +1,10 @@
 /* The Siamese MLP composed in C (examples/siamese_mlp) learns its pair task. */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <stdlib.h>
 
-#include "pair_task.h"
+#include "examples/pair_task.h"
 
 START_TEST(test_siamese_mlp_loss_falls_and_pairs_are_separated) {
     pair_task_run run;

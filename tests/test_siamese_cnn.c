@@ -2,10 +2,10 @@
  * conv2d, sepconv2d, batchnorm, maxpool2d and dropout trained end to end. */
 #include <check.h>
 
-#include "tg_check.h"
+#include "tests/tg_check.h"
 #include <stdlib.h>
 
-#include "siamese_cnn.h"
+#include "examples/siamese_cnn.h"
 
 /* One thread: this test is about learning. With two, the time depends on the
  * machine's load and on OMP_WAIT_POLICY (docs/ops-conv.md, Threading). */

@@ -1,7 +1,7 @@
 /* The epoch loop: pairs drawn afresh each epoch, batches, forward/backward,
  * clipping, the optimizer step; validation, schedule, early stopping; checkpoints
  * after every epoch and on interruption; metrics.csv and report.html. */
-#include "tg_train.h"
+#include "train/tg_train.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,11 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tg_checkpoint.h"
-#include "tg_ds_util.h"
-#include "tg_report.h"
-#include "tg_run.h"
-#include "tg_threads.h"
+#include "checkpoint/tg_checkpoint.h"
+#include "autograd/tg_fs.h"
+#include "eval/tg_report.h"
+#include "eval/tg_run.h"
+#include "autograd/tg_threads.h"
+#include "autograd/tg_node_impl.h"
 
 #define PAIRS_STREAM 0x7061697273ULL /* "pairs": training pairs, one draw per epoch */
 #define AUG_STREAM 0x617567ULL       /* "aug": augmentation, per batch */

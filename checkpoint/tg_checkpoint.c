@@ -1,7 +1,8 @@
 /* Checkpoint saving: encode every section little-endian byte by byte, deflate it, and write
  * the file atomically (temporary file, fsync, rename, fsync of the directory). The layout is
  * docs/checkpoint-format.md; the reader is tg_checkpoint_load.c. */
-#include "tg_checkpoint.h"
+#include "checkpoint/tg_checkpoint.h"
+#include "autograd/tg_node_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -15,8 +15,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "tg_error.h"
-#include "tg_tensor.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_tensor.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 #define TG_MAX_INPUTS 4
 #define TG_MAX_PARAMS 6
@@ -120,8 +123,12 @@ typedef struct tg_op {
 } tg_op;
 
 /* Register a user op (the struct must outlive its use). A duplicate or invalid
- * entry is refused with TG_ERR_INVALID. Not safe concurrently with lookups. */
+ * entry is refused with TG_ERR_INVALID. The registry is process-wide: register
+ * before building graphs, not concurrently with lookups. */
 tg_status tg_op_register(const tg_op *op);
+/* Forget every user-registered op (the built-ins stay); graphs that use one must
+ * be freed first. Tests and plugin hosts use it to start from a clean registry. */
+void tg_op_registry_reset(void);
 /* Find an op by name, or NULL. */
 const tg_op *tg_op_find(const char *name);
 /* The number of registered ops, built-in and user, and the i-th of them. */
@@ -150,14 +157,6 @@ char *tg_attr_str(const tg_op *op, const tg_attrs *attrs, int i, char *buf, size
 /* Write the op reference (docs/ops.md) for every registered op. */
 tg_status tg_ops_write_markdown(FILE *out);
 
-/* Activations shared by dense, conv2d and sepconv2d through their act= attribute. */
-typedef enum tg_act { TG_ACT_NONE, TG_ACT_RELU, TG_ACT_SIGMOID, TG_ACT_TANH } tg_act;
-#define TG_ACT_CHOICES "none|relu|sigmoid|tanh"
-/* y = act(y) in place over n floats. */
-void tg_act_forward(tg_act act, float *y, int64_t n);
-/* dz = dy * act'(z) (or dz += ... when `accumulate`), computed from the activation's
- * output y: all three derivatives are functions of y, so z need not be kept. */
-void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int64_t n,
-                     int accumulate);
+TG_API_END
 
 #endif

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_checkpoint.h"
-#include "tg_report.h"
-#include "tg_run.h"
-#include "tg_threads.h"
-#include "tg_train.h"
+#include "checkpoint/tg_checkpoint.h"
+#include "eval/tg_report.h"
+#include "eval/tg_run.h"
+#include "autograd/tg_threads.h"
+#include "eval/tg_eval.h"
 
 #define TEST_STREAM 0x74657374ULL /* "test": the fixed test pairs */
 
@@ -64,10 +64,10 @@ static tg_status knn_eval(tg_model *m, subset refs, subset test, int k, tg_eval_
         goto done;
     }
     if (k > (int)n_ref) k = (int)n_ref;
-    tg_run_labels(refs.ds, refs.idx, n_ref, ref_labels);
-    tg_run_labels(test.ds, test.idx, n_test, truth);
-    if ((st = tg_run_embed(m, refs.ds, refs.idx, n_ref, ref)) ||
-        (st = tg_run_embed(m, test.ds, test.idx, n_test, q)) ||
+    tg_eval_labels(refs.ds, refs.idx, n_ref, ref_labels);
+    tg_eval_labels(test.ds, test.idx, n_test, truth);
+    if ((st = tg_eval_embed(m, refs.ds, refs.idx, n_ref, ref)) ||
+        (st = tg_eval_embed(m, test.ds, test.idx, n_test, q)) ||
         (st = tg_knn_classify(ref, ref_labels, (int)n_ref, q, (int)n_test, (int)dim, k,
                               refs.ds->n_classes, pred, score, NULL, NULL)))
         goto done;

@@ -1,7 +1,8 @@
 /* A loaded checkpoint: its accessors, and restoring it into a graph, optimizer and schedule.
  * Restore checks every name, kind and shape before it writes anything, so a mismatched model
  * leaves the caller's objects as they were. */
-#include "tg_checkpoint_impl.h"
+#include "checkpoint/tg_checkpoint_impl.h"
+#include "autograd/tg_node_impl.h"
 
 #include <stdlib.h>
 #include <string.h>

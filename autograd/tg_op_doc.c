@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tg_op.h"
+#include "autograd/tg_op.h"
 
 static const char *type_name(tg_attr_type t) {
     switch (t) {

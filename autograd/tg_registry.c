@@ -3,26 +3,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_builtin_ops.h"
-
-static const tg_op *const builtin_ops[] = {
-    &tg_op_dense,   &tg_op_relu,        &tg_op_sigmoid,     &tg_op_tanh,    &tg_op_add,
-    &tg_op_sub,     &tg_op_mul,         &tg_op_scale,       &tg_op_sum,     &tg_op_mean,
-    &tg_op_flatten, &tg_op_reshape,     &tg_op_l2distance,  &tg_op_l2normalize,
-    &tg_op_contrastive,
-    &tg_op_conv2d,  &tg_op_depthwise_conv2d, &tg_op_sepconv2d, &tg_op_batchnorm,
-    &tg_op_maxpool2d, &tg_op_avgpool2d, &tg_op_global_avgpool, &tg_op_dropout,
-};
-#define N_BUILTIN ((int)(sizeof builtin_ops / sizeof builtin_ops[0]))
+#include "autograd/tg_builtin.h"
 
 static const tg_op **user_ops;
 static int n_user_ops, cap_user_ops;
 
-int tg_op_count(void) { return N_BUILTIN + n_user_ops; }
+int tg_op_count(void) { return tg_builtin_op_count + n_user_ops; }
 
 const tg_op *tg_op_at(int i) {
     if (i < 0 || i >= tg_op_count()) return NULL;
-    return i < N_BUILTIN ? builtin_ops[i] : user_ops[i - N_BUILTIN];
+    return i < tg_builtin_op_count ? tg_builtin_ops[i] : user_ops[i - tg_builtin_op_count];
 }
 
 const tg_op *tg_op_find(const char *name) {
@@ -126,4 +116,10 @@ tg_status tg_op_register(const tg_op *op) {
     }
     user_ops[n_user_ops++] = op;
     return TG_OK;
+}
+
+void tg_op_registry_reset(void) {
+    free(user_ops);
+    user_ops = NULL;
+    n_user_ops = cap_user_ops = 0;
 }

@@ -3,7 +3,7 @@
 #ifndef TG_CHECKPOINT_IMPL_H
 #define TG_CHECKPOINT_IMPL_H
 
-#include "tg_checkpoint.h"
+#include "checkpoint/tg_checkpoint.h"
 
 typedef struct ck_tensor {
     char *name;

@@ -4,8 +4,11 @@
 #ifndef TG_REPORT_H
 #define TG_REPORT_H
 
-#include "tg_error.h"
-#include "tg_metrics.h"
+#include "autograd/tg_error.h"
+#include "eval/tg_metrics.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef struct tg_report tg_report;
 
@@ -38,5 +41,7 @@ void tg_report_confusion(tg_report *r, const char *title, const tg_confusion *c,
 void tg_report_pre(tg_report *r, const char *text);
 /* Finish, flush and move the file into place; reports any write error. Frees r. */
 tg_status tg_report_close(tg_report *r);
+
+TG_API_END
 
 #endif

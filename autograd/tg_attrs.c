@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_op.h"
+#include "autograd/tg_op.h"
 
 int tg_op_attr_index(const tg_op *op, const char *name) {
     for (int i = 0; i < op->n_attrs; i++)

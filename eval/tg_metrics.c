@@ -1,7 +1,7 @@
 /* ROC/AUC, thresholds, confusion matrices and k-NN over embeddings. */
-#include "tg_metrics.h"
+#include "eval/tg_metrics.h"
 
-#include "tg_blas.h"
+#include "autograd/tg_blas.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,11 +6,11 @@
 
 #include <stdio.h>
 
-#include "tg_dataset.h"
-#include "tg_model.h"
-#include "tg_pairs.h"
-#include "tg_split.h"
-#include "tg_train.h"
+#include "datasets/tg_dataset.h"
+#include "models/tg_model.h"
+#include "datasets/tg_pairs.h"
+#include "datasets/tg_split.h"
+#include "eval/tg_eval.h"
 
 /* The data of one run: the dataset, its split, and the training images used. */
 typedef struct tg_run_data {
@@ -35,11 +35,5 @@ tg_status tg_run_fixed_pairs(const tg_dataset *ds, const size_t *idx, size_t n, 
  * and the mean loss. */
 tg_status tg_run_pair_distances(tg_model *m, const tg_dataset *ds, const tg_pairs *pairs,
                                 float *dist, int *labels, double *mean_loss);
-
-/* Embed the images ds[idx[0..n)] through one tower: out is n * m->embed_dim floats. */
-tg_status tg_run_embed(tg_model *m, const tg_dataset *ds, const size_t *idx, size_t n, float *out);
-
-/* Labels of ds at idx, as ints (n of them). */
-void tg_run_labels(const tg_dataset *ds, const size_t *idx, size_t n, int *out);
 
 #endif

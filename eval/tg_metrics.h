@@ -6,7 +6,10 @@
 
 #include <stdint.h>
 
-#include "tg_error.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 typedef struct tg_roc {
     int n;             /* points on the curve, from (0,0) to (1,1) */
@@ -44,5 +47,7 @@ double tg_best_threshold(const float *scores, const int *labels, int n, double *
 tg_status tg_knn_classify(const float *ref, const int *ref_labels, int n_ref, const float *query,
                           int n_query, int dim, int k, int n_classes, int *pred, float *score,
                           int *neighbours, float *dist);
+
+TG_API_END
 
 #endif

@@ -2,7 +2,8 @@
  * every declared size is compared with what is left of the file and with the limits before any
  * allocation, decompression writes into a buffer of the declared size only, and every checksum
  * is verified. The layout is docs/checkpoint-format.md; the writer is tg_checkpoint.c. */
-#include "tg_checkpoint_impl.h"
+#include "checkpoint/tg_checkpoint_impl.h"
+#include "autograd/tg_node_impl.h"
 
 #include <errno.h>
 #include <limits.h>

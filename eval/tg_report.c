@@ -1,6 +1,6 @@
 /* HTML + SVG report writer. Every write goes through one FILE; errors are
  * remembered and reported once, at close. */
-#include "tg_report.h"
+#include "eval/tg_report.h"
 
 #include <math.h>
 #include <stdarg.h>

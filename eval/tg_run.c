@@ -1,6 +1,6 @@
 /* Data loading, splitting, pair evaluation and embedding shared by tg_train and
  * tg_evaluate. */
-#include "tg_run.h"
+#include "eval/tg_run.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +119,7 @@ done:
     return st;
 }
 
-tg_status tg_run_embed(tg_model *m, const tg_dataset *ds, const size_t *idx, size_t n, float *out) {
+tg_status tg_eval_embed(tg_model *m, const tg_dataset *ds, const size_t *idx, size_t n, float *out) {
     enum { CHUNK = 512 };
     size_t item = (size_t)ds->height * (size_t)ds->width;
     float *buf = malloc(CHUNK * item * sizeof(float));
@@ -135,6 +135,6 @@ tg_status tg_run_embed(tg_model *m, const tg_dataset *ds, const size_t *idx, siz
     return st;
 }
 
-void tg_run_labels(const tg_dataset *ds, const size_t *idx, size_t n, int *out) {
+void tg_eval_labels(const tg_dataset *ds, const size_t *idx, size_t n, int *out) {
     for (size_t i = 0; i < n; i++) out[i] = ds->labels[idx[i]];
 }

@@ -22,12 +22,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tg_error.h"
-#include "tg_graph.h"
-#include "tg_optim.h"
-#include "tg_rng.h"
-#include "tg_schedule.h"
-#include "tg_tensor.h"
+#include "autograd/tg_error.h"
+#include "autograd/tg_graph.h"
+#include "autograd/tg_optim.h"
+#include "autograd/tg_rng.h"
+#include "autograd/tg_schedule.h"
+#include "autograd/tg_tensor.h"
+#include "autograd/tg_export.h"
+
+TG_API_BEGIN
 
 /* Format constants (docs/checkpoint-format.md). */
 #define TG_CHECKPOINT_MAJOR 1u           /* a reader refuses a file with a larger major */
@@ -135,5 +138,7 @@ const char *tg_checkpoint_meta_get(const tg_checkpoint *ck, const char *key);
 int tg_checkpoint_meta_count(const tg_checkpoint *ck);
 const char *tg_checkpoint_meta_key(const tg_checkpoint *ck, int i);
 const char *tg_checkpoint_meta_value(const tg_checkpoint *ck, int i);
+
+TG_API_END
 
 #endif

@@ -1,0 +1,31 @@
+/* The inside of a graph node (not installed): library code in autograd/, ops/
+ * and the modules above reads the fields directly; users go through the
+ * accessors of autograd/tg_graph.h. */
+#ifndef TG_NODE_IMPL_H
+#define TG_NODE_IMPL_H
+
+#include "autograd/tg_graph.h"
+
+struct tg_node {
+    int id;       /* index in creation order */
+    char *name;   /* unique within the graph */
+    unsigned flags;
+    const tg_op *op; /* NULL for inputs, parameters and constants */
+    tg_attrs attrs;
+    tg_layer *layer; /* the layer this node applies (op nodes) */
+    int n_inputs;
+    tg_node *inputs[TG_MAX_INPUTS];
+    tg_node *params[TG_MAX_PARAMS]; /* as the op's param specs; NULL if left out */
+    tg_tensor value;
+    tg_tensor grad;  /* allocated only where a gradient is wanted */
+    void *saved;     /* op memory kept from forward to backward */
+    size_t saved_size;
+    void *scratch;   /* graph-wide scratch, valid during one forward/backward call */
+    size_t scratch_size; /* its bytes: at least the op's scratch_bytes at sizing time */
+    int wants_grad;  /* a gradient flows into this node */
+    int requires_grad; /* inputs: the caller asked for d loss / d input */
+    tg_init init;    /* parameters: how they were initialised */
+    tg_graph *graph;
+};
+
+#endif
