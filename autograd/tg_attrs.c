@@ -8,6 +8,42 @@
 
 #include "autograd/tg_op.h"
 
+/* Levenshtein distance, for "did you mean"; names are short. */
+static int edit_distance(const char *a, const char *b) {
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 63 || lb > 63) return 99;
+    int row[64];
+    for (int j = 0; j <= lb; j++) row[j] = j;
+    for (int i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *tg_nearest_name(const char *name, const char *const *names, int n) {
+    const char *best = NULL;
+    int best_d = 1 << 30;
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(name, names[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = names[i];
+        }
+    }
+    /* Suggest only plausible typos: at most a third of the name wrong. */
+    int len = (int)strlen(name);
+    return best && best_d <= (len < 3 ? 1 : len / 3 + 1) ? best : NULL;
+}
+
 int tg_op_attr_index(const tg_op *op, const char *name) {
     for (int i = 0; i < op->n_attrs; i++)
         if (strcmp(op->attrs[i].name, name) == 0) return i;
@@ -42,7 +78,7 @@ static int choice_index(const char *choices, const char *value) {
 tg_status tg_attrs_set(const tg_op *op, tg_attrs *attrs, const char *key, const char *value) {
     int i = tg_op_attr_index(op, key);
     if (i < 0) {
-        const char *names[TG_MAX_ATTRS];
+        const char *names[TG_MAX_ATTRS] = {0};
         for (int k = 0; k < op->n_attrs; k++) names[k] = op->attrs[k].name;
         const char *near = tg_nearest_name(key, names, op->n_attrs);
         if (near)

@@ -1,7 +1,7 @@
-/* Internals shared by the model-file parser's two files (not installed): the
- * tokens of a line, the parser state, and the helpers that report an error at a
- * file:line:col. tg_model_parse.c reads lines and layers; tg_model_head.c reads
- * the siamese and train lines. */
+/* Internals shared by the model-file parser's files (not installed): the tokens
+ * of a line, the parser state, and the helpers (tg_model_lex.c) that report an
+ * error at a file:line:col. tg_model_parse.c reads lines and layers and calls
+ * tg_model_head.c for the siamese and train lines; neither calls back. */
 #ifndef TG_MODEL_PARSE_H
 #define TG_MODEL_PARSE_H
 
@@ -38,6 +38,8 @@ typedef struct tg_mp_parser {
     int output_line, output_col;
 } tg_mp_parser;
 
+/* ---- tg_model_lex.c ---- */
+
 /* Raise `st` with the message "src:line:col: <fmt...>". */
 tg_status tg_mp_error(const tg_mp_parser *p, int line, int col, tg_status st, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -62,9 +64,11 @@ tg_status tg_mp_split_kv(const tg_mp_parser *p, const tg_mp_token *t, char *key,
 tg_status tg_mp_check_duplicate(const tg_mp_parser *p, const tg_mp_token *toks, int from, int i,
                                 const char *key);
 
-/* The siamese line (tg_model_head.c). */
+/* ---- tg_model_head.c ---- */
+
+/* The siamese line. */
 tg_status tg_mp_parse_siamese(tg_mp_parser *p, const tg_mp_token *toks, int n);
-/* The train line (tg_model_head.c). */
+/* The train line. */
 tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n);
 
 #endif
