@@ -1,7 +1,6 @@
-/* Thread policy: the same count for OpenMP and OpenBLAS, never nested. */
+/* Thread policy: twingrad's parallel work runs on the caller's OpenMP pool. */
 #include "autograd/tg_threads.h"
 
-#include <cblas.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -13,9 +12,6 @@ tg_status tg_threads_set(int n) {
 #else
     if (n <= 0) n = 1;
 #endif
-    /* All parallel work runs on the OpenMP pool; OpenBLAS computes the blocks
-     * tg_sgemm hands it on the calling thread (see tg_blas.h). */
-    openblas_set_num_threads(1);
     return TG_OK;
 }
 

@@ -10,9 +10,12 @@
 
 TG_API_BEGIN
 
-/* Use n threads (n <= 0: one per core); OpenBLAS itself is set to one thread. */
+/* Use n threads (n <= 0: one per core) for the parallel work the calling thread
+ * starts from now on. This is OpenMP's per-thread setting (omp_set_num_threads):
+ * other threads keep theirs. tg_train and tg_evaluate set their own count and
+ * restore the caller's on return. */
 tg_status tg_threads_set(int n);
-/* The thread count in use. */
+/* The thread count the calling thread's parallel work uses. */
 int tg_threads_get(void);
 
 TG_API_END

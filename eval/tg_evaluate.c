@@ -186,14 +186,13 @@ static tg_status same_classes(const tg_dataset *a, const tg_dataset *b) {
                            a->n_classes, b->n_classes);
 }
 
-tg_status tg_evaluate(const tg_eval_opts *o, tg_eval_result *r) {
+static tg_status evaluate(const tg_eval_opts *o, tg_eval_result *r) {
     tg_trained t;
     tg_run_data d = {0};
     tg_dataset ref_ds = {0}, test_ds = {0};
     size_t *ref_idx = NULL, *test_idx = NULL;
     tg_roc pair_roc = {0}, knn_roc = {0};
     memset(r, 0, sizeof *r);
-    tg_threads_set(o->threads);
     tg_status st = tg_trained_load(o->checkpoint, &t);
     if (st) return st;
     if (!isfinite(t.threshold)) {
@@ -246,5 +245,14 @@ done:
     free(ref_idx);
     free(test_idx);
     tg_trained_free(&t);
+    return st;
+}
+
+/* Runs on o->threads threads and gives the caller back its own thread count. */
+tg_status tg_evaluate(const tg_eval_opts *o, tg_eval_result *r) {
+    int caller_threads = tg_threads_get();
+    tg_threads_set(o->threads);
+    tg_status st = evaluate(o, r);
+    tg_threads_set(caller_threads);
     return st;
 }

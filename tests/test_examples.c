@@ -33,12 +33,28 @@ START_TEST(test_triplet_network_learns) {
 }
 END_TEST
 
+START_TEST(test_registry_reset_forgets_user_ops_and_keeps_builtins) {
+    int builtins = tg_op_count();
+    ck_assert_int_eq(triplet_ops_register(), TG_OK);
+    ck_assert_int_eq(tg_op_count(), builtins + 2);
+    tg_op_registry_reset();
+    ck_assert_int_eq(tg_op_count(), builtins);
+    ck_assert_ptr_null(tg_op_find("cosine_distance"));
+    ck_assert_ptr_nonnull(tg_op_find("conv2d"));
+    ck_assert_int_eq(triplet_ops_register(), TG_OK); /* registrable again */
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("examples");
     TCase *tc = tcase_create("examples");
     tcase_set_timeout(tc, 120);
+    /* Each test registers the user ops itself: a clean registry after each one
+     * keeps the tests independent also when Check does not fork (CK_FORK=no). */
+    tcase_add_checked_fixture(tc, NULL, tg_op_registry_reset);
     tcase_add_test(tc, test_user_ops_pass_gradcheck_after_registration);
     tcase_add_test(tc, test_triplet_network_learns);
+    tcase_add_test(tc, test_registry_reset_forgets_user_ops_and_keeps_builtins);
     suite_add_tcase(s, tc);
     return tg_check_run(s);
 }

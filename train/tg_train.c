@@ -443,7 +443,7 @@ static const char *kept_note(const trainer *t, char *buf, size_t size) {
     return buf;
 }
 
-tg_status tg_train(const tg_train_opts *o, tg_train_result *r) {
+static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     trainer t = {0};
     tg_status st;
     memset(r, 0, sizeof *r);
@@ -451,7 +451,6 @@ tg_status tg_train(const tg_train_opts *o, tg_train_result *r) {
     t.log = o->log ? o->log : stderr;
     if (!o->run_dir) return tg_error(TG_ERR_INVALID, "training needs a run directory");
     if ((st = tg_mkdir_p(o->run_dir))) return st;
-    tg_threads_set(o->threads);
     if ((st = setup(&t, o))) goto done;
     if (o->progress >= 0)
         fprintf(t.log, "%s %s: %zu training images, %zu pairs per epoch, %d epochs, batch %d\n",
@@ -581,5 +580,15 @@ tg_status tg_train(const tg_train_opts *o, tg_train_result *r) {
     if (validated) st = write_report(&t, r);
 done:
     teardown(&t);
+    return st;
+}
+
+/* The thread count is the caller's OpenMP setting: use o->threads for this run
+ * and give the caller back its own. */
+tg_status tg_train(const tg_train_opts *o, tg_train_result *r) {
+    int caller_threads = tg_threads_get();
+    tg_threads_set(o->threads);
+    tg_status st = train_run(o, r);
+    tg_threads_set(caller_threads);
     return st;
 }
