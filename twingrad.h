@@ -12,8 +12,8 @@
  *   tg_node *d = tg_graph_op(g, "l2distance", "d", NULL,
  *                            (tg_node *[]){tg_layer_apply1(tower, a), tg_layer_apply1(tower, b)}, 2);
  *   tg_node *loss = tg_graph_op(g, "contrastive", "loss", "margin=1", (tg_node *[]){d, y}, 2);
- *   // per batch: tg_input_set(a, ...); tg_graph_forward(g, loss); tg_graph_zero_grad(g);
- *   //            tg_graph_backward(g, loss); tg_optimizer_step(opt, params, grads, n, lr);
+ *   // per batch: tg_input_set(a, ...); ...; then forward, backward, clip and update in one call:
+ *   //            tg_train_step(g, loss, opt, &(tg_step_opts){.lr = 1e-3}, NULL);
  *
  * Every call that can fail returns a tg_status (or NULL) and leaves a message in
  * tg_last_error(). See docs/api.md for the guide and docs/ops.md for the ops.
@@ -29,6 +29,7 @@
 #include "autograd/tg_gradcheck.h"
 #include "autograd/tg_optim.h"
 #include "autograd/tg_schedule.h"
+#include "autograd/tg_step.h"
 #include "autograd/tg_threads.h"
 #include "models/tg_model.h"
 #include "checkpoint/tg_checkpoint.h"

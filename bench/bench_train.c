@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "models/tg_model.h"
-#include "autograd/tg_optim.h"
+#include "autograd/tg_step.h"
 #include "autograd/tg_threads.h"
 
 static double now(void) {
@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < batch; i++) y[i] = (float)(i % 2);
     tg_shape s4 = tg_shape4(batch, def->channels, def->height, def->width);
     int64_t n;
-    float *params = tg_graph_param_data(m->graph, &n), *grads = tg_graph_grad_data(m->graph, NULL);
+    tg_graph_param_data(m->graph, &n);
     tg_optimizer_config cfg = tg_optimizer_defaults(TG_OPTIM_ADAM);
     tg_optimizer *opt = tg_optimizer_new(&cfg, n);
     double *times = malloc((size_t)steps * sizeof(double));
@@ -80,9 +80,7 @@ int main(int argc, char **argv) {
     tg_input_set(m->y, tg_shape1(batch), y);
     for (int s = 0; s < warmup + steps; s++) {
         double t0 = now();
-        if (tg_graph_forward(m->graph, m->loss) || (tg_graph_zero_grad(m->graph), 0) ||
-            tg_graph_backward(m->graph, m->loss) ||
-            tg_optimizer_step(opt, params, grads, n, 1e-4f)) {
+        if (tg_train_step(m->graph, m->loss, opt, &(tg_step_opts){.lr = 1e-4}, NULL)) {
             fprintf(stderr, "bench_train: %s\n", tg_last_error());
             return 1;
         }

@@ -68,7 +68,7 @@ tg_status pair_task_train(uint64_t seed, int epochs, int verbose, pair_task_run 
         goto done;
     }
     int64_t n_params;
-    float *params = tg_graph_param_data(g, &n_params), *grads = tg_graph_grad_data(g, NULL);
+    tg_graph_param_data(g, &n_params);
     tg_optimizer_config cfg = tg_optimizer_defaults(TG_OPTIM_ADAM);
     if (!(opt = tg_optimizer_new(&cfg, n_params))) {
         st = TG_ERR_NOMEM;
@@ -77,17 +77,15 @@ tg_status pair_task_train(uint64_t seed, int epochs, int verbose, pair_task_run 
     run->epochs = epochs;
     for (int e = 0; e < epochs; e++) {
         double total = 0.0;
+        tg_step_result step;
         for (int it = 0; it < BATCHES_PER_EPOCH; it++) {
             pair_task_batch(&task, BATCH, xa, xb, lab, &rng);
             if ((st = tg_input_set(a, tg_shape2(BATCH, DIM), xa)) ||
                 (st = tg_input_set(b, tg_shape2(BATCH, DIM), xb)) ||
-                (st = tg_input_set(y, tg_shape1(BATCH), lab)) || (st = tg_graph_forward(g, loss)))
+                (st = tg_input_set(y, tg_shape1(BATCH), lab)) ||
+                (st = tg_train_step(g, loss, opt, &(tg_step_opts){.lr = 1e-2}, &step)))
                 goto done;
-            total += tg_node_data(loss)[0];
-            tg_graph_zero_grad(g);
-            if ((st = tg_graph_backward(g, loss)) ||
-                (st = tg_optimizer_step(opt, params, grads, n_params, 1e-2f)))
-                goto done;
+            total += step.loss;
         }
         run->loss[e] = total / BATCHES_PER_EPOCH;
         if (verbose) printf("epoch %3d  loss %.5f\n", e + 1, run->loss[e]);

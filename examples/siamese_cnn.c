@@ -90,7 +90,7 @@ tg_status siamese_cnn_train(uint64_t seed, int epochs, int verbose, siamese_cnn_
         goto done;
     }
     int64_t n_params;
-    float *params = tg_graph_param_data(g, &n_params), *grads = tg_graph_grad_data(g, NULL);
+    float *params = tg_graph_param_data(g, &n_params);
     tg_optimizer_config cfg = tg_optimizer_defaults(TG_OPTIM_ADAM);
     if (!params || !(opt = tg_optimizer_new(&cfg, n_params))) {
         st = TG_ERR_NOMEM;
@@ -100,16 +100,14 @@ tg_status siamese_cnn_train(uint64_t seed, int epochs, int verbose, siamese_cnn_
     run->epochs = epochs;
     for (int e = 0; e < epochs; e++) {
         double total = 0.0;
+        tg_step_result step;
         for (int it = 0; it < STEPS_PER_EPOCH; it++) {
             blob_pairs(BATCH, xa, xb, lab, &rng);
             if ((st = tg_input_set(a, in, xa)) || (st = tg_input_set(b, in, xb)) ||
-                (st = tg_input_set(y, tg_shape1(BATCH), lab)) || (st = tg_graph_forward(g, loss)))
+                (st = tg_input_set(y, tg_shape1(BATCH), lab)) ||
+                (st = tg_train_step(g, loss, opt, &(tg_step_opts){.lr = 3e-3}, &step)))
                 goto done;
-            total += tg_node_data(loss)[0];
-            tg_graph_zero_grad(g);
-            if ((st = tg_graph_backward(g, loss)) ||
-                (st = tg_optimizer_step(opt, params, grads, n_params, 3e-3f)))
-                goto done;
+            total += step.loss;
         }
         run->loss[e] = total / STEPS_PER_EPOCH;
         if (verbose) printf("epoch %3d  loss %.5f\n", e + 1, run->loss[e]);

@@ -173,7 +173,7 @@ tg_status triplet_train(uint64_t seed, int epochs, int verbose, triplet_run *run
         goto done;
     }
     int64_t n;
-    float *params = tg_graph_param_data(g, &n), *grads = tg_graph_grad_data(g, NULL);
+    tg_graph_param_data(g, &n);
     tg_optimizer_config cfg = tg_optimizer_defaults(TG_OPTIM_ADAM);
     if (!(opt = tg_optimizer_new(&cfg, n))) {
         st = TG_ERR_NOMEM;
@@ -185,12 +185,10 @@ tg_status triplet_train(uint64_t seed, int epochs, int verbose, triplet_run *run
         for (int it = 0; it < BATCHES; it++) {
             triplet_batch(&task, BATCH, x[0], x[1], x[2], &rng);
             for (int i = 0; i < 3 && !st; i++) st = tg_input_set(in[i], tg_shape2(BATCH, DIM), x[i]);
-            if (st || (st = tg_graph_forward(g, loss))) goto done;
-            total += tg_node_data(loss)[0];
-            tg_graph_zero_grad(g);
-            if ((st = tg_graph_backward(g, loss)) ||
-                (st = tg_optimizer_step(opt, params, grads, n, 1e-2f)))
+            tg_step_result step;
+            if (st || (st = tg_train_step(g, loss, opt, &(tg_step_opts){.lr = 1e-2}, &step)))
                 goto done;
+            total += step.loss;
         }
         run->loss[ep] = total / BATCHES;
         if (verbose) printf("epoch %3d  triplet loss %.5f\n", ep + 1, run->loss[ep]);

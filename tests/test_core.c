@@ -1,5 +1,5 @@
 /* Core: shapes, the RNG, graph construction, shape inference and its errors,
- * batch-size changes, the flat parameter buffer and weight sharing. */
+ * batch-size changes, the flat parameter buffer, weight sharing and the train step. */
 #include <check.h>
 
 #include "tests/tg_check.h"
@@ -327,6 +327,114 @@ START_TEST(test_error_context_prefixes_and_truncates) {
 }
 END_TEST
 
+/* A small Siamese net for the train-step tests: dense tower, L2 distance,
+ * contrastive loss, inputs filled from a fixed seed. */
+typedef struct step_net {
+    tg_graph *g;
+    tg_node *loss;
+    tg_optimizer *opt;
+    int64_t n;
+} step_net;
+
+static step_net step_net_new(float scale) {
+    step_net s = {0};
+    s.g = tg_graph_new(7);
+    tg_node *a = tg_graph_input(s.g, "a", tg_shape2(6, 5));
+    tg_node *b = tg_graph_input(s.g, "b", tg_shape2(6, 5));
+    tg_node *y = tg_graph_input(s.g, "y", tg_shape1(6));
+    tg_layer *fc = tg_graph_layer(s.g, "dense", "fc", "units=3 act=tanh");
+    tg_node *d = tg_graph_op(s.g, "l2distance", "d", NULL,
+                             (tg_node *[]){tg_layer_apply1(fc, a), tg_layer_apply1(fc, b)}, 2);
+    s.loss = tg_graph_op(s.g, "contrastive", "loss", "margin=1", (tg_node *[]){d, y}, 2);
+    ck_assert_ptr_nonnull(s.loss);
+    tg_rng rng;
+    tg_rng_seed(&rng, 3);
+    for (int k = 0; k < 2; k++) {
+        float *x = tg_node_data(k ? b : a);
+        for (int i = 0; i < 30; i++) x[i] = scale * (float)tg_rng_uniform_range(&rng, -1, 1);
+    }
+    for (int i = 0; i < 6; i++) tg_node_data(y)[i] = (float)(i % 2);
+    tg_graph_param_data(s.g, &s.n);
+    tg_optimizer_config cfg = tg_optimizer_defaults(TG_OPTIM_ADAM);
+    s.opt = tg_optimizer_new(&cfg, s.n);
+    ck_assert_ptr_nonnull(s.opt);
+    return s;
+}
+
+static void step_net_free(step_net *s) {
+    tg_optimizer_free(s->opt);
+    tg_graph_free(s->g);
+}
+
+START_TEST(test_train_step_equals_forward_backward_update_by_hand) {
+    step_net s = step_net_new(1.0f), h = step_net_new(1.0f);
+    for (int it = 0; it < 3; it++) {
+        tg_step_result r;
+        ck_assert_int_eq(tg_train_step(s.g, s.loss, s.opt, &(tg_step_opts){.lr = 0.05}, &r), TG_OK);
+        ck_assert_int_eq(tg_graph_forward(h.g, h.loss), TG_OK);
+        ck_assert(r.loss == tg_node_data(h.loss)[0]);
+        tg_graph_zero_grad(h.g);
+        ck_assert_int_eq(tg_graph_backward(h.g, h.loss), TG_OK);
+        float *hg = tg_graph_grad_data(h.g, NULL);
+        ck_assert(fabs(r.grad_norm - tg_grad_norm(hg, h.n)) <= 1e-12 * (1 + r.grad_norm));
+        ck_assert_int_eq(tg_optimizer_step(h.opt, tg_graph_param_data(h.g, NULL), hg, h.n, 0.05f),
+                         TG_OK);
+    }
+    ck_assert_mem_eq(tg_graph_param_data(s.g, NULL), tg_graph_param_data(h.g, NULL),
+                     (size_t)s.n * sizeof(float));
+    step_net_free(&s);
+    step_net_free(&h);
+}
+END_TEST
+
+static tg_status zero_grads_hook(float *grads, int64_t n, void *user) {
+    for (int64_t i = 0; i < n; i++) grads[i] = 0.0f;
+    ++*(int *)user;
+    return TG_OK;
+}
+
+START_TEST(test_train_step_runs_the_gradient_hook_before_clipping_and_update) {
+    step_net s = step_net_new(1.0f);
+    float *before = malloc((size_t)s.n * sizeof(float));
+    memcpy(before, tg_graph_param_data(s.g, NULL), (size_t)s.n * sizeof(float));
+    int calls = 0;
+    tg_step_result r;
+    tg_step_opts o = {.lr = 0.1, .clip = 1.0, .grad_hook = zero_grads_hook, .hook_user = &calls};
+    ck_assert_int_eq(tg_train_step(s.g, s.loss, s.opt, &o, &r), TG_OK);
+    ck_assert_int_eq(calls, 1);
+    ck_assert(r.grad_norm == 0.0); /* the norm is taken after the hook */
+    /* Adam with zero gradients and zero moments leaves the parameters alone. */
+    ck_assert_mem_eq(before, tg_graph_param_data(s.g, NULL), (size_t)s.n * sizeof(float));
+    free(before);
+    step_net_free(&s);
+}
+END_TEST
+
+START_TEST(test_train_step_clips_to_the_given_norm) {
+    step_net s = step_net_new(1.0f);
+    tg_step_result r;
+    ck_assert_int_eq(tg_train_step(s.g, s.loss, s.opt, &(tg_step_opts){.lr = 0, .clip = 1e-3}, &r),
+                     TG_OK);
+    ck_assert(r.grad_norm > 1e-3);
+    ck_assert(fabs(tg_grad_norm(tg_graph_grad_data(s.g, NULL), s.n) - 1e-3) < 1e-8);
+    step_net_free(&s);
+}
+END_TEST
+
+START_TEST(test_train_step_stops_on_a_non_finite_loss_before_any_update) {
+    step_net s = step_net_new(NAN);
+    float *before = malloc((size_t)s.n * sizeof(float));
+    memcpy(before, tg_graph_param_data(s.g, NULL), (size_t)s.n * sizeof(float));
+    ck_assert_int_eq(tg_train_step(s.g, s.loss, s.opt, &(tg_step_opts){.lr = 0.1}, NULL),
+                     TG_ERR_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "not finite"));
+    ck_assert_mem_eq(before, tg_graph_param_data(s.g, NULL), (size_t)s.n * sizeof(float));
+    ck_assert_int_eq(tg_optimizer_steps(s.opt), 0);
+    free(before);
+    step_net_free(&s);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
@@ -345,6 +453,10 @@ int main(void) {
     tcase_add_test(tc, test_flat_buffers_mirror_parameters);
     tcase_add_test(tc, test_same_seed_same_initial_weights);
     tcase_add_test(tc, test_error_context_prefixes_and_truncates);
+    tcase_add_test(tc, test_train_step_equals_forward_backward_update_by_hand);
+    tcase_add_test(tc, test_train_step_runs_the_gradient_hook_before_clipping_and_update);
+    tcase_add_test(tc, test_train_step_clips_to_the_given_norm);
+    tcase_add_test(tc, test_train_step_stops_on_a_non_finite_loss_before_any_update);
     suite_add_tcase(s, tc);
     return tg_check_run(s);
 }

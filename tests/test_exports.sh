@@ -18,7 +18,7 @@ nm -D --defined-only "$so" | awk '$2 == "T" { print $3 }' | sort -u >"$tmp/expor
 # Declared functions: preprocess the umbrella header, replace every {...} body
 # (structs, static inline functions) by ';', split into statements and keep
 # those that declare a tg_ function and are neither typedefs nor static.
-${CC:-cc} -E -P -D_DEFAULT_SOURCE -I"$TG_SRCDIR" "$TG_SRCDIR/twingrad.h" |
+${CC:-cc} -E -P -D_DEFAULT_SOURCE -I"$TG_SRCDIR" "$TG_SRCDIR/twingrad.h" | grep -v "^#" |
     awk 'BEGIN { RS = "\001" } {
         out = ""; depth = 0
         for (i = 1; i <= length($0); i++) {

@@ -13,6 +13,7 @@
 
 #include "checkpoint/tg_checkpoint.h"
 #include "autograd/tg_fs.h"
+#include "autograd/tg_step.h"
 #include "eval/tg_report.h"
 #include "eval/tg_run.h"
 #include "autograd/tg_threads.h"
@@ -459,9 +460,6 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     int n_batches = t.pairs_per_epoch / t.batch;
     int hw_h = t.data.ds.height, hw_w = t.data.ds.width;
     tg_shape s4 = tg_shape4(t.batch, 1, hw_h, hw_w);
-    int64_t n_params;
-    float *params = tg_graph_param_data(t.m->graph, &n_params);
-    float *grads = tg_graph_grad_data(t.m->graph, NULL);
     double margin = tg_op_attr_index(t.m->loss->op, "margin") >= 0
                         ? tg_node_attr_float(t.m->loss, "margin") : 1.0;
     val_result v = {0};
@@ -487,30 +485,21 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                                      (size_t)t.batch, t.augment ? &t.aug : NULL, &t.aug_rng, t.xa,
                                      t.xb, t.y)) ||
                 (st = tg_input_set(t.m->a, s4, t.xa)) || (st = tg_input_set(t.m->b, s4, t.xb)) ||
-                (st = tg_input_set(t.m->y, tg_shape1(t.batch), t.y)) ||
-                (st = tg_graph_forward(t.m->graph, t.m->loss)))
+                (st = tg_input_set(t.m->y, tg_shape1(t.batch), t.y)))
                 goto done;
-            double loss = tg_node_data(t.m->loss)[0];
-            if (!isfinite(loss)) {
-                st = tg_error(TG_ERR_NUMERIC, "training diverged at epoch %lld, batch %d (loss = %g); "
+            tg_step_result step;
+            st = tg_train_step(t.m->graph, t.m->loss, t.opt,
+                               &(tg_step_opts){.lr = lr, .clip = t.def->train.clip}, &step);
+            if (st == TG_ERR_NUMERIC) {
+                char why[256];
+                snprintf(why, sizeof why, "%s", tg_last_error());
+                st = tg_error(TG_ERR_NUMERIC, "training diverged at epoch %lld, batch %d (%s); "
                               "%s; try a lower learning rate (--lr) or gradient clipping (clip= on "
-                              "the train line)", (long long)t.epoch + 1, b + 1, loss,
+                              "the train line)", (long long)t.epoch + 1, b + 1, why,
                               kept_note(&t, note, sizeof note));
-                goto done;
             }
-            tg_graph_zero_grad(t.m->graph);
-            if ((st = tg_graph_backward(t.m->graph, t.m->loss))) goto done;
-            if (t.def->train.clip > 0) {
-                float norm = tg_clip_grad_norm(grads, n_params, (float)t.def->train.clip);
-                if (!isfinite(norm)) {
-                    st = tg_error(TG_ERR_NUMERIC, "the gradient is not finite at epoch %lld, batch "
-                                  "%d; %s; try a lower learning rate", (long long)t.epoch + 1, b + 1,
-                                  kept_note(&t, note, sizeof note));
-                    goto done;
-                }
-            }
-            if ((st = tg_optimizer_step(t.opt, params, grads, n_params, lr))) goto done;
-            t.partial_loss += loss;
+            if (st) goto done;
+            t.partial_loss += step.loss;
             t.step++;
             t.step_in_epoch = b + 1;
             done_here++;
