@@ -327,6 +327,71 @@ START_TEST(test_error_context_prefixes_and_truncates) {
 }
 END_TEST
 
+START_TEST(test_constant_is_fixed_and_gets_no_gradient) {
+    tg_graph *g = tg_graph_new(1);
+    const float w[3] = {0.5f, -1.0f, 2.0f};
+    tg_node *x = tg_graph_input(g, "x", tg_shape2(2, 3));
+    tg_node *c = tg_graph_constant(g, "c", tg_shape2(2, 3), (const float[]){1, 2, 3, 4, 5, 6});
+    tg_node_set_requires_grad(x, 1);
+    tg_node *p = tg_graph_op(g, "mul", "p", NULL, (tg_node *[]){x, c}, 2);
+    tg_node *loss = tg_graph_op(g, "sum", "loss", NULL, (tg_node *[]){p}, 1);
+    ck_assert_ptr_nonnull(loss);
+    ck_assert_uint_eq(tg_node_kind(c), TG_NODE_CONST);
+    for (int i = 0; i < 6; i++) tg_node_data(x)[i] = w[i % 3];
+    ck_assert_int_eq(tg_graph_forward(g, loss), TG_OK);
+    ck_assert_int_eq(tg_graph_backward(g, loss), TG_OK);
+    ck_assert(!tg_node_wants_grad(c));
+    for (int i = 0; i < 6; i++) {
+        ck_assert(tg_node_data(c)[i] == (float)(i + 1));       /* unchanged */
+        ck_assert(tg_node_grad(x)[i] == (float)(i + 1));       /* d sum(x*c) / dx = c */
+    }
+    ck_assert_int_eq(tg_graph_param_count(g), 0); /* not a parameter */
+    tg_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_two_input_layer_applies_and_reports_its_name_and_op) {
+    tg_graph *g = tg_graph_new(1);
+    tg_node *a = tg_graph_input(g, "a", tg_shape2(4, 3));
+    tg_node *b = tg_graph_input(g, "b", tg_shape2(4, 3));
+    tg_layer *dist = tg_graph_layer(g, "l2distance", "dist", NULL);
+    ck_assert_str_eq(tg_layer_name(dist), "dist");
+    ck_assert_ptr_eq(tg_layer_op(dist), tg_op_find("l2distance"));
+    tg_node *d = tg_layer_apply2(dist, a, b);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_ptr_eq(tg_node_op(d), tg_op_find("l2distance"));
+    ck_assert_int_eq(tg_node_shape(d)->ndim, 1);
+    ck_assert_int_eq(tg_node_shape(d)->dim[0], 4);
+    for (int i = 0; i < 12; i++) {
+        tg_node_data(a)[i] = (float)i;
+        tg_node_data(b)[i] = (float)i + (i % 3 == 0 ? 3.0f : 0.0f); /* one coordinate off by 3 */
+    }
+    ck_assert_int_eq(tg_graph_forward(g, d), TG_OK);
+    for (int i = 0; i < 4; i++) ck_assert(fabsf(tg_node_data(d)[i] - 3.0f) < 1e-5f);
+    /* a generated name when none is given */
+    tg_layer *anon = tg_graph_layer(g, "relu", NULL, NULL);
+    ck_assert_ptr_nonnull(anon);
+    ck_assert(strlen(tg_layer_name(anon)) > 0);
+    tg_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_rng_split_gives_an_independent_reproducible_stream) {
+    tg_rng p1, p2, c1, c2;
+    tg_rng_seed(&p1, 11);
+    tg_rng_seed(&p2, 11);
+    tg_rng_split(&p1, &c1);
+    tg_rng_split(&p2, &c2);
+    uint64_t parent = tg_rng_u64(&p1), child = tg_rng_u64(&c1);
+    ck_assert(parent == tg_rng_u64(&p2)); /* the parent advanced the same way */
+    ck_assert(child == tg_rng_u64(&c2));  /* the child is reproducible */
+    ck_assert(parent != child);
+    tg_rng fresh;
+    tg_rng_seed(&fresh, 11);
+    ck_assert(tg_rng_u64(&fresh) != child); /* not the parent's own stream */
+}
+END_TEST
+
 /* A small Siamese net for the train-step tests: dense tower, L2 distance,
  * contrastive loss, inputs filled from a fixed seed. */
 typedef struct step_net {
@@ -453,6 +518,9 @@ int main(void) {
     tcase_add_test(tc, test_flat_buffers_mirror_parameters);
     tcase_add_test(tc, test_same_seed_same_initial_weights);
     tcase_add_test(tc, test_error_context_prefixes_and_truncates);
+    tcase_add_test(tc, test_constant_is_fixed_and_gets_no_gradient);
+    tcase_add_test(tc, test_two_input_layer_applies_and_reports_its_name_and_op);
+    tcase_add_test(tc, test_rng_split_gives_an_independent_reproducible_stream);
     tcase_add_test(tc, test_train_step_equals_forward_backward_update_by_hand);
     tcase_add_test(tc, test_train_step_runs_the_gradient_hook_before_clipping_and_update);
     tcase_add_test(tc, test_train_step_clips_to_the_given_norm);

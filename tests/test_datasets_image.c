@@ -39,6 +39,19 @@ static tg_image load_ok(const char *path) {
     return img;
 }
 
+START_TEST(test_image_formats_are_detected_by_content_and_named) {
+    static const uint8_t png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0};
+    static const uint8_t jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 0, 0};
+    static const uint8_t pgm[] = {'P', '5', '\n', '1', ' ', '1'};
+    static const uint8_t text[] = {'h', 'e', 'l', 'l', 'o', '!'};
+    ck_assert_str_eq(tg_image_format_name(tg_image_detect(png, sizeof png)), "png");
+    ck_assert_str_eq(tg_image_format_name(tg_image_detect(jpeg, sizeof jpeg)), "jpeg");
+    ck_assert_str_eq(tg_image_format_name(tg_image_detect(pgm, sizeof pgm)), "pnm");
+    ck_assert_str_eq(tg_image_format_name(tg_image_detect(text, sizeof text)), "unknown");
+    ck_assert_str_eq(tg_image_format_name(tg_image_detect(png, 3)), "unknown"); /* cut short */
+}
+END_TEST
+
 START_TEST(test_png_gray8_written_and_read_back_exactly) {
     uint8_t px[12] = {0, 1, 2, 127, 128, 200, 250, 255, 3, 4, 5, 6};
     const char *p = fx_path(dir, "g8.png");
@@ -531,6 +544,7 @@ static Suite *suite(void) {
     TCase *t = tcase_create("decode");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
+    tcase_add_test(t, test_image_formats_are_detected_by_content_and_named);
     tcase_add_test(t, test_png_gray8_written_and_read_back_exactly);
     tcase_add_test(t, test_image_save_png_clamps_and_rounds_to_8_bit);
     tcase_add_test(t, test_png_16bit_gray_keeps_full_precision);

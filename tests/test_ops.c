@@ -255,6 +255,33 @@ START_TEST(test_every_op_is_documented_with_valid_defaults) {
 }
 END_TEST
 
+/* docs/ops.md is generated from the registry (twingrad ops --markdown): it must
+ * say exactly what the registry holds now. */
+START_TEST(test_docs_ops_md_matches_the_registry) {
+    const char *src = getenv("TG_SRCDIR");
+    ck_assert_msg(src, "TG_SRCDIR is not set (run through make check)");
+    tg_op_registry_reset(); /* the built-ins only, as the command sees them */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/docs/ops.md", src);
+    FILE *doc = fopen(path, "rb");
+    ck_assert_msg(doc, "cannot open %s", path);
+    FILE *gen = tmpfile();
+    ck_assert_ptr_nonnull(gen);
+    ck_assert_int_eq(tg_ops_write_markdown(gen), TG_OK);
+    rewind(gen);
+    int line = 1, a, b;
+    do {
+        a = fgetc(doc);
+        b = fgetc(gen);
+        ck_assert_msg(a == b, "docs/ops.md differs from the registry at line %d: "
+                              "regenerate it with ./twingrad ops --markdown > docs/ops.md", line);
+        line += a == '\n';
+    } while (a != EOF);
+    fclose(doc);
+    fclose(gen);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("ops");
@@ -267,6 +294,7 @@ int main(void) {
     tcase_add_test(tc, test_contrastive_both_forms_by_hand);
     tcase_add_test(tc, test_user_op_registers_once_and_is_usable);
     tcase_add_test(tc, test_every_op_is_documented_with_valid_defaults);
+    tcase_add_test(tc, test_docs_ops_md_matches_the_registry);
     suite_add_tcase(s, tc);
     return tg_check_run(s);
 }
