@@ -4,6 +4,8 @@
 #include "autograd/tg_optim.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +65,13 @@ const char *tg_optimizer_kind_name(tg_optimizer_kind kind) {
 #define K_ADAMW (1u << TG_OPTIM_ADAMW)
 #define K_RMS (1u << TG_OPTIM_RMSPROP)
 
+/* The optimizer's settings: the one table that the text setter, the model-file
+ * parser, the checkpoint writer and loader read (through tg_optimizer_setting_*). */
 static const struct {
     const char *key;
     unsigned kinds;
     size_t offset;
-    int is_flag;
+    int is_flag; /* an int that is 0 or 1; else a double */
 } config_keys[] = {
     {"momentum", K_SGD | K_RMS, offsetof(tg_optimizer_config, momentum), 0},
     {"dampening", K_SGD, offsetof(tg_optimizer_config, dampening), 0},
@@ -82,35 +86,65 @@ static const struct {
 };
 #define N_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
 
+int tg_optimizer_setting_count(void) { return N_KEYS; }
+
+const char *tg_optimizer_setting_name(int i) {
+    return i >= 0 && i < N_KEYS ? config_keys[i].key : NULL;
+}
+
+int tg_optimizer_setting_find(const char *name) {
+    for (int i = 0; name && i < N_KEYS; i++)
+        if (strcmp(name, config_keys[i].key) == 0) return i;
+    return -1;
+}
+
+int tg_optimizer_setting_used(int i, tg_optimizer_kind kind) {
+    return i >= 0 && i < N_KEYS && (int)kind >= 0 && (int)kind < N_KINDS &&
+           (config_keys[i].kinds & (1u << kind)) != 0;
+}
+
+double tg_optimizer_setting_get(const tg_optimizer_config *cfg, int i) {
+    if (i < 0 || i >= N_KEYS) return NAN;
+    const char *field = (const char *)cfg + config_keys[i].offset;
+    return config_keys[i].is_flag ? (double)*(const int *)field : *(const double *)field;
+}
+
+tg_status tg_optimizer_setting_put(tg_optimizer_config *cfg, int i, double v) {
+    if (i < 0 || i >= N_KEYS)
+        return tg_error(TG_ERR_INVALID, "optimizer: no setting number %d", i);
+    char *field = (char *)cfg + config_keys[i].offset;
+    if (config_keys[i].is_flag) {
+        if (v != 0.0 && v != 1.0)
+            return tg_error(TG_ERR_ATTR, "optimizer %s: %s must be 0 or 1, got %g",
+                            tg_optimizer_kind_name(cfg->kind), config_keys[i].key, v);
+        *(int *)field = (int)v;
+    } else {
+        *(double *)field = v;
+    }
+    return TG_OK;
+}
+
 tg_status tg_optimizer_config_set(tg_optimizer_config *cfg, const char *key, const char *value) {
     const char *kname = tg_optimizer_kind_name(cfg->kind);
     if ((int)cfg->kind < 0 || (int)cfg->kind >= N_KINDS)
         return tg_error(TG_ERR_INVALID, "optimizer: kind %d is not a known optimizer",
                         (int)cfg->kind);
-    for (int i = 0; i < N_KEYS; i++) {
-        if (strcmp(key, config_keys[i].key) != 0) continue;
-        if (!(config_keys[i].kinds & (1u << cfg->kind)))
-            return tg_error(TG_ERR_ATTR, "optimizer %s does not take '%s'", kname, key);
-        char *end;
-        double v = value ? strtod(value, &end) : 0.0;
-        if (!value || end == value || *end != '\0')
-            return tg_error(TG_ERR_ATTR, "optimizer %s: %s=%s is not a number", kname, key,
-                            value ? value : "");
-        char *field = (char *)cfg + config_keys[i].offset;
-        if (config_keys[i].is_flag) {
-            if (v != 0.0 && v != 1.0)
-                return tg_error(TG_ERR_ATTR, "optimizer %s: %s must be 0 or 1, got %s", kname, key,
-                                value);
-            *(int *)field = (int)v;
-        } else {
-            *(double *)field = v;
-        }
-        return TG_OK;
+    int i = tg_optimizer_setting_find(key);
+    if (i < 0) {
+        char known[256] = "";
+        for (int k = 0; k < N_KEYS; k++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
+                     config_keys[k].key);
+        return tg_error(TG_ERR_UNKNOWN, "unknown optimizer setting '%s' (known: %s)", key, known);
     }
-    return tg_error(TG_ERR_UNKNOWN,
-                    "unknown optimizer setting '%s' (known: momentum, dampening, nesterov, "
-                    "weight_decay, beta1, beta2, eps, alpha, centered)",
-                    key);
+    if (!tg_optimizer_setting_used(i, cfg->kind))
+        return tg_error(TG_ERR_ATTR, "optimizer %s does not take '%s'", kname, key);
+    char *end;
+    double v = value ? strtod(value, &end) : 0.0;
+    if (!value || end == value || *end != '\0')
+        return tg_error(TG_ERR_ATTR, "optimizer %s: %s=%s is not a number", kname, key,
+                        value ? value : "");
+    return tg_optimizer_setting_put(cfg, i, v);
 }
 
 /* 1 when lo <= v < hi (hi_open) or lo <= v <= hi; NaN fails every range. */
@@ -118,26 +152,38 @@ static int in_range(double v, double lo, double hi, int hi_open) {
     return v >= lo && (hi_open ? v < hi : v <= hi);
 }
 
-tg_status tg_optimizer_config_validate(const tg_optimizer_config *c) {
+/* Record which setting a validation error is about (for the parser's column). */
+static tg_status bad(int *bad_setting, const char *key, const char *fmt, ...) {
+    if (bad_setting) *bad_setting = tg_optimizer_setting_find(key);
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return tg_error(TG_ERR_INVALID, "%s", msg);
+}
+
+tg_status tg_optimizer_config_validate(const tg_optimizer_config *c, int *bad_setting) {
+    if (bad_setting) *bad_setting = -1;
     if (!c) return tg_error(TG_ERR_INVALID, "optimizer: config is NULL");
     if ((int)c->kind < 0 || (int)c->kind >= N_KINDS)
         return tg_error(TG_ERR_INVALID, "optimizer: kind %d is not a known optimizer",
                         (int)c->kind);
     const char *k = kind_names[c->kind];
     if (!in_range(c->weight_decay, 0.0, INFINITY, 1))
-        return tg_error(TG_ERR_INVALID, "%s: weight_decay must be finite and >= 0, got %g", k,
+        return bad(bad_setting, "weight_decay", "%s: weight_decay must be finite and >= 0, got %g", k,
                         c->weight_decay);
     switch (c->kind) {
     case TG_OPTIM_SGD:
         if (!in_range(c->momentum, 0.0, 1.0, 1))
-            return tg_error(TG_ERR_INVALID, "sgd: momentum must be in [0,1), got %g", c->momentum);
+            return bad(bad_setting, "momentum", "sgd: momentum must be in [0,1), got %g", c->momentum);
         if (!in_range(c->dampening, 0.0, 1.0, 0))
-            return tg_error(TG_ERR_INVALID, "sgd: dampening must be in [0,1], got %g",
+            return bad(bad_setting, "dampening", "sgd: dampening must be in [0,1], got %g",
                             c->dampening);
         if (c->nesterov != 0 && c->nesterov != 1)
-            return tg_error(TG_ERR_INVALID, "sgd: nesterov must be 0 or 1, got %d", c->nesterov);
+            return bad(bad_setting, "nesterov", "sgd: nesterov must be 0 or 1, got %d", c->nesterov);
         if (c->nesterov && (c->momentum <= 0.0 || c->dampening != 0.0))
-            return tg_error(TG_ERR_INVALID,
+            return bad(bad_setting, "nesterov",
                             "sgd: nesterov needs momentum > 0 and dampening 0, got momentum %g, "
                             "dampening %g",
                             c->momentum, c->dampening);
@@ -145,22 +191,22 @@ tg_status tg_optimizer_config_validate(const tg_optimizer_config *c) {
     case TG_OPTIM_ADAM:
     case TG_OPTIM_ADAMW:
         if (!in_range(c->beta1, 0.0, 1.0, 1))
-            return tg_error(TG_ERR_INVALID, "%s: beta1 must be in [0,1), got %g", k, c->beta1);
+            return bad(bad_setting, "beta1", "%s: beta1 must be in [0,1), got %g", k, c->beta1);
         if (!in_range(c->beta2, 0.0, 1.0, 1))
-            return tg_error(TG_ERR_INVALID, "%s: beta2 must be in [0,1), got %g", k, c->beta2);
+            return bad(bad_setting, "beta2", "%s: beta2 must be in [0,1), got %g", k, c->beta2);
         if (!(c->eps > 0.0 && isfinite(c->eps)))
-            return tg_error(TG_ERR_INVALID, "%s: eps must be finite and > 0, got %g", k, c->eps);
+            return bad(bad_setting, "eps", "%s: eps must be finite and > 0, got %g", k, c->eps);
         break;
     case TG_OPTIM_RMSPROP:
         if (!in_range(c->alpha, 0.0, 1.0, 1))
-            return tg_error(TG_ERR_INVALID, "rmsprop: alpha must be in [0,1), got %g", c->alpha);
+            return bad(bad_setting, "alpha", "rmsprop: alpha must be in [0,1), got %g", c->alpha);
         if (!(c->eps > 0.0 && isfinite(c->eps)))
-            return tg_error(TG_ERR_INVALID, "rmsprop: eps must be finite and > 0, got %g", c->eps);
+            return bad(bad_setting, "eps", "rmsprop: eps must be finite and > 0, got %g", c->eps);
         if (!in_range(c->momentum, 0.0, 1.0, 1))
-            return tg_error(TG_ERR_INVALID, "rmsprop: momentum must be in [0,1), got %g",
+            return bad(bad_setting, "momentum", "rmsprop: momentum must be in [0,1), got %g",
                             c->momentum);
         if (c->centered != 0 && c->centered != 1)
-            return tg_error(TG_ERR_INVALID, "rmsprop: centered must be 0 or 1, got %d",
+            return bad(bad_setting, "centered", "rmsprop: centered must be 0 or 1, got %d",
                             c->centered);
         break;
     }
@@ -168,7 +214,7 @@ tg_status tg_optimizer_config_validate(const tg_optimizer_config *c) {
 }
 
 tg_optimizer *tg_optimizer_new(const tg_optimizer_config *cfg, int64_t n) {
-    if (tg_optimizer_config_validate(cfg) != TG_OK) return NULL;
+    if (tg_optimizer_config_validate(cfg, NULL) != TG_OK) return NULL;
     if (n < 1) {
         tg_error(TG_ERR_INVALID, "%s: the number of parameters must be >= 1, got %lld",
                  kind_names[cfg->kind], (long long)n);

@@ -51,10 +51,24 @@ tg_status tg_optimizer_kind_parse(const char *name, tg_optimizer_kind *kind);
 /* The lower-case name of a kind ("adamw"), or "?" for an invalid value. */
 const char *tg_optimizer_kind_name(tg_optimizer_kind kind);
 /* Set one hyper-parameter from text, as a model file gives it ("beta2", "0.99"):
- * an unknown key, a key the kind does not use or a non-number is an error. */
+ * an unknown key (TG_ERR_UNKNOWN), a key the kind does not use or a non-number
+ * (TG_ERR_ATTR) is an error. */
 tg_status tg_optimizer_config_set(tg_optimizer_config *cfg, const char *key, const char *value);
-/* Check every field of cfg for its kind; the message names the field and its value. */
-tg_status tg_optimizer_config_validate(const tg_optimizer_config *cfg);
+/* Check every field of cfg for its kind; the message names the field and its value,
+ * and *bad_setting (may be NULL) gets that setting's index, or -1. */
+tg_status tg_optimizer_config_validate(const tg_optimizer_config *cfg, int *bad_setting);
+
+/* The settings (the fields above but kind), as one table: index i in
+ * [0, tg_optimizer_setting_count()), its name, which kinds read it, and its value
+ * as a number (flags 0 or 1). The model-file parser, checkpoints and the docs all
+ * go through this table, so a new setting is added in one place. */
+int tg_optimizer_setting_count(void);
+const char *tg_optimizer_setting_name(int i); /* NULL out of range */
+int tg_optimizer_setting_find(const char *name); /* -1 when unknown */
+int tg_optimizer_setting_used(int i, tg_optimizer_kind kind);
+double tg_optimizer_setting_get(const tg_optimizer_config *cfg, int i);
+/* Set setting i from a number (a flag must be 0 or 1); ranges are checked by validate. */
+tg_status tg_optimizer_setting_put(tg_optimizer_config *cfg, int i, double value);
 
 /* A new optimizer for n parameters with zeroed state; NULL (with tg_last_error()) on a bad
  * config, n < 1, or out of memory. */

@@ -4,6 +4,8 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,8 @@ static int parse_double(const char *text, double *out) {
 
 enum { VAL_INT, VAL_DOUBLE, VAL_MODE, VAL_THRESHOLD_MODE };
 
+/* The schedule's settings: the one table that the text setter, the model-file
+ * parser, the checkpoint writer and loader read (through tg_schedule_setting_*). */
 static const struct {
     const char *key;
     unsigned kinds; /* bit k set when kind k reads the field */
@@ -89,18 +93,76 @@ static const struct {
 };
 #define N_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
 
+int tg_schedule_setting_count(void) { return N_KEYS; }
+
+const char *tg_schedule_setting_name(int i) {
+    return i >= 0 && i < N_KEYS ? config_keys[i].key : NULL;
+}
+
+int tg_schedule_setting_find(const char *name) {
+    for (int i = 0; name && i < N_KEYS; i++)
+        if (strcmp(name, config_keys[i].key) == 0) return i;
+    return -1;
+}
+
+int tg_schedule_setting_used(int i, tg_schedule_kind kind) {
+    return i >= 0 && i < N_KEYS && (int)kind >= 0 && (int)kind < N_KINDS &&
+           (config_keys[i].kinds & K(kind)) != 0;
+}
+
+double tg_schedule_setting_get(const tg_schedule_config *cfg, int i) {
+    if (i < 0 || i >= N_KEYS) return NAN;
+    const char *field = (const char *)cfg + config_keys[i].offset;
+    switch (config_keys[i].type) {
+    case VAL_INT:
+        return *(const int *)field;
+    case VAL_MODE:
+        return cfg->mode == TG_PLATEAU_MAX ? 1.0 : 0.0;
+    case VAL_THRESHOLD_MODE:
+        return cfg->threshold_mode == TG_THRESHOLD_ABS ? 1.0 : 0.0;
+    }
+    return *(const double *)field;
+}
+
+tg_status tg_schedule_setting_put(tg_schedule_config *cfg, int i, double v) {
+    if (i < 0 || i >= N_KEYS) return tg_error(TG_ERR_INVALID, "schedule: no setting number %d", i);
+    const char *key = config_keys[i].key;
+    char *field = (char *)cfg + config_keys[i].offset;
+    int is_int = config_keys[i].type != VAL_DOUBLE;
+    double hi = config_keys[i].type == VAL_INT ? INT_MAX : 1.0;
+    if (is_int && !(v >= 0.0 && v <= hi && v == floor(v)))
+        return tg_error(TG_ERR_ATTR, "schedule %s: %s must be a whole number in [0, %.0f], got %g",
+                        tg_schedule_kind_name(cfg->kind), key, hi, v);
+    switch (config_keys[i].type) {
+    case VAL_INT:
+        *(int *)field = (int)v;
+        break;
+    case VAL_DOUBLE:
+        *(double *)field = v;
+        break;
+    case VAL_MODE:
+        cfg->mode = v == 1.0 ? TG_PLATEAU_MAX : TG_PLATEAU_MIN;
+        break;
+    case VAL_THRESHOLD_MODE:
+        cfg->threshold_mode = v == 1.0 ? TG_THRESHOLD_ABS : TG_THRESHOLD_REL;
+        break;
+    }
+    return TG_OK;
+}
+
 tg_status tg_schedule_config_set(tg_schedule_config *cfg, const char *key, const char *value) {
     const char *kname = tg_schedule_kind_name(cfg->kind);
     if ((int)cfg->kind < 0 || (int)cfg->kind >= N_KINDS)
         return tg_error(TG_ERR_INVALID, "schedule: kind %d is not a known schedule",
                         (int)cfg->kind);
-    int i = 0;
-    while (i < N_KEYS && strcmp(key, config_keys[i].key) != 0) i++;
-    if (i == N_KEYS)
-        return tg_error(TG_ERR_UNKNOWN,
-                        "unknown schedule setting '%s' (known: lr, step_size, gamma, t_max, "
-                        "min_lr, mode, factor, patience, threshold, threshold_mode, cooldown)",
-                        key);
+    int i = tg_schedule_setting_find(key);
+    if (i < 0) {
+        char known[256] = "";
+        for (int k = 0; k < N_KEYS; k++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
+                     config_keys[k].key);
+        return tg_error(TG_ERR_UNKNOWN, "unknown schedule setting '%s' (known: %s)", key, known);
+    }
     if (!(config_keys[i].kinds & K(cfg->kind)))
         return tg_error(TG_ERR_ATTR, "schedule %s does not take '%s'", kname, key);
     if (!value) value = "";
@@ -131,55 +193,67 @@ tg_status tg_schedule_config_set(tg_schedule_config *cfg, const char *key, const
     return TG_OK;
 }
 
-tg_status tg_schedule_config_validate(const tg_schedule_config *c) {
+/* Record which setting a validation error is about (for the parser's column). */
+static tg_status bad(int *bad_setting, const char *key, const char *fmt, ...) {
+    if (bad_setting) *bad_setting = tg_schedule_setting_find(key);
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return tg_error(TG_ERR_INVALID, "%s", msg);
+}
+
+tg_status tg_schedule_config_validate(const tg_schedule_config *c, int *bad_setting) {
+    if (bad_setting) *bad_setting = -1;
     if (!c) return tg_error(TG_ERR_INVALID, "schedule: config is NULL");
     if ((int)c->kind < 0 || (int)c->kind >= N_KINDS)
         return tg_error(TG_ERR_INVALID, "schedule: kind %d is not a known schedule", (int)c->kind);
     const char *k = kind_names[c->kind];
     if (!(c->lr > 0.0 && isfinite(c->lr)))
-        return tg_error(TG_ERR_INVALID, "%s schedule: lr must be finite and > 0, got %g", k, c->lr);
+        return bad(bad_setting, "lr", "%s schedule: lr must be finite and > 0, got %g", k, c->lr);
     switch (c->kind) {
     case TG_SCHEDULE_CONSTANT:
         break;
     case TG_SCHEDULE_STEP:
     case TG_SCHEDULE_EXPONENTIAL:
         if (c->kind == TG_SCHEDULE_STEP && c->step_size < 1)
-            return tg_error(TG_ERR_INVALID, "step schedule: step_size must be >= 1, got %d",
+            return bad(bad_setting, "step_size", "step schedule: step_size must be >= 1, got %d",
                             c->step_size);
         if (!(c->gamma > 0.0 && c->gamma <= 1.0))
-            return tg_error(TG_ERR_INVALID, "%s schedule: gamma must be in (0,1], got %g", k,
+            return bad(bad_setting, "gamma", "%s schedule: gamma must be in (0,1], got %g", k,
                             c->gamma);
         break;
     case TG_SCHEDULE_COSINE:
     case TG_SCHEDULE_PLATEAU:
         if (!(c->min_lr >= 0.0 && c->min_lr <= c->lr))
-            return tg_error(TG_ERR_INVALID, "%s schedule: min_lr must be in [0, lr=%g], got %g", k,
+            return bad(bad_setting, "min_lr", "%s schedule: min_lr must be in [0, lr=%g], got %g", k,
                             c->lr, c->min_lr);
         if (c->kind == TG_SCHEDULE_COSINE) {
             if (c->t_max < 1)
-                return tg_error(TG_ERR_INVALID, "cosine schedule: t_max must be >= 1, got %d",
+                return bad(bad_setting, "t_max", "cosine schedule: t_max must be >= 1, got %d",
                                 c->t_max);
             break;
         }
         if (c->mode != TG_PLATEAU_MIN && c->mode != TG_PLATEAU_MAX)
-            return tg_error(TG_ERR_INVALID, "plateau schedule: mode must be min or max, got %d",
+            return bad(bad_setting, "mode", "plateau schedule: mode must be min or max, got %d",
                             (int)c->mode);
         if (!(c->factor > 0.0 && c->factor < 1.0))
-            return tg_error(TG_ERR_INVALID, "plateau schedule: factor must be in (0,1), got %g",
+            return bad(bad_setting, "factor", "plateau schedule: factor must be in (0,1), got %g",
                             c->factor);
         if (c->patience < 0)
-            return tg_error(TG_ERR_INVALID, "plateau schedule: patience must be >= 0, got %d",
+            return bad(bad_setting, "patience", "plateau schedule: patience must be >= 0, got %d",
                             c->patience);
         if (!(c->threshold >= 0.0 && isfinite(c->threshold)))
-            return tg_error(TG_ERR_INVALID,
+            return bad(bad_setting, "threshold",
                             "plateau schedule: threshold must be finite and >= 0, got %g",
                             c->threshold);
         if (c->threshold_mode != TG_THRESHOLD_REL && c->threshold_mode != TG_THRESHOLD_ABS)
-            return tg_error(TG_ERR_INVALID,
+            return bad(bad_setting, "threshold_mode",
                             "plateau schedule: threshold_mode must be rel or abs, got %d",
                             (int)c->threshold_mode);
         if (c->cooldown < 0)
-            return tg_error(TG_ERR_INVALID, "plateau schedule: cooldown must be >= 0, got %d",
+            return bad(bad_setting, "cooldown", "plateau schedule: cooldown must be >= 0, got %d",
                             c->cooldown);
         break;
     }
@@ -187,7 +261,7 @@ tg_status tg_schedule_config_validate(const tg_schedule_config *c) {
 }
 
 tg_status tg_schedule_init(tg_schedule *s, const tg_schedule_config *cfg) {
-    tg_status st = tg_schedule_config_validate(cfg);
+    tg_status st = tg_schedule_config_validate(cfg, NULL);
     if (st != TG_OK) return st;
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;

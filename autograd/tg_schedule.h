@@ -78,8 +78,22 @@ const char *tg_schedule_kind_name(tg_schedule_kind kind);
 /* Set one field from text, as a model file gives it ("t_max", "100"; "mode", "max"):
  * an unknown key, a key the kind does not use or a malformed value is an error. */
 tg_status tg_schedule_config_set(tg_schedule_config *cfg, const char *key, const char *value);
-/* Check every field of cfg for its kind; the message names the field and its value. */
-tg_status tg_schedule_config_validate(const tg_schedule_config *cfg);
+/* Check every field of cfg for its kind; the message names the field and its value,
+ * and *bad_setting (may be NULL) gets that setting's index, or -1. */
+tg_status tg_schedule_config_validate(const tg_schedule_config *cfg, int *bad_setting);
+
+/* The settings (the fields above but kind), as one table: index i in
+ * [0, tg_schedule_setting_count()), its name, which kinds read it, and its value
+ * as a number (mode: 0 min, 1 max; threshold_mode: 0 rel, 1 abs). The model-file
+ * parser, checkpoints and the docs all go through this table. */
+int tg_schedule_setting_count(void);
+const char *tg_schedule_setting_name(int i); /* NULL out of range */
+int tg_schedule_setting_find(const char *name); /* -1 when unknown */
+int tg_schedule_setting_used(int i, tg_schedule_kind kind);
+double tg_schedule_setting_get(const tg_schedule_config *cfg, int i);
+/* Set setting i from a number (whole-number settings and the two modes are checked;
+ * ranges are checked by validate). */
+tg_status tg_schedule_setting_put(tg_schedule_config *cfg, int i, double value);
 
 /* Validate cfg and start the schedule (plateau: lr = cfg->lr, no best yet, no counters). */
 tg_status tg_schedule_init(tg_schedule *s, const tg_schedule_config *cfg);

@@ -169,20 +169,16 @@ static void enc_tensors(bytes *b, const tg_graph *g) {
 
 static void enc_optimizer(bytes *b, tg_optimizer *opt) {
     const tg_optimizer_config *c = tg_optimizer_config_of(opt);
-    struct {
-        const char *k;
-        double v;
-    } cfg[] = {{"momentum", c->momentum}, {"dampening", c->dampening},
-               {"nesterov", c->nesterov}, {"weight_decay", c->weight_decay},
-               {"beta1", c->beta1},       {"beta2", c->beta2},
-               {"eps", c->eps},           {"alpha", c->alpha},
-               {"centered", c->centered}};
-    int n_cfg = (int)(sizeof cfg / sizeof cfg[0]);
+    /* The settings this kind reads, from the optimizer's own table. */
+    uint32_t n_cfg = 0;
+    for (int i = 0; i < tg_optimizer_setting_count(); i++)
+        n_cfg += (uint32_t)tg_optimizer_setting_used(i, c->kind);
     put_str16(b, tg_optimizer_kind_name(c->kind));
-    put_u32(b, (uint32_t)n_cfg);
-    for (int i = 0; i < n_cfg; i++) {
-        put_str16(b, cfg[i].k);
-        put_f64(b, cfg[i].v);
+    put_u32(b, n_cfg);
+    for (int i = 0; i < tg_optimizer_setting_count(); i++) {
+        if (!tg_optimizer_setting_used(i, c->kind)) continue;
+        put_str16(b, tg_optimizer_setting_name(i));
+        put_f64(b, tg_optimizer_setting_get(c, i));
     }
     int64_t size = tg_optimizer_size(opt);
     put_i64(b, tg_optimizer_steps(opt));
@@ -197,26 +193,16 @@ static void enc_optimizer(bytes *b, tg_optimizer *opt) {
 
 static void enc_schedule(bytes *b, const tg_schedule *s) {
     const tg_schedule_config *c = &s->cfg;
-    struct {
-        const char *k;
-        double v;
-    } cfg[] = {{"lr", c->lr},
-               {"step_size", c->step_size},
-               {"gamma", c->gamma},
-               {"t_max", c->t_max},
-               {"min_lr", c->min_lr},
-               {"mode", c->mode == TG_PLATEAU_MAX ? 1 : 0},
-               {"factor", c->factor},
-               {"patience", c->patience},
-               {"threshold", c->threshold},
-               {"threshold_mode", c->threshold_mode == TG_THRESHOLD_ABS ? 1 : 0},
-               {"cooldown", c->cooldown}};
-    int n_cfg = (int)(sizeof cfg / sizeof cfg[0]);
+    /* The settings this kind reads, from the schedule's own table. */
+    uint32_t n_cfg = 0;
+    for (int i = 0; i < tg_schedule_setting_count(); i++)
+        n_cfg += (uint32_t)tg_schedule_setting_used(i, c->kind);
     put_str16(b, tg_schedule_kind_name(c->kind));
-    put_u32(b, (uint32_t)n_cfg);
-    for (int i = 0; i < n_cfg; i++) {
-        put_str16(b, cfg[i].k);
-        put_f64(b, cfg[i].v);
+    put_u32(b, n_cfg);
+    for (int i = 0; i < tg_schedule_setting_count(); i++) {
+        if (!tg_schedule_setting_used(i, c->kind)) continue;
+        put_str16(b, tg_schedule_setting_name(i));
+        put_f64(b, tg_schedule_setting_get(c, i));
     }
     int n = tg_schedule_state_count(s);
     put_u32(b, (uint32_t)n);

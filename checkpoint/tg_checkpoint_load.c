@@ -215,13 +215,6 @@ static void parse_tensors(cursor *c, tg_checkpoint *ck) {
     check_unique(c, ck->by_name, ck->n_tensors, "tensor");
 }
 
-/* A whole number in [lo, hi] from a stored double, or a format error. */
-static int whole(cursor *c, const char *key, double v, double lo, double hi) {
-    if (!(v >= lo && v <= hi && v == floor(v)))
-        bad(c, "config %s: %g is not a whole number in [%g, %g]", key, v, lo, hi);
-    return c->st ? 0 : (int)v;
-}
-
 static void parse_optimizer(cursor *c, tg_checkpoint *ck) {
     char *kind_name = get_name(c, "optimizer kind");
     if (!kind_name) return;
@@ -244,28 +237,13 @@ static void parse_optimizer(cursor *c, tg_checkpoint *ck) {
             return;
         }
         /* Keys this version does not know come from a newer writer: skipped. */
-        if (!strcmp(k, "momentum"))
-            cfg->momentum = v;
-        else if (!strcmp(k, "dampening"))
-            cfg->dampening = v;
-        else if (!strcmp(k, "nesterov"))
-            cfg->nesterov = whole(c, k, v, 0, 1);
-        else if (!strcmp(k, "weight_decay"))
-            cfg->weight_decay = v;
-        else if (!strcmp(k, "beta1"))
-            cfg->beta1 = v;
-        else if (!strcmp(k, "beta2"))
-            cfg->beta2 = v;
-        else if (!strcmp(k, "eps"))
-            cfg->eps = v;
-        else if (!strcmp(k, "alpha"))
-            cfg->alpha = v;
-        else if (!strcmp(k, "centered"))
-            cfg->centered = whole(c, k, v, 0, 1);
+        int s = tg_optimizer_setting_find(k);
+        if (s >= 0 && tg_optimizer_setting_put(cfg, s, v))
+            c->st = tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': optimizer config: ", c->path);
         free(k);
     }
     if (c->st) return;
-    if (tg_optimizer_config_validate(cfg)) {
+    if (tg_optimizer_config_validate(cfg, NULL)) {
         c->st =
             tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': stored optimizer config: ", c->path);
         return;
@@ -320,32 +298,13 @@ static void parse_schedule(cursor *c, tg_checkpoint *ck) {
             free(k);
             return;
         }
-        if (!strcmp(k, "lr"))
-            cfg->lr = v;
-        else if (!strcmp(k, "step_size"))
-            cfg->step_size = whole(c, k, v, 0, INT_MAX);
-        else if (!strcmp(k, "gamma"))
-            cfg->gamma = v;
-        else if (!strcmp(k, "t_max"))
-            cfg->t_max = whole(c, k, v, 0, INT_MAX);
-        else if (!strcmp(k, "min_lr"))
-            cfg->min_lr = v;
-        else if (!strcmp(k, "mode"))
-            cfg->mode = whole(c, k, v, 0, 1) ? TG_PLATEAU_MAX : TG_PLATEAU_MIN;
-        else if (!strcmp(k, "factor"))
-            cfg->factor = v;
-        else if (!strcmp(k, "patience"))
-            cfg->patience = whole(c, k, v, 0, INT_MAX);
-        else if (!strcmp(k, "threshold"))
-            cfg->threshold = v;
-        else if (!strcmp(k, "threshold_mode"))
-            cfg->threshold_mode = whole(c, k, v, 0, 1) ? TG_THRESHOLD_ABS : TG_THRESHOLD_REL;
-        else if (!strcmp(k, "cooldown"))
-            cfg->cooldown = whole(c, k, v, 0, INT_MAX);
+        int s = tg_schedule_setting_find(k); /* unknown keys: a newer writer's, skipped */
+        if (s >= 0 && tg_schedule_setting_put(cfg, s, v))
+            c->st = tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': schedule config: ", c->path);
         free(k);
     }
     if (c->st) return;
-    if (tg_schedule_config_validate(cfg)) {
+    if (tg_schedule_config_validate(cfg, NULL)) {
         c->st =
             tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': stored schedule config: ", c->path);
         return;

@@ -10,14 +10,10 @@
 #include "models/tg_model_parse.h"
 
 static const char *const siamese_keys[] = {"distance", "loss", "normalize", "output"};
-static const char *const train_keys[] = {"optimizer", "lr", "batch", "epochs", "seed", "schedule",
-                                         "early_stop", "clip",
-                                         /* forwarded to tg_optimizer_config_set */
-                                         "momentum", "dampening", "nesterov", "weight_decay",
-                                         "beta1", "beta2", "eps", "alpha", "centered",
-                                         /* forwarded to tg_schedule_config_set */
-                                         "step_size", "gamma", "t_max", "min_lr", "mode", "factor",
-                                         "patience", "threshold", "threshold_mode", "cooldown"};
+/* The train line's own keys; the optimizer's and the schedule's settings come
+ * from their tables (tg_optimizer_setting_*, tg_schedule_setting_*). */
+static const char *const train_keys[] = {"optimizer", "lr",       "batch", "epochs",
+                                         "seed",      "schedule", "early_stop", "clip"};
 
 /* ---- the siamese line ---- */
 
@@ -133,22 +129,29 @@ tg_status tg_mp_parse_siamese(tg_mp_parser *p, const tg_mp_token *toks, int n) {
 
 /* ---- the train line ---- */
 
-/* The column of the first key=value tg_mp_token on the line whose key appears as a word in
- * the current error message (so a validation error points at the setting it names). */
-static int col_of_named_key(const tg_mp_token *toks, int n, int fallback) {
-    const char *msg = tg_last_error();
-    for (int i = 1; i < n; i++) {
+/* The column of setting `key` on the line, or `fallback` when it is not written
+ * there (a validation error then points at the optimizer or schedule). */
+static int col_of_key(const tg_mp_token *toks, int n, const char *key, int fallback) {
+    size_t kl = key ? strlen(key) : 0;
+    for (int i = 1; key && i < n; i++) {
         const char *eq = memchr(toks[i].s, '=', (size_t)toks[i].len);
-        if (!eq) continue;
-        int kl = (int)(eq - toks[i].s);
-        for (const char *m = msg; *m; m++) {
-            if (strncmp(m, toks[i].s, (size_t)kl) != 0) continue;
-            int before = m == msg || !(isalnum((unsigned char)m[-1]) || m[-1] == '_');
-            int after = !(isalnum((unsigned char)m[kl]) || m[kl] == '_');
-            if (before && after) return toks[i].col;
-        }
+        if (eq && (size_t)(eq - toks[i].s) == kl && strncmp(toks[i].s, key, kl) == 0)
+            return toks[i].col;
     }
     return fallback;
+}
+
+/* The nearest known train setting to a misspelt `key`, over the line's own keys and
+ * the optimizer's and schedule's tables. */
+static const char *nearest_train_key(const char *key) {
+    const char *names[64];
+    int n = 0;
+    for (int i = 0; i < TG_MP_COUNT(train_keys); i++) names[n++] = train_keys[i];
+    for (int i = 0; i < tg_optimizer_setting_count() && n < 64; i++)
+        names[n++] = tg_optimizer_setting_name(i);
+    for (int i = 0; i < tg_schedule_setting_count() && n < 64; i++)
+        names[n++] = tg_schedule_setting_name(i);
+    return tg_nearest_name(key, names, n);
 }
 
 tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
@@ -173,7 +176,7 @@ tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
                 return tg_mp_error(
                     p, p->line, vcol, TG_ERR_ATTR,
                     "train optimizer: expected one of sgd, adam, adamw, rmsprop, got '%s'", value);
-            optim_col = vcol;
+            optim_col = toks[i].col;
         } else if (strcmp(key, "schedule") == 0) {
             if (tg_schedule_kind_parse(value, &sk))
                 return tg_mp_error(
@@ -181,7 +184,7 @@ tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
                     "train schedule: expected one of constant, step, exponential, cosine, "
                     "plateau, got '%s'",
                     value);
-            sched_col = vcol;
+            sched_col = toks[i].col;
         } else if (strcmp(key, "lr") == 0) {
             if (!tg_mp_parse_double(value, &t->lr) || !(t->lr > 0.0))
                 return tg_mp_error(p, p->line, vcol, TG_ERR_ATTR,
@@ -230,10 +233,9 @@ tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
                                    "train clip: expected a finite number >= 0 (0: off), got '%s'",
                                    value);
         } else {
-            st = tg_optimizer_config_set(&t->optim, key, value);
-            if (st == TG_ERR_UNKNOWN) st = tg_schedule_config_set(&t->schedule, key, value);
-            if (st == TG_ERR_UNKNOWN) {
-                const char *near = tg_nearest_name(key, train_keys, TG_MP_COUNT(train_keys));
+            int oi = tg_optimizer_setting_find(key), si = tg_schedule_setting_find(key);
+            if (oi < 0 && si < 0) {
+                const char *near = nearest_train_key(key);
                 if (near)
                     return tg_mp_error(p, p->line, toks[i].col, TG_ERR_ATTR,
                                        "unknown train setting '%s' (did you mean '%s'?)", key,
@@ -245,20 +247,26 @@ tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
                     "setting; see docs/model-format.md)",
                     key);
             }
-            if (st) {
-                int col = strstr(tg_last_error(), "does not take") ? toks[i].col : vcol;
-                return tg_mp_error_ctx(p, p->line, col, TG_ERR_ATTR, "train: ");
-            }
+            /* A setting the chosen kind does not read is an error at the key; a bad
+             * value is an error at the value. */
+            int used = oi >= 0 ? tg_optimizer_setting_used(oi, ok) : tg_schedule_setting_used(si, sk);
+            st = oi >= 0 ? tg_optimizer_config_set(&t->optim, key, value)
+                         : tg_schedule_config_set(&t->schedule, key, value);
+            if (st) return tg_mp_error_ctx(p, p->line, used ? vcol : toks[i].col, TG_ERR_ATTR,
+                                           "train: ");
         }
     }
     t->schedule.lr = t->lr;
-    if (tg_optimizer_config_validate(&t->optim))
-        return tg_mp_error_ctx(p, p->line,
-                               col_of_named_key(toks, n, optim_col ? optim_col : toks[0].col),
-                               TG_ERR_ATTR, "train: ");
-    if (tg_schedule_config_validate(&t->schedule))
-        return tg_mp_error_ctx(p, p->line,
-                               col_of_named_key(toks, n, sched_col ? sched_col : toks[0].col),
-                               TG_ERR_ATTR, "train: ");
+    int bad;
+    if (tg_optimizer_config_validate(&t->optim, &bad))
+        return tg_mp_error_ctx(
+            p, p->line,
+            col_of_key(toks, n, tg_optimizer_setting_name(bad), optim_col ? optim_col : toks[0].col),
+            TG_ERR_ATTR, "train: ");
+    if (tg_schedule_config_validate(&t->schedule, &bad))
+        return tg_mp_error_ctx(
+            p, p->line,
+            col_of_key(toks, n, tg_schedule_setting_name(bad), sched_col ? sched_col : toks[0].col),
+            TG_ERR_ATTR, "train: ");
     return TG_OK;
 }

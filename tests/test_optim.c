@@ -439,23 +439,23 @@ START_TEST(test_optimizer_rejects_invalid_configs) {
         *f = bad[i].value;
         tg_error_clear();
         ck_assert_ptr_null(tg_optimizer_new(&c, 3));
-        ck_assert_int_eq(tg_optimizer_config_validate(&c), TG_ERR_INVALID);
+        ck_assert_int_eq(tg_optimizer_config_validate(&c, NULL), TG_ERR_INVALID);
         ck_assert_msg(strstr(tg_last_error(), bad[i].field) != NULL, "case %zu: '%s'", i,
                       tg_last_error());
         ck_assert_ptr_nonnull(strstr(tg_last_error(), tg_optimizer_kind_name(bad[i].kind)));
     }
     tg_optimizer_config c = tg_optimizer_defaults(TG_OPTIM_SGD);
     c.nesterov = 1; /* without momentum */
-    ck_assert_int_eq(tg_optimizer_config_validate(&c), TG_ERR_INVALID);
+    ck_assert_int_eq(tg_optimizer_config_validate(&c, NULL), TG_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "nesterov"));
     c.momentum = 0.9;
     c.dampening = 0.1; /* Nesterov needs zero dampening */
-    ck_assert_int_eq(tg_optimizer_config_validate(&c), TG_ERR_INVALID);
+    ck_assert_int_eq(tg_optimizer_config_validate(&c, NULL), TG_ERR_INVALID);
     c.dampening = 0.0;
-    ck_assert_int_eq(tg_optimizer_config_validate(&c), TG_OK);
+    ck_assert_int_eq(tg_optimizer_config_validate(&c, NULL), TG_OK);
     c.kind = (tg_optimizer_kind)17;
-    ck_assert_int_eq(tg_optimizer_config_validate(&c), TG_ERR_INVALID);
-    ck_assert_int_eq(tg_optimizer_config_validate(NULL), TG_ERR_INVALID);
+    ck_assert_int_eq(tg_optimizer_config_validate(&c, NULL), TG_ERR_INVALID);
+    ck_assert_int_eq(tg_optimizer_config_validate(NULL, NULL), TG_ERR_INVALID);
 }
 END_TEST
 
@@ -735,7 +735,7 @@ START_TEST(test_schedule_rejects_invalid_configs) {
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "cooldown"));
     c.cooldown = 0;
     ck_assert_int_eq(tg_schedule_init(&s, &c), TG_OK);
-    ck_assert_int_eq(tg_schedule_config_validate(NULL), TG_ERR_INVALID);
+    ck_assert_int_eq(tg_schedule_config_validate(NULL, NULL), TG_ERR_INVALID);
 }
 END_TEST
 
@@ -771,6 +771,56 @@ START_TEST(test_schedule_names_and_settings_parse_from_text) {
 }
 END_TEST
 
+/* One table per schema: every setting is found by its name, set from text and read
+ * back as a number through the same table, and its kinds are the ones it is set on. */
+START_TEST(test_setting_tables_round_trip_every_setting) {
+    ck_assert_int_eq(tg_optimizer_setting_count(), 9);
+    for (int i = 0; i < tg_optimizer_setting_count(); i++) {
+        const char *name = tg_optimizer_setting_name(i);
+        ck_assert_int_eq(tg_optimizer_setting_find(name), i);
+        int used_by = 0;
+        for (int k = TG_OPTIM_SGD; k <= TG_OPTIM_RMSPROP; k++) {
+            tg_optimizer_config c = tg_optimizer_defaults((tg_optimizer_kind)k);
+            tg_status st = tg_optimizer_config_set(&c, name, "1");
+            ck_assert_int_eq(st, tg_optimizer_setting_used(i, (tg_optimizer_kind)k) ? TG_OK
+                                                                                  : TG_ERR_ATTR);
+            if (st == TG_OK) ck_assert(tg_optimizer_setting_get(&c, i) == 1.0);
+            used_by += st == TG_OK;
+        }
+        ck_assert_msg(used_by > 0, "%s is read by no optimizer", name);
+    }
+    ck_assert_int_eq(tg_optimizer_setting_find("betta1"), -1);
+    ck_assert_ptr_null(tg_optimizer_setting_name(9));
+    tg_optimizer_config c = tg_optimizer_defaults(TG_OPTIM_SGD);
+    ck_assert_int_eq(tg_optimizer_setting_put(&c, tg_optimizer_setting_find("nesterov"), 0.5),
+                     TG_ERR_ATTR);
+    int bad = -2;
+    c.momentum = 2.0;
+    ck_assert_int_eq(tg_optimizer_config_validate(&c, &bad), TG_ERR_INVALID);
+    ck_assert_str_eq(tg_optimizer_setting_name(bad), "momentum");
+
+    ck_assert_int_eq(tg_schedule_setting_count(), 11);
+    for (int i = 0; i < tg_schedule_setting_count(); i++) {
+        const char *name = tg_schedule_setting_name(i);
+        ck_assert_int_eq(tg_schedule_setting_find(name), i);
+        for (int k = TG_SCHEDULE_CONSTANT; k <= TG_SCHEDULE_PLATEAU; k++) {
+            tg_schedule_config sc = tg_schedule_defaults((tg_schedule_kind)k, 0.1);
+            const char *text = !strcmp(name, "mode") ? "max"
+                               : !strcmp(name, "threshold_mode") ? "abs" : "1";
+            tg_status st = tg_schedule_config_set(&sc, name, text);
+            ck_assert_int_eq(st, tg_schedule_setting_used(i, (tg_schedule_kind)k) ? TG_OK
+                                                                                : TG_ERR_ATTR);
+            if (st == TG_OK) ck_assert(tg_schedule_setting_get(&sc, i) == 1.0);
+        }
+    }
+    tg_schedule_config sc = tg_schedule_defaults(TG_SCHEDULE_COSINE, 0.1);
+    ck_assert_int_eq(tg_schedule_setting_put(&sc, tg_schedule_setting_find("t_max"), 2.5),
+                     TG_ERR_ATTR);
+    ck_assert_int_eq(tg_schedule_config_validate(&sc, &bad), TG_ERR_INVALID); /* t_max unset */
+    ck_assert_str_eq(tg_schedule_setting_name(bad), "t_max");
+}
+END_TEST
+
 static Suite *optim_suite(void) {
     Suite *s = suite_create("optim");
     TCase *o = tcase_create("optimizers");
@@ -803,6 +853,7 @@ static Suite *optim_suite(void) {
     tcase_add_test(l, test_schedule_plateau_refuses_nan_metric);
     tcase_add_test(l, test_schedule_rejects_invalid_configs);
     tcase_add_test(l, test_schedule_names_and_settings_parse_from_text);
+    tcase_add_test(l, test_setting_tables_round_trip_every_setting);
     suite_add_tcase(s, l);
     return s;
 }
