@@ -13,14 +13,6 @@
 
 #define TEST_STREAM 0x74657374ULL /* "test": the fixed test pairs */
 
-static double meta_double(const tg_checkpoint *ck, const char *key, double fallback) {
-    const char *v = tg_checkpoint_meta_get(ck, key);
-    char *end;
-    if (!v) return fallback;
-    double x = strtod(v, &end);
-    return (end != v && !*end) ? x : fallback;
-}
-
 /* Some images of a dataset. */
 typedef struct subset {
     const tg_dataset *ds;
@@ -131,25 +123,18 @@ tg_status tg_trained_load(const char *path, tg_trained *t) {
     memset(t, 0, sizeof *t);
     tg_status st = tg_checkpoint_load(path, &ck);
     if (st) return st;
-    const char *spec = tg_checkpoint_meta_get(ck, "data");
-    const char *seed_text = tg_checkpoint_meta_get(ck, "seed");
-    if (!spec || !seed_text) {
-        st = tg_error(TG_ERR_FORMAT, "%s: not a training checkpoint (no data spec or seed stored)", path);
-        goto done;
-    }
-    if (!(t->data_spec = strdup(spec))) {
-        st = tg_error(TG_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    t->seed = strtoull(seed_text, NULL, 10);
-    t->threshold = meta_double(ck, "threshold", NAN);
-    t->knn_k = (int)meta_double(ck, "knn_k", 5);
-    t->val_frac = meta_double(ck, "val_frac", 0.15);
-    t->test_frac = meta_double(ck, "test_frac", 0.15);
-    t->by_group = (int)meta_double(ck, "by_group", -1);
-    t->balance = (tg_balance)(int)meta_double(ck, "balance", 0);
+    tg_run_record rec;
+    if ((st = tg_run_record_from_checkpoint(ck, &rec))) goto done;
+    t->data_spec = rec.data_spec; /* taken over */
+    t->seed = rec.seed;
+    t->threshold = rec.threshold;
+    t->knn_k = rec.knn_k;
+    t->val_frac = rec.val_frac;
+    t->test_frac = rec.test_frac;
+    t->by_group = rec.by_group;
+    t->balance = (tg_balance)rec.balance;
     if ((st = tg_model_def_parse_text(path, tg_checkpoint_model_text(ck, NULL), &t->def)) ||
-        (st = tg_model_build(t->def, (int)meta_double(ck, "batch", 0), &t->model)) ||
+        (st = tg_model_build(t->def, rec.batch, &t->model)) ||
         (st = tg_checkpoint_restore(ck, t->model->graph, NULL, NULL)))
         goto done;
     tg_graph_set_training(t->model->graph, 0);

@@ -1,9 +1,132 @@
-/* Data loading, splitting, pair evaluation and embedding shared by tg_train and
- * tg_evaluate. */
+/* The run record, data loading, splitting, pair evaluation and embedding shared
+ * by tg_train and tg_evaluate. */
 #include "eval/tg_run.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- the run record <-> checkpoint metadata ---- */
+
+typedef enum { REC_TEXT, REC_INT, REC_U64, REC_REAL, REC_REAL_OR_NAN } rec_type;
+
+/* Every key of the record: the one list the writer and the reader share. */
+static const struct {
+    const char *key;
+    rec_type type;
+    size_t offset;
+} run_keys[] = {
+    {"data", REC_TEXT, offsetof(tg_run_record, data_spec)},
+    {"val_frac", REC_REAL, offsetof(tg_run_record, val_frac)},
+    {"test_frac", REC_REAL, offsetof(tg_run_record, test_frac)},
+    {"by_group", REC_INT, offsetof(tg_run_record, by_group)},
+    {"balance", REC_INT, offsetof(tg_run_record, balance)},
+    {"pairs_per_epoch", REC_INT, offsetof(tg_run_record, pairs_per_epoch)},
+    {"similar_frac", REC_REAL, offsetof(tg_run_record, similar_frac)},
+    {"augment", REC_INT, offsetof(tg_run_record, augment)},
+    {"knn_k", REC_INT, offsetof(tg_run_record, knn_k)},
+    {"batch", REC_INT, offsetof(tg_run_record, batch)},
+    {"lr", REC_REAL, offsetof(tg_run_record, lr)},
+    {"seed", REC_U64, offsetof(tg_run_record, seed)},
+    {"epochs", REC_INT, offsetof(tg_run_record, epochs)},
+    {"step_in_epoch", REC_INT, offsetof(tg_run_record, step_in_epoch)},
+    {"partial_loss", REC_REAL, offsetof(tg_run_record, partial_loss)},
+    {"best_epoch", REC_INT, offsetof(tg_run_record, best_epoch)},
+    {"since_best", REC_INT, offsetof(tg_run_record, since_best)},
+    /* "nan" until the first validation has chosen a threshold */
+    {"threshold", REC_REAL_OR_NAN, offsetof(tg_run_record, threshold)},
+};
+#define N_RUN_KEYS ((int)(sizeof run_keys / sizeof run_keys[0]))
+
+void tg_run_record_to_meta(const tg_run_record *r, tg_run_meta *out) {
+    out->n = 0;
+    for (int i = 0; i < N_RUN_KEYS && i < TG_RUN_META_MAX; i++) {
+        const char *field = (const char *)r + run_keys[i].offset;
+        char *t = out->text[i];
+        const char *value = t;
+        switch (run_keys[i].type) {
+        case REC_TEXT:
+            value = *(char *const *)field ? *(char *const *)field : "";
+            break;
+        case REC_INT:
+            snprintf(t, sizeof out->text[i], "%d", *(const int *)field);
+            break;
+        case REC_U64:
+            snprintf(t, sizeof out->text[i], "%llu", (unsigned long long)*(const uint64_t *)field);
+            break;
+        case REC_REAL:
+        case REC_REAL_OR_NAN:
+            if (isnan(*(const double *)field)) snprintf(t, sizeof out->text[i], "nan");
+            else snprintf(t, sizeof out->text[i], "%.17g", *(const double *)field);
+            break;
+        }
+        out->entries[out->n++] = (tg_checkpoint_meta){run_keys[i].key, value};
+    }
+}
+
+static tg_status bad_entry(const tg_checkpoint *ck, const char *key, const char *v,
+                           const char *want) {
+    return tg_error(TG_ERR_FORMAT, "%s: entry '%s' = '%s' is not %s", tg_checkpoint_path(ck), key,
+                    v, want);
+}
+
+tg_status tg_run_record_from_checkpoint(const tg_checkpoint *ck, tg_run_record *r) {
+    memset(r, 0, sizeof *r);
+    for (int i = 0; i < N_RUN_KEYS; i++) {
+        const char *key = run_keys[i].key, *v = tg_checkpoint_meta_get(ck, key);
+        char *field = (char *)r + run_keys[i].offset, *end = NULL;
+        if (!v) {
+            tg_run_record_free(r);
+            return tg_error(TG_ERR_FORMAT, "%s: no '%s' entry; not a training checkpoint",
+                            tg_checkpoint_path(ck), key);
+        }
+        tg_status st = TG_OK;
+        errno = 0;
+        switch (run_keys[i].type) {
+        case REC_TEXT:
+            if (!(*(char **)field = strdup(v))) st = tg_error(TG_ERR_NOMEM, "out of memory");
+            break;
+        case REC_INT: {
+            long x = strtol(v, &end, 10);
+            if (end == v || *end || errno || x < INT_MIN || x > INT_MAX)
+                st = bad_entry(ck, key, v, "a whole number");
+            else *(int *)field = (int)x;
+            break;
+        }
+        case REC_U64: {
+            unsigned long long x = strtoull(v, &end, 10);
+            if (end == v || *end || errno || v[0] == '-')
+                st = bad_entry(ck, key, v, "a whole number in [0, 2^64)");
+            else *(uint64_t *)field = (uint64_t)x;
+            break;
+        }
+        case REC_REAL:
+        case REC_REAL_OR_NAN: {
+            double x = strtod(v, &end);
+            int nan_ok = run_keys[i].type == REC_REAL_OR_NAN && strcmp(v, "nan") == 0;
+            if (!nan_ok && (end == v || *end || !isfinite(x)))
+                st = bad_entry(ck, key, v, "a finite number");
+            else *(double *)field = nan_ok ? NAN : x;
+            break;
+        }
+        }
+        if (st) {
+            tg_run_record_free(r);
+            return st;
+        }
+    }
+    return TG_OK;
+}
+
+void tg_run_record_free(tg_run_record *r) {
+    free(r->data_spec);
+    r->data_spec = NULL;
+}
+
 
 /* Independent streams derived from the run seed, so that changing one use of
  * randomness (say, the number of epochs) never changes the split. */

@@ -1,16 +1,54 @@
-/* What training and evaluation share (not installed): loading the data for a
- * model and splitting it the same way every time, running the model over pairs,
- * and embedding a subset of images. */
+/* What training and evaluation share (not installed): the run record stored in
+ * a checkpoint's metadata, loading the data for a model and splitting it the
+ * same way every time, and running the model over pairs. */
 #ifndef TG_RUN_H
 #define TG_RUN_H
 
 #include <stdio.h>
 
+#include "checkpoint/tg_checkpoint.h"
 #include "datasets/tg_dataset.h"
 #include "models/tg_model.h"
 #include "datasets/tg_pairs.h"
 #include "datasets/tg_split.h"
 #include "eval/tg_eval.h"
+
+/* The settings and progress of a training run, stored as text in a checkpoint's
+ * META section under the keys of one table (tg_run.c; each key documented in
+ * docs/checkpoint-format.md). The trainer saves and resumes through it and
+ * tg_trained_load reads it: a new setting is one line of that table. */
+typedef struct tg_run_record {
+    char *data_spec;              /* "data": the data spec, as given */
+    double val_frac, test_frac;   /* split fractions */
+    int by_group;                 /* 1 by patient, 0 by image, -1 auto */
+    int balance;                  /* a tg_balance */
+    int pairs_per_epoch;
+    double similar_frac;
+    int augment, knn_k, batch;
+    double lr;                    /* the base learning rate */
+    uint64_t seed;
+    int epochs;                   /* the epochs the run was asked for */
+    int step_in_epoch;            /* batches of the current epoch already done */
+    double partial_loss;          /* their summed losses */
+    int best_epoch, since_best;   /* 1-based epoch of the best validation loss; epochs since */
+    double threshold;             /* distance threshold chosen on validation; NaN before one */
+} tg_run_record;
+
+#define TG_RUN_META_MAX 24
+
+/* The record as checkpoint metadata: entries point into text and r->data_spec,
+ * which must outlive their use. */
+typedef struct tg_run_meta {
+    tg_checkpoint_meta entries[TG_RUN_META_MAX];
+    char text[TG_RUN_META_MAX][32];
+    int n;
+} tg_run_meta;
+
+void tg_run_record_to_meta(const tg_run_record *r, tg_run_meta *out);
+/* Read every key of the table back from ck (a missing or malformed one is a
+ * TG_ERR_FORMAT naming it); r->data_spec is malloc'ed. */
+tg_status tg_run_record_from_checkpoint(const tg_checkpoint *ck, tg_run_record *r);
+void tg_run_record_free(tg_run_record *r);
 
 /* The data of one run: the dataset, its split, and the training images used. */
 typedef struct tg_run_data {

@@ -48,19 +48,10 @@ typedef struct trainer {
     float *xa, *xb, *y, *val_dist;
     int *val_labels;
     tg_augment aug;
-    /* settings, stored in the checkpoint so a resumed run keeps them */
-    char *data_spec;
-    double val_frac, test_frac, similar_frac, lr;
-    int by_group, augment, knn_k, batch, epochs, pairs_per_epoch;
-    tg_balance balance;
-    uint64_t seed;
-    /* progress */
-    int64_t epoch, step;   /* completed epochs, optimizer steps */
-    int step_in_epoch;     /* batches of the current epoch already done */
-    double partial_loss;   /* their summed losses */
+    /* settings and progress stored in the checkpoint, so a resumed run keeps them */
+    tg_run_record run;
+    int64_t epoch, step; /* completed epochs, optimizer steps */
     double best_val;
-    int best_epoch, since_best;
-    double threshold;
     char last_path[4096], best_path[4096], metrics_path[4096], report_path[4096];
 } trainer;
 
@@ -70,89 +61,23 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* ---- settings <-> checkpoint metadata ---- */
-
-enum { N_META = 18 };
+/* ---- settings <-> checkpoint metadata (the run record's table, eval/tg_run.c) ---- */
 
 static tg_status save_checkpoint(trainer *t, const char *path) {
-    char v[N_META][64];
-    const char *keys[N_META] = {"data",          "val_frac",       "test_frac", "by_group",
-                                "balance",       "pairs_per_epoch", "similar_frac", "augment",
-                                "knn_k",         "batch",          "lr",        "seed",
-                                "epochs",        "step_in_epoch",  "partial_loss", "best_epoch",
-                                "since_best",    "threshold"};
-    snprintf(v[1], 64, "%.17g", t->val_frac);
-    snprintf(v[2], 64, "%.17g", t->test_frac);
-    snprintf(v[3], 64, "%d", t->by_group);
-    snprintf(v[4], 64, "%d", (int)t->balance);
-    snprintf(v[5], 64, "%d", t->pairs_per_epoch);
-    snprintf(v[6], 64, "%.17g", t->similar_frac);
-    snprintf(v[7], 64, "%d", t->augment);
-    snprintf(v[8], 64, "%d", t->knn_k);
-    snprintf(v[9], 64, "%d", t->batch);
-    snprintf(v[10], 64, "%.17g", t->lr);
-    snprintf(v[11], 64, "%llu", (unsigned long long)t->seed);
-    snprintf(v[12], 64, "%d", t->epochs);
-    snprintf(v[13], 64, "%d", t->step_in_epoch);
-    snprintf(v[14], 64, "%.17g", t->partial_loss);
-    snprintf(v[15], 64, "%d", t->best_epoch);
-    snprintf(v[16], 64, "%d", t->since_best);
-    snprintf(v[17], 64, "%.17g", t->threshold);
-    tg_checkpoint_meta meta[N_META];
-    for (int i = 0; i < N_META; i++) meta[i] = (tg_checkpoint_meta){keys[i], i ? v[i] : t->data_spec};
+    tg_run_meta meta;
+    tg_run_record_to_meta(&t->run, &meta);
     tg_checkpoint_rng rngs[2] = {{"pairs", &t->pairs_rng}, {"aug", &t->aug_rng}};
     tg_checkpoint_data d = {.graph = t->m->graph, .opt = t->opt, .sched = &t->sched,
                             .model_text = t->def->text, .epoch = t->epoch, .step = t->step,
-                            .has_best = t->best_epoch > 0, .best = t->best_val,
-                            .rngs = rngs, .n_rngs = 2, .meta = meta, .n_meta = N_META};
+                            .has_best = t->run.best_epoch > 0, .best = t->best_val,
+                            .rngs = rngs, .n_rngs = 2, .meta = meta.entries, .n_meta = meta.n};
     return tg_checkpoint_save(path, &d);
 }
 
-static tg_status meta_number(const tg_checkpoint *ck, const char *key, double *out) {
-    const char *v = tg_checkpoint_meta_get(ck, key);
-    char *end;
-    if (!v) return tg_error(TG_ERR_FORMAT, "%s: no '%s' entry; not a training checkpoint",
-                            tg_checkpoint_path(ck), key);
-    *out = strtod(v, &end);
-    if (end == v || *end || !isfinite(*out))
-        return tg_error(TG_ERR_FORMAT, "%s: entry '%s' = '%s' is not a number", tg_checkpoint_path(ck),
-                        key, v);
-    return TG_OK;
-}
-
-/* Read the run settings back from a checkpoint's metadata. */
+/* Read the run settings and progress back from a checkpoint. */
 static tg_status load_settings(trainer *t, const tg_checkpoint *ck) {
-    double x[N_META];
-    const char *keys[] = {"val_frac", "test_frac", "by_group",   "balance",      "pairs_per_epoch",
-                          "similar_frac", "augment", "knn_k",  "batch",        "lr",
-                          "seed",     "epochs",    "step_in_epoch", "partial_loss", "best_epoch",
-                          "since_best", "threshold"};
-    for (int i = 0; i < 17; i++)
-        if (meta_number(ck, keys[i], &x[i])) return TG_ERR_FORMAT;
-    const char *spec = tg_checkpoint_meta_get(ck, "data");
-    if (!spec) return tg_error(TG_ERR_FORMAT, "%s: no data spec stored", tg_checkpoint_path(ck));
-    t->data_spec = strdup(spec);
-    if (!t->data_spec) return tg_error(TG_ERR_NOMEM, "out of memory");
-    t->val_frac = x[0];
-    t->test_frac = x[1];
-    t->by_group = (int)x[2];
-    t->balance = (tg_balance)(int)x[3];
-    t->pairs_per_epoch = (int)x[4];
-    t->similar_frac = x[5];
-    t->augment = (int)x[6];
-    t->knn_k = (int)x[7];
-    t->batch = (int)x[8];
-    t->lr = x[9];
-    t->seed = (uint64_t)x[10];
-    t->epochs = (int)x[11];
-    t->step_in_epoch = (int)x[12];
-    t->partial_loss = x[13];
-    t->best_epoch = (int)x[14];
-    t->since_best = (int)x[15];
-    t->threshold = x[16];
-    /* The seed is stored exactly as text; doubles lose nothing below 2^53. */
-    const char *seed = tg_checkpoint_meta_get(ck, "seed");
-    t->seed = strtoull(seed, NULL, 10);
+    tg_status st = tg_run_record_from_checkpoint(ck, &t->run);
+    if (st) return st;
     t->epoch = tg_checkpoint_epoch(ck);
     t->step = tg_checkpoint_step(ck);
     if (!tg_checkpoint_best(ck, &t->best_val)) t->best_val = INFINITY;
@@ -248,7 +173,7 @@ static void progress(trainer *t, int batch_i, int n_batches, double loss, double
     for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
     bar[width] = 0;
     fprintf(t->log, "\repoch %lld/%d [%s] %d/%d  loss %.4f  %.1f pairs/s  ETA %d:%02d ",
-            (long long)t->epoch + 1, t->epochs, bar, batch_i + 1, n_batches, loss, pairs_s,
+            (long long)t->epoch + 1, t->run.epochs, bar, batch_i + 1, n_batches, loss, pairs_s,
             (int)(eta / 60), (int)fmod(eta, 60));
     fflush(t->log);
 }
@@ -293,68 +218,68 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         size_t len;
         const char *text = tg_checkpoint_model_text(ck, &len);
         if ((st = tg_model_def_parse_text(t->last_path, text, &t->def))) goto done;
-        if (o->epochs > 0) t->epochs = o->epochs;
+        if (o->epochs > 0) t->run.epochs = o->epochs;
     } else {
         if (!o->model_path || !o->data_spec)
             return tg_error(TG_ERR_INVALID, "training needs a model file and a data spec");
         if ((st = tg_model_def_parse_file(o->model_path, &t->def))) return st;
-        if (!(t->data_spec = strdup(o->data_spec))) return tg_error(TG_ERR_NOMEM, "out of memory");
+        if (!(t->run.data_spec = strdup(o->data_spec))) return tg_error(TG_ERR_NOMEM, "out of memory");
         const tg_model_train *tr = &t->def->train;
-        t->val_frac = o->val_frac;
-        t->test_frac = o->test_frac;
-        t->by_group = o->by_group;
-        t->balance = o->balance;
-        t->similar_frac = o->similar_frac;
-        t->augment = o->augment;
-        t->knn_k = o->knn_k > 0 ? o->knn_k : 5;
-        t->batch = o->batch > 0 ? o->batch : tr->batch;
-        t->lr = o->lr > 0 ? o->lr : tr->lr;
-        t->seed = o->has_seed ? o->seed : tr->seed;
-        t->epochs = o->epochs > 0 ? o->epochs : tr->epochs;
-        t->pairs_per_epoch = o->pairs_per_epoch;
+        t->run.val_frac = o->val_frac;
+        t->run.test_frac = o->test_frac;
+        t->run.by_group = o->by_group;
+        t->run.balance = o->balance;
+        t->run.similar_frac = o->similar_frac;
+        t->run.augment = o->augment;
+        t->run.knn_k = o->knn_k > 0 ? o->knn_k : 5;
+        t->run.batch = o->batch > 0 ? o->batch : tr->batch;
+        t->run.lr = o->lr > 0 ? o->lr : tr->lr;
+        t->run.seed = o->has_seed ? o->seed : tr->seed;
+        t->run.epochs = o->epochs > 0 ? o->epochs : tr->epochs;
+        t->run.pairs_per_epoch = o->pairs_per_epoch;
         t->best_val = INFINITY;
-        t->threshold = NAN;
-        if (t->similar_frac <= 0 || t->similar_frac >= 1 || t->val_frac <= 0 || t->test_frac <= 0 ||
-            t->val_frac + t->test_frac >= 1) {
+        t->run.threshold = NAN;
+        if (t->run.similar_frac <= 0 || t->run.similar_frac >= 1 || t->run.val_frac <= 0 || t->run.test_frac <= 0 ||
+            t->run.val_frac + t->run.test_frac >= 1) {
             st = tg_error(TG_ERR_INVALID, "fractions must be in (0, 1): similar %g, val %g, test %g "
-                          "(val + test < 1)", t->similar_frac, t->val_frac, t->test_frac);
+                          "(val + test < 1)", t->run.similar_frac, t->run.val_frac, t->run.test_frac);
             goto done;
         }
     }
-    t->def->train.seed = t->seed;
-    if ((st = tg_run_data_load(t->def, t->data_spec, t->val_frac, t->test_frac, t->by_group,
-                               t->balance, t->seed, o->progress >= 0 ? t->log : NULL, &t->data)))
+    t->def->train.seed = t->run.seed;
+    if ((st = tg_run_data_load(t->def, t->run.data_spec, t->run.val_frac, t->run.test_frac, t->run.by_group,
+                               t->run.balance, t->run.seed, o->progress >= 0 ? t->log : NULL, &t->data)))
         goto done;
-    if (t->pairs_per_epoch <= 0) {
+    if (t->run.pairs_per_epoch <= 0) {
         size_t want = 2 * t->data.n_train;
-        t->pairs_per_epoch = (int)((want + (size_t)t->batch - 1) / (size_t)t->batch) * t->batch;
+        t->run.pairs_per_epoch = (int)((want + (size_t)t->run.batch - 1) / (size_t)t->run.batch) * t->run.batch;
     }
-    if ((st = tg_model_build(t->def, t->batch, &t->m))) goto done;
+    if ((st = tg_model_build(t->def, t->run.batch, &t->m))) goto done;
     int64_t n;
     tg_graph_param_data(t->m->graph, &n);
     tg_optimizer_config oc = t->def->train.optim;
     tg_schedule_config sc = t->def->train.schedule;
-    sc.lr = t->lr;
+    sc.lr = t->run.lr;
     if (!(t->opt = tg_optimizer_new(&oc, n)) || (st = tg_schedule_init(&t->sched, &sc))) {
         st = st ? st : TG_ERR_INVALID;
         goto done;
     }
-    tg_rng_seed(&t->pairs_rng, t->seed ^ PAIRS_STREAM);
-    tg_rng_seed(&t->aug_rng, t->seed ^ AUG_STREAM);
+    tg_rng_seed(&t->pairs_rng, t->run.seed ^ PAIRS_STREAM);
+    tg_rng_seed(&t->aug_rng, t->run.seed ^ AUG_STREAM);
     if (ck) {
         if ((st = tg_checkpoint_restore(ck, t->m->graph, t->opt, &t->sched)) ||
             (st = tg_checkpoint_rng_get(ck, "pairs", &t->pairs_rng)) ||
             (st = tg_checkpoint_rng_get(ck, "aug", &t->aug_rng)))
             goto done;
     }
-    t->aug = t->augment ? tg_augment_default() : (tg_augment){0};
+    t->aug = t->run.augment ? tg_augment_default() : (tg_augment){0};
     if ((st = tg_run_fixed_pairs(&t->data.ds, t->data.split.val, t->data.split.n_val,
-                                 t->seed ^ VAL_STREAM, &t->val_pairs)))
+                                 t->run.seed ^ VAL_STREAM, &t->val_pairs)))
         goto done;
     size_t item = (size_t)t->data.ds.height * (size_t)t->data.ds.width;
-    t->xa = malloc((size_t)t->batch * item * sizeof(float));
-    t->xb = malloc((size_t)t->batch * item * sizeof(float));
-    t->y = malloc((size_t)t->batch * sizeof(float));
+    t->xa = malloc((size_t)t->run.batch * item * sizeof(float));
+    t->xb = malloc((size_t)t->run.batch * item * sizeof(float));
+    t->y = malloc((size_t)t->run.batch * sizeof(float));
     t->val_dist = malloc(t->val_pairs.n * sizeof(float));
     t->val_labels = malloc(t->val_pairs.n * sizeof(int));
     if (!t->xa || !t->xb || !t->y || !t->val_dist || !t->val_labels) {
@@ -379,7 +304,7 @@ static void teardown(trainer *t) {
     free(t->y);
     free(t->val_dist);
     free(t->val_labels);
-    free(t->data_spec);
+    free(t->run.data_spec);
 }
 
 /* ---- the report ---- */
@@ -394,13 +319,13 @@ static tg_status write_report(trainer *t, const tg_train_result *r) {
         return TG_ERR_IO;
     }
     tg_report_kv(rep, "model", "%s", t->def->source);
-    tg_report_kv(rep, "data", "%s", t->data_spec);
+    tg_report_kv(rep, "data", "%s", t->run.data_spec);
     tg_report_kv(rep, "images (train / val / test)", "%zu / %zu / %zu", t->data.n_train,
                  t->data.split.n_val, t->data.split.n_test);
-    tg_report_kv(rep, "epochs", "%d of %d%s%s", r->epochs_done, t->epochs,
+    tg_report_kv(rep, "epochs", "%d of %d%s%s", r->epochs_done, t->run.epochs,
                  r->early_stopped ? " (early stop)" : "", r->interrupted ? " (interrupted)" : "");
-    tg_report_kv(rep, "batch, learning rate, seed", "%d, %g, %llu", t->batch, t->lr,
-                 (unsigned long long)t->seed);
+    tg_report_kv(rep, "batch, learning rate, seed", "%d, %g, %llu", t->run.batch, t->run.lr,
+                 (unsigned long long)t->run.seed);
     tg_report_kv(rep, "best validation loss", "%.5f (epoch %d)", r->best_val_loss, r->best_epoch);
     tg_report_kv(rep, "threshold (distance)", "%.4f", r->threshold);
     tg_report_kv(rep, "validation pair accuracy, AUC", "%.4f, %.4f", r->val_accuracy, r->val_auc);
@@ -425,7 +350,7 @@ static tg_status write_report(trainer *t, const tg_train_result *r) {
     tg_confusion c = tg_confusion_at(t->val_dist, t->val_labels, (int)t->val_pairs.n, r->threshold);
     tg_report_confusion(rep, "Confusion matrix at the threshold", &c, "dissimilar", "similar");
     char summary[16384];
-    if (tg_model_summary_str(t->m, t->batch, summary, sizeof summary) >= 0) {
+    if (tg_model_summary_str(t->m, t->run.batch, summary, sizeof summary) >= 0) {
         tg_report_heading(rep, "Model");
         tg_report_pre(rep, summary);
     }
@@ -456,16 +381,16 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     if (o->progress >= 0)
         fprintf(t.log, "%s %s: %zu training images, %zu pairs per epoch, %d epochs, batch %d\n",
                 o->resume ? "resuming" : "training", t.def->source, t.data.n_train,
-                (size_t)t.pairs_per_epoch, t.epochs, t.batch);
-    int n_batches = t.pairs_per_epoch / t.batch;
+                (size_t)t.run.pairs_per_epoch, t.run.epochs, t.run.batch);
+    int n_batches = t.run.pairs_per_epoch / t.run.batch;
     int hw_h = t.data.ds.height, hw_w = t.data.ds.width;
-    tg_shape s4 = tg_shape4(t.batch, 1, hw_h, hw_w);
+    tg_shape s4 = tg_shape4(t.run.batch, 1, hw_h, hw_w);
     double margin = tg_op_attr_index(t.m->loss->op, "margin") >= 0
                         ? tg_node_attr_float(t.m->loss, "margin") : 1.0;
     val_result v = {0};
     int validated = 0;
     char note[4200];
-    while (t.epoch < t.epochs) {
+    while (t.epoch < t.run.epochs) {
         if (o->stop && *o->stop) {
             r->interrupted = 1;
             break;
@@ -473,19 +398,19 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         tg_rng epoch_start = t.pairs_rng; /* saved on interruption: the pairs can be redrawn */
         tg_pairs_free(&t.train_pairs);
         if ((st = tg_pairs_sample(&t.data.ds, t.data.train, t.data.n_train,
-                                  (size_t)t.pairs_per_epoch, t.similar_frac,
-                                  t.balance == TG_BALANCE_PAIRS, &t.pairs_rng, &t.train_pairs)))
+                                  (size_t)t.run.pairs_per_epoch, t.run.similar_frac,
+                                  t.run.balance == TG_BALANCE_PAIRS, &t.pairs_rng, &t.train_pairs)))
             goto done;
         float lr = (float)tg_schedule_lr(&t.sched, (int)t.epoch);
         double t0 = now_seconds();
         int done_here = 0;
         tg_graph_set_training(t.m->graph, 1);
-        for (int b = t.step_in_epoch; b < n_batches; b++) {
-            if ((st = tg_pairs_batch(&t.data.ds, &t.train_pairs, (size_t)b * (size_t)t.batch,
-                                     (size_t)t.batch, t.augment ? &t.aug : NULL, &t.aug_rng, t.xa,
+        for (int b = t.run.step_in_epoch; b < n_batches; b++) {
+            if ((st = tg_pairs_batch(&t.data.ds, &t.train_pairs, (size_t)b * (size_t)t.run.batch,
+                                     (size_t)t.run.batch, t.run.augment ? &t.aug : NULL, &t.aug_rng, t.xa,
                                      t.xb, t.y)) ||
                 (st = tg_input_set(t.m->a, s4, t.xa)) || (st = tg_input_set(t.m->b, s4, t.xb)) ||
-                (st = tg_input_set(t.m->y, tg_shape1(t.batch), t.y)))
+                (st = tg_input_set(t.m->y, tg_shape1(t.run.batch), t.y)))
                 goto done;
             tg_step_result step;
             st = tg_train_step(t.m->graph, t.m->loss, t.opt,
@@ -499,13 +424,13 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                               kept_note(&t, note, sizeof note));
             }
             if (st) goto done;
-            t.partial_loss += step.loss;
+            t.run.partial_loss += step.loss;
             t.step++;
-            t.step_in_epoch = b + 1;
+            t.run.step_in_epoch = b + 1;
             done_here++;
-            double el = now_seconds() - t0, rate = done_here * t.batch / (el > 0 ? el : 1e-9);
-            progress(&t, b, n_batches, t.partial_loss / (b + 1), rate,
-                     (n_batches - b - 1) * t.batch / (rate > 0 ? rate : 1));
+            double el = now_seconds() - t0, rate = done_here * t.run.batch / (el > 0 ? el : 1e-9);
+            progress(&t, b, n_batches, t.run.partial_loss / (b + 1), rate,
+                     (n_batches - b - 1) * t.run.batch / (rate > 0 ? rate : 1));
             if (o->stop && *o->stop && b + 1 < n_batches) {
                 t.pairs_rng = epoch_start;
                 r->interrupted = 1;
@@ -514,13 +439,13 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         }
         if (r->interrupted) break;
         double seconds = now_seconds() - t0;
-        r->pairs_per_second = done_here * t.batch / (seconds > 0 ? seconds : 1e-9);
-        r->train_loss = t.partial_loss / n_batches;
-        t.partial_loss = 0;
-        t.step_in_epoch = 0;
+        r->pairs_per_second = done_here * t.run.batch / (seconds > 0 ? seconds : 1e-9);
+        r->train_loss = t.run.partial_loss / n_batches;
+        t.run.partial_loss = 0;
+        t.run.step_in_epoch = 0;
         if ((st = validate(&t, &v))) goto done;
         validated = 1;
-        t.threshold = v.threshold;
+        t.run.threshold = v.threshold;
         tg_schedule_observe(&t.sched, v.loss);
         t.epoch++;
         r->collapsed = v.max_dist < 1e-2 * margin;
@@ -530,11 +455,11 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                     "margin for the distance scale\n", o->progress == 1 ? "\n" : "", v.max_dist, margin);
         if (v.loss < t.best_val) {
             t.best_val = v.loss;
-            t.best_epoch = (int)t.epoch;
-            t.since_best = 0;
+            t.run.best_epoch = (int)t.epoch;
+            t.run.since_best = 0;
             if ((st = save_checkpoint(&t, t.best_path))) goto done;
         } else {
-            t.since_best++;
+            t.run.since_best++;
         }
         FILE *mf = fopen(t.metrics_path, "a");
         if (!mf || fprintf(mf, "%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.2f\n",
@@ -547,9 +472,9 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         if ((st = save_checkpoint(&t, t.last_path))) goto done;
         if (o->progress >= 0)
             fprintf(t.log, "%sepoch %lld/%d  train %.4f  val %.4f  acc %.3f  auc %.3f  %.1f pairs/s\n",
-                    o->progress == 1 ? "\r" : "", (long long)t.epoch, t.epochs, r->train_loss,
+                    o->progress == 1 ? "\r" : "", (long long)t.epoch, t.run.epochs, r->train_loss,
                     v.loss, v.accuracy, v.auc, r->pairs_per_second);
-        if (t.def->train.early_stop > 0 && t.since_best >= t.def->train.early_stop) {
+        if (t.def->train.early_stop > 0 && t.run.since_best >= t.def->train.early_stop) {
             r->early_stopped = 1;
             break;
         }
@@ -560,12 +485,12 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
             fprintf(t.log, "\ninterrupted: state saved to %s; continue with --resume\n", t.last_path);
     }
     r->epochs_done = (int)t.epoch;
-    r->best_epoch = t.best_epoch;
+    r->best_epoch = t.run.best_epoch;
     r->best_val_loss = t.best_val;
     r->val_loss = v.loss;
     r->val_accuracy = v.accuracy;
     r->val_auc = v.auc;
-    r->threshold = t.threshold;
+    r->threshold = t.run.threshold;
     if (validated) st = write_report(&t, r);
 done:
     teardown(&t);
