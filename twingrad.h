@@ -22,6 +22,7 @@
 #define TWINGRAD_H
 
 #include "autograd/tg_error.h"
+#include "autograd/tg_names.h"
 #include "autograd/tg_rng.h"
 #include "autograd/tg_tensor.h"
 #include "autograd/tg_op.h"

@@ -8,42 +8,6 @@
 
 #include "autograd/tg_op.h"
 
-/* Levenshtein distance, for "did you mean"; names are short. */
-static int edit_distance(const char *a, const char *b) {
-    int la = (int)strlen(a), lb = (int)strlen(b);
-    if (la > 63 || lb > 63) return 99;
-    int row[64];
-    for (int j = 0; j <= lb; j++) row[j] = j;
-    for (int i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = i;
-        for (int j = 1; j <= lb; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-const char *tg_nearest_name(const char *name, const char *const *names, int n) {
-    const char *best = NULL;
-    int best_d = 1 << 30;
-    for (int i = 0; i < n; i++) {
-        int d = edit_distance(name, names[i]);
-        if (d < best_d) {
-            best_d = d;
-            best = names[i];
-        }
-    }
-    /* Suggest only plausible typos: at most a third of the name wrong. */
-    int len = (int)strlen(name);
-    return best && best_d <= (len < 3 ? 1 : len / 3 + 1) ? best : NULL;
-}
-
 int tg_op_attr_index(const tg_op *op, const char *name) {
     for (int i = 0; i < op->n_attrs; i++)
         if (strcmp(op->attrs[i].name, name) == 0) return i;
@@ -59,20 +23,6 @@ void tg_attrs_init(const tg_op *op, tg_attrs *attrs) {
             tg_attrs_set(op, attrs, op->attrs[i].name, op->attrs[i].default_value);
         }
     attrs->given = 0;
-}
-
-/* The index of `value` among the '|'-separated `choices`, or -1. */
-static int choice_index(const char *choices, const char *value) {
-    size_t len = strlen(value);
-    int idx = 0;
-    for (const char *p = choices; *p; idx++) {
-        const char *bar = strchr(p, '|');
-        size_t n = bar ? (size_t)(bar - p) : strlen(p);
-        if (n == len && strncmp(p, value, n) == 0) return idx;
-        if (!bar) break;
-        p = bar + 1;
-    }
-    return -1;
 }
 
 tg_status tg_attrs_set(const tg_op *op, tg_attrs *attrs, const char *key, const char *value) {
@@ -121,7 +71,7 @@ tg_status tg_attrs_set(const tg_op *op, tg_attrs *attrs, const char *key, const 
         break;
     }
     case TG_ATTR_BOOL: {
-        int c = choice_index("false|true|0|1|no|yes", value);
+        int c = tg_choice_index("false|true|0|1|no|yes", value);
         if (c < 0)
             return tg_error(TG_ERR_ATTR, "attribute '%s': expected true or false, got '%s'", key,
                             value);
@@ -129,7 +79,7 @@ tg_status tg_attrs_set(const tg_op *op, tg_attrs *attrs, const char *key, const 
         break;
     }
     case TG_ATTR_ENUM: {
-        int c = choice_index(a->choices, value);
+        int c = tg_choice_index(a->choices, value);
         if (c < 0)
             return tg_error(TG_ERR_ATTR, "attribute '%s': expected one of %s, got '%s'", key,
                             a->choices, value);

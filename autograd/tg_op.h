@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "autograd/tg_error.h"
+#include "autograd/tg_names.h"
 #include "autograd/tg_tensor.h"
 #include "autograd/tg_export.h"
 
@@ -136,10 +137,6 @@ int tg_op_count(void);
 const tg_op *tg_op_at(int i);
 /* The registered op name closest to `name` (edit distance), for "did you mean". */
 const char *tg_op_nearest(const char *name);
-
-/* The name among names[0..n) closest to `name` by edit distance, or NULL when none
- * is a plausible typo of it. */
-const char *tg_nearest_name(const char *name, const char *const *names, int n);
 
 /* Index of attribute `name` in op's schema, or -1. */
 int tg_op_attr_index(const tg_op *op, const char *name);

@@ -5,8 +5,10 @@
  * max_pixels. "\," and "\\" escape a comma or backslash inside a value. */
 #include <errno.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
+#include "autograd/tg_names.h"
 #include "datasets/tg_ds_build.h"
 
 #define MAX_ITEMS 64
@@ -99,72 +101,91 @@ static tg_status parse_float(const char *v, int col, const char *key, float *out
     return TG_OK;
 }
 
-/* Keys every layout accepts: they override fields of opts. */
+/* The keys every layout accepts, one table: each overrides one field of opts. */
+typedef enum { KEY_SIZE, KEY_CHOICE, KEY_FLOAT, KEY_POSITIVE, KEY_PIXELS, KEY_CACHE } key_type;
+static const struct {
+    const char *key;
+    key_type type;
+    size_t offset;       /* of the field in tg_dataset_opts */
+    const char *choices; /* KEY_CHOICE: the enum's names in the order of its values */
+} common[] = {
+    {"size", KEY_SIZE, 0, NULL},
+    {"aspect", KEY_CHOICE, offsetof(tg_dataset_opts, image.aspect), "stretch|pad|crop"},
+    {"pad", KEY_FLOAT, offsetof(tg_dataset_opts, image.pad_value), NULL},
+    {"norm", KEY_CHOICE, offsetof(tg_dataset_opts, image.norm), "none|minmax|standardize|fixed"},
+    {"mean", KEY_FLOAT, offsetof(tg_dataset_opts, image.mean), NULL},
+    {"std", KEY_POSITIVE, offsetof(tg_dataset_opts, image.std), NULL},
+    {"cache", KEY_CACHE, offsetof(tg_dataset_opts, cache_path), NULL},
+    {"on_error", KEY_CHOICE, offsetof(tg_dataset_opts, on_error), "skip|stop"},
+    {"max_pixels", KEY_PIXELS, offsetof(tg_dataset_opts, image.max_pixels), NULL},
+};
+
+/* "a|b|c" as "a, b or c" for a message. */
+static const char *choice_list(const char *choices, char *buf, size_t size) {
+    size_t n = 0;
+    int bars = 0, seen = 0;
+    for (const char *p = choices; *p; p++) bars += *p == '|';
+    for (const char *p = choices; *p && n + 6 < size; p++) {
+        if (*p != '|') {
+            buf[n++] = *p;
+            continue;
+        }
+        const char *sep = ++seen == bars ? " or " : ", ";
+        for (; *sep && n + 1 < size; sep++) buf[n++] = *sep;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+static tg_status size_key(const char *v, int col, tg_dataset_opts *o) {
+    unsigned long long w, h;
+    const char *x = strchr(v, 'x');
+    char a[32] = "";
+    if (x && (size_t)(x - v) < sizeof a) memcpy(a, v, (size_t)(x - v));
+    if (parse_uint(x ? a : v, col, "size", 16384, &w) != TG_OK ||
+        parse_uint(x ? x + 1 : v, col, "size", 16384, &h) != TG_OK)
+        return tg_error(TG_ERR_ATTR, "spec:1:%d: size=%s: expected N or WxH (1..16384)", col, v);
+    if (w == 0 || h == 0)
+        return tg_error(TG_ERR_ATTR, "spec:1:%d: size=%s: sides must be positive", col, v);
+    o->image.width = (int)w;
+    o->image.height = (int)h;
+    return TG_OK;
+}
+
 static tg_status common_keys(spec *sp, tg_dataset_opts *o) {
-    const char *v;
-    int col;
-    unsigned long long u;
-    tg_status st;
-    if ((v = spec_get(sp, "size", &col))) {
-        unsigned long long w, h;
-        const char *x = strchr(v, 'x');
-        char a[32] = "";
-        if (x && (size_t)(x - v) < sizeof a) memcpy(a, v, (size_t)(x - v));
-        if ((st = parse_uint(x ? a : v, col, "size", 16384, &w)) != TG_OK ||
-            (st = parse_uint(x ? x + 1 : v, col, "size", 16384, &h)) != TG_OK)
-            return tg_error(TG_ERR_ATTR, "spec:1:%d: size=%s: expected N or WxH (1..16384)", col,
-                            v);
-        if (w == 0 || h == 0)
-            return tg_error(TG_ERR_ATTR, "spec:1:%d: size=%s: sides must be positive", col, v);
-        o->image.width = (int)w;
-        o->image.height = (int)h;
-    }
-    if ((v = spec_get(sp, "aspect", &col))) {
-        if (!strcmp(v, "stretch"))
-            o->image.aspect = TG_ASPECT_STRETCH;
-        else if (!strcmp(v, "pad"))
-            o->image.aspect = TG_ASPECT_PAD;
-        else if (!strcmp(v, "crop"))
-            o->image.aspect = TG_ASPECT_CROP;
-        else
-            return tg_error(TG_ERR_ATTR, "spec:1:%d: aspect=%s: expected stretch, pad or crop", col,
-                            v);
-    }
-    if ((v = spec_get(sp, "pad", &col)) && (st = parse_float(v, col, "pad", &o->image.pad_value)))
-        return st;
-    if ((v = spec_get(sp, "norm", &col))) {
-        if (!strcmp(v, "none"))
-            o->image.norm = TG_NORM_NONE;
-        else if (!strcmp(v, "minmax"))
-            o->image.norm = TG_NORM_MINMAX;
-        else if (!strcmp(v, "standardize"))
-            o->image.norm = TG_NORM_STANDARDIZE;
-        else if (!strcmp(v, "fixed"))
-            o->image.norm = TG_NORM_FIXED;
-        else
-            return tg_error(TG_ERR_ATTR,
-                            "spec:1:%d: norm=%s: expected none, minmax, standardize or fixed", col,
-                            v);
-    }
-    if ((v = spec_get(sp, "mean", &col)) && (st = parse_float(v, col, "mean", &o->image.mean)))
-        return st;
-    if ((v = spec_get(sp, "std", &col))) {
-        if ((st = parse_float(v, col, "std", &o->image.std))) return st;
-        if (!(o->image.std > 0))
-            return tg_error(TG_ERR_ATTR, "spec:1:%d: std=%s: must be positive", col, v);
-    }
-    if ((v = spec_get(sp, "cache", &col))) o->cache_path = strcmp(v, "off") ? v : NULL;
-    if ((v = spec_get(sp, "on_error", &col))) {
-        if (!strcmp(v, "skip"))
-            o->on_error = TG_ON_ERROR_SKIP;
-        else if (!strcmp(v, "stop"))
-            o->on_error = TG_ON_ERROR_STOP;
-        else
-            return tg_error(TG_ERR_ATTR, "spec:1:%d: on_error=%s: expected skip or stop", col, v);
-    }
-    if ((v = spec_get(sp, "max_pixels", &col))) {
-        if ((st = parse_uint(v, col, "max_pixels", (1ULL << 40), &u))) return st;
-        o->image.max_pixels = u;
+    for (size_t k = 0; k < sizeof common / sizeof common[0]; k++) {
+        int col;
+        const char *v = spec_get(sp, common[k].key, &col), *key = common[k].key;
+        if (!v) continue;
+        char *field = (char *)o + common[k].offset, list[128];
+        unsigned long long u;
+        tg_status st = TG_OK;
+        switch (common[k].type) {
+        case KEY_SIZE:
+            st = size_key(v, col, o);
+            break;
+        case KEY_CHOICE: {
+            int idx = tg_choice_index(common[k].choices, v);
+            if (idx < 0)
+                return tg_error(TG_ERR_ATTR, "spec:1:%d: %s=%s: expected %s", col, key, v,
+                                choice_list(common[k].choices, list, sizeof list));
+            *(int *)field = idx; /* the enums' values follow their names' order */
+            break;
+        }
+        case KEY_FLOAT:
+        case KEY_POSITIVE:
+            if ((st = parse_float(v, col, key, (float *)field))) break;
+            if (common[k].type == KEY_POSITIVE && !(*(float *)field > 0))
+                st = tg_error(TG_ERR_ATTR, "spec:1:%d: %s=%s: must be positive", col, key, v);
+            break;
+        case KEY_PIXELS:
+            if (!(st = parse_uint(v, col, key, (1ULL << 40), &u))) *(uint64_t *)field = u;
+            break;
+        case KEY_CACHE:
+            *(const char **)field = strcmp(v, "off") ? v : NULL;
+            break;
+        }
+        if (st) return st;
     }
     return TG_OK;
 }
