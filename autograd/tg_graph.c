@@ -33,6 +33,7 @@ struct tg_graph {
     tg_node **params; /* parameter and state nodes, creation order */
     int n_params, cap_params;
     int training;
+    int no_init; /* parameters start at zero, drawing nothing (a restore will fill them) */
     tg_rng rng;
     int version;     /* bumped on every structural change */
     int shape_epoch; /* bumped whenever an input changes shape */
@@ -232,7 +233,10 @@ static tg_node *param_new(tg_graph *g, const char *name, tg_shape shape, tg_init
     if (tg_tensor_resize(&n->value, &shape)) return NULL;
     n->init = init;
     n->wants_grad = !state;
-    init_values(&g->rng, init, &shape, n->value.data);
+    if (g->no_init)
+        memset(n->value.data, 0, (size_t)tg_shape_numel(&shape) * sizeof(float));
+    else
+        init_values(&g->rng, init, &shape, n->value.data);
     g->params[g->n_params++] = n;
     g->packed = 0;
     return n;
@@ -298,16 +302,10 @@ static tg_status pack_params(tg_graph *g) {
 
 /* ---- layers and op nodes ---- */
 
-tg_layer *tg_graph_layer(tg_graph *g, const char *op_name, const char *name, const char *attrs) {
-    if (!g || !op_name) {
-        tg_error(TG_ERR_INVALID, "tg_graph_layer: graph and op name are required");
-        return NULL;
-    }
-    const tg_op *op = tg_op_find(op_name);
-    if (!op) {
-        const char *near = tg_op_nearest(op_name);
-        tg_error(TG_ERR_UNKNOWN, "unknown op '%s'%s%s%s", op_name, near ? " (did you mean '" : "",
-                 near ? near : "", near ? "'?)" : "");
+tg_layer *tg_graph_layer_new(tg_graph *g, const tg_op *op, const char *name,
+                             const tg_attrs *attrs) {
+    if (!g || !op || !attrs) {
+        tg_error(TG_ERR_INVALID, "tg_graph_layer_new: graph, op and attributes are required");
         return NULL;
     }
     char gen[64];
@@ -319,8 +317,7 @@ tg_layer *tg_graph_layer(tg_graph *g, const char *op_name, const char *name, con
         tg_error(TG_ERR_INVALID, "a layer or node named '%s' already exists", name);
         return NULL;
     }
-    tg_attrs parsed;
-    if (tg_attrs_parse(op, attrs, &parsed)) {
+    if (tg_attrs_check(op, attrs)) {
         tg_error_context(TG_ERR_ATTR, "layer '%s' (%s): ", name, op->name);
         return NULL;
     }
@@ -334,12 +331,32 @@ tg_layer *tg_graph_layer(tg_graph *g, const char *op_name, const char *name, con
     }
     l->graph = g;
     l->op = op;
-    l->attrs = parsed;
+    l->attrs = *attrs;
     g->layers[g->n_layers++] = l;
     return l;
 oom:
     tg_error(TG_ERR_NOMEM, "out of memory adding layer '%s'", name);
     return NULL;
+}
+
+tg_layer *tg_graph_layer(tg_graph *g, const char *op_name, const char *name, const char *attrs) {
+    if (!g || !op_name) {
+        tg_error(TG_ERR_INVALID, "tg_graph_layer: graph and op name are required");
+        return NULL;
+    }
+    const tg_op *op = tg_op_find(op_name);
+    if (!op) {
+        const char *near = tg_op_nearest(op_name);
+        tg_error(TG_ERR_UNKNOWN, "unknown op '%s'%s%s%s", op_name, near ? " (did you mean '" : "",
+                 near ? near : "", near ? "'?)" : "");
+        return NULL;
+    }
+    tg_attrs parsed;
+    if (tg_attrs_parse(op, attrs, &parsed)) {
+        tg_error_context(TG_ERR_ATTR, "layer '%s' (%s): ", name ? name : op->name, op->name);
+        return NULL;
+    }
+    return tg_graph_layer_new(g, op, name, &parsed);
 }
 
 const char *tg_layer_name(const tg_layer *l) { return l->name; }
@@ -512,6 +529,7 @@ void tg_node_set_requires_grad(tg_node *x, int on) {
 void tg_graph_set_training(tg_graph *g, int training) { g->training = training != 0; }
 int tg_graph_training(const tg_graph *g) { return g->training; }
 tg_rng *tg_graph_rng(tg_graph *g) { return &g->rng; }
+void tg_graph_set_init(tg_graph *g, int on) { g->no_init = !on; }
 
 /* ---- topological order (Kahn's algorithm over the target's ancestors) ---- */
 

@@ -55,6 +55,10 @@ tg_node *tg_graph_param(tg_graph *g, const char *name, tg_shape shape, tg_init i
  * (NULL: a generated name). Its parameters are created on the first apply and
  * shared by every later apply. NULL on error (unknown op, bad attribute). */
 tg_layer *tg_graph_layer(tg_graph *g, const char *op, const char *name, const char *attrs);
+/* The same from an op and attributes already parsed (tg_attrs_parse, or a model
+ * definition's): no text is read. Required attributes must be set. */
+tg_layer *tg_graph_layer_new(tg_graph *g, const tg_op *op, const char *name,
+                             const tg_attrs *attrs);
 /* Apply a layer to `n` data inputs; shapes are inferred now, so a mismatch is an
  * error naming the node. A NULL input (an earlier failure) gives NULL and keeps
  * that failure's message. */
@@ -82,6 +86,9 @@ void tg_graph_set_training(tg_graph *g, int training);
 int tg_graph_training(const tg_graph *g);
 /* The graph's RNG (dropout, initialisation); its state is part of a checkpoint. */
 tg_rng *tg_graph_rng(tg_graph *g);
+/* Initialise parameters created from now on (1, the default), or leave them at
+ * zero and draw nothing from the RNG (0): for a graph a checkpoint will restore. */
+void tg_graph_set_init(tg_graph *g, int on);
 
 /* Run the forward pass for `target` and everything it depends on. Shapes are
  * re-inferred if an input changed shape; parameters are packed on first use. */

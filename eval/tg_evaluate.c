@@ -134,7 +134,7 @@ tg_status tg_trained_load(const char *path, tg_trained *t) {
     t->by_group = rec.by_group;
     t->balance = (tg_balance)rec.balance;
     if ((st = tg_model_def_parse_text(path, tg_checkpoint_model_text(ck, NULL), &t->def)) ||
-        (st = tg_model_build(t->def, rec.batch, &t->model)) ||
+        (st = tg_model_build_for_restore(t->def, rec.batch, &t->model)) ||
         (st = tg_checkpoint_restore(ck, t->model->graph, NULL, NULL)))
         goto done;
     tg_graph_set_training(t->model->graph, 0);

@@ -45,7 +45,8 @@ TG_API_BEGIN
 typedef struct tg_model_layer {
     char name[TG_MODEL_MAX_NAME]; /* given ("c1: conv2d ...") or generated ("conv2d_1") */
     const tg_op *op;
-    char *attrs;               /* "key=value ..." as written, without in= */
+    char *attrs;               /* "key=value ..." as written, without in= (for messages) */
+    tg_attrs parsed;           /* the same, parsed once: what the builder uses */
     int n_inputs;              /* == op->n_inputs */
     int inputs[TG_MAX_INPUTS]; /* layer indices, or TG_MODEL_INPUT for the image */
     int line, col;             /* of the op name: where shape errors point */
@@ -78,7 +79,8 @@ typedef struct tg_model_def {
     int normalize;          /* siamese normalize=: l2normalize both embeddings */
     const tg_op *distance;  /* siamese distance= (l2 is l2distance) */
     const tg_op *loss;      /* siamese loss= */
-    char *loss_attrs;       /* the loss op's attributes from the siamese line */
+    char *loss_attrs;       /* the loss op's attributes from the siamese line, as written */
+    tg_attrs loss_parsed;   /* the same, parsed once */
     int input_line, siamese_line, siamese_col, train_line;
     tg_model_train train;
 } tg_model_def;
@@ -104,6 +106,8 @@ typedef struct tg_model {
 tg_status tg_model_def_parse_file(const char *path, tg_model_def **def);
 /* Parse model text (NUL-terminated); `name` stands for the file in messages. */
 tg_status tg_model_def_parse_text(const char *name, const char *text, tg_model_def **def);
+/* A deep copy of def (NULL when out of memory): no text is parsed again. */
+tg_model_def *tg_model_def_copy(const tg_model_def *def);
 /* Free a definition; NULL is fine. */
 void tg_model_def_free(tg_model_def *def);
 /* Index of the layer named `name`, or -1. */
@@ -112,6 +116,9 @@ int tg_model_def_find(const tg_model_def *def, const char *name);
 /* Build the Siamese graph for `batch` pairs (<= 0: the train line's batch). Shape
  * errors name the layer's file:line:col. The model keeps its own copy of def. */
 tg_status tg_model_build(const tg_model_def *def, int batch, tg_model **model);
+/* The same with every parameter left at zero and no initialiser run: for a model
+ * whose parameters a checkpoint restores next (tg_checkpoint_restore). */
+tg_status tg_model_build_for_restore(const tg_model_def *def, int batch, tg_model **model);
 /* Free the model and its graph; NULL is fine. */
 void tg_model_free(tg_model *model);
 /* Embed n images (n x C x H x W floats) through one tower in eval mode, in chunks

@@ -38,7 +38,7 @@ static tg_status build_tower(tg_model *m, tg_node *x, tg_node **nodes) {
     return TG_OK;
 }
 
-static tg_status build(tg_model *m, int batch) {
+static tg_status build(tg_model *m, int batch, int init) {
     tg_model_def *d = m->def;
     int n = d->n_layers;
     m->layers = calloc((size_t)n, sizeof *m->layers);
@@ -48,6 +48,7 @@ static tg_status build(tg_model *m, int batch) {
     if (!m->layers || !m->tower_a || !m->tower_b || !m->graph)
         return tg_error(TG_ERR_NOMEM, "%s: out of memory building the model", d->source);
     tg_graph *g = m->graph;
+    tg_graph_set_init(g, init);
     tg_shape img = tg_shape4(batch, d->channels, d->height, d->width);
     m->a = tg_graph_input(g, "a", img);
     m->b = m->a ? tg_graph_input(g, "b", img) : NULL;
@@ -56,7 +57,7 @@ static tg_status build(tg_model *m, int batch) {
     for (int k = 0; k < n; k++) {
         int i = d->order[k];
         const tg_model_layer *l = &d->layers[i];
-        m->layers[i] = tg_graph_layer(g, l->op->name, l->name, l->attrs);
+        m->layers[i] = tg_graph_layer_new(g, l->op, l->name, &l->parsed);
         if (!m->layers[i]) return located(d, l->line, l->col, TG_ERR_ATTR);
     }
     tg_status st;
@@ -74,8 +75,8 @@ static tg_status build(tg_model *m, int batch) {
     m->distance =
         tg_graph_op(g, d->distance->name, "distance", NULL, (tg_node *[]){m->ea, m->eb}, 2);
     if (!m->distance) return located(d, sl, sc, TG_ERR_SHAPE);
-    m->loss =
-        tg_graph_op(g, d->loss->name, "loss", d->loss_attrs, (tg_node *[]){m->distance, m->y}, 2);
+    m->loss = tg_layer_apply2(tg_graph_layer_new(g, d->loss, "loss", &d->loss_parsed),
+                              m->distance, m->y);
     if (!m->loss) return located(d, sl, sc, TG_ERR_SHAPE);
     char buf[64];
     if (tg_shape_numel(&m->loss->value.shape) != 1)
@@ -87,7 +88,7 @@ static tg_status build(tg_model *m, int batch) {
     return TG_OK;
 }
 
-tg_status tg_model_build(const tg_model_def *def, int batch, tg_model **out) {
+static tg_status build_model(const tg_model_def *def, int batch, int init, tg_model **out) {
     if (!out) return tg_error(TG_ERR_INVALID, "tg_model_build: out is NULL");
     *out = NULL;
     if (!def || !def->text) return tg_error(TG_ERR_INVALID, "tg_model_build: def is NULL");
@@ -97,13 +98,12 @@ tg_status tg_model_build(const tg_model_def *def, int batch, tg_model **out) {
                         1 << 20);
     tg_model *m = calloc(1, sizeof *m);
     if (!m) return tg_error(TG_ERR_NOMEM, "tg_model_build: out of memory");
-    /* The model's own copy: parse the verbatim text again, keep the caller's settings. */
-    tg_status st = tg_model_def_parse_text(def->source, def->text, &m->def);
+    /* The model's own copy of the definition, with the caller's settings. */
+    tg_status st = (m->def = tg_model_def_copy(def)) ? TG_OK : TG_ERR_NOMEM;
     if (!st) {
-        m->def->train = def->train;
         m->train = &m->def->train;
         m->batch = batch;
-        st = build(m, batch);
+        st = build(m, batch, init);
     }
     if (st) {
         tg_model_free(m);
@@ -111,6 +111,14 @@ tg_status tg_model_build(const tg_model_def *def, int batch, tg_model **out) {
     }
     *out = m;
     return TG_OK;
+}
+
+tg_status tg_model_build(const tg_model_def *def, int batch, tg_model **out) {
+    return build_model(def, batch, 1, out);
+}
+
+tg_status tg_model_build_for_restore(const tg_model_def *def, int batch, tg_model **out) {
+    return build_model(def, batch, 0, out);
 }
 
 tg_status tg_model_embed(tg_model *m, const float *images, int64_t n, float *out) {

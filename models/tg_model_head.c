@@ -124,6 +124,7 @@ tg_status tg_mp_parse_siamese(tg_mp_parser *p, const tg_mp_token *toks, int n) {
     }
     d->loss_attrs = tg_mp_dup(attrs, strlen(attrs));
     if (!d->loss_attrs) return tg_error(TG_ERR_NOMEM, "out of memory parsing %s", p->src);
+    d->loss_parsed = la;
     return TG_OK;
 }
 

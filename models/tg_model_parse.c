@@ -227,6 +227,7 @@ static tg_status parse_layer(tg_mp_parser *p, const tg_mp_token *toks, int n) {
                            op->n_inputs);
     l->attrs = tg_mp_dup(attrs, strlen(attrs));
     if (!l->attrs) return tg_error(TG_ERR_NOMEM, "out of memory parsing %s", p->src);
+    l->parsed = scratch;
     d->n_layers++;
     return TG_OK;
 }
@@ -454,6 +455,38 @@ static tg_status finish(tg_mp_parser *p) {
 }
 
 /* ---- entry points ---- */
+
+static char *dup_or_null(const char *s, int *oom) {
+    if (!s) return NULL;
+    char *d = tg_mp_dup(s, strlen(s));
+    if (!d) *oom = 1;
+    return d;
+}
+
+tg_model_def *tg_model_def_copy(const tg_model_def *def) {
+    if (!def) return NULL;
+    tg_model_def *c = malloc(sizeof *c);
+    if (!c) goto oom;
+    *c = *def;
+    int oom = 0, n = def->n_layers;
+    c->source = dup_or_null(def->source, &oom);
+    c->text = dup_or_null(def->text, &oom);
+    c->loss_attrs = dup_or_null(def->loss_attrs, &oom);
+    c->layers = calloc((size_t)(n ? n : 1), sizeof *c->layers);
+    c->order = calloc((size_t)(n ? n : 1), sizeof *c->order);
+    if (!c->layers || !c->order) oom = 1;
+    for (int i = 0; !oom && i < n; i++) {
+        c->layers[i] = def->layers[i];
+        c->layers[i].attrs = dup_or_null(def->layers[i].attrs, &oom);
+        c->order[i] = def->order[i];
+    }
+    if (!oom) return c;
+    c->n_layers = c->layers ? n : 0;
+    tg_model_def_free(c);
+oom:
+    tg_error(TG_ERR_NOMEM, "out of memory copying the model definition");
+    return NULL;
+}
 
 void tg_model_def_free(tg_model_def *def) {
     if (!def) return;

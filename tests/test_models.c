@@ -764,6 +764,88 @@ START_TEST(test_fuzz_truncations_mutations_and_random_bytes_never_crash) {
 }
 END_TEST
 
+/* Parse once: a copy of a definition builds the same model as the original, the
+ * builder reads the parsed attributes, and a model built for a restore starts at
+ * zero and equals the original once the checkpoint is restored into it. */
+START_TEST(test_copy_builds_the_same_model_without_reparsing) {
+    tg_model_def *def;
+    ck_assert_int_eq(tg_model_def_parse_text("t.tg", BASE, &def), TG_OK);
+    tg_model_def *copy = tg_model_def_copy(def);
+    ck_assert_ptr_nonnull(copy);
+    ck_assert_ptr_ne(copy->layers, def->layers);
+    ck_assert_int_eq(copy->n_layers, def->n_layers);
+    for (int i = 0; i < def->n_layers; i++) {
+        ck_assert_str_eq(copy->layers[i].name, def->layers[i].name);
+        ck_assert_str_eq(copy->layers[i].attrs, def->layers[i].attrs);
+        ck_assert_int_eq(copy->order[i], def->order[i]);
+    }
+    /* units=8 was parsed once into the layer, not re-read from its text */
+    int u = tg_op_attr_index(def->layers[1].op, "units");
+    ck_assert_int_eq(copy->layers[1].parsed.v[u].i, 8);
+    copy->layers[1].parsed.v[u].i = 5; /* the builder must use the parsed value */
+    tg_model *a, *b;
+    ck_assert_int_eq(tg_model_build(def, 0, &a), TG_OK);
+    tg_model_def_free(def); /* the copy owns its own memory */
+    ck_assert_int_eq(tg_model_build(copy, 0, &b), TG_OK);
+    ck_assert_int_eq(tg_node_shape(a->tower_a[1])->dim[1], 8);
+    ck_assert_int_eq(tg_node_shape(b->tower_a[1])->dim[1], 5);
+    tg_model_free(a);
+    tg_model_free(b);
+    tg_model_def_free(copy);
+}
+END_TEST
+
+START_TEST(test_build_for_restore_starts_at_zero_and_restores_exactly) {
+    tg_model_def *def;
+    ck_assert_int_eq(tg_model_def_parse_text("t.tg", BASE, &def), TG_OK);
+    tg_model *m, *r;
+    ck_assert_int_eq(tg_model_build(def, 0, &m), TG_OK);
+    ck_assert_int_eq(tg_model_build_for_restore(def, 0, &r), TG_OK);
+    int64_t n, nr;
+    const float *p = tg_graph_param_data(m->graph, &n), *q = tg_graph_param_data(r->graph, &nr);
+    ck_assert_int_eq(n, nr);
+    int nonzero = 0;
+    for (int64_t i = 0; i < n; i++) {
+        ck_assert(q[i] == 0.0f);
+        nonzero += p[i] != 0.0f;
+    }
+    ck_assert_int_gt(nonzero, n / 2); /* the ordinary build did initialise */
+    /* the restore-built graph drew nothing from its RNG */
+    tg_rng fresh;
+    tg_rng_seed(&fresh, def->train.seed);
+    ck_assert(tg_rng_u64(tg_graph_rng(r->graph)) == tg_rng_u64(&fresh));
+    tg_checkpoint_data d = {.graph = m->graph};
+    ck_assert_int_eq(tg_checkpoint_save("test_restore.tgc", &d), TG_OK);
+    tg_checkpoint *ck;
+    ck_assert_int_eq(tg_checkpoint_load("test_restore.tgc", &ck), TG_OK);
+    ck_assert_int_eq(tg_checkpoint_restore(ck, r->graph, NULL, NULL), TG_OK);
+    ck_assert_mem_eq(tg_graph_param_data(r->graph, NULL), p, (size_t)n * sizeof(float));
+    tg_checkpoint_free(ck);
+    remove("test_restore.tgc");
+    tg_model_free(m);
+    tg_model_free(r);
+    tg_model_def_free(def);
+}
+END_TEST
+
+START_TEST(test_layer_from_parsed_attributes_checks_required_ones) {
+    tg_graph *g = tg_graph_new(1);
+    const tg_op *dense = tg_op_find("dense");
+    tg_attrs attrs;
+    tg_attrs_init(dense, &attrs); /* units is required and unset */
+    ck_assert_ptr_null(tg_graph_layer_new(g, dense, "fc", &attrs));
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "units"));
+    ck_assert_int_eq(tg_attrs_parse(dense, "units=3", &attrs), TG_OK);
+    tg_layer *fc = tg_graph_layer_new(g, dense, "fc", &attrs);
+    ck_assert_ptr_nonnull(fc);
+    tg_node *x = tg_graph_input(g, "x", tg_shape2(2, 4));
+    tg_node *y = tg_layer_apply1(fc, x);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(tg_node_shape(y)->dim[1], 3);
+    tg_graph_free(g);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("models");
     TCase *tc = tcase_create("grammar");
@@ -794,6 +876,9 @@ int main(void) {
     tcase_add_test(tc, test_towers_share_one_set_of_parameters);
     tcase_add_test(tc, test_embed_at_another_batch_size_matches_single_images);
     tcase_add_test(tc, test_build_keeps_its_own_definition_and_caller_settings);
+    tcase_add_test(tc, test_copy_builds_the_same_model_without_reparsing);
+    tcase_add_test(tc, test_build_for_restore_starts_at_zero_and_restores_exactly);
+    tcase_add_test(tc, test_layer_from_parsed_attributes_checks_required_ones);
     tcase_add_test(tc, test_summary_of_dense_model_has_exact_totals);
     tcase_add_test(tc, test_user_registered_op_works_in_a_model_file);
     tcase_add_test(tc, test_models_dir_siamese_small_round_trip);

@@ -254,7 +254,10 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         size_t want = 2 * t->data.n_train;
         t->run.pairs_per_epoch = (int)((want + (size_t)t->run.batch - 1) / (size_t)t->run.batch) * t->run.batch;
     }
-    if ((st = tg_model_build(t->def, t->run.batch, &t->m))) goto done;
+    /* On resume the checkpoint fills every parameter: no initialiser runs. */
+    st = o->resume ? tg_model_build_for_restore(t->def, t->run.batch, &t->m)
+                   : tg_model_build(t->def, t->run.batch, &t->m);
+    if (st) goto done;
     int64_t n;
     tg_graph_param_data(t->m->graph, &n);
     tg_optimizer_config oc = t->def->train.optim;
