@@ -122,8 +122,10 @@ tg_status tg_model_build_for_restore(const tg_model_def *def, int batch, tg_mode
 /* Free the model and its graph; NULL is fine. */
 void tg_model_free(tg_model *model);
 /* Embed n images (n x C x H x W floats) through one tower in eval mode, in chunks
- * of the model's batch size, into out (n x embed_dim floats). The graph's mode is
- * restored afterwards; input b is left as it was. */
+ * of the model's batch size, into out (n x embed_dim floats). The embeddings are
+ * unit-length when the model normalises (siamese normalize=true), else the raw
+ * output of the embedding layer. The graph's mode is restored afterwards; input b
+ * is left as it was. */
 tg_status tg_model_embed(tg_model *model, const float *images, int64_t n, float *out);
 
 /* Totals of the summary, for a batch of `batch` pairs. */
