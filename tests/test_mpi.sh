@@ -12,6 +12,10 @@ if [ "${TG_WITH_MPI:-no}" != yes ] || [ -z "${TG_MPIRUN:-}" ]; then
 fi
 TG=${TG:-./twingrad}
 BUILD=${TG_BUILDDIR:-.}
+SRC=${TG_SRCDIR:-.}
+# Under a LeakSanitizer build: what Open MPI keeps from MPI_Init to exit is not ours.
+LSAN_OPTIONS="suppressions=$SRC/tests/lsan_mpi.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export LSAN_OPTIONS
 CKDIFF=$BUILD/tests/tg_ckdiff
 dir=$(mktemp -d /tmp/tg_mpi.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
