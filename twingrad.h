@@ -34,6 +34,9 @@
 #include "autograd/tg_threads.h"
 #include "models/tg_model.h"
 #include "checkpoint/tg_checkpoint.h"
+/* data-parallel training over MPI (or one process) */
+#include "dist/tg_comm.h"
+#include "dist/tg_dist.h"
 /* datasets: decoding, layouts, splits, pairs, augmentation, synthetic X-rays */
 #include "datasets/tg_image.h"
 #include "datasets/tg_csv.h"

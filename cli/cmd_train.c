@@ -36,7 +36,12 @@ static void train_usage(FILE *out) {
         "  --similar F        share of similar pairs (default 0.5)\n"
         "  --augment          mild shifts, rotations, brightness and contrast\n"
         "  --knn K            k for k-NN evaluation (default 5)\n"
-        "  --progress bar|lines|quiet   (default: bar on a terminal, lines otherwise)\n");
+        "  --progress bar|lines|quiet   (default: bar on a terminal, lines otherwise)\n"
+        "  --reduce fast|fixed  data-parallel combination of gradients (default fast);\n"
+        "                     fixed: the same bits on any number of ranks dividing --shards\n"
+        "  --shards N         micro-batches per batch (default: one per rank)\n"
+        "Under mpirun or srun (a build with MPI) every rank takes its share of each\n"
+        "batch; rank 0 writes the files. See docs/distributed.md.\n");
 }
 
 /* "runs/<file stem>" for models/siamese_xray.tg */
@@ -58,6 +63,7 @@ int tg_cmd_train(int argc, char **argv) {
         {"pairs", required_argument, 0, 'p'},   {"similar", required_argument, 0, 'S'},
         {"augment", no_argument, 0, 'a'},       {"knn", required_argument, 0, 'k'},
         {"progress", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
+        {"reduce", required_argument, 0, 'r'},  {"shards", required_argument, 0, 'n'},
         {0, 0, 0, 0}};
     tg_train_opts o = tg_train_opts_default();
     o.progress = isatty(STDERR_FILENO) ? 1 : 0;
@@ -130,6 +136,13 @@ int tg_cmd_train(int argc, char **argv) {
             else if (!strcmp(optarg, "quiet")) o.progress = -1;
             else BAD("--progress: expected bar, lines or quiet, got '%s'", optarg);
             break;
+        case 'r':
+            if (tg_reduce_parse(optarg, &o.reduce)) BAD("--reduce: expected fast or fixed, got '%s'", optarg);
+            break;
+        case 'n':
+            if (tg_cli_parse_long(optarg, 1, 4096, &v)) BAD("--shards: expected 1..4096, got '%s'", optarg);
+            o.shards = (int)v;
+            break;
         case 'h': train_usage(stdout); return TG_EXIT_OK;
         default: BAD("unknown or incomplete option '%s'; see 'twingrad train --help'", argv[optind - 1]);
         }
@@ -156,10 +169,28 @@ int tg_cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     o.stop = &stop_requested;
+    if (o.resume && (o.reduce != TG_REDUCE_FAST || o.shards))
+        return tg_cli_fail("train", TG_EXIT_USAGE, "--reduce and --shards are kept from the "
+                           "run's start; resume without them");
+    if (tg_comm_launched()) {
+        if (tg_comm_mpi_world(&o.comm))
+            return tg_cli_fail("train", TG_EXIT_USAGE, "started by an MPI launcher: %s",
+                               tg_last_error());
+        /* mpirun forwards SIGUSR1 to every rank: a stop that needs no sigkill timeout. */
+        sigaction(SIGUSR1, &sa, NULL);
+    }
+    int rank = tg_comm_rank(o.comm), ranks = tg_comm_size(o.comm);
     tg_train_result r;
-    if (tg_train(&o, &r)) return tg_cli_fail("train", TG_EXIT_FAILURE, "%s", tg_last_error());
+    tg_status st = tg_train(&o, &r);
+    if (st && tg_comm_failed(o.comm)) {
+        /* The ranks lost touch: say where, then end them all rather than leave any waiting. */
+        tg_cli_fail("train", TG_EXIT_FAILURE, "rank %d of %d: %s", rank, ranks, tg_last_error());
+        tg_comm_abort(o.comm, TG_EXIT_FAILURE);
+    }
+    tg_comm_free(o.comm); /* every rank got here together: finalises MPI */
+    if (st) return rank ? TG_EXIT_FAILURE : tg_cli_fail("train", TG_EXIT_FAILURE, "%s", tg_last_error());
     if (r.interrupted) return TG_EXIT_INTERRUPTED;
-    if (o.progress >= 0) {
+    if (o.progress >= 0 && rank == 0) {
         fprintf(stderr, "done: %d epochs; best validation loss %.4f at epoch %d; report in %s/report.html\n",
                 r.epochs_done, r.best_val_loss, r.best_epoch, o.run_dir);
         if (r.collapsed)

@@ -20,13 +20,32 @@ int tg_augment_active(const tg_augment *a) {
                  a->brightness > 0 || a->contrast > 0);
 }
 
+/* Always six draws, so turning one option on does not shift the others' stream. */
+typedef struct draws {
+    float dx, dy, rot, b, c;
+    double flip;
+} draws;
+
+static draws draw(tg_rng *rng) {
+    draws u;
+    u.dx = tg_rng_uniform_range(rng, -1, 1);
+    u.dy = tg_rng_uniform_range(rng, -1, 1);
+    u.rot = tg_rng_uniform_range(rng, -1, 1);
+    u.flip = tg_rng_uniform(rng);
+    u.b = tg_rng_uniform_range(rng, -1, 1);
+    u.c = tg_rng_uniform_range(rng, -1, 1);
+    return u;
+}
+
+void tg_augment_skip(tg_rng *rng, size_t images) {
+    for (size_t i = 0; i < images; i++) (void)draw(rng);
+}
+
 void tg_augment_apply(const tg_augment *a, const float *src, float *dst, int w, int h,
                       tg_rng *rng) {
-    /* Always six draws, so turning one option on does not shift the others' stream. */
-    float u_dx = tg_rng_uniform_range(rng, -1, 1), u_dy = tg_rng_uniform_range(rng, -1, 1);
-    float u_rot = tg_rng_uniform_range(rng, -1, 1);
-    double u_flip = tg_rng_uniform(rng);
-    float u_b = tg_rng_uniform_range(rng, -1, 1), u_c = tg_rng_uniform_range(rng, -1, 1);
+    draws u = draw(rng);
+    float u_dx = u.dx, u_dy = u.dy, u_rot = u.rot, u_b = u.b, u_c = u.c;
+    double u_flip = u.flip;
     size_t n = (size_t)w * (size_t)h;
     if (!tg_augment_active(a)) {
         memcpy(dst, src, n * sizeof *dst);

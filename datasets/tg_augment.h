@@ -26,6 +26,9 @@ int tg_augment_active(const tg_augment *aug);
  * Draws the same number of random values whatever the settings. */
 void tg_augment_apply(const tg_augment *aug, const float *src, float *dst, int w, int h,
                       tg_rng *rng);
+/* Advance rng past the draws of `images` tg_augment_apply calls, without the work:
+ * a data-parallel rank skips the images of the pairs other ranks take. */
+void tg_augment_skip(tg_rng *rng, size_t images);
 
 TG_API_END
 

@@ -39,6 +39,9 @@ static const struct {
     {"since_best", REC_INT, offsetof(tg_run_record, since_best)},
     /* "nan" until the first validation has chosen a threshold */
     {"threshold", REC_REAL_OR_NAN, offsetof(tg_run_record, threshold)},
+    /* data-parallel training (docs/distributed.md) */
+    {"reduce", REC_INT, offsetof(tg_run_record, reduce)},
+    {"shards", REC_INT, offsetof(tg_run_record, shards)},
 };
 #define N_RUN_KEYS ((int)(sizeof run_keys / sizeof run_keys[0]))
 

@@ -32,6 +32,8 @@ typedef struct tg_run_record {
     double partial_loss;          /* their summed losses */
     int best_epoch, since_best;   /* 1-based epoch of the best validation loss; epochs since */
     double threshold;             /* distance threshold chosen on validation; NaN before one */
+    int reduce;                   /* data-parallel combination, a tg_reduce (0 fast, 1 fixed) */
+    int shards;                   /* shards per batch: fixed mode's count; 0 one per rank */
 } tg_run_record;
 
 #define TG_RUN_META_MAX 24

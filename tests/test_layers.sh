@@ -1,6 +1,6 @@
 #!/bin/sh
 # The boundaries the build enforces. A folder includes headers only from the
-# folders below it (autograd < ops, models, checkpoint, datasets < eval < train <
+# folders below it (autograd < ops, models, checkpoint, datasets, dist < eval < train <
 # cli), and no two source files of the library call each other in a cycle (read
 # from the symbols of the compiled objects: file A uses a function file B defines).
 set -eu
@@ -12,11 +12,12 @@ allowed() { # folder -> the folders its files may include from
     autograd) echo "autograd" ;;
     ops | models | datasets) echo "autograd $1" ;;
     checkpoint) echo "autograd checkpoint" ;;
+    dist) echo "autograd dist" ;;
     eval) echo "autograd models checkpoint datasets eval" ;;
-    train) echo "autograd models checkpoint datasets eval train" ;;
+    train) echo "autograd models checkpoint datasets dist eval train" ;;
     esac
 }
-for dir in autograd ops models checkpoint datasets eval train; do
+for dir in autograd ops models checkpoint datasets dist eval train; do
     ok=$(allowed $dir)
     for f in "$TG_SRCDIR/$dir"/*.[ch]; do
         for used in $(sed -n 's|^#include "\([a-z]*\)/.*|\1|p' "$f" | sort -u); do

@@ -15,7 +15,8 @@ static tg_run_record sample(void) {
                            .pairs_per_epoch = 640, .similar_frac = 0.5, .augment = 1,
                            .knn_k = 7, .batch = 16, .lr = 1e-4, .seed = 18446744073709551557ull,
                            .epochs = 14, .step_in_epoch = 3, .partial_loss = 0.1234567890123,
-                           .best_epoch = 2, .since_best = 1, .threshold = 0.7071067811865476};
+                           .best_epoch = 2, .since_best = 1, .threshold = 0.7071067811865476,
+                           .reduce = 1, .shards = 4};
 }
 
 /* Save a tiny graph with `meta` and load it back. */
@@ -35,12 +36,13 @@ START_TEST(test_run_record_survives_a_checkpoint_exactly) {
     tg_run_record in = sample(), out;
     tg_run_meta meta;
     tg_run_record_to_meta(&in, &meta);
-    ck_assert_int_eq(meta.n, 18);
+    ck_assert_int_eq(meta.n, 20);
     tg_checkpoint *ck = round_trip(meta.entries, meta.n);
     ck_assert_int_eq(tg_run_record_from_checkpoint(ck, &out), TG_OK);
     ck_assert_str_eq(out.data_spec, in.data_spec);
     ck_assert(out.seed == in.seed && out.lr == in.lr && out.partial_loss == in.partial_loss &&
-              out.threshold == in.threshold && out.batch == in.batch && out.balance == in.balance);
+              out.threshold == in.threshold && out.batch == in.batch && out.balance == in.balance &&
+              out.reduce == in.reduce && out.shards == in.shards);
     /* every field, bit for bit: the texts of %.17g round-trip doubles exactly */
     tg_run_meta again;
     tg_run_record_to_meta(&out, &again);
@@ -71,9 +73,9 @@ START_TEST(test_missing_or_malformed_entries_are_named) {
     tg_run_record in = sample(), out;
     tg_run_meta meta;
     tg_run_record_to_meta(&in, &meta);
-    tg_checkpoint *ck = round_trip(meta.entries, meta.n - 1); /* no threshold */
+    tg_checkpoint *ck = round_trip(meta.entries, meta.n - 1); /* no shards */
     ck_assert_int_eq(tg_run_record_from_checkpoint(ck, &out), TG_ERR_FORMAT);
-    ck_assert_ptr_nonnull(strstr(tg_last_error(), "'threshold'"));
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "'shards'"));
     ck_assert_ptr_null(out.data_spec);
     tg_checkpoint_free(ck);
     const struct {

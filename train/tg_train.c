@@ -18,6 +18,7 @@
 #include "eval/tg_run.h"
 #include "autograd/tg_threads.h"
 #include "autograd/tg_node_impl.h"
+#include "train/tg_train_dist.h"
 
 #define PAIRS_STREAM 0x7061697273ULL /* "pairs": training pairs, one draw per epoch */
 #define AUG_STREAM 0x617567ULL       /* "aug": augmentation, per batch */
@@ -53,6 +54,11 @@ typedef struct trainer {
     int64_t epoch, step; /* completed epochs, optimizer steps */
     double best_val;
     char last_path[4096], best_path[4096], metrics_path[4096], report_path[4096];
+    /* data-parallel training (train/tg_train_dist.h); dist is NULL in a plain run */
+    tg_dist *dist;
+    tg_comm *own_comm;
+    size_t batch_start; /* first pair of the current global batch */
+    tg_rng batch_aug;   /* the augmentation stream at the start of the batch */
 } trainer;
 
 static double now_seconds(void) {
@@ -60,6 +66,11 @@ static double now_seconds(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+/* dist: rank 0 alone writes files (every rank of a plain run is rank 0). */
+static int is_root(const trainer *t) { return tg_comm_rank(t->o->comm) == 0; }
+/* ... and every rank learns whether the write worked, so no rank waits for a lost one. */
+#define ROOT_WRITES(t, call) tg_train_dist_agree((t)->dist, is_root(t) ? (call) : TG_OK)
 
 /* ---- settings <-> checkpoint metadata (the run record's table, eval/tg_run.c) ---- */
 
@@ -186,7 +197,9 @@ typedef struct val_result {
 
 static tg_status validate(trainer *t, val_result *v) {
     tg_pairs *p = &t->val_pairs;
-    tg_status st = tg_run_pair_distances(t->m, &t->data.ds, p, t->val_dist, t->val_labels, &v->loss);
+    /* dist: the ranks share out the pairs and all receive every distance */
+    tg_status st = tg_train_dist_pair_distances(t->dist, t->m, &t->data.ds, p, t->val_dist,
+                                                t->val_labels, &v->loss);
     if (st) return st;
     v->mean_dist = 0;
     v->max_dist = 0;
@@ -237,6 +250,8 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         t->run.seed = o->has_seed ? o->seed : tr->seed;
         t->run.epochs = o->epochs > 0 ? o->epochs : tr->epochs;
         t->run.pairs_per_epoch = o->pairs_per_epoch;
+        t->run.reduce = (int)o->reduce;
+        t->run.shards = o->shards;
         t->best_val = INFINITY;
         t->run.threshold = NAN;
         if (t->run.similar_frac <= 0 || t->run.similar_frac >= 1 || t->run.val_frac <= 0 || t->run.test_frac <= 0 ||
@@ -289,7 +304,7 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         st = tg_error(TG_ERR_NOMEM, "out of memory");
         goto done;
     }
-    st = metrics_truncate(t->metrics_path, t->epoch);
+    if (is_root(t)) st = metrics_truncate(t->metrics_path, t->epoch);
 done:
     tg_checkpoint_free(ck);
     return st;
@@ -308,6 +323,8 @@ static void teardown(trainer *t) {
     free(t->val_dist);
     free(t->val_labels);
     free(t->run.data_spec);
+    tg_dist_free(t->dist);
+    tg_comm_free(t->own_comm);
 }
 
 /* ---- the report ---- */
@@ -372,15 +389,58 @@ static const char *kept_note(const trainer *t, char *buf, size_t size) {
     return buf;
 }
 
+/* Forward and backward over pairs [start, start+count) of the current global batch,
+ * the gradient added into the graph's (a tg_dist_shard_fn: a data-parallel rank runs
+ * its shares of the batch through it). */
+static tg_status shard_pass(void *ctx, int64_t start, int64_t count, double *loss) {
+    trainer *t = ctx;
+    tg_rng aug = t->batch_aug;
+    if (t->run.augment) tg_augment_skip(&aug, 2 * (size_t)start); /* the pairs before this share */
+    tg_shape s4 = tg_shape4((int)count, 1, t->data.ds.height, t->data.ds.width);
+    tg_status st;
+    if ((st = tg_pairs_batch(&t->data.ds, &t->train_pairs, t->batch_start + (size_t)start,
+                             (size_t)count, t->run.augment ? &t->aug : NULL, &aug, t->xa, t->xb,
+                             t->y)) ||
+        (st = tg_input_set(t->m->a, s4, t->xa)) || (st = tg_input_set(t->m->b, s4, t->xb)) ||
+        (st = tg_input_set(t->m->y, tg_shape1((int)count), t->y)) ||
+        (st = tg_graph_forward(t->m->graph, t->m->loss)))
+        return st;
+    *loss = tg_node_data(t->m->loss)[0];
+    return tg_graph_backward(t->m->graph, t->m->loss);
+}
+
+static tg_status append_metrics(trainer *t, const tg_train_result *r, const val_result *v,
+                                float lr, double seconds) {
+    FILE *mf = fopen(t->metrics_path, "a");
+    if (!mf || fprintf(mf, "%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.2f\n",
+                       (long long)t->epoch, r->train_loss, v->loss, v->accuracy, v->auc,
+                       v->threshold, lr, v->mean_dist, seconds, r->pairs_per_second) < 0 ||
+        fclose(mf))
+        return tg_error(TG_ERR_IO, "cannot append to %s: %s", t->metrics_path, strerror(errno));
+    return TG_OK;
+}
+
 static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     trainer t = {0};
     tg_status st;
     memset(r, 0, sizeof *r);
+    tg_train_opts quiet;
+    if (tg_comm_rank(o->comm) > 0) { /* dist: rank 0 alone reports progress */
+        quiet = *o;
+        quiet.progress = -1;
+        o = &quiet;
+    }
     t.o = o;
     t.log = o->log ? o->log : stderr;
     if (!o->run_dir) return tg_error(TG_ERR_INVALID, "training needs a run directory");
-    if ((st = tg_mkdir_p(o->run_dir))) return st;
-    if ((st = setup(&t, o))) goto done;
+    st = is_root(&t) ? tg_mkdir_p(o->run_dir) : TG_OK;
+    if (!st) st = setup(&t, o);
+    /* dist: every rank learns whether all set up, then the data-parallel state */
+    if (o->comm) st = tg_comm_agree(o->comm, st);
+    if (st || (st = tg_train_dist_start(o->comm, (tg_reduce)t.run.reduce, &t.run.shards,
+                                        t.m->graph, t.run.batch, t.run.seed,
+                                        &t.own_comm, &t.dist)))
+        goto done;
     if (o->progress >= 0)
         fprintf(t.log, "%s %s: %zu training images, %zu pairs per epoch, %d epochs, batch %d\n",
                 o->resume ? "resuming" : "training", t.def->source, t.data.n_train,
@@ -394,7 +454,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     int validated = 0;
     char note[4200];
     while (t.epoch < t.run.epochs) {
-        if (o->stop && *o->stop) {
+        if (tg_train_dist_stop(t.dist, o->stop)) {
             r->interrupted = 1;
             break;
         }
@@ -409,15 +469,23 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         int done_here = 0;
         tg_graph_set_training(t.m->graph, 1);
         for (int b = t.run.step_in_epoch; b < n_batches; b++) {
-            if ((st = tg_pairs_batch(&t.data.ds, &t.train_pairs, (size_t)b * (size_t)t.run.batch,
-                                     (size_t)t.run.batch, t.run.augment ? &t.aug : NULL, &t.aug_rng, t.xa,
-                                     t.xb, t.y)) ||
-                (st = tg_input_set(t.m->a, s4, t.xa)) || (st = tg_input_set(t.m->b, s4, t.xb)) ||
-                (st = tg_input_set(t.m->y, tg_shape1(t.run.batch), t.y)))
-                goto done;
             tg_step_result step;
-            st = tg_train_step(t.m->graph, t.m->loss, t.opt,
-                               &(tg_step_opts){.lr = lr, .clip = t.def->train.clip}, &step);
+            tg_step_opts so = {.lr = lr, .clip = t.def->train.clip};
+            if (t.dist) { /* dist: this rank's shares of the batch, gradients combined */
+                t.batch_start = (size_t)b * (size_t)t.run.batch;
+                t.batch_aug = t.aug_rng;
+                st = tg_dist_train_step(t.dist, t.step, t.run.batch, shard_pass, &t, t.opt, &so,
+                                        &step);
+                if (t.run.augment) tg_augment_skip(&t.aug_rng, 2 * (size_t)t.run.batch);
+            } else {
+                if ((st = tg_pairs_batch(&t.data.ds, &t.train_pairs, (size_t)b * (size_t)t.run.batch,
+                                         (size_t)t.run.batch, t.run.augment ? &t.aug : NULL, &t.aug_rng,
+                                         t.xa, t.xb, t.y)) ||
+                    (st = tg_input_set(t.m->a, s4, t.xa)) || (st = tg_input_set(t.m->b, s4, t.xb)) ||
+                    (st = tg_input_set(t.m->y, tg_shape1(t.run.batch), t.y)))
+                    goto done;
+                st = tg_train_step(t.m->graph, t.m->loss, t.opt, &so, &step);
+            }
             if (st == TG_ERR_NUMERIC) {
                 char why[256];
                 snprintf(why, sizeof why, "%s", tg_last_error());
@@ -434,7 +502,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
             double el = now_seconds() - t0, rate = done_here * t.run.batch / (el > 0 ? el : 1e-9);
             progress(&t, b, n_batches, t.run.partial_loss / (b + 1), rate,
                      (n_batches - b - 1) * t.run.batch / (rate > 0 ? rate : 1));
-            if (o->stop && *o->stop && b + 1 < n_batches) {
+            if (tg_train_dist_stop(t.dist, o->stop) && b + 1 < n_batches) {
                 t.pairs_rng = epoch_start;
                 r->interrupted = 1;
                 break;
@@ -447,6 +515,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         t.run.partial_loss = 0;
         t.run.step_in_epoch = 0;
         if ((st = validate(&t, &v))) goto done;
+        if (t.dist && (st = tg_dist_check_same(t.dist))) goto done; /* ranks still in step */
         validated = 1;
         t.run.threshold = v.threshold;
         tg_schedule_observe(&t.sched, v.loss);
@@ -460,19 +529,13 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
             t.best_val = v.loss;
             t.run.best_epoch = (int)t.epoch;
             t.run.since_best = 0;
-            if ((st = save_checkpoint(&t, t.best_path))) goto done;
+            if ((st = ROOT_WRITES(&t, save_checkpoint(&t, t.best_path)))) goto done;
         } else {
             t.run.since_best++;
         }
-        FILE *mf = fopen(t.metrics_path, "a");
-        if (!mf || fprintf(mf, "%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.2f\n",
-                           (long long)t.epoch, r->train_loss, v.loss, v.accuracy, v.auc, v.threshold,
-                           lr, v.mean_dist, seconds, r->pairs_per_second) < 0 ||
-            fclose(mf)) {
-            st = tg_error(TG_ERR_IO, "cannot append to %s: %s", t.metrics_path, strerror(errno));
+        if ((st = ROOT_WRITES(&t, append_metrics(&t, r, &v, lr, seconds))) ||
+            (st = ROOT_WRITES(&t, save_checkpoint(&t, t.last_path))))
             goto done;
-        }
-        if ((st = save_checkpoint(&t, t.last_path))) goto done;
         if (o->progress >= 0)
             fprintf(t.log, "%sepoch %lld/%d  train %.4f  val %.4f  acc %.3f  auc %.3f  %.1f pairs/s\n",
                     o->progress == 1 ? "\r" : "", (long long)t.epoch, t.run.epochs, r->train_loss,
@@ -483,7 +546,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         }
     }
     if (r->interrupted) {
-        if ((st = save_checkpoint(&t, t.last_path))) goto done;
+        if ((st = ROOT_WRITES(&t, save_checkpoint(&t, t.last_path)))) goto done;
         if (o->progress >= 0)
             fprintf(t.log, "\ninterrupted: state saved to %s; continue with --resume\n", t.last_path);
     }
@@ -494,7 +557,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     r->val_accuracy = v.accuracy;
     r->val_auc = v.auc;
     r->threshold = t.run.threshold;
-    if (validated) st = write_report(&t, r);
+    if (validated) st = ROOT_WRITES(&t, write_report(&t, r));
 done:
     teardown(&t);
     return st;

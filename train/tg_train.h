@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "autograd/tg_error.h"
+#include "dist/tg_dist.h"
 #include "datasets/tg_split.h"
 #include "models/tg_model.h"
 #include "autograd/tg_export.h"
@@ -37,6 +38,11 @@ typedef struct tg_train_opts {
     int progress;           /* 1: a progress bar (terminals), 0: a line per epoch, -1: quiet */
     FILE *log;              /* where progress and warnings go (NULL: stderr) */
     volatile sig_atomic_t *stop; /* set by a signal handler: finish the batch, save, return */
+    /* Data-parallel training (docs/distributed.md): every rank calls tg_train with the
+     * same options; rank 0 alone writes files and reports progress. */
+    tg_comm *comm;          /* NULL: this process alone */
+    tg_reduce reduce;       /* fast (default) or fixed: bit-identical for any rank count */
+    int shards;             /* shards of each batch (0: one per rank); fixed: kept on resume */
 } tg_train_opts;
 
 typedef struct tg_train_result {
