@@ -4,12 +4,13 @@
 #include "autograd/tg_optim.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "autograd/tg_setting.h"
 
 /* Below this many parameters a step runs on one thread: spawning costs more. */
 #define TG_OPTIM_PARALLEL_MIN 32768
@@ -67,84 +68,43 @@ const char *tg_optimizer_kind_name(tg_optimizer_kind kind) {
 
 /* The optimizer's settings: the one table that the text setter, the model-file
  * parser, the checkpoint writer and loader read (through tg_optimizer_setting_*). */
-static const struct {
-    const char *key;
-    unsigned kinds;
-    size_t offset;
-    int is_flag; /* an int that is 0 or 1; else a double */
-} config_keys[] = {
-    {"momentum", K_SGD | K_RMS, offsetof(tg_optimizer_config, momentum), 0},
-    {"dampening", K_SGD, offsetof(tg_optimizer_config, dampening), 0},
-    {"nesterov", K_SGD, offsetof(tg_optimizer_config, nesterov), 1},
-    {"weight_decay", K_SGD | K_ADAM | K_ADAMW | K_RMS, offsetof(tg_optimizer_config, weight_decay),
-     0},
-    {"beta1", K_ADAM | K_ADAMW, offsetof(tg_optimizer_config, beta1), 0},
-    {"beta2", K_ADAM | K_ADAMW, offsetof(tg_optimizer_config, beta2), 0},
-    {"eps", K_ADAM | K_ADAMW | K_RMS, offsetof(tg_optimizer_config, eps), 0},
-    {"alpha", K_RMS, offsetof(tg_optimizer_config, alpha), 0},
-    {"centered", K_RMS, offsetof(tg_optimizer_config, centered), 1},
+#define REAL(name, kinds) {#name, kinds, TG_SETTING_REAL, offsetof(tg_optimizer_config, name), NULL}
+#define FLAG(name, kinds) {#name, kinds, TG_SETTING_FLAG, offsetof(tg_optimizer_config, name), NULL}
+static const tg_setting config_keys[] = {
+    REAL(momentum, K_SGD | K_RMS),
+    REAL(dampening, K_SGD),
+    FLAG(nesterov, K_SGD),
+    REAL(weight_decay, K_SGD | K_ADAM | K_ADAMW | K_RMS),
+    REAL(beta1, K_ADAM | K_ADAMW),
+    REAL(beta2, K_ADAM | K_ADAMW),
+    REAL(eps, K_ADAM | K_ADAMW | K_RMS),
+    REAL(alpha, K_RMS),
+    FLAG(centered, K_RMS),
 };
-#define N_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
+static const tg_settings settings = {config_keys, (int)(sizeof config_keys / sizeof config_keys[0]),
+                                     "optimizer"};
 
-int tg_optimizer_setting_count(void) { return N_KEYS; }
-
+int tg_optimizer_setting_count(void) { return settings.n; }
 const char *tg_optimizer_setting_name(int i) {
-    return i >= 0 && i < N_KEYS ? config_keys[i].key : NULL;
+    return i >= 0 && i < settings.n ? config_keys[i].key : NULL;
 }
-
-int tg_optimizer_setting_find(const char *name) {
-    for (int i = 0; name && i < N_KEYS; i++)
-        if (strcmp(name, config_keys[i].key) == 0) return i;
-    return -1;
-}
-
+int tg_optimizer_setting_find(const char *name) { return tg_settings_find(&settings, name); }
 int tg_optimizer_setting_used(int i, tg_optimizer_kind kind) {
-    return i >= 0 && i < N_KEYS && (int)kind >= 0 && (int)kind < N_KINDS &&
-           (config_keys[i].kinds & (1u << kind)) != 0;
+    return tg_settings_used(&settings, i, (int)kind);
 }
-
 double tg_optimizer_setting_get(const tg_optimizer_config *cfg, int i) {
-    if (i < 0 || i >= N_KEYS) return NAN;
-    const char *field = (const char *)cfg + config_keys[i].offset;
-    return config_keys[i].is_flag ? (double)*(const int *)field : *(const double *)field;
+    return tg_settings_get(&settings, cfg, i);
 }
-
 tg_status tg_optimizer_setting_put(tg_optimizer_config *cfg, int i, double v) {
-    if (i < 0 || i >= N_KEYS)
-        return tg_error(TG_ERR_INVALID, "optimizer: no setting number %d", i);
-    char *field = (char *)cfg + config_keys[i].offset;
-    if (config_keys[i].is_flag) {
-        if (v != 0.0 && v != 1.0)
-            return tg_error(TG_ERR_ATTR, "optimizer %s: %s must be 0 or 1, got %g",
-                            tg_optimizer_kind_name(cfg->kind), config_keys[i].key, v);
-        *(int *)field = (int)v;
-    } else {
-        *(double *)field = v;
-    }
-    return TG_OK;
+    return tg_settings_put(&settings, cfg, i, v, tg_optimizer_kind_name(cfg->kind));
 }
 
 tg_status tg_optimizer_config_set(tg_optimizer_config *cfg, const char *key, const char *value) {
-    const char *kname = tg_optimizer_kind_name(cfg->kind);
     if ((int)cfg->kind < 0 || (int)cfg->kind >= N_KINDS)
         return tg_error(TG_ERR_INVALID, "optimizer: kind %d is not a known optimizer",
                         (int)cfg->kind);
-    int i = tg_optimizer_setting_find(key);
-    if (i < 0) {
-        char known[256] = "";
-        for (int k = 0; k < N_KEYS; k++)
-            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
-                     config_keys[k].key);
-        return tg_error(TG_ERR_UNKNOWN, "unknown optimizer setting '%s' (known: %s)", key, known);
-    }
-    if (!tg_optimizer_setting_used(i, cfg->kind))
-        return tg_error(TG_ERR_ATTR, "optimizer %s does not take '%s'", kname, key);
-    char *end;
-    double v = value ? strtod(value, &end) : 0.0;
-    if (!value || end == value || *end != '\0')
-        return tg_error(TG_ERR_ATTR, "optimizer %s: %s=%s is not a number", kname, key,
-                        value ? value : "");
-    return tg_optimizer_setting_put(cfg, i, v);
+    return tg_settings_set_text(&settings, cfg, (int)cfg->kind, tg_optimizer_kind_name(cfg->kind),
+                                key, value);
 }
 
 /* 1 when lo <= v < hi (hi_open) or lo <= v <= hi; NaN fails every range. */
@@ -152,16 +112,8 @@ static int in_range(double v, double lo, double hi, int hi_open) {
     return v >= lo && (hi_open ? v < hi : v <= hi);
 }
 
-/* Record which setting a validation error is about (for the parser's column). */
-static tg_status bad(int *bad_setting, const char *key, const char *fmt, ...) {
-    if (bad_setting) *bad_setting = tg_optimizer_setting_find(key);
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return tg_error(TG_ERR_INVALID, "%s", msg);
-}
+/* A validation error about setting `key`: its index goes to *bad_setting. */
+#define bad(bad_setting, key, ...) tg_settings_invalid(&settings, bad_setting, key, __VA_ARGS__)
 
 tg_status tg_optimizer_config_validate(const tg_optimizer_config *c, int *bad_setting) {
     if (bad_setting) *bad_setting = -1;

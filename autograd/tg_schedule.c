@@ -4,12 +4,13 @@
 
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "autograd/tg_setting.h"
 
 static const char *const kind_names[] = {"constant", "step", "exponential", "cosine", "plateau"};
 #define N_KINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
@@ -47,162 +48,58 @@ const char *tg_schedule_kind_name(tg_schedule_kind kind) {
     return (int)kind >= 0 && (int)kind < N_KINDS ? kind_names[kind] : "?";
 }
 
-/* Parse a whole number that fits an int; 0 on success. */
-static int parse_int(const char *text, int *out) {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || v < INT_MIN || v > INT_MAX) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_double(const char *text, double *out) {
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0') return -1;
-    *out = v;
-    return 0;
-}
-
 #define K(kind) (1u << (kind))
-
-enum { VAL_INT, VAL_DOUBLE, VAL_MODE, VAL_THRESHOLD_MODE };
 
 /* The schedule's settings: the one table that the text setter, the model-file
  * parser, the checkpoint writer and loader read (through tg_schedule_setting_*). */
-static const struct {
-    const char *key;
-    unsigned kinds; /* bit k set when kind k reads the field */
-    int type;
-    size_t offset;
-} config_keys[] = {
-    {"lr", ~0u, VAL_DOUBLE, offsetof(tg_schedule_config, lr)},
-    {"step_size", K(TG_SCHEDULE_STEP), VAL_INT, offsetof(tg_schedule_config, step_size)},
-    {"gamma", K(TG_SCHEDULE_STEP) | K(TG_SCHEDULE_EXPONENTIAL), VAL_DOUBLE,
-     offsetof(tg_schedule_config, gamma)},
-    {"t_max", K(TG_SCHEDULE_COSINE), VAL_INT, offsetof(tg_schedule_config, t_max)},
-    {"min_lr", K(TG_SCHEDULE_COSINE) | K(TG_SCHEDULE_PLATEAU), VAL_DOUBLE,
-     offsetof(tg_schedule_config, min_lr)},
-    {"mode", K(TG_SCHEDULE_PLATEAU), VAL_MODE, offsetof(tg_schedule_config, mode)},
-    {"factor", K(TG_SCHEDULE_PLATEAU), VAL_DOUBLE, offsetof(tg_schedule_config, factor)},
-    {"patience", K(TG_SCHEDULE_PLATEAU), VAL_INT, offsetof(tg_schedule_config, patience)},
-    {"threshold", K(TG_SCHEDULE_PLATEAU), VAL_DOUBLE, offsetof(tg_schedule_config, threshold)},
-    {"threshold_mode", K(TG_SCHEDULE_PLATEAU), VAL_THRESHOLD_MODE,
-     offsetof(tg_schedule_config, threshold_mode)},
-    {"cooldown", K(TG_SCHEDULE_PLATEAU), VAL_INT, offsetof(tg_schedule_config, cooldown)},
+static const tg_setting config_keys[] = {
+    {"lr", ~0u, TG_SETTING_REAL, offsetof(tg_schedule_config, lr), NULL},
+    {"step_size", K(TG_SCHEDULE_STEP), TG_SETTING_INT, offsetof(tg_schedule_config, step_size), NULL},
+    {"gamma", K(TG_SCHEDULE_STEP) | K(TG_SCHEDULE_EXPONENTIAL), TG_SETTING_REAL,
+     offsetof(tg_schedule_config, gamma), NULL},
+    {"t_max", K(TG_SCHEDULE_COSINE), TG_SETTING_INT, offsetof(tg_schedule_config, t_max), NULL},
+    {"min_lr", K(TG_SCHEDULE_COSINE) | K(TG_SCHEDULE_PLATEAU), TG_SETTING_REAL,
+     offsetof(tg_schedule_config, min_lr), NULL},
+    {"mode", K(TG_SCHEDULE_PLATEAU), TG_SETTING_CHOICE, offsetof(tg_schedule_config, mode),
+     "min|max"}, /* the order of tg_plateau_mode */
+    {"factor", K(TG_SCHEDULE_PLATEAU), TG_SETTING_REAL, offsetof(tg_schedule_config, factor), NULL},
+    {"patience", K(TG_SCHEDULE_PLATEAU), TG_SETTING_INT, offsetof(tg_schedule_config, patience),
+     NULL},
+    {"threshold", K(TG_SCHEDULE_PLATEAU), TG_SETTING_REAL, offsetof(tg_schedule_config, threshold),
+     NULL},
+    {"threshold_mode", K(TG_SCHEDULE_PLATEAU), TG_SETTING_CHOICE,
+     offsetof(tg_schedule_config, threshold_mode), "rel|abs"}, /* tg_threshold_mode */
+    {"cooldown", K(TG_SCHEDULE_PLATEAU), TG_SETTING_INT, offsetof(tg_schedule_config, cooldown),
+     NULL},
 };
-#define N_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
+static const tg_settings settings = {config_keys, (int)(sizeof config_keys / sizeof config_keys[0]),
+                                     "schedule"};
 
-int tg_schedule_setting_count(void) { return N_KEYS; }
-
+int tg_schedule_setting_count(void) { return settings.n; }
 const char *tg_schedule_setting_name(int i) {
-    return i >= 0 && i < N_KEYS ? config_keys[i].key : NULL;
+    return i >= 0 && i < settings.n ? config_keys[i].key : NULL;
 }
-
-int tg_schedule_setting_find(const char *name) {
-    for (int i = 0; name && i < N_KEYS; i++)
-        if (strcmp(name, config_keys[i].key) == 0) return i;
-    return -1;
-}
-
+int tg_schedule_setting_find(const char *name) { return tg_settings_find(&settings, name); }
 int tg_schedule_setting_used(int i, tg_schedule_kind kind) {
-    return i >= 0 && i < N_KEYS && (int)kind >= 0 && (int)kind < N_KINDS &&
-           (config_keys[i].kinds & K(kind)) != 0;
+    return tg_settings_used(&settings, i, (int)kind);
 }
-
 double tg_schedule_setting_get(const tg_schedule_config *cfg, int i) {
-    if (i < 0 || i >= N_KEYS) return NAN;
-    const char *field = (const char *)cfg + config_keys[i].offset;
-    switch (config_keys[i].type) {
-    case VAL_INT:
-        return *(const int *)field;
-    case VAL_MODE:
-        return cfg->mode == TG_PLATEAU_MAX ? 1.0 : 0.0;
-    case VAL_THRESHOLD_MODE:
-        return cfg->threshold_mode == TG_THRESHOLD_ABS ? 1.0 : 0.0;
-    }
-    return *(const double *)field;
+    return tg_settings_get(&settings, cfg, i);
 }
-
 tg_status tg_schedule_setting_put(tg_schedule_config *cfg, int i, double v) {
-    if (i < 0 || i >= N_KEYS) return tg_error(TG_ERR_INVALID, "schedule: no setting number %d", i);
-    const char *key = config_keys[i].key;
-    char *field = (char *)cfg + config_keys[i].offset;
-    int is_int = config_keys[i].type != VAL_DOUBLE;
-    double hi = config_keys[i].type == VAL_INT ? INT_MAX : 1.0;
-    if (is_int && !(v >= 0.0 && v <= hi && v == floor(v)))
-        return tg_error(TG_ERR_ATTR, "schedule %s: %s must be a whole number in [0, %.0f], got %g",
-                        tg_schedule_kind_name(cfg->kind), key, hi, v);
-    switch (config_keys[i].type) {
-    case VAL_INT:
-        *(int *)field = (int)v;
-        break;
-    case VAL_DOUBLE:
-        *(double *)field = v;
-        break;
-    case VAL_MODE:
-        cfg->mode = v == 1.0 ? TG_PLATEAU_MAX : TG_PLATEAU_MIN;
-        break;
-    case VAL_THRESHOLD_MODE:
-        cfg->threshold_mode = v == 1.0 ? TG_THRESHOLD_ABS : TG_THRESHOLD_REL;
-        break;
-    }
-    return TG_OK;
+    return tg_settings_put(&settings, cfg, i, v, tg_schedule_kind_name(cfg->kind));
 }
 
 tg_status tg_schedule_config_set(tg_schedule_config *cfg, const char *key, const char *value) {
-    const char *kname = tg_schedule_kind_name(cfg->kind);
     if ((int)cfg->kind < 0 || (int)cfg->kind >= N_KINDS)
         return tg_error(TG_ERR_INVALID, "schedule: kind %d is not a known schedule",
                         (int)cfg->kind);
-    int i = tg_schedule_setting_find(key);
-    if (i < 0) {
-        char known[256] = "";
-        for (int k = 0; k < N_KEYS; k++)
-            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
-                     config_keys[k].key);
-        return tg_error(TG_ERR_UNKNOWN, "unknown schedule setting '%s' (known: %s)", key, known);
-    }
-    if (!(config_keys[i].kinds & K(cfg->kind)))
-        return tg_error(TG_ERR_ATTR, "schedule %s does not take '%s'", kname, key);
-    if (!value) value = "";
-    char *field = (char *)cfg + config_keys[i].offset;
-    switch (config_keys[i].type) {
-    case VAL_INT:
-        if (parse_int(value, (int *)field) != 0)
-            return tg_error(TG_ERR_ATTR, "schedule %s: %s=%s is not a whole number", kname, key,
-                            value);
-        break;
-    case VAL_DOUBLE:
-        if (parse_double(value, (double *)field) != 0)
-            return tg_error(TG_ERR_ATTR, "schedule %s: %s=%s is not a number", kname, key, value);
-        break;
-    case VAL_MODE:
-        if (strcmp(value, "min") != 0 && strcmp(value, "max") != 0)
-            return tg_error(TG_ERR_ATTR, "schedule %s: mode must be min or max, got '%s'", kname,
-                            value);
-        cfg->mode = strcmp(value, "min") == 0 ? TG_PLATEAU_MIN : TG_PLATEAU_MAX;
-        break;
-    case VAL_THRESHOLD_MODE:
-        if (strcmp(value, "rel") != 0 && strcmp(value, "abs") != 0)
-            return tg_error(TG_ERR_ATTR, "schedule %s: threshold_mode must be rel or abs, got '%s'",
-                            kname, value);
-        cfg->threshold_mode = strcmp(value, "rel") == 0 ? TG_THRESHOLD_REL : TG_THRESHOLD_ABS;
-        break;
-    }
-    return TG_OK;
+    return tg_settings_set_text(&settings, cfg, (int)cfg->kind, tg_schedule_kind_name(cfg->kind),
+                                key, value);
 }
 
-/* Record which setting a validation error is about (for the parser's column). */
-static tg_status bad(int *bad_setting, const char *key, const char *fmt, ...) {
-    if (bad_setting) *bad_setting = tg_schedule_setting_find(key);
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return tg_error(TG_ERR_INVALID, "%s", msg);
-}
+/* A validation error about setting `key`: its index goes to *bad_setting. */
+#define bad(bad_setting, key, ...) tg_settings_invalid(&settings, bad_setting, key, __VA_ARGS__)
 
 tg_status tg_schedule_config_validate(const tg_schedule_config *c, int *bad_setting) {
     if (bad_setting) *bad_setting = -1;
