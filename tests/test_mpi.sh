@@ -23,7 +23,9 @@ passed=0
 failed=0
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else bad "$1"; fi; }
+check() { if eval "$2"; then ok; else bad "$1"; show_err; fi; }
+# On a failure, what the last command said (most checks read $dir/err).
+show_err() { [ -s "${dir:-}/err" ] && sed 's/^/    stderr: /' "$dir/err" | head -20; return 0; }
 
 # Two ranks on a two-core machine, as root in CI containers, not bound to cores
 # (other jobs share them).
