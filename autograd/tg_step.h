@@ -43,6 +43,13 @@ typedef struct tg_step_result {
 tg_status tg_train_step(tg_graph *g, tg_node *loss, tg_optimizer *opt, const tg_step_opts *o,
                         tg_step_result *result);
 
+/* The second half of a step, for loops that compute the gradients themselves
+ * (data-parallel training sums them over ranks first): with the gradients of a
+ * batch in the graph's flat buffer and its loss, run the hook, clip, and update.
+ * A non-finite loss or gradient stops before any update (TG_ERR_NUMERIC). */
+tg_status tg_step_update(tg_graph *g, tg_optimizer *opt, const tg_step_opts *o, double loss,
+                         tg_step_result *result);
+
 TG_API_END
 
 #endif

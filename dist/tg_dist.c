@@ -261,15 +261,5 @@ tg_status tg_dist_train_step(tg_dist *d, int64_t step, int64_t batch, tg_dist_sh
                                         "options needed");
     double loss;
     tg_status st = tg_dist_step(d, step, batch, fn, ctx, &loss);
-    if (st) return st;
-    if (!isfinite(loss)) return tg_error(TG_ERR_NUMERIC, "the loss is not finite (%g)", loss);
-    int64_t n;
-    float *params = tg_graph_param_data(d->g, &n), *grads = tg_graph_grad_data(d->g, NULL);
-    if (o->grad_hook && (st = o->grad_hook(grads, n, o->hook_user))) return st;
-    double norm =
-        o->clip > 0 ? tg_clip_grad_norm(grads, n, (float)o->clip) : tg_grad_norm(grads, n);
-    if (!isfinite(norm)) return tg_error(TG_ERR_NUMERIC, "the gradient is not finite");
-    if ((st = tg_optimizer_step(opt, params, grads, n, (float)o->lr))) return st;
-    if (result) *result = (tg_step_result){.loss = loss, .grad_norm = norm};
-    return TG_OK;
+    return st ? st : tg_step_update(d->g, opt, o, loss, result);
 }
