@@ -37,6 +37,7 @@
 /* data-parallel training over MPI (or one process) */
 #include "dist/tg_comm.h"
 #include "dist/tg_dist.h"
+#include "export/tg_onnx.h"
 /* datasets: decoding, layouts, splits, pairs, augmentation, synthetic X-rays */
 #include "datasets/tg_image.h"
 #include "datasets/tg_csv.h"

@@ -78,17 +78,36 @@ int tg_cmd_eval(int argc, char **argv) {
 }
 
 static void embed_usage(FILE *out) {
-    fprintf(out, "usage: twingrad embed CHECKPOINT --data SPEC [--out FILE.csv]\n"
+    fprintf(out, "usage: twingrad embed CHECKPOINT --data SPEC [--out FILE.csv] [--tensors FILE]\n"
                  "Write the embedding of every image in SPEC as CSV: path,label,e0,e1,...\n"
-                 "(to standard output without --out).\n");
+                 "(to standard output without --out). --tensors also writes the prepared\n"
+                 "input images, in CSV order, as raw little-endian float32 (N, C, H, W): the\n"
+                 "exact tensors the tower saw, to feed another runtime (e.g. an ONNX export).\n");
+}
+
+/* The dataset's images (n, 1, H, W) as little-endian float32, byte by byte. */
+static tg_status write_tensors(const char *path, const tg_dataset *ds) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return tg_error(TG_ERR_IO, "%s: cannot open for writing", path);
+    size_t count = ds->n * (size_t)ds->height * (size_t)ds->width;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t u;
+        memcpy(&u, &ds->images[i], sizeof u);
+        unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16),
+                              (unsigned char)(u >> 24)};
+        fwrite(b, 1, 4, f);
+    }
+    if (ferror(f) | fclose(f)) return tg_error(TG_ERR_IO, "%s: write failed", path);
+    return TG_OK;
 }
 
 int tg_cmd_embed(int argc, char **argv) {
     static const struct option longopts[] = {{"data", required_argument, 0, 'd'},
                                              {"out", required_argument, 0, 'o'},
+                                             {"tensors", required_argument, 0, 't'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    const char *spec = NULL, *out_path = NULL;
+    const char *spec = NULL, *out_path = NULL, *tensors_path = NULL;
     int c;
     optind = 1;
     opterr = 0;
@@ -96,6 +115,7 @@ int tg_cmd_embed(int argc, char **argv) {
         switch (c) {
         case 'd': spec = optarg; break;
         case 'o': out_path = optarg; break;
+        case 't': tensors_path = optarg; break;
         case 'h': embed_usage(stdout); return TG_EXIT_OK;
         default:
             return tg_cli_fail("embed", TG_EXIT_USAGE, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -125,6 +145,10 @@ int tg_cmd_embed(int argc, char **argv) {
     }
     for (size_t i = 0; i < ds.n; i++) idx[i] = i;
     if (tg_eval_embed(t.model, &ds, idx, ds.n, emb)) {
+        tg_cli_fail("embed", TG_EXIT_FAILURE, "%s", tg_last_error());
+        goto done;
+    }
+    if (tensors_path && write_tensors(tensors_path, &ds)) {
         tg_cli_fail("embed", TG_EXIT_FAILURE, "%s", tg_last_error());
         goto done;
     }

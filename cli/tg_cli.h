@@ -23,6 +23,7 @@ int tg_cmd_summary(int argc, char **argv);
 int tg_cmd_synth(int argc, char **argv);
 int tg_cmd_ops(int argc, char **argv);
 int tg_cmd_gradcheck(int argc, char **argv);
+int tg_cmd_export(int argc, char **argv);
 
 /* Print "twingrad <cmd>: <message>" on stderr and return `code`. */
 int tg_cli_fail(const char *cmd, int code, const char *fmt, ...)

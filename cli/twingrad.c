@@ -19,6 +19,7 @@ static const command commands[] = {
     {"eval", tg_cmd_eval, "evaluate a checkpoint: test pairs, k-NN, report"},
     {"predict", tg_cmd_predict, "classify images by their nearest labelled references"},
     {"embed", tg_cmd_embed, "write embeddings of a data spec as CSV"},
+    {"export", tg_cmd_export, "write a checkpoint's tower as an ONNX model"},
     {"summary", tg_cmd_summary, "print a model's layer table, parameters, FLOPs and memory"},
     {"synth", tg_cmd_synth, "write a synthetic chest X-ray data set"},
     {"ops", tg_cmd_ops, "list the registered ops, or write their reference (--markdown)"},

@@ -14,10 +14,11 @@ allowed() { # folder -> the folders its files may include from
     checkpoint) echo "autograd checkpoint" ;;
     dist) echo "autograd dist" ;;
     eval) echo "autograd models checkpoint datasets eval" ;;
+    export) echo "autograd ops models export" ;;
     train) echo "autograd models checkpoint datasets dist eval train" ;;
     esac
 }
-for dir in autograd ops models checkpoint datasets dist eval train; do
+for dir in autograd ops models checkpoint datasets dist eval export train; do
     ok=$(allowed $dir)
     for f in "$TG_SRCDIR/$dir"/*.[ch]; do
         for used in $(sed -n 's|^#include "\([a-z]*\)/.*|\1|p' "$f" | sort -u); do
