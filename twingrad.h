@@ -26,6 +26,7 @@
 #include "autograd/tg_rng.h"
 #include "autograd/tg_tensor.h"
 #include "autograd/tg_op.h"
+#include "autograd/tg_plugin.h"
 #include "autograd/tg_graph.h"
 #include "autograd/tg_gradcheck.h"
 #include "autograd/tg_optim.h"

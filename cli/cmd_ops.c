@@ -26,7 +26,9 @@ int tg_cmd_ops(int argc, char **argv) {
         for (int a = 0; a < op->n_attrs; a++)
             printf("%s%s=%s", a ? " " : "", op->attrs[a].name,
                    op->attrs[a].default_value ? op->attrs[a].default_value : "?");
-        printf("%s%s\n", op->n_attrs ? "  " : "", op->doc);
+        const char *plugin = tg_op_plugin(op);
+        printf("%s%s%s%s%s\n", op->n_attrs ? "  " : "", op->doc, plugin ? "  [plugin " : "",
+               plugin ? plugin : "", plugin ? "]" : "");
     }
     return TG_EXIT_OK;
 }

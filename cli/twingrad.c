@@ -56,13 +56,44 @@ int tg_cli_parse_double(const char *text, double *out) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: twingrad COMMAND [options]   (twingrad COMMAND --help for its options)\n\n"
+    fprintf(out, "usage: twingrad [--plugin FILE.so]... COMMAND [options]   (twingrad COMMAND "
+                 "--help for its options)\n\n"
+                 "--plugin loads a shared object that registers ops (docs/api.md, Plugins); it\n"
+                 "may stand anywhere on the line and be given more than once.\n\n"
                  "commands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* Load every --plugin FILE (or --plugin=FILE), wherever it stands, and take it out of
+ * argv, so that each command sees only its own options. 0 on success. */
+static int load_plugins(int *argc, char **argv) {
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *path = NULL;
+        if (!strcmp(argv[i], "--plugin")) {
+            if (i + 1 >= *argc)
+                return tg_cli_fail(NULL, TG_EXIT_USAGE, "--plugin needs a shared object's path");
+            path = argv[++i];
+        } else if (!strncmp(argv[i], "--plugin=", 9)) {
+            path = argv[i] + 9;
+        } else if (!strcmp(argv[i], "--")) {
+            while (i < *argc) argv[out++] = argv[i++];
+            break;
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (tg_plugin_load(path)) return tg_cli_fail(NULL, TG_EXIT_FAILURE, "%s", tg_last_error());
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    int failed = load_plugins(&argc, argv);
+    if (failed) return failed;
     if (argc < 2) {
         usage(stderr);
         return TG_EXIT_USAGE;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/tg_plugin.h"
 #include "models/tg_model_parse.h"
 
 static const char *const siamese_keys[] = {"distance", "loss", "normalize", "output"};
@@ -14,6 +15,30 @@ static const char *const siamese_keys[] = {"distance", "loss", "normalize", "out
  * from their tables (tg_optimizer_setting_*, tg_schedule_setting_*). */
 static const char *const train_keys[] = {"optimizer", "lr",       "batch", "epochs",
                                          "seed",      "schedule", "early_stop", "clip"};
+
+/* ---- plugin lines: plugin NAME ---- */
+
+/* The plugin must be loaded already: a model file names what it needs, it never
+ * loads code by itself. Plugin lines come first, so their ops are known below. */
+tg_status tg_mp_parse_plugin(tg_mp_parser *p, const tg_mp_token *toks, int n) {
+    if (n != 2)
+        return tg_mp_error(p, p->line, n > 2 ? toks[2].col : toks[0].col + toks[0].len,
+                           TG_ERR_FORMAT, "expected one plugin name: plugin NAME");
+    if (p->def->input_line || p->def->n_layers || p->has_siamese || p->has_train)
+        return tg_mp_error(p, p->line, toks[0].col, TG_ERR_FORMAT,
+                           "plugin lines go first, before the input line and the layers");
+    char name[TG_MODEL_MAX_NAME];
+    if (!tg_mp_copy(name, sizeof name, toks[1].s, toks[1].len))
+        return tg_mp_error(p, p->line, toks[1].col, TG_ERR_LIMIT,
+                           "plugin name longer than %d bytes", TG_MODEL_MAX_NAME - 1);
+    if (tg_plugin_find(name) < 0)
+        return tg_mp_error(p, p->line, toks[1].col, TG_ERR_UNKNOWN,
+                           "the model needs plugin '%s', which is not loaded (load its shared "
+                           "object, %s.so or lib%s.so, with twingrad --plugin FILE, or "
+                           "tg_plugin_load from C)",
+                           name, name, name);
+    return TG_OK;
+}
 
 /* ---- the siamese line ---- */
 

@@ -12,7 +12,7 @@
 
 #define MAX_TOKENS (TG_MODEL_MAX_LINE / 2 + 1)
 
-static const char *const keywords[] = {"input", "siamese", "train"};
+static const char *const keywords[] = {"plugin", "input", "siamese", "train"};
 static const char *const reserved[] = {"input", "a", "b", "y", "distance", "loss", "normalize"};
 
 /* ---- tokens and names ---- */
@@ -254,6 +254,7 @@ static tg_status parse_line(tg_mp_parser *p, const char *s, int len) {
         toks[n++] = (tg_mp_token){s + start, i - start + 1, start + 1};
     }
     if (n == 0) return TG_OK;
+    if (tok_is(&toks[0], "plugin")) return tg_mp_parse_plugin(p, toks, n);
     if (tok_is(&toks[0], "input")) return parse_input(p, toks, n);
     if (tok_is(&toks[0], "siamese")) return tg_mp_parse_siamese(p, toks, n);
     if (tok_is(&toks[0], "train")) return tg_mp_parse_train(p, toks, n);

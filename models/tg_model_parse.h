@@ -66,6 +66,8 @@ tg_status tg_mp_check_duplicate(const tg_mp_parser *p, const tg_mp_token *toks, 
 
 /* ---- tg_model_head.c ---- */
 
+/* A plugin line (tg_model_head.c). */
+tg_status tg_mp_parse_plugin(tg_mp_parser *p, const tg_mp_token *toks, int n);
 /* The siamese line. */
 tg_status tg_mp_parse_siamese(tg_mp_parser *p, const tg_mp_token *toks, int n);
 /* The train line. */
