@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/tg_model.h"
+#include "models/tg_model_parse.h"
 #include "autograd/tg_node_impl.h"
 
 void tg_model_free(tg_model *m) {
@@ -85,7 +85,7 @@ static tg_status build(tg_model *m, int batch, int init) {
                         tg_shape_str(&m->loss->value.shape, buf, sizeof buf));
     m->loss->flags |= TG_NODE_LOSS;
     m->embed_dim = (int)tg_shape_item_numel(&m->ea->value.shape);
-    return TG_OK;
+    return d->triplet_line ? tg_model_build_triplet(m, batch) : TG_OK;
 }
 
 static tg_status build_model(const tg_model_def *def, int batch, int init, tg_model **out) {

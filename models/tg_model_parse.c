@@ -12,7 +12,7 @@
 
 #define MAX_TOKENS (TG_MODEL_MAX_LINE / 2 + 1)
 
-static const char *const keywords[] = {"plugin", "input", "siamese", "train"};
+static const char *const keywords[] = {"plugin", "input", "siamese", "triplet", "train"};
 static const char *const reserved[] = {"input", "a", "b", "y", "distance", "loss", "normalize"};
 
 /* ---- tokens and names ---- */
@@ -257,6 +257,7 @@ static tg_status parse_line(tg_mp_parser *p, const char *s, int len) {
     if (tok_is(&toks[0], "plugin")) return tg_mp_parse_plugin(p, toks, n);
     if (tok_is(&toks[0], "input")) return parse_input(p, toks, n);
     if (tok_is(&toks[0], "siamese")) return tg_mp_parse_siamese(p, toks, n);
+    if (tok_is(&toks[0], "triplet")) return tg_mp_parse_triplet(p, toks, n);
     if (tok_is(&toks[0], "train")) return tg_mp_parse_train(p, toks, n);
     return parse_layer(p, toks, n);
 }
@@ -473,6 +474,8 @@ tg_model_def *tg_model_def_copy(const tg_model_def *def) {
     c->source = dup_or_null(def->source, &oom);
     c->text = dup_or_null(def->text, &oom);
     c->loss_attrs = dup_or_null(def->loss_attrs, &oom);
+    c->triplet_mine_attrs = dup_or_null(def->triplet_mine_attrs, &oom);
+    c->triplet_loss_attrs = dup_or_null(def->triplet_loss_attrs, &oom);
     c->layers = calloc((size_t)(n ? n : 1), sizeof *c->layers);
     c->order = calloc((size_t)(n ? n : 1), sizeof *c->order);
     if (!c->layers || !c->order) oom = 1;
@@ -495,6 +498,8 @@ void tg_model_def_free(tg_model_def *def) {
     free(def->layers);
     free(def->order);
     free(def->loss_attrs);
+    free(def->triplet_mine_attrs);
+    free(def->triplet_loss_attrs);
     free(def->source);
     free(def->text);
     free(def);

@@ -66,6 +66,9 @@ tg_status tg_mp_check_duplicate(const tg_mp_parser *p, const tg_mp_token *toks, 
 
 /* ---- tg_model_head.c ---- */
 
+/* The triplet line, and the triplet head the builder adds for it (tg_model_triplet.c). */
+tg_status tg_mp_parse_triplet(tg_mp_parser *p, const tg_mp_token *toks, int n);
+tg_status tg_model_build_triplet(tg_model *m, int batch);
 /* A plugin line (tg_model_head.c). */
 tg_status tg_mp_parse_plugin(tg_mp_parser *p, const tg_mp_token *toks, int n);
 /* The siamese line. */

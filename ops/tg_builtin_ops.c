@@ -12,5 +12,6 @@ const tg_op *const tg_builtin_ops[] = {
     &tg_op_contrastive,
     &tg_op_conv2d,  &tg_op_depthwise_conv2d, &tg_op_sepconv2d, &tg_op_batchnorm,
     &tg_op_maxpool2d, &tg_op_avgpool2d, &tg_op_global_avgpool, &tg_op_dropout,
+    &tg_op_pairwise_l2, &tg_op_triplet_mine, &tg_op_triplet_loss,
 };
 const int tg_builtin_op_count = (int)(sizeof tg_builtin_ops / sizeof tg_builtin_ops[0]);

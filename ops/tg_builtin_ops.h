@@ -14,5 +14,7 @@ extern const tg_op tg_op_flatten, tg_op_reshape;
 extern const tg_op tg_op_l2distance, tg_op_l2normalize, tg_op_contrastive;
 extern const tg_op tg_op_conv2d, tg_op_depthwise_conv2d, tg_op_sepconv2d, tg_op_batchnorm;
 extern const tg_op tg_op_maxpool2d, tg_op_avgpool2d, tg_op_global_avgpool, tg_op_dropout;
+/* op_triplet.c */
+extern const tg_op tg_op_pairwise_l2, tg_op_triplet_mine, tg_op_triplet_loss;
 
 #endif

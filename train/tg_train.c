@@ -2,6 +2,7 @@
  * clipping, the optimizer step; validation, schedule, early stopping; checkpoints
  * after every epoch and on interruption; metrics.csv and report.html. */
 #include "train/tg_train.h"
+#include "train/tg_triplet_batch.h"
 
 #include <errno.h>
 #include <math.h>
@@ -49,6 +50,7 @@ typedef struct trainer {
     float *xa, *xb, *y, *val_dist;
     int *val_labels;
     tg_augment aug;
+    tg_triplet_epoch trip; /* with a triplet line: P x K batches instead of pairs */
     /* settings and progress stored in the checkpoint, so a resumed run keeps them */
     tg_run_record run;
     int64_t epoch, step; /* completed epochs, optimizer steps */
@@ -265,6 +267,16 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
     if ((st = tg_run_data_load(t->def, t->run.data_spec, t->run.val_frac, t->run.test_frac, t->run.by_group,
                                t->run.balance, t->run.seed, o->progress >= 0 ? t->log : NULL, &t->data)))
         goto done;
+    if (t->def->triplet_line && !o->resume && o->batch > 0) {
+        st = tg_error(TG_ERR_INVALID, "%s:%d: --batch does not apply to triplet training: a batch "
+                      "is classes x per_class images (the triplet line)",
+                      t->def->source, t->def->triplet_line);
+        goto done;
+    }
+    if (t->def->triplet_line &&
+        (st = tg_triplet_epoch_init(&t->trip, t->def, &t->data.ds, t->data.train, t->data.n_train,
+                                    &t->run.batch)))
+        goto done;
     if (t->run.pairs_per_epoch <= 0) {
         size_t want = 2 * t->data.n_train;
         t->run.pairs_per_epoch = (int)((want + (size_t)t->run.batch - 1) / (size_t)t->run.batch) * t->run.batch;
@@ -317,6 +329,7 @@ static void teardown(trainer *t) {
     tg_optimizer_free(t->opt);
     tg_pairs_free(&t->val_pairs);
     tg_pairs_free(&t->train_pairs);
+    tg_triplet_epoch_free(&t->trip);
     free(t->xa);
     free(t->xb);
     free(t->y);
@@ -441,10 +454,17 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                                         t.m->graph, t.run.batch, t.run.seed,
                                         &t.own_comm, &t.dist)))
         goto done;
+    if (t.dist && t.m->triplet_loss) {
+        st = tg_error(TG_ERR_INVALID, "%s:%d: triplet training runs in one process: the "
+                      "data-parallel step splits pair batches, not P x K ones",
+                      t.def->source, t.def->triplet_line);
+        goto done;
+    }
     if (o->progress >= 0)
-        fprintf(t.log, "%s %s: %zu training images, %zu pairs per epoch, %d epochs, batch %d\n",
+        fprintf(t.log, "%s %s: %zu training images, %zu %s per epoch, %d epochs, batch %d\n",
                 o->resume ? "resuming" : "training", t.def->source, t.data.n_train,
-                (size_t)t.run.pairs_per_epoch, t.run.epochs, t.run.batch);
+                (size_t)t.run.pairs_per_epoch, t.m->triplet_loss ? "images (P x K)" : "pairs",
+                t.run.epochs, t.run.batch);
     int n_batches = t.run.pairs_per_epoch / t.run.batch;
     int hw_h = t.data.ds.height, hw_w = t.data.ds.width;
     tg_shape s4 = tg_shape4(t.run.batch, 1, hw_h, hw_w);
@@ -460,9 +480,12 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         }
         tg_rng epoch_start = t.pairs_rng; /* saved on interruption: the pairs can be redrawn */
         tg_pairs_free(&t.train_pairs);
-        if ((st = tg_pairs_sample(&t.data.ds, t.data.train, t.data.n_train,
-                                  (size_t)t.run.pairs_per_epoch, t.run.similar_frac,
-                                  t.run.balance == TG_BALANCE_PAIRS, &t.pairs_rng, &t.train_pairs)))
+        if (t.m->triplet_loss ? (st = tg_triplet_epoch_sample(&t.trip, n_batches, &t.pairs_rng))
+                              : (st = tg_pairs_sample(&t.data.ds, t.data.train, t.data.n_train,
+                                                      (size_t)t.run.pairs_per_epoch,
+                                                      t.run.similar_frac,
+                                                      t.run.balance == TG_BALANCE_PAIRS,
+                                                      &t.pairs_rng, &t.train_pairs)))
             goto done;
         float lr = (float)tg_schedule_lr(&t.sched, (int)t.epoch);
         double t0 = now_seconds();
@@ -477,6 +500,14 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                 st = tg_dist_train_step(t.dist, t.step, t.run.batch, shard_pass, &t, t.opt, &so,
                                         &step);
                 if (t.run.augment) tg_augment_skip(&t.aug_rng, 2 * (size_t)t.run.batch);
+            } else if (t.m->triplet_loss) { /* P x K labelled images; the triplet loss */
+                tg_triplet_epoch_batch(&t.trip, &t.data.ds, b, t.run.augment ? &t.aug : NULL,
+                                       &t.aug_rng, t.xa, t.y);
+                if ((st = tg_input_set(t.m->a, s4, t.xa)) ||
+                    (st = tg_input_set(t.m->labels, tg_shape1(t.run.batch), t.y)))
+                    goto done;
+                st = tg_train_step(t.m->graph, t.m->triplet_loss, t.opt, &so, &step);
+                if (!st) tg_triplet_epoch_observe(&t.trip, t.m);
             } else {
                 if ((st = tg_pairs_batch(&t.data.ds, &t.train_pairs, (size_t)b * (size_t)t.run.batch,
                                          (size_t)t.run.batch, t.run.augment ? &t.aug : NULL, &t.aug_rng,
@@ -537,9 +568,16 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
             (st = ROOT_WRITES(&t, save_checkpoint(&t, t.last_path))))
             goto done;
         if (o->progress >= 0)
-            fprintf(t.log, "%sepoch %lld/%d  train %.4f  val %.4f  acc %.3f  auc %.3f  %.1f pairs/s\n",
+            fprintf(t.log, "%sepoch %lld/%d  train %.4f  val %.4f  acc %.3f  auc %.3f  %.1f %s/s\n",
                     o->progress == 1 ? "\r" : "", (long long)t.epoch, t.run.epochs, r->train_loss,
-                    v.loss, v.accuracy, v.auc, r->pairs_per_second);
+                    v.loss, v.accuracy, v.auc, r->pairs_per_second,
+                    t.m->triplet_loss ? "images" : "pairs");
+        if (t.m->triplet_loss && o->progress >= 0) {
+            double active, ap, an;
+            tg_triplet_epoch_figures(&t.trip, &active, &ap, &an);
+            fprintf(t.log, "  triplets: %.1f%% active, mean d(a,p) %.4f, mean d(a,n) %.4f\n",
+                    100.0 * active, ap, an);
+        }
         if (t.def->train.early_stop > 0 && t.run.since_best >= t.def->train.early_stop) {
             r->early_stopped = 1;
             break;
