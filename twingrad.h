@@ -33,6 +33,8 @@
 #include "autograd/tg_schedule.h"
 #include "autograd/tg_step.h"
 #include "autograd/tg_threads.h"
+#include "autograd/tg_log.h"
+#include "autograd/tg_blas_info.h"
 #include "models/tg_model.h"
 #include "checkpoint/tg_checkpoint.h"
 /* data-parallel training over MPI (or one process) */

@@ -1,8 +1,9 @@
 /* Matrix multiply for the kernels: row-major sgemm, split into column or row
  * blocks across twingrad's OpenMP threads, each block one single-threaded
  * OpenBLAS call. One thread pool does all the parallel work, so OpenBLAS's own
- * workers never spin beside ours (see docs/architecture.md, "Threads").
- * Internal: not installed, not exported. */
+ * workers never spin beside ours. OpenBLAS is loaded at first use with its kernel
+ * matched to the CPU (autograd/tg_blas_info.h; docs/architecture.md, "Threads and
+ * BLAS"). Internal: not installed, not exported. */
 #ifndef TG_BLAS_H
 #define TG_BLAS_H
 

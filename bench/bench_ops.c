@@ -9,7 +9,6 @@
  * The op is timed first, then its sgemm reference, each after its own warm-up:
  * the reference runs on OpenBLAS's own thread pool and the op on twingrad's, and
  * alternating them would leave one pool's idle workers spinning beside the other. */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,10 +75,9 @@ static void gemm_ref_run(const gemm_ref *r) {
             float *op[3];
             for (int o = 0; o < 3; o++)
                 op[o] = r->buf[i][o] + ("abc"[o] == g->img ? (size_t)j * step[o] : 0);
-            cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
-                        g->tb ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, 1.0f, op[0],
-                        g->ta ? g->m : g->k, op[1], g->tb ? g->k : g->n,
-                        g->img == 'c' ? 0.0f : 1.0f, op[2], g->n);
+            tg_blas_gemm(g->ta, g->tb,
+                          g->m, g->n, g->k, 1.0f, op[0], g->ta ? g->m : g->k, op[1],
+                          g->tb ? g->k : g->n, g->img == 'c' ? 0.0f : 1.0f, op[2], g->n);
         }
 }
 
@@ -105,14 +103,14 @@ static void time_pair(node_fn fn, tg_node *n, const gemm_ref *ref, int reps, dou
         a[r] = now() - t0;
     }
     if (ref) {
-        openblas_set_num_threads(tg_threads_get());
+        tg_blas_threads_set(tg_threads_get());
         gemm_ref_run(ref);
         for (int r = 0; r < reps; r++) {
             double t0 = now();
             gemm_ref_run(ref);
             b[r] = now() - t0;
         }
-        openblas_set_num_threads(1);
+        tg_blas_threads_set(1);
         /* OpenBLAS's idle workers keep spinning for a while; let them stop before
          * the next op is timed on the other pool (measured: 3x slower ops without). */
         nanosleep(&(struct timespec){0, 200000000}, NULL);
@@ -238,6 +236,16 @@ int main(int argc, char **argv) {
         return 2;
     }
     tg_threads_set(threads);
+    tg_blas_info info;
+    char line[512];
+    tg_status st = tg_blas_info_get(&info);
+    tg_blas_describe(&info, line, sizeof line);
+    printf("%s\n", line);
+    if (info.warning[0]) printf("WARNING: %s\n", info.warning);
+    if (st) {
+        fprintf(stderr, "bench_ops: %s\n", tg_last_error());
+        return 1;
+    }
     const char *wait = getenv("OMP_WAIT_POLICY");
     printf("bench/ops: batch %d, %d threads (twingrad: OpenMP; reference: OpenBLAS's own), "
            "OMP_WAIT_POLICY=%s, "

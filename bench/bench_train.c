@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "models/tg_model.h"
+#include "autograd/tg_blas_info.h"
 #include "autograd/tg_step.h"
 #include "autograd/tg_threads.h"
 
@@ -47,6 +48,16 @@ int main(int argc, char **argv) {
         return 2;
     }
     tg_threads_set(threads);
+    tg_blas_info info;
+    char line[512];
+    tg_status st = tg_blas_info_get(&info);
+    tg_blas_describe(&info, line, sizeof line);
+    printf("# %s\n", line);
+    if (info.warning[0]) printf("# WARNING: %s\n", info.warning);
+    if (st) {
+        fprintf(stderr, "bench_train: %s\n", tg_last_error());
+        return 1;
+    }
     tg_model_def *def;
     tg_model *m;
     if (tg_model_def_parse_file(model_path, &def) || tg_model_build(def, batch, &m)) {

@@ -91,6 +91,25 @@ static int load_plugins(int *argc, char **argv) {
     return 0;
 }
 
+/* Library warnings (e.g. a generic BLAS kernel) go to stderr; the rest is in --version. */
+static void log_to_stderr(tg_log_level level, const char *message, void *user) {
+    (void)user;
+    if (level == TG_LOG_WARN) fprintf(stderr, "twingrad: warning: %s\n", message);
+}
+
+/* --version: the build, and the CPU, BLAS, kernel and threads that will compute. */
+static int print_version(void) {
+    printf("twingrad %s\n", PACKAGE_VERSION);
+    tg_blas_info info;
+    tg_status st = tg_blas_info_get(&info);
+    printf("CPU:     %s (%s)\n", info.cpu, info.cpu_isa);
+    printf("BLAS:    %s\n", info.library);
+    printf("kernel:  %s (%s, %s)\n", info.core, info.core_isa, info.core_origin);
+    printf("threads: %d\n", info.threads);
+    if (info.warning[0]) printf("WARNING: %s\n", info.warning);
+    return st ? TG_EXIT_FAILURE : TG_EXIT_OK;
+}
+
 int main(int argc, char **argv) {
     int failed = load_plugins(&argc, argv);
     if (failed) return failed;
@@ -102,10 +121,8 @@ int main(int argc, char **argv) {
         usage(stdout);
         return TG_EXIT_OK;
     }
-    if (!strcmp(argv[1], "--version")) {
-        printf("twingrad %s\n", PACKAGE_VERSION);
-        return TG_EXIT_OK;
-    }
+    if (!strcmp(argv[1], "--version")) return print_version();
+    tg_log_set_handler(log_to_stderr, NULL);
     for (int i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     const char *names[N_COMMANDS];

@@ -145,5 +145,21 @@ one_line_error "diverging run" 1 $TG train "$dir/tiny.tg" --data "synth:$dir/dat
     --lr 1e30 --progress quiet
 check "divergence is named with a hint" "grep -q 'diverged.*lower learning rate' '$dir/err'"
 
+# The BLAS kernel: --version names CPU, BLAS, kernel and threads; a generic kernel forced
+# through OPENBLAS_CORETYPE is reported with its remedy, and warned about by commands.
+$TG --version >"$dir/version"
+check "--version exits 0" "[ $? -eq 0 ]"
+for field in 'CPU:' 'BLAS:.*OpenBLAS' 'kernel:' 'threads:'; do
+    check "--version prints $field" "grep -q '^$field' '$dir/version'"
+done
+OPENBLAS_CORETYPE=Prescott $TG --version >"$dir/version"
+check "--version reports the forced Prescott kernel" "grep -q '^kernel:  Prescott' '$dir/version'"
+if ! grep -q '^CPU:.*(SSE2)' "$dir/version"; then
+    check "--version warns on the generic kernel" \
+        "grep -q '^WARNING: .*generic fallback Prescott.*OPENBLAS_CORETYPE' '$dir/version'"
+    OPENBLAS_CORETYPE=Prescott $TG gradcheck dense 2>"$dir/err" >/dev/null
+    check "commands warn on the generic kernel" "grep -q 'warning: .*Prescott' '$dir/err'"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
