@@ -129,14 +129,15 @@ tg_status tg_blas_info_get(tg_blas_info *info) {
     ensure_loaded();
     *info = blas.info;
     info->threads = tg_threads_get();
+    info->wait_policy = tg_threads_wait_policy();
     if (!blas.sgemm) return tg_error(TG_ERR_STATE, "%s", blas.load_error);
     return TG_OK;
 }
 
 void tg_blas_describe(const tg_blas_info *info, char *buf, size_t size) {
-    snprintf(buf, size, "CPU %s (%s) | BLAS %s | kernel %s (%s, %s) | %d threads", info->cpu,
-             info->cpu_isa, info->library, info->core, info->core_isa, info->core_origin,
-             info->threads);
+    snprintf(buf, size, "CPU %s (%s) | BLAS %s | kernel %s (%s, %s) | %d threads, OpenMP wait %s",
+             info->cpu, info->cpu_isa, info->library, info->core, info->core_isa, info->core_origin,
+             info->threads, info->wait_policy);
 }
 
 void tg_blas_threads_set(int n) {

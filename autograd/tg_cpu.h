@@ -19,6 +19,16 @@ typedef struct tg_cpu {
     int avx512_bf16; /* AVX512_BF16 present (Cooper Lake, Sapphire Rapids, Zen 4+) */
 } tg_cpu;
 
+/* Hot loops of twingrad's own kernels get AVX-512 and AVX2+FMA clones besides the
+ * baseline build, picked once at load time by the CPU (GCC target_clones: an ifunc
+ * resolver). The build never targets the build machine (-march=native), so a binary
+ * runs anywhere; OpenBLAS does the same for its kernels. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TG_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TG_HOT
+#endif
+
 /* The CPU this process runs on (computed once; safe from any thread). */
 const tg_cpu *tg_cpu_get(void);
 /* "AVX-512", "AVX2", "AVX", "SSE2". */

@@ -1,6 +1,9 @@
 /* Thread policy: twingrad's parallel work runs on the caller's OpenMP pool. */
 #include "autograd/tg_threads.h"
 
+#include <stdlib.h>
+#include <strings.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -21,4 +24,18 @@ int tg_threads_get(void) {
 #else
     return 1;
 #endif
+}
+
+const char *tg_threads_wait_policy(void) {
+    const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    if (policy && !strcasecmp(policy, "passive")) return "passive";
+    if (policy && !strcasecmp(policy, "active")) return "active";
+    if (spin) return "spin GOMP_SPINCOUNT times, then sleep";
+    return "spin, then sleep (libgomp's default)";
+}
+
+void tg_threads_passive_wait(char **argv) {
+    if (!argv || !argv[0] || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 0)) return;
+    execv("/proc/self/exe", argv);
 }

@@ -17,6 +17,20 @@ TG_API_BEGIN
 tg_status tg_threads_set(int n);
 /* The thread count the calling thread's parallel work uses. */
 int tg_threads_get(void);
+/* How idle OpenMP threads wait, as libgomp was told when it started: "passive"
+ * (sleep at once), "active" (spin), or "spin, then sleep" (neither OMP_WAIT_POLICY
+ * nor GOMP_SPINCOUNT set: libgomp's default). */
+const char *tg_threads_wait_policy(void);
+
+/* For a program's main(), first thing: unless the user set OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT, set OMP_WAIT_POLICY=passive and re-execute the program
+ * (/proc/self/exe with the same argv), as libgomp reads the policy once, before any
+ * program code runs. Spinning waiters take the CPU from the threads that work when
+ * the cores are shared: beside other processes the seed model trained 2.5x faster
+ * passive (docs/architecture.md, "Threads and BLAS"). Returns only when nothing was
+ * to be done or the re-execution failed (then the program runs as it is). The
+ * variable stays set, so child processes get the same policy. Not for libraries. */
+void tg_threads_passive_wait(char **argv);
 
 TG_API_END
 

@@ -1,6 +1,9 @@
 /* Training and inference throughput of a model file, and peak memory: the
  * twingrad side of bench/compare_torch.py. Random data, so only speed is
- * measured. Prints one key=value line for the comparison script.
+ * measured. Prints one key=value line for the comparison script, with the share
+ * of the GEMM limit: the training rate over the rate that the step's FLOPs (3 x the
+ * forward, for two images per pair) would reach at OpenBLAS's sgemm speed on a
+ * square 1024 GEMM with the same number of threads. Lines starting with '#' name CPU and BLAS.
  *
  *   bench_train MODEL [--batch 16] [--threads 2] [--steps 10] [--warmup 2] [--images 64] */
 #include <stdio.h>
@@ -25,7 +28,32 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* GFLOP/s of OpenBLAS's sgemm on its own `threads` threads on a square 1024 GEMM (the
+ * best of 3, after a warm-up). */
+static double sgemm_rate(int threads) {
+    enum { S = 1024 };
+    float *a = malloc(sizeof(float) * S * S), *b = malloc(sizeof(float) * S * S),
+          *c = malloc(sizeof(float) * S * S);
+    double best = 1e30;
+    if (!a || !b || !c) goto done;
+    tg_blas_threads_set(threads);
+    for (int i = 0; i < S * S; i++) a[i] = b[i] = (float)(i % 13) * 0.01f;
+    for (int r = 0; r < 4; r++) {
+        double t0 = now();
+        tg_blas_gemm(0, 0, S, S, S, 1.0f, a, S, b, S, 0.0f, c, S);
+        double t = now() - t0;
+        if (r > 0 && t < best) best = t;
+    }
+done:
+    tg_blas_threads_set(1);
+    free(a);
+    free(b);
+    free(c);
+    return 2.0 * S * S * S / best * 1e-9;
+}
+
 int main(int argc, char **argv) {
+    tg_threads_passive_wait(argv);
     const char *model_path = NULL;
     int batch = 16, threads = 2, steps = 10, warmup = 2, images = 64;
     for (int i = 1; i < argc; i++) {
@@ -107,12 +135,22 @@ int main(int argc, char **argv) {
         return 1;
     }
     double infer = now() - t0;
+    /* The GEMM limit, timed after the model so that its memory is not counted twice. */
+    tg_model_stats stats;
+    if (tg_model_stats_get(m, batch, &stats)) {
+        fprintf(stderr, "bench_train: %s\n", tg_last_error());
+        return 1;
+    }
+    double sgemm_gflops = sgemm_rate(threads);
+    double pair_gflop = 2.0 * 3.0 * stats.flops * 1e-9;
+    double train_rate = batch / train_step;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("impl=twingrad model=%s batch=%d threads=%d train_pairs_per_s=%.3f "
-           "infer_images_per_s=%.3f peak_rss_mb=%.1f params=%lld\n",
-           model_path, batch, threads, batch / train_step, images / infer,
-           (double)ru.ru_maxrss / 1024.0, (long long)n);
+           "infer_images_per_s=%.3f peak_rss_mb=%.1f params=%lld gflop_per_pair=%.3f "
+           "sgemm_gflops=%.1f gemm_limit_share=%.3f\n",
+           model_path, batch, threads, train_rate, images / infer, (double)ru.ru_maxrss / 1024.0,
+           (long long)n, pair_gflop, sgemm_gflops, train_rate * pair_gflop / sgemm_gflops);
     free(xa);
     free(xb);
     free(y);

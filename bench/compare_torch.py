@@ -1,27 +1,72 @@
 #!/usr/bin/python3
-"""Run twingrad (bench/bench_train) and PyTorch (bench/torch_seed.py) on the same
-model file, batch and thread count, one after the other in this run, and print
-the throughput and memory side by side with their ratios. Each side runs in its
-own process so that its peak memory is its own.
+"""Run twingrad (bench/bench_train), PyTorch (bench/torch_seed.py) and, for inference,
+ONNX Runtime (bench/ort_infer.js on the PyTorch tower exported with torch.onnx.export)
+on the same model file, batch and thread count, interleaved in this run, and print
+throughput and memory side by side with their ratios and twingrad's share of the
+GEMM limit. Each side runs in its own process so that its peak memory is its own.
 
     /usr/bin/python3 bench/compare_torch.py [MODEL] [--batch 16] [--threads 2] [--repeat 3]
+                                            [--load] [--no-onnx]
+
+--load: robustness under load. Each repeat runs every side quiet, then again beside
+one `nice -n 19` busy loop per core, and the table shows the share of the quiet
+throughput each keeps (target for twingrad: >= 70%).
 
 Run from the build directory (where bench/bench_train was built) or pass
---bench-train PATH. OPENBLAS_* variables are passed through unchanged.
+--bench-train PATH. OPENBLAS_* variables are passed through unchanged; speed figures
+count with none set (env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...). ONNX Runtime's
+column is skipped, and says so, where node or onnxruntime-node (under tests/onnx) is absent.
 """
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    """The key=value fields of the last 'impl=' line, and the '#' header lines."""
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.strip()}")
+    out = proc.stdout
     line = [l for l in out.splitlines() if l.startswith("impl=")][-1]
-    return dict(kv.split("=", 1) for kv in line.split())
+    header = [l[2:] for l in out.splitlines() if l.startswith("# ")]
+    return dict(kv.split("=", 1) for kv in line.split()), header
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+class BusyLoops:
+    """One `nice -n 19` busy loop per core, for the duration of a with-block."""
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
+                      for _ in range(os.cpu_count() or 1)]
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def median(runs, key):
+    vals = [float(r[key]) for r in runs if key in r]
+    return statistics.median(vals) if vals else None
 
 
 def main():
@@ -30,28 +75,106 @@ def main():
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--images", type=int, default=64)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--load", action="store_true", help="also measure beside nice -n 19 busy loops")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime column")
     p.add_argument("--bench-train", default=os.path.join("bench", "bench_train"))
     a = p.parse_args()
-    common = ["--batch", str(a.batch), "--threads", str(a.threads), "--steps", str(a.steps)]
+    common = ["--batch", str(a.batch), "--threads", str(a.threads), "--steps", str(a.steps),
+              "--images", str(a.images)]
+    tmp = tempfile.mkdtemp(prefix="tg_compare.")
+    onnx_path = os.path.join(tmp, "tower.onnx")
     tg_cmd = [a.bench_train, a.model] + common
     pt_cmd = [sys.executable, os.path.join(HERE, "torch_seed.py"), a.model] + common
-    results = {"twingrad": [], "pytorch": []}
-    for _ in range(a.repeat):  # interleaved, so drift on a shared machine hits both
-        results["twingrad"].append(run(tg_cmd))
-        results["pytorch"].append(run(pt_cmd))
-    keys = [("train_pairs_per_s", "training pairs/s", 1), ("infer_images_per_s", "inference images/s", 1),
-            ("peak_rss_mb", "peak RSS MiB", -1)]
-    print(f"model {a.model}, batch {a.batch} pairs, {a.threads} threads, median of {a.repeat} runs")
-    print(f"{'':22s}{'twingrad':>12s}{'pytorch':>12s}{'ratio':>10s}")
-    for key, label, sense in keys:
-        tg = statistics.median(float(r[key]) for r in results["twingrad"])
-        pt = statistics.median(float(r[key]) for r in results["pytorch"])
-        ratio = tg / pt
-        note = "(higher is better)" if sense > 0 else "(lower is better)"
-        print(f"{label:22s}{tg:12.2f}{pt:12.2f}{ratio:9.2f}x {note}")
-    print(f"parameters: twingrad {results['twingrad'][0]['params']}, pytorch {results['pytorch'][0]['params']}"
-          f"; torch {results['pytorch'][0].get('torch', '?')}")
+    ort_skip = None
+    if a.no_onnx:
+        ort_skip = "--no-onnx"
+    elif not shutil.which("node"):
+        ort_skip = "node not found"
+    modes = ["quiet", "load"] if a.load else ["quiet"]
+    results = {m: {"twingrad": [], "pytorch": [], "onnxruntime": []} for m in modes}
+    header = []
+    try:
+        for rep in range(a.repeat):  # interleaved, so drift on a shared machine hits every side
+            for mode in modes:
+                loops = BusyLoops() if mode == "load" else None
+                if loops:
+                    loops.__enter__()
+                try:
+                    r, header = run(tg_cmd)
+                    results[mode]["twingrad"].append(r)
+                    export = ["--onnx", onnx_path] if rep == 0 and mode == "quiet" and not ort_skip else []
+                    r, _ = run(pt_cmd + export)
+                    results[mode]["pytorch"].append(r)
+                    if not ort_skip:
+                        r, _ = run(["node", os.path.join(HERE, "ort_infer.js"), onnx_path,
+                                    "--shape", shape_of(results[mode]["pytorch"][-1], a.model)] + common_ort(a))
+                        if "skipped" in r:
+                            ort_skip = r["skipped"].replace("_", " ")
+                        else:
+                            results[mode]["onnxruntime"].append(r)
+                finally:
+                    if loops:
+                        loops.__exit__(None, None, None)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    blas_env = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
+    print(f"model {a.model}, batch {a.batch} pairs, {a.threads} threads, median of {a.repeat} interleaved runs")
+    print(f"CPU: {cpu_name()} ({os.cpu_count()} logical CPUs)")
+    for h in header:
+        print(f"twingrad: {h}")
+    print(f"OPENBLAS_* set: {blas_env if blas_env else 'none'}"
+          + ("  (speed figures count only with none set)" if blas_env else ""))
+    pt0 = results["quiet"]["pytorch"][0]
+    ort_runs = results["quiet"]["onnxruntime"]
+    print(f"torch {pt0.get('torch', '?')}; onnxruntime "
+          + (ort_runs[0].get("ort", "?") if ort_runs else f"skipped ({ort_skip or 'no result'})"))
+    print()
+    for mode in modes:
+        res = results[mode]
+        title = "quiet" if mode == "quiet" else "beside one nice -n 19 busy loop per core"
+        print(f"[{title}]")
+        print(f"{'':22s}{'twingrad':>12s}{'pytorch':>12s}{'tg/torch':>10s}{'onnxrt':>12s}{'tg/ort':>9s}")
+        for key, label, lower in [("train_pairs_per_s", "training pairs/s", False),
+                                  ("infer_images_per_s", "inference images/s", False),
+                                  ("peak_rss_mb", "peak RSS MiB", True)]:
+            tg, pt, ort = (median(res[s], key) for s in ("twingrad", "pytorch", "onnxruntime"))
+            ort_col = f"{ort:12.2f}{tg / ort:8.2f}x" if ort and key == "infer_images_per_s" else f"{'-':>12s}{'-':>9s}"
+            note = " (lower is better)" if lower else ""
+            print(f"{label:22s}{tg:12.2f}{pt:12.2f}{tg / pt:9.2f}x{ort_col}{note}")
+        share = median(res["twingrad"], "gemm_limit_share")
+        if share is not None:
+            print(f"twingrad training at {100 * share:.0f}% of the GEMM limit "
+                  f"({median(res['twingrad'], 'gflop_per_pair'):.2f} GFLOP/pair at "
+                  f"{median(res['twingrad'], 'sgemm_gflops'):.0f} GFLOP/s sgemm)")
+        spread = [float(r["train_pairs_per_s"]) for r in res["twingrad"]]
+        print(f"twingrad training runs: {', '.join(f'{v:.2f}' for v in spread)} pairs/s (noise)")
+        print()
+    if a.load:
+        print("share of quiet throughput kept under load:")
+        for side in ("twingrad", "pytorch", "onnxruntime"):
+            for key, label in [("train_pairs_per_s", "training"), ("infer_images_per_s", "inference")]:
+                q, l = median(results["quiet"][side], key), median(results["load"][side], key)
+                if q and l:
+                    print(f"  {side:12s} {label:10s} {100 * l / q:5.0f}%")
+    print(f"parameters: twingrad {results['quiet']['twingrad'][0]['params']}, pytorch {pt0['params']}")
+
+
+def shape_of(_pt_result, model):
+    """C,H,W of the model's input line ("input H W C")."""
+    with open(model) as f:
+        for line in f:
+            words = line.split("#", 1)[0].split()
+            if words[:1] == ["input"] and len(words) >= 4:
+                h, w, c = words[1:4]
+                return f"{c},{h},{w}"
+    raise SystemExit(f"{model}: no input line")
+
+
+def common_ort(a):
+    return ["--batch", str(a.batch), "--threads", str(a.threads), "--images", str(a.images)]
 
 
 if __name__ == "__main__":

@@ -139,6 +139,7 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--images", type=int, default=64)
+    p.add_argument("--onnx", help="also export the tower (eval mode) to this ONNX file")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -176,7 +177,11 @@ def main():
         for chunk in images.split(args.batch):
             tower(chunk)
         infer = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # before the export
+    if args.onnx:  # for ONNX Runtime's column; batch size left dynamic
+        torch.onnx.export(tower, images[: args.batch], args.onnx, input_names=["x"],
+                          output_names=["embedding"], dynamic_axes={"x": {0: "n"}, "embedding": {0: "n"}},
+                          opset_version=13)
     n_params = sum(p.numel() for p in tower.parameters())
     print(f"impl=pytorch model={args.model} batch={args.batch} threads={args.threads} "
           f"train_pairs_per_s={args.batch / step_time:.3f} infer_images_per_s={args.images / infer:.3f} "

@@ -105,12 +105,13 @@ static int print_version(void) {
     printf("CPU:     %s (%s)\n", info.cpu, info.cpu_isa);
     printf("BLAS:    %s\n", info.library);
     printf("kernel:  %s (%s, %s)\n", info.core, info.core_isa, info.core_origin);
-    printf("threads: %d\n", info.threads);
+    printf("threads: %d (OpenMP wait: %s)\n", info.threads, info.wait_policy);
     if (info.warning[0]) printf("WARNING: %s\n", info.warning);
     return st ? TG_EXIT_FAILURE : TG_EXIT_OK;
 }
 
 int main(int argc, char **argv) {
+    tg_threads_passive_wait(argv); /* first: it may re-execute with the same argv */
     int failed = load_plugins(&argc, argv);
     if (failed) return failed;
     if (argc < 2) {

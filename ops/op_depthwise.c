@@ -13,6 +13,7 @@
  * fixed order (deterministic). Each call opens one OpenMP region for the whole
  * batch, never one per image between GEMMs (see op_conv.c on threading). */
 #include "autograd/tg_blas.h"
+#include "autograd/tg_cpu.h"
 #include <string.h>
 
 #include "ops/tg_builtin_ops.h"
@@ -21,13 +22,7 @@
 
 /* ---- the depthwise kernels, one image at a time ---- */
 
-/* Hot plane kernels get an AVX2+FMA clone picked at load time; the build itself
- * targets baseline x86-64 (OpenBLAS does the same for its own kernels). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define TG_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define TG_HOT
-#endif
+/* Hot plane kernels get AVX-512 and AVX2+FMA clones picked at load time (TG_HOT). */
 
 /* One output plane: yo (Ho, Wo) = bo + the K x K filter wo over the input plane xc (H, W).
  * Interior columns (every tap inside the row) accumulate all taps in a register and

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "autograd/tg_cpu.h"
+
 tg_status tg_conv_geom_init(tg_conv_geom *g, const char *what, int c, int h, int w, int k,
                             int stride, tg_pad pad, int padding) {
     g->c = c;
@@ -71,7 +73,7 @@ void tg_im2col(const tg_conv_geom *g, const float *x, int oh0, int oh1, float *c
 }
 
 /* col: (C*K*K, (oh1-oh0)*Wo)  dx: (C, H, W) += col2im(col) */
-void tg_col2im_add(const tg_conv_geom *g, const float *col, int oh0, int oh1, float *dx) {
+TG_HOT void tg_col2im_add(const tg_conv_geom *g, const float *col, int oh0, int oh1, float *dx) {
     const int kk = g->k * g->k, p = (oh1 - oh0) * g->wo, s = g->stride;
     for (int c = 0; c < g->c; c++) {
         float *dxc = dx + (int64_t)c * g->h * g->w;
@@ -119,7 +121,7 @@ void tg_act_row(tg_act act, float *y, int64_t p) {
 }
 
 /* dz = dy * act'(z), from the output y (see tg_act_backward). */
-void tg_act_grad_row(tg_act act, const float *y, const float *dy, float *dz, int64_t p) {
+TG_HOT void tg_act_grad_row(tg_act act, const float *y, const float *dy, float *dz, int64_t p) {
     switch (act) {
     case TG_ACT_NONE:
         for (int64_t j = 0; j < p; j++) dz[j] = dy[j];
@@ -144,7 +146,7 @@ void tg_act_grad_row(tg_act act, const float *y, const float *dy, float *dz, int
 
 /* y (F, q), row stride ld, = act(y + b) for one block while it is in cache, in one
  * pass per row; b may be NULL. Serial (see the top of the file). */
-void tg_bias_act(float *y, const float *b, tg_act act, int f, int64_t q, int64_t ld) {
+TG_HOT void tg_bias_act(float *y, const float *b, tg_act act, int f, int64_t q, int64_t ld) {
     for (int i = 0; i < f; i++) {
         float *yi = y + (int64_t)i * ld;
         const float bi = b ? b[i] : 0.0f;
@@ -167,8 +169,8 @@ void tg_bias_act(float *y, const float *b, tg_act act, int f, int64_t q, int64_t
 /* dz (F, q) = dy * act'(y) and db (F) += its row sums, one pass, one writer per row;
  * y and dy have row stride ld, dz is packed (stride q). With no activation only the
  * sums are taken (dz is dy itself). */
-void tg_dz_bias(const float *y, const float *dy, float *dz, float *db, tg_act act, int f, int64_t q,
-                int64_t ld) {
+TG_HOT void tg_dz_bias(const float *y, const float *dy, float *dz, float *db, tg_act act, int f,
+                       int64_t q, int64_t ld) {
     for (int i = 0; i < f; i++) {
         const float *row = dy + (int64_t)i * ld;
         if (act != TG_ACT_NONE) {
