@@ -50,6 +50,20 @@ TG_HOT static void dw_plane_forward(const tg_conv_geom *g, const float *xc, cons
                 }
             yr[ow] = acc;
         }
+        /* interior, K = 3, stride 1, all three input rows inside: the nine taps in
+         * one expression, one store per output, unit-stride loads (the seed model's
+         * case; a runtime stride would make every load a gather) */
+        if (k == 3 && s == 1 && kh0 == 0 && kh1 == 3) {
+            const float *r0 = xc + (int64_t)top * w - g->pl, *r1 = r0 + w, *r2 = r1 + w;
+            const float a0 = wo[0], a1 = wo[1], a2 = wo[2], a3 = wo[3], a4 = wo[4], a5 = wo[5],
+                        a6 = wo[6], a7 = wo[7], a8 = wo[8];
+#pragma omp simd
+            for (int ow = wlo; ow < whi; ow++)
+                yr[ow] = bo + (a0 * r0[ow] + a1 * r0[ow + 1] + a2 * r0[ow + 2]) +
+                         (a3 * r1[ow] + a4 * r1[ow + 1] + a5 * r1[ow + 2]) +
+                         (a6 * r2[ow] + a7 * r2[ow + 1] + a8 * r2[ow + 2]);
+            continue;
+        }
         /* interior: row by row of taps, so the loop over ow has no inner loop and
          * vectorises (a K = 3 row of taps is one expression) */
 #pragma omp simd
@@ -170,6 +184,44 @@ TG_HOT static void dw_plane_backward_weight(const tg_conv_geom *g, const float *
 #pragma omp simd reduction(+ : acc)
         for (int j = 0; j < p; j++) acc += dz[j];
         *db += acc;
+    }
+    if (!dw) return;
+    if (k == 3 && s == 1) { /* one pass over each dz row for its three taps per input row */
+        int lo, hi, unused;
+        tg_conv_span(g->wo, 1, g->pl, 0, g->w, &lo, &unused); /* tap 0 has the largest lo */
+        tg_conv_span(g->wo, 1, g->pl, 2, g->w, &unused, &hi); /* tap 2 the smallest hi */
+        if (hi < lo) hi = lo;
+        for (int kh = 0; kh < 3; kh++) {
+            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;
+            for (int oh = 0; oh < g->ho; oh++) {
+                const int ih = oh - g->pt + kh;
+                if (ih < 0 || ih >= g->h) continue;
+                const float *xr = xc + (int64_t)ih * g->w - g->pl, *dr = dz + (int64_t)oh * g->wo;
+                float r0 = 0.0f, r1 = 0.0f, r2 = 0.0f;
+                for (int ow = 0; ow < g->wo; ow++) { /* the edge columns, checked */
+                    if (ow == lo) ow = hi;
+                    if (ow >= g->wo) break;
+                    const int iw = ow - g->pl;
+                    if (iw >= 0 && iw < g->w) r0 += dr[ow] * xr[ow];
+                    if (iw + 1 >= 0 && iw + 1 < g->w) r1 += dr[ow] * xr[ow + 1];
+                    if (iw + 2 >= 0 && iw + 2 < g->w) r2 += dr[ow] * xr[ow + 2];
+                }
+#pragma omp simd reduction(+ : r0, r1, r2)
+                for (int ow = lo; ow < hi; ow++) {
+                    const float d = dr[ow];
+                    r0 += d * xr[ow];
+                    r1 += d * xr[ow + 1];
+                    r2 += d * xr[ow + 2];
+                }
+                a0 += r0;
+                a1 += r1;
+                a2 += r2;
+            }
+            dw[kh * 3] += a0;
+            dw[kh * 3 + 1] += a1;
+            dw[kh * 3 + 2] += a2;
+        }
+        return;
     }
     for (int kh = 0; kh < k; kh++)
         for (int kw = 0; kw < k; kw++) {
