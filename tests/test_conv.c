@@ -122,6 +122,9 @@ static const conv_case cases[] = {
     {3, 2, 8, 9, 3, 3, 2, 0, -1, 1, 1, "tanh"},    {2, 2, 6, 5, 3, 2, 2, 1, -1, 0, 1, "none"},
     {2, 4, 5, 5, 3, 1, 1, 0, -1, 1, 1, "sigmoid"}, {2, 2, 9, 6, 5, 3, 2, 0, 2, 1, 1, "none"},
     {1, 3, 5, 5, 2, 4, 1, 1, -1, 1, 2, "relu"},    {2, 5, 11, 13, 6, 5, 3, 1, -1, 1, 1, "none"},
+    /* K = 3, stride 1 (depthwise's one-pass kernels): valid and wide (a vector tail),
+     * explicit padding 2 and narrower than the kernel (no interior column) */
+    {2, 3, 9, 21, 4, 3, 1, 0, -1, 1, 1, "relu"},   {1, 2, 4, 2, 3, 3, 1, 0, 2, 1, 2, "none"},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
