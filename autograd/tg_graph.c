@@ -44,6 +44,11 @@ struct tg_graph {
     void *scratch;
     size_t scratch_size;
     tg_order order;
+    int grad_reuse;   /* share intermediate gradients by liveness */
+    float **pool;     /* those shared gradient buffers */
+    size_t *pool_cap; /* floats in each */
+    int *pool_busy;   /* 1 while a node's gradient lives in it */
+    int n_pool;
 };
 
 /* ---- small helpers ---- */
@@ -155,7 +160,68 @@ void tg_graph_free(tg_graph *g) {
     free(g->state_buf);
     free(g->scratch);
     free(g->order.ids);
+    for (int i = 0; i < g->n_pool; i++) free(g->pool[i]);
+    free(g->pool);
+    free(g->pool_cap);
+    free(g->pool_busy);
     free(g);
+}
+
+void tg_graph_set_grad_reuse(tg_graph *g, int on) {
+    if (g) g->grad_reuse = on != 0;
+}
+
+/* A free pooled buffer of at least `need` floats for n's gradient, zeroed: the
+ * smallest that fits, else the largest free one grown, else a new one; so there
+ * are never more buffers than gradients alive at once. The sweep is the same
+ * every step, so after the first step nothing is allocated. */
+static tg_status pool_take(tg_graph *g, tg_node *n) {
+    size_t need = (size_t)tg_shape_numel(&n->value.shape);
+    int best = -1, largest = -1;
+    for (int i = 0; i < g->n_pool; i++) {
+        if (g->pool_busy[i]) continue;
+        if (g->pool_cap[i] >= need && (best < 0 || g->pool_cap[i] < g->pool_cap[best])) best = i;
+        if (largest < 0 || g->pool_cap[i] > g->pool_cap[largest]) largest = i;
+    }
+    if (best < 0 && largest >= 0) {
+        float *p = realloc(g->pool[largest], need * sizeof(float));
+        if (!p) return tg_error(TG_ERR_NOMEM, "node '%s': out of memory for its gradient", n->name);
+        g->pool[largest] = p;
+        g->pool_cap[largest] = need;
+        best = largest;
+    }
+    if (best < 0) {
+        int k = g->n_pool;
+        float **p = realloc(g->pool, (size_t)(k + 1) * sizeof *p);
+        if (p) g->pool = p;
+        size_t *c = realloc(g->pool_cap, (size_t)(k + 1) * sizeof *c);
+        if (c) g->pool_cap = c;
+        int *b = realloc(g->pool_busy, (size_t)(k + 1) * sizeof *b);
+        if (b) g->pool_busy = b;
+        float *data = p && c && b ? malloc((need ? need : 1) * sizeof(float)) : NULL;
+        if (!data)
+            return tg_error(TG_ERR_NOMEM, "node '%s': out of memory for its gradient", n->name);
+        g->pool[k] = data;
+        g->pool_cap[k] = need;
+        g->pool_busy[k] = 0;
+        g->n_pool = k + 1;
+        best = k;
+    }
+    g->pool_busy[best] = 1;
+    tg_tensor_free(&n->grad);
+    n->grad.data = g->pool[best];
+    n->grad.capacity = g->pool_cap[best];
+    n->grad.owns_data = 0;
+    n->grad.shape = n->value.shape;
+    memset(n->grad.data, 0, need * sizeof(float));
+    return TG_OK;
+}
+
+/* Return n's gradient buffer to the pool; n keeps no gradient. */
+static void pool_give(tg_graph *g, tg_node *n) {
+    for (int i = 0; i < g->n_pool; i++)
+        if (g->pool[i] == n->grad.data) g->pool_busy[i] = 0;
+    memset(&n->grad, 0, sizeof n->grad);
 }
 
 /* ---- leaves ---- */
@@ -641,6 +707,97 @@ tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
     return TG_OK;
 }
 
+static tg_status backward_node(tg_graph *g, tg_node *n) {
+    if (!n->op->backward)
+        return tg_error(TG_ERR_INVALID, "node '%s': op '%s' is not differentiable", n->name,
+                        n->op->name);
+    n->scratch = g->scratch;
+    n->scratch_size = g->scratch_size;
+    tg_status st = n->op->backward(n);
+    if (st) return tg_error_context(st, "backward of node '%s' (%s): ", n->name, n->op->name);
+    return TG_OK;
+}
+
+/* Whether n's gradient lives in the pool: an op node's, other than the seed's. */
+static int pooled(const tg_graph *g, const tg_node *n, const tg_node *seed_node) {
+    return g->grad_reuse && n->op && n->wants_grad && n != seed_node &&
+           !(n->flags & (TG_NODE_PARAM | TG_NODE_INPUT));
+}
+
+/* The reverse sweep with pooled gradients, over a depth-first order of the seed
+ * node's inputs (each branch, e.g. each Siamese tower, finished before the next
+ * starts, so only one branch's gradients live at a time; the creation order
+ * interleaves the towers). A pooled node's gradient is taken (zeroed) just before
+ * the backward of its last consumer in that order, which is the first to add into
+ * it, and given back after its own backward has read it. */
+static tg_status backward_pooled(tg_graph *g, tg_node *seed_node) {
+    const int nn = g->n_nodes;
+    int *seq = malloc((size_t)nn * sizeof *seq);        /* inputs-first DFS post-order */
+    int *stack = malloc((size_t)nn * sizeof *stack);    /* DFS: node ids ... */
+    int *next_in = calloc((size_t)nn, sizeof *next_in); /* ... and the next input to visit */
+    int *pos = malloc((size_t)nn * sizeof *pos);        /* node id -> position taken at */
+    int *head = malloc((size_t)nn * sizeof *head);      /* position -> first node taken */
+    int *next = malloc((size_t)nn * sizeof *next);      /* the next node taken there */
+    tg_status st = TG_OK;
+    int len = 0;
+    if (!seq || !stack || !next_in || !pos || !head || !next) {
+        st = tg_error(TG_ERR_NOMEM, "backward: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < nn; i++) pos[i] = -2; /* -2: not visited */
+    int top = 0;
+    stack[top++] = seed_node->id;
+    pos[seed_node->id] = -1;
+    while (top) {
+        tg_node *v = g->nodes[stack[top - 1]];
+        if (next_in[v->id] < v->n_inputs) {
+            tg_node *u = v->inputs[next_in[v->id]++];
+            if (pos[u->id] == -2) {
+                pos[u->id] = -1;
+                stack[top++] = u->id;
+            }
+            continue;
+        }
+        seq[len++] = v->id;
+        top--;
+    }
+    for (int i = 0; i < len; i++) {
+        tg_node *n = g->nodes[seq[i]];
+        head[i] = -1;
+        if (pooled(g, n, seed_node) && pos[n->id] < i) pos[n->id] = i;
+        if (!n->op || !n->wants_grad) continue;
+        for (int k = 0; k < n->n_inputs; k++) {
+            tg_node *in = n->inputs[k];
+            if (pooled(g, in, seed_node) && pos[in->id] < i) pos[in->id] = i;
+        }
+    }
+    for (int i = 0; i < len; i++) {
+        int id = seq[i];
+        if (pooled(g, g->nodes[id], seed_node)) {
+            next[id] = head[pos[id]];
+            head[pos[id]] = id;
+        }
+    }
+    for (int i = len - 1; i >= 0 && !st; i--) {
+        for (int id = head[i]; id >= 0 && !st; id = next[id]) st = pool_take(g, g->nodes[id]);
+        tg_node *n = g->nodes[seq[i]];
+        if (!st && n->op && n->wants_grad) st = backward_node(g, n);
+        if (pooled(g, n, seed_node) && n->grad.data) pool_give(g, n);
+    }
+    for (int i = 0; i < len; i++) { /* after a failure: give back what is still taken */
+        tg_node *n = g->nodes[seq[i]];
+        if (pooled(g, n, seed_node) && n->grad.data) pool_give(g, n);
+    }
+done:
+    free(seq);
+    free(stack);
+    free(next_in);
+    free(pos);
+    free(head);
+    free(next);
+    return st;
+}
+
 tg_status tg_graph_backward_from(tg_graph *g, tg_node *node, const float *seed) {
     if (!g || !node) return tg_error(TG_ERR_INVALID, "tg_graph_backward: graph and node are required");
     tg_status st;
@@ -659,7 +816,7 @@ tg_status tg_graph_backward_from(tg_graph *g, tg_node *node, const float *seed) 
             for (int k = 0; k < TG_MAX_PARAMS; k++)
                 if (n->params[k] && n->params[k]->wants_grad) n->wants_grad = 1;
         }
-        if (n->wants_grad && !(n->flags & TG_NODE_PARAM)) {
+        if (n->wants_grad && !(n->flags & TG_NODE_PARAM) && !pooled(g, n, node)) {
             if (ensure_grad(n)) return TG_ERR_NOMEM;
             tg_tensor_zero(&n->grad);
         }
@@ -667,16 +824,11 @@ tg_status tg_graph_backward_from(tg_graph *g, tg_node *node, const float *seed) 
     if (!node->wants_grad) return TG_OK; /* nothing trainable upstream */
     int64_t numel = tg_shape_numel(&node->value.shape);
     for (int64_t i = 0; i < numel; i++) node->grad.data[i] = seed ? seed[i] : 1.0f;
+    if (g->grad_reuse) return backward_pooled(g, node);
     for (int i = o->n - 1; i >= 0; i--) {
         tg_node *n = g->nodes[o->ids[i]];
         if (!n->op || !n->wants_grad) continue;
-        if (!n->op->backward)
-            return tg_error(TG_ERR_INVALID, "node '%s': op '%s' is not differentiable", n->name,
-                            n->op->name);
-        n->scratch = g->scratch;
-        n->scratch_size = g->scratch_size;
-        st = n->op->backward(n);
-        if (st) return tg_error_context(st, "backward of node '%s' (%s): ", n->name, n->op->name);
+        if ((st = backward_node(g, n))) return st;
     }
     return TG_OK;
 }

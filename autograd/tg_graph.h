@@ -100,6 +100,14 @@ tg_status tg_graph_backward(tg_graph *g, tg_node *loss);
 tg_status tg_graph_backward_from(tg_graph *g, tg_node *node, const float *seed);
 /* Zero every parameter gradient. */
 void tg_graph_zero_grad(tg_graph *g);
+/* Share the gradient buffers of intermediate nodes by liveness during backward
+ * (on: 1): a node's gradient lives from the first backward that adds into it to
+ * its own backward, and buffers whose lifetimes do not overlap are one. Saves
+ * most of the activation-gradient memory of a deep tower; afterwards only the
+ * gradients of parameters, of inputs that asked and of the seed node are kept
+ * (tg_node_grad of any other node is NULL). Off by default; models built by
+ * tg_model_build turn it on. */
+void tg_graph_set_grad_reuse(tg_graph *g, int on);
 
 /* The nodes in creation order (which is a topological order). */
 int tg_graph_node_count(const tg_graph *g);

@@ -125,6 +125,9 @@ def main():
     print(f"CPU: {cpu_name()} ({os.cpu_count()} logical CPUs)")
     for h in header:
         print(f"twingrad: {h}")
+    omp_env = {k: v for k, v in os.environ.items() if k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+          f"OpenMP wait variables set by the caller: {omp_env if omp_env else 'none'}")
     print(f"OPENBLAS_* set: {blas_env if blas_env else 'none'}"
           + ("  (speed figures count only with none set)" if blas_env else ""))
     pt0 = results["quiet"]["pytorch"][0]
@@ -134,7 +137,8 @@ def main():
     print()
     for mode in modes:
         res = results[mode]
-        title = "quiet" if mode == "quiet" else "beside one nice -n 19 busy loop per core"
+        title = ("no added load (other sessions' work may be running: see the load average)" if mode == "quiet"
+                 else "beside one nice -n 19 busy loop per core")
         print(f"[{title}]")
         print(f"{'':22s}{'twingrad':>12s}{'pytorch':>12s}{'tg/torch':>10s}{'onnxrt':>12s}{'tg/ort':>9s}")
         for key, label, lower in [("train_pairs_per_s", "training pairs/s", False),

@@ -49,6 +49,7 @@ static tg_status build(tg_model *m, int batch, int init) {
         return tg_error(TG_ERR_NOMEM, "%s: out of memory building the model", d->source);
     tg_graph *g = m->graph;
     tg_graph_set_init(g, init);
+    tg_graph_set_grad_reuse(g, 1); /* only parameter gradients are read after backward */
     tg_shape img = tg_shape4(batch, d->channels, d->height, d->width);
     m->a = tg_graph_input(g, "a", img);
     m->b = m->a ? tg_graph_input(g, "b", img) : NULL;

@@ -846,6 +846,55 @@ START_TEST(test_layer_from_parsed_attributes_checks_required_ones) {
 }
 END_TEST
 
+/* Gradient buffers shared by liveness (on for models) give the parameter gradients
+ * of the plain sweep, over a tower with a residual add, batch norm and pooling,
+ * and keep no intermediate gradient; switched off, every gradient is kept. */
+START_TEST(test_shared_gradient_buffers_give_the_same_parameter_gradients) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/models/siamese_small.tg", srcdir());
+    char *text = read_file(path);
+    ck_assert_ptr_nonnull(text);
+    tg_model_def *def = parse_ok(text);
+    tg_model *m;
+    ck_assert_msg(tg_model_build(def, 3, &m) == TG_OK, "%s", tg_last_error());
+    int64_t item = 64 * 64, n;
+    float *x = malloc(sizeof(float) * (size_t)(6 * item)), y[3] = {0, 1, 0};
+    tg_rng rng;
+    tg_rng_seed(&rng, 11);
+    for (int64_t i = 0; i < 6 * item; i++) x[i] = (float)tg_rng_uniform(&rng);
+    ck_assert_int_eq(tg_input_set(m->a, tg_shape4(3, 1, 64, 64), x), TG_OK);
+    ck_assert_int_eq(tg_input_set(m->b, tg_shape4(3, 1, 64, 64), x + 3 * item), TG_OK);
+    ck_assert_int_eq(tg_input_set(m->y, tg_shape1(3), y), TG_OK);
+    float *grads = tg_graph_grad_data(m->graph, &n), *plain = malloc(sizeof(float) * (size_t)n);
+    for (int run = 0; run < 3; run++) { /* plain, then shared twice (stale buffers) */
+        tg_graph_set_grad_reuse(m->graph, run > 0);
+        ck_assert_int_eq(tg_graph_forward(m->graph, m->loss), TG_OK);
+        tg_graph_zero_grad(m->graph);
+        ck_assert_msg(tg_graph_backward(m->graph, m->loss) == TG_OK, "%s", tg_last_error());
+        if (run == 0) {
+            ck_assert_ptr_nonnull(tg_node_grad(m->ea));
+            memcpy(plain, grads, sizeof(float) * (size_t)n);
+            continue;
+        }
+        ck_assert_ptr_null(tg_node_grad(m->ea)); /* not kept */
+        double worst = 0.0, scale = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            double d = fabs((double)plain[i] - grads[i]);
+            if (d > worst) worst = d;
+            if (fabs(plain[i]) > scale) scale = fabs(plain[i]);
+        }
+        ck_assert_msg(scale > 0.0, "all parameter gradients are zero");
+        ck_assert_msg(worst <= 1e-5 * scale, "run %d: largest difference %g (scale %g)", run, worst,
+                      scale);
+    }
+    free(plain);
+    free(x);
+    free(text);
+    tg_model_free(m);
+    tg_model_def_free(def);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("models");
     TCase *tc = tcase_create("grammar");
@@ -884,6 +933,7 @@ int main(void) {
     tcase_add_test(tc, test_models_dir_siamese_small_round_trip);
     tcase_add_test(tc, test_models_dir_fashion_mnist_round_trip);
     tcase_add_test(tc, test_models_dir_siamese_xray_round_trip);
+    tcase_add_test(tc, test_shared_gradient_buffers_give_the_same_parameter_gradients);
     tcase_add_test(tc, test_models_dir_siamese_xray_matches_the_seed_architecture);
     suite_add_tcase(s, tc);
     tc = tcase_create("robustness");
