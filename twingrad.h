@@ -56,5 +56,6 @@
 #include "eval/tg_report.h"
 #include "eval/tg_eval.h"
 #include "train/tg_train.h"
+#include "train/tg_cv.h"
 
 #endif

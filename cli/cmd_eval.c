@@ -73,6 +73,7 @@ int tg_cmd_eval(int argc, char **argv) {
     o.log = stdout;
     tg_eval_result r;
     if (tg_evaluate(&o, &r)) return tg_cli_fail("eval", TG_EXIT_FAILURE, "%s", tg_last_error());
+    tg_eval_result_free(&r);
     printf("report: %s\n", o.report_path);
     return TG_EXIT_OK;
 }

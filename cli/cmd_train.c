@@ -28,8 +28,13 @@ static void train_usage(FILE *out) {
         "  --out DIR          run directory (default runs/<model name>)\n"
         "  --resume           continue the run in --out from last.tgc\n"
         "  --epochs N, --batch N, --lr X, --seed N   override the model's train line\n"
+        "  --early-stop N     stop after N epochs without a better validation loss (0: never)\n"
+        "  --schedule 'KIND key=value ...'   e.g. 'constant' or 'cosine t_max=20' (train line's\n"
+        "                     otherwise)\n"
+        "  --collapse-stop N  fail after N collapsed epochs in a row (default 3; 0: only warn)\n"
         "  --threads N        threads for kernels and BLAS (default: one per core)\n"
-        "  --val F, --test F  validation and test fractions (default 0.15 each)\n"
+        "  --val F, --test F  validation and test fractions (default 0.15 each); --val 0:\n"
+        "                     train on every non-test image, validate on the training images\n"
         "  --group auto|yes|no  split by the spec's group column (default auto)\n"
         "  --balance pairs|undersample  class balance (default pairs: keep every image)\n"
         "  --pairs N          training pairs per epoch (default twice the training images)\n"
@@ -41,7 +46,9 @@ static void train_usage(FILE *out) {
         "                     fixed: the same bits on any number of ranks dividing --shards\n"
         "  --shards N         micro-batches per batch (default: one per rank)\n"
         "Under mpirun or srun (a build with MPI) every rank takes its share of each\n"
-        "batch; rank 0 writes the files. See docs/distributed.md.\n");
+        "batch; rank 0 writes the files. See docs/distributed.md.\n"
+        "  --diagnostics      per-epoch gradient norms, update sizes, active margin terms\n"
+        "                     and distance histograms in RUN_DIR/diagnostics.csv\n");
 }
 
 /* "runs/<file stem>" for models/siamese_xray.tg */
@@ -64,6 +71,8 @@ int tg_cmd_train(int argc, char **argv) {
         {"augment", no_argument, 0, 'a'},       {"knn", required_argument, 0, 'k'},
         {"progress", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
         {"reduce", required_argument, 0, 'r'},  {"shards", required_argument, 0, 'n'},
+        {"diagnostics", no_argument, 0, 'D'},   {"early-stop", required_argument, 0, 'E'},
+        {"schedule", required_argument, 0, 'C'}, {"collapse-stop", required_argument, 0, 'X'},
         {0, 0, 0, 0}};
     tg_train_opts o = tg_train_opts_default();
     o.progress = isatty(STDERR_FILENO) ? 1 : 0;
@@ -79,6 +88,15 @@ int tg_cmd_train(int argc, char **argv) {
         case 'o': o.run_dir = optarg; break;
         case 'R': o.resume = 1; break;
         case 'a': o.augment = 1; break;
+        case 'D': o.diagnostics = 1; break;
+        case 'C': o.schedule = optarg; break;
+        case 'E':
+        case 'X':
+            if (tg_cli_parse_long(optarg, 0, 1000000, &v))
+                BAD("--%s: expected 0..1000000, got '%s'", c == 'E' ? "early-stop" : "collapse-stop", optarg);
+            if (c == 'E') o.early_stop = (int)v;
+            else o.collapse_stop = (int)v;
+            break;
         case 'e':
             if (tg_cli_parse_long(optarg, 1, 1000000, &v)) BAD("--epochs: expected 1..1000000, got '%s'", optarg);
             o.epochs = (int)v;
@@ -102,8 +120,9 @@ int tg_cmd_train(int argc, char **argv) {
             break;
         case 'v':
         case 'T':
-            if (tg_cli_parse_double(optarg, &d) || d <= 0 || d >= 1)
-                BAD("--%s: expected a fraction in (0, 1), got '%s'", c == 'v' ? "val" : "test", optarg);
+            if (tg_cli_parse_double(optarg, &d) || d < 0 || d >= 1 || (c == 'T' && d == 0))
+                BAD("--%s: expected a fraction in %s, got '%s'", c == 'v' ? "val" : "test",
+                    c == 'v' ? "[0, 1)" : "(0, 1)", optarg);
             if (c == 'v') o.val_frac = d;
             else o.test_frac = d;
             break;
@@ -191,6 +210,9 @@ int tg_cmd_train(int argc, char **argv) {
     if (st) return rank ? TG_EXIT_FAILURE : tg_cli_fail("train", TG_EXIT_FAILURE, "%s", tg_last_error());
     if (r.interrupted) return TG_EXIT_INTERRUPTED;
     if (o.progress >= 0 && rank == 0) {
+        if (r.early_stopped)
+            fprintf(stderr, "early stop after epoch %d: no better validation loss since epoch %d\n",
+                    r.epochs_done, r.best_epoch);
         fprintf(stderr, "done: %d epochs; best validation loss %.4f at epoch %d; report in %s/report.html\n",
                 r.epochs_done, r.best_val_loss, r.best_epoch, o.run_dir);
         if (r.collapsed)

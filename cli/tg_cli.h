@@ -16,6 +16,7 @@ enum {
 typedef int (*tg_cli_command_fn)(int argc, char **argv);
 
 int tg_cmd_train(int argc, char **argv);
+int tg_cmd_cv(int argc, char **argv);
 int tg_cmd_eval(int argc, char **argv);
 int tg_cmd_embed(int argc, char **argv);
 int tg_cmd_predict(int argc, char **argv);

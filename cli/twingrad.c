@@ -16,6 +16,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"train", tg_cmd_train, "train a model file on a data spec (resumable)"},
+    {"cv", tg_cmd_cv, "cross-validate a model file: one run per fold, pooled metrics"},
     {"eval", tg_cmd_eval, "evaluate a checkpoint: test pairs, k-NN, report"},
     {"predict", tg_cmd_predict, "classify images by their nearest labelled references"},
     {"embed", tg_cmd_embed, "write embeddings of a data spec as CSV"},

@@ -19,6 +19,23 @@ tg_dataset_opts tg_dataset_opts_default(int width, int height) {
     return o;
 }
 
+/* Renumber the fold column's values 0..n_folds-1 in increasing order. */
+static tg_status number_folds(tg_dataset *ds) {
+    int max = -1;
+    for (size_t i = 0; i < ds->n; i++)
+        if (ds->folds[i] > max) max = ds->folds[i];
+    int *map = malloc(sizeof(int) * (size_t)(max + 1 > 0 ? max + 1 : 1));
+    if (!map) return tg_error(TG_ERR_NOMEM, "out of memory");
+    for (int v = 0; v <= max; v++) map[v] = -1;
+    for (size_t i = 0; i < ds->n; i++) map[ds->folds[i]] = 0;
+    ds->n_folds = 0;
+    for (int v = 0; v <= max; v++)
+        if (map[v] == 0) map[v] = ds->n_folds++;
+    for (size_t i = 0; i < ds->n; i++) ds->folds[i] = map[ds->folds[i]];
+    free(map);
+    return TG_OK;
+}
+
 void tg_ds_builder_init(tg_ds_builder *b, const tg_dataset_opts *opts, tg_dataset *ds) {
     memset(b, 0, sizeof *b);
     memset(ds, 0, sizeof *ds);
@@ -36,6 +53,14 @@ tg_status tg_ds_builder_add(tg_ds_builder *b, const char *path, int label, const
         char **g = realloc(b->groups, cap * sizeof *g);
         if (g) b->groups = g;
         if (!p || !l || !g) return tg_error(TG_ERR_NOMEM, "out of memory listing images");
+        int **tags[2] = {&b->splits, &b->folds};
+        for (int a = 0; a < 2; a++) {
+            if (!*tags[a]) continue;
+            int *t = realloc(*tags[a], cap * sizeof *t);
+            if (!t) return tg_error(TG_ERR_NOMEM, "out of memory listing images");
+            for (size_t i = b->cap; i < cap; i++) t[i] = -1;
+            *tags[a] = t;
+        }
         b->cap = cap;
     }
     char *pc = tg_ds_strdup(path), *gc = group ? tg_ds_strdup(group) : NULL;
@@ -48,6 +73,23 @@ tg_status tg_ds_builder_add(tg_ds_builder *b, const char *path, int label, const
     b->labels[b->n] = label;
     b->groups[b->n] = gc;
     b->n++;
+    return TG_OK;
+}
+
+tg_status tg_ds_builder_tag(tg_ds_builder *b, int split, int fold) {
+    if (b->n == 0) return TG_OK;
+    int **arrays[2] = {&b->splits, &b->folds};
+    int values[2] = {split, fold};
+    for (int a = 0; a < 2; a++) {
+        if (values[a] < 0) continue;
+        /* Sized to cap, like the other arrays; entries not tagged stay -1. */
+        int *p = realloc(*arrays[a], b->cap * sizeof *p);
+        if (!p) return tg_error(TG_ERR_NOMEM, "out of memory");
+        if (!*arrays[a])
+            for (size_t i = 0; i < b->cap; i++) p[i] = -1;
+        *arrays[a] = p;
+        p[b->n - 1] = values[a];
+    }
     return TG_OK;
 }
 
@@ -76,6 +118,8 @@ void tg_ds_builder_free(tg_ds_builder *b) {
     free(b->paths);
     free(b->labels);
     free(b->groups);
+    free(b->splits);
+    free(b->folds);
     memset(b, 0, sizeof *b);
 }
 
@@ -205,8 +249,11 @@ tg_status tg_ds_builder_finish(tg_ds_builder *b, char **class_names, int n_class
     }
     ds->labels = malloc(sizeof(int) * (n ? n : 1));
     ds->paths = calloc(n ? n : 1, sizeof(char *));
+    if (b->splits) ds->parts = malloc(sizeof(int) * (n ? n : 1));
+    if (b->folds) ds->folds = malloc(sizeof(int) * (n ? n : 1));
     char **gnames = calloc(n ? n : 1, sizeof(char *));
-    if (!ds->labels || !ds->paths || !gnames) {
+    if (!ds->labels || !ds->paths || !gnames || (b->splits && !ds->parts) ||
+        (b->folds && !ds->folds)) {
         free(gnames);
         st = tg_error(TG_ERR_NOMEM, "out of memory");
         goto fail;
@@ -240,6 +287,8 @@ tg_status tg_ds_builder_finish(tg_ds_builder *b, char **class_names, int n_class
             goto fail;
         }
         ds->labels[k] = b->labels[i];
+        if (ds->parts) ds->parts[k] = b->splits[i];
+        if (ds->folds) ds->folds[k] = b->folds[i];
         ds->paths[k] = b->paths[i];
         b->paths[i] = NULL;
         gnames[k] = b->groups[i];
@@ -254,6 +303,7 @@ tg_status tg_ds_builder_finish(tg_ds_builder *b, char **class_names, int n_class
     st = tg_ds_assign_groups(ds, gnames);
     free(gnames); /* the names themselves still belong to b->groups */
     if (st != TG_OK) goto fail;
+    if (ds->folds && (st = number_folds(ds)) != TG_OK) goto fail;
     ds->summary.seconds = now_seconds() - t0;
     goto done;
 fail:
@@ -305,6 +355,8 @@ void tg_dataset_free(tg_dataset *ds) {
     free(ds->images);
     free(ds->labels);
     free(ds->groups);
+    free(ds->parts);
+    free(ds->folds);
     if (ds->paths)
         for (size_t i = 0; i < ds->n; i++) free(ds->paths[i]);
     free(ds->paths);

@@ -22,6 +22,9 @@
 
 TG_API_BEGIN
 
+/* Where a user-given split (split=COL) puts an image. */
+typedef enum tg_part { TG_PART_TRAIN = 0, TG_PART_VAL = 1, TG_PART_TEST = 2 } tg_part;
+
 /* What happens when one image cannot be decoded. */
 typedef enum tg_on_error {
     TG_ON_ERROR_SKIP = 0, /* leave it out, record why in the summary (default) */
@@ -51,6 +54,8 @@ typedef struct tg_csv_layout {
     const char *image_column; /* a file name, or a stem tried with known extensions */
     const char *label_column;
     const char *group_column; /* NULL: every image is its own group */
+    const char *split_column; /* NULL, or rows say train, val or test (user-given split) */
+    const char *fold_column;  /* NULL, or rows give a cross-validation fold (integer >= 0) */
     tg_label_spec labels;
 } tg_csv_layout;
 
@@ -85,6 +90,9 @@ typedef struct tg_dataset {
     char **class_names; /* (n_classes) */
     size_t n_groups;
     char **group_names; /* (n_groups) */
+    int *parts;         /* NULL, or (n) a tg_part per image from the spec's split column */
+    int *folds;         /* NULL, or (n) fold numbers 0..n_folds-1 from the spec's fold column */
+    int n_folds;
     tg_dataset_summary summary;
 } tg_dataset;
 

@@ -13,6 +13,8 @@ typedef struct tg_ds_builder {
     char **paths;
     int *labels;
     char **groups; /* NULL entries: the image is its own group */
+    int *splits;   /* NULL, or per item a tg_split_part from a split column */
+    int *folds;    /* NULL, or per item a fold number from a fold column */
     size_t n, cap;
 } tg_ds_builder;
 
@@ -20,6 +22,8 @@ typedef struct tg_ds_builder {
 void tg_ds_builder_init(tg_ds_builder *b, const tg_dataset_opts *opts, tg_dataset *ds);
 /* Queue an image file with its class and optional group name. */
 tg_status tg_ds_builder_add(tg_ds_builder *b, const char *path, int label, const char *group);
+/* Tag the item added last with its split (TG_PART_*, or -1) and fold (>= 0, or -1). */
+tg_status tg_ds_builder_tag(tg_ds_builder *b, int split, int fold);
 /* Record a skipped item in the summary (and the log). */
 tg_status tg_ds_builder_skip(tg_ds_builder *b, const char *what, const char *why);
 /* Decode everything queued, take ownership of class_names (n_classes strings),

@@ -1,8 +1,10 @@
 /* Dataset layouts: a folder per class, a metadata CSV, IDX files. Each lists
  * its images and labels and hands them to the shared builder (tg_dataset.c). */
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "datasets/tg_csv.h"
@@ -217,6 +219,35 @@ static char *resolve_image(const char *dir, const char *field) {
     return (char *)"";
 }
 
+/* A split column's cell: train, val or test (a few spellings, any case). */
+static tg_status parse_part(const char *cell, const char *where, const char *column, int *part) {
+    static const struct {
+        const char *name;
+        int part;
+    } names[] = {{"train", TG_PART_TRAIN}, {"training", TG_PART_TRAIN}, {"val", TG_PART_VAL},
+                 {"valid", TG_PART_VAL},   {"validation", TG_PART_VAL}, {"test", TG_PART_TEST}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcasecmp(cell, names[i].name)) {
+            *part = names[i].part;
+            return TG_OK;
+        }
+    return tg_error(TG_ERR_FORMAT, "%s: split column '%s' holds '%s'; expected train, val or test",
+                    where, column, cell);
+}
+
+/* A fold column's cell: an integer 0..999 (the folds are its distinct values). */
+static tg_status parse_fold(const char *cell, const char *where, const char *column, int *fold) {
+    char *end;
+    errno = 0;
+    long v = strtol(cell, &end, 10);
+    if (end == cell || *end || errno || v < 0 || v > 999)
+        return tg_error(TG_ERR_FORMAT,
+                        "%s: fold column '%s' holds '%s'; expected an integer 0..999", where,
+                        column, cell);
+    *fold = (int)v;
+    return TG_OK;
+}
+
 tg_status tg_dataset_load_csv(const tg_csv_layout *L, const tg_dataset_opts *opts,
                               tg_dataset *out) {
     tg_ds_builder b;
@@ -226,11 +257,15 @@ tg_status tg_dataset_load_csv(const tg_csv_layout *L, const tg_dataset_opts *opt
     if (st != TG_OK) return st;
     char *dir = NULL, **seen = NULL, **names = NULL;
     size_t n_seen = 0;
-    int n_classes = 0, ci, cl, cg = -1;
+    int n_classes = 0, ci, cl, cg = -1, cs = -1, cf = -1;
     if ((st = need_column(&csv, L->csv_path, "image", L->image_column, &ci)) != TG_OK ||
         (st = need_column(&csv, L->csv_path, "label", L->label_column, &cl)) != TG_OK ||
         (L->group_column &&
-         (st = need_column(&csv, L->csv_path, "group", L->group_column, &cg)) != TG_OK))
+         (st = need_column(&csv, L->csv_path, "group", L->group_column, &cg)) != TG_OK) ||
+        (L->split_column &&
+         (st = need_column(&csv, L->csv_path, "split", L->split_column, &cs)) != TG_OK) ||
+        (L->fold_column &&
+         (st = need_column(&csv, L->csv_path, "fold", L->fold_column, &cf)) != TG_OK))
         goto fail;
     if (L->images_dir) {
         dir = tg_ds_strdup(L->images_dir);
@@ -293,8 +328,17 @@ tg_status tg_dataset_load_csv(const tg_csv_layout *L, const tg_dataset_opts *opt
             st = tg_ds_builder_skip(&b, where, why);
             continue;
         }
+        int part = -1, fold = -1;
+        if ((cs >= 0 && (st = parse_part(tg_csv_cell(&csv, r, (size_t)cs), where, L->split_column,
+                                         &part)) != TG_OK) ||
+            (cf >= 0 && (st = parse_fold(tg_csv_cell(&csv, r, (size_t)cf), where, L->fold_column,
+                                         &fold)) != TG_OK)) {
+            free(path);
+            break;
+        }
         const char *group = cg >= 0 ? tg_csv_cell(&csv, r, (size_t)cg) : NULL;
         st = tg_ds_builder_add(&b, path, c, group && !is_blank(group) ? group : NULL);
+        if (st == TG_OK) st = tg_ds_builder_tag(&b, part, fold);
         free(path);
     }
     if (st == TG_OK) st = make_classes(&L->labels, seen, n_seen, &names, &n_classes);

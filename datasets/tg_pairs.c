@@ -74,7 +74,9 @@ tg_status tg_pairs_sample(const tg_dataset *ds, const size_t *idx, size_t n_idx,
     if (n_sim > 0 && simcap == 0) {
         by_class_free(&b);
         return tg_error(TG_ERR_INVALID,
-                        "pairs: similar pairs need a class with two images in the split");
+                        "similar pairs need a class with two images, but no class of these %zu "
+                        "images has two",
+                        n_idx);
     }
     if (n_dis > 0 && present < 2) {
         by_class_free(&b);

@@ -1,15 +1,18 @@
 /* Dataset spec strings, "KIND:ARG[,ARG2][,key=value...]" (docs/datasets.md):
- *   csv:FILE,images=DIR,image=COL,label=COL,positive=A|B,negative=C|*,group=COL
+ *   csv:FILE,images=DIR,image=COL,label=COL,positive=A|B,negative=C|*,group=COL,
+ *       split=COL (train/val/test per row), fold=COL (cross-validation folds)
  *   folders:DIR     idx:IMAGES,LABELS     synth:DIR
  * plus keys common to all: size, aspect, pad, norm, mean, std, cache, on_error,
  * max_pixels. "\," and "\\" escape a comma or backslash inside a value. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "autograd/tg_names.h"
 #include "datasets/tg_ds_build.h"
+#include "datasets/tg_split.h"
 
 #define MAX_ITEMS 64
 #define MAX_LABELS 64
@@ -190,6 +193,60 @@ static tg_status common_keys(spec *sp, tg_dataset_opts *o) {
     return TG_OK;
 }
 
+/* cv=k/K (fold k of K held out as the test split) and cv_seed=N. */
+static tg_status cv_keys(spec *sp, int *fold, int *folds, uint64_t *seed) {
+    int col;
+    const char *v = spec_get(sp, "cv", &col);
+    unsigned long long u;
+    tg_status st;
+    if (v) {
+        char *end;
+        long k = strtol(v, &end, 10), n = *end == '/' ? strtol(end + 1, &end, 10) : 0;
+        if (*end || n < 2 || n > 1000 || k < 1 || k > n)
+            return tg_error(TG_ERR_ATTR,
+                            "spec:1:%d: cv=%s: expected FOLD/FOLDS with 1 <= FOLD <= "
+                            "FOLDS and 2 <= FOLDS <= 1000",
+                            col, v);
+        *fold = (int)k;
+        *folds = (int)n;
+    }
+    if ((v = spec_get(sp, "cv_seed", &col))) {
+        if ((st = parse_uint(v, col, "cv_seed", UINT32_MAX, &u))) return st;
+        *seed = u;
+    }
+    return TG_OK;
+}
+
+/* Cross-validation: mark fold k (1-based) of K as the test part and the rest as
+ * training. The folds come from the spec's fold column when it has one, else they
+ * are drawn stratified by class and by group (patients stay in one fold), seeded. */
+static tg_status hold_out_fold(tg_dataset *ds, int k, int n_folds, uint64_t seed) {
+    if (ds->parts)
+        return tg_error(TG_ERR_ATTR, "spec: cv= and split= cannot be combined: cross-validation "
+                                     "makes its own test split");
+    int *fold_of = ds->folds;
+    if (fold_of && ds->n_folds != n_folds)
+        return tg_error(TG_ERR_ATTR, "spec: cv=%d/%d but the fold column has %d distinct values", k,
+                        n_folds, ds->n_folds);
+    if (!(ds->parts = malloc((ds->n ? ds->n : 1) * sizeof *ds->parts)))
+        return tg_error(TG_ERR_NOMEM, "out of memory");
+    if (!fold_of) {
+        if (!(fold_of = malloc((ds->n ? ds->n : 1) * sizeof *fold_of)))
+            return tg_error(TG_ERR_NOMEM, "out of memory");
+        tg_rng rng;
+        tg_rng_seed(&rng, seed ^ 0x666f6c6473ULL); /* "folds" */
+        tg_status st = tg_split_folds(ds, n_folds, ds->n_groups < ds->n, &rng, fold_of);
+        if (st) {
+            free(fold_of);
+            return st;
+        }
+    }
+    for (size_t i = 0; i < ds->n; i++)
+        ds->parts[i] = fold_of[i] == k - 1 ? TG_PART_TEST : TG_PART_TRAIN;
+    if (fold_of != ds->folds) free(fold_of);
+    return TG_OK;
+}
+
 tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_dataset *out) {
     memset(out, 0, sizeof *out);
     const char *colon = strchr(s, ':');
@@ -205,8 +262,11 @@ tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_da
     tg_dataset_opts o = *base;
     const char *pos_lab[MAX_LABELS], *neg_lab[MAX_LABELS];
     char *synth_csv = NULL, *synth_img = NULL;
+    int cv_fold = 0, cv_folds = 0;
+    uint64_t cv_seed = 1;
     if (st != TG_OK) goto done;
-    if ((st = common_keys(&sp, &o)) != TG_OK) goto done;
+    if ((st = common_keys(&sp, &o)) != TG_OK || (st = cv_keys(&sp, &cv_fold, &cv_folds, &cv_seed)))
+        goto done;
     int want_pos = !strcmp(kind, "idx") ? 2 : 1;
     if (strcmp(kind, "csv") && strcmp(kind, "folders") && strcmp(kind, "idx") &&
         strcmp(kind, "synth")) {
@@ -249,6 +309,8 @@ tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_da
         L.image_column = (v = spec_get(&sp, "image", NULL)) ? v : def_img;
         L.label_column = (v = spec_get(&sp, "label", NULL)) ? v : def_lab;
         L.group_column = (v = spec_get(&sp, "group", NULL)) ? (*v ? v : NULL) : def_grp;
+        L.split_column = (v = spec_get(&sp, "split", NULL)) && *v ? v : NULL;
+        L.fold_column = (v = spec_get(&sp, "fold", NULL)) && *v ? v : NULL;
         if (!L.image_column || !L.label_column) {
             st = tg_error(TG_ERR_ATTR, "spec:1:1: csv needs image=COLUMN and label=COLUMN");
             goto done;
@@ -263,8 +325,8 @@ tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_da
             if (!sp.used[i]) {
                 st = tg_error(TG_ERR_UNKNOWN,
                               "spec:1:%d: unknown key '%s' for %s (known: images, image, label, "
-                              "positive, negative, group, size, aspect, pad, norm, mean, std, "
-                              "cache, on_error, max_pixels)",
+                              "positive, negative, group, split, fold, size, aspect, pad, norm, "
+                              "mean, std, cache, on_error, max_pixels)",
                               sp.col[i], sp.key[i], kind);
                 goto done;
             }
@@ -295,6 +357,8 @@ tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_da
         st = tg_dataset_load_idx(sp.pos[0], sp.pos[1], &ls, &o, out);
     }
 done:
+    if (st == TG_OK && cv_folds > 0 && (st = hold_out_fold(out, cv_fold, cv_folds, cv_seed)))
+        tg_dataset_free(out);
     free(synth_csv);
     free(synth_img);
     free(sp.buf);

@@ -23,6 +23,12 @@ typedef struct tg_split {
  * groups are assigned (a group counts for the class most of its images have). */
 tg_status tg_dataset_split(const tg_dataset *ds, double val_frac, double test_frac, int by_group,
                            tg_rng *rng, tg_split *out);
+/* The same for the images ds[idx[0..n)] only (the split's arrays hold dataset indices). */
+tg_status tg_split_subset(const tg_dataset *ds, const size_t *idx, size_t n, double val_frac,
+                          double test_frac, int by_group, tg_rng *rng, tg_split *out);
+/* Assign every image of ds to one of k folds (fold_of: ds->n ints), stratified by
+ * class and, with by_group, keeping each group in one fold; seeded by rng. */
+tg_status tg_split_folds(const tg_dataset *ds, int k, int by_group, tg_rng *rng, int *fold_of);
 /* Cut every class in idx[0..*n) down to the size of the smallest class present,
  * keeping a random subset (seeded) in the original order; *n is updated. */
 tg_status tg_split_undersample(const tg_dataset *ds, size_t *idx, size_t *n, tg_rng *rng);

@@ -36,6 +36,9 @@ typedef struct tg_eval_result {
     int n_test, n_reference, k, n_classes;
     double knn_accuracy, knn_sensitivity, knn_specificity, knn_auc; /* binary: class 1 positive */
     tg_confusion knn;         /* binary datasets only */
+    float *scores;            /* binary: n_test graded k-NN scores (tg_knn_margin_score), the
+                                 knn_auc's ROC; free with tg_eval_result_free */
+    int *truth;               /* binary: n_test true classes of the test images */
 } tg_eval_result;
 
 /* A trained model loaded from a checkpoint written by tg_train, ready to embed. */
@@ -60,6 +63,8 @@ void tg_trained_free(tg_trained *t);
  * pair verification and k-NN classification of single test images against the
  * training images (or a separate reference set). */
 tg_status tg_evaluate(const tg_eval_opts *opts, tg_eval_result *result);
+/* Free the arrays of an evaluation result (safe on a zeroed one). */
+void tg_eval_result_free(tg_eval_result *result);
 
 /* Embed the images ds[idx[0..n)] through one tower of `m` (eval mode, in
  * batches): out holds n * m->embed_dim floats. */

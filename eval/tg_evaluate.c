@@ -23,7 +23,8 @@ typedef struct subset {
 static tg_status pair_eval(tg_model *m, subset test, uint64_t seed, double threshold,
                            tg_eval_result *r, tg_roc *roc) {
     tg_pairs pairs = {0};
-    tg_status st = tg_run_fixed_pairs(test.ds, test.idx, test.n, seed ^ TEST_STREAM, &pairs);
+    tg_status st = tg_run_pairs_error(
+        tg_run_fixed_pairs(test.ds, test.idx, test.n, seed ^ TEST_STREAM, &pairs), "test");
     if (st) return st;
     float *dist = malloc(pairs.n * sizeof(float));
     int *labels = malloc(pairs.n * sizeof(int));
@@ -72,9 +73,20 @@ static tg_status knn_eval(tg_model *m, subset refs, subset test, int k, tg_eval_
     r->knn_accuracy = (double)correct / (double)n_test;
     r->knn_sensitivity = r->knn_specificity = r->knn_auc = NAN;
     if (refs.ds->n_classes == 2) {
-        /* The score is the share of positive neighbours (its AUC); the confusion
-         * matrix counts the vote itself. */
+        /* The AUC ranks the graded score (mean distance to the k nearest negatives
+         * minus to the k nearest positives); the confusion matrix counts the vote. */
+        if ((st = tg_knn_margin_score(ref, ref_labels, (int)n_ref, q, (int)n_test, (int)dim, k,
+                                      score)))
+            goto done;
         if (!tg_roc_compute(score, truth, (int)n_test, roc)) r->knn_auc = roc->auc;
+        r->scores = malloc(n_test * sizeof(float));
+        r->truth = malloc(n_test * sizeof(int));
+        if (!r->scores || !r->truth) {
+            st = tg_error(TG_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        memcpy(r->scores, score, n_test * sizeof(float));
+        memcpy(r->truth, truth, n_test * sizeof(int));
         for (size_t i = 0; i < n_test; i++) score[i] = (float)pred[i];
         r->knn = tg_confusion_at(score, truth, (int)n_test, 0.5);
         r->knn_sensitivity = tg_confusion_sensitivity(&r->knn);
@@ -116,6 +128,13 @@ static tg_status write_eval_report(const char *path, const tg_eval_opts *o, cons
         tg_report_confusion(rep, "k-NN classification", &r->knn, pos, neg);
     }
     return tg_report_close(rep);
+}
+
+void tg_eval_result_free(tg_eval_result *r) {
+    free(r->scores);
+    free(r->truth);
+    r->scores = NULL;
+    r->truth = NULL;
 }
 
 tg_status tg_trained_load(const char *path, tg_trained *t) {
@@ -222,6 +241,7 @@ static tg_status evaluate(const tg_eval_opts *o, tg_eval_result *r) {
     }
     if (o->report_path) st = write_eval_report(o->report_path, o, shown, r, &pair_roc, &knn_roc);
 done:
+    if (st) tg_eval_result_free(r);
     tg_roc_free(&pair_roc);
     tg_roc_free(&knn_roc);
     tg_run_data_free(&d);

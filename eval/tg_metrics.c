@@ -247,3 +247,55 @@ done:
     free(votes);
     return st;
 }
+
+tg_status tg_knn_margin_score(const float *ref, const int *ref_labels, int n_ref,
+                              const float *query, int n_query, int dim, int k, float *score) {
+    if (n_ref < 1 || n_query < 0 || dim < 1 || k < 1)
+        return tg_error(TG_ERR_INVALID,
+                        "k-NN score: bad sizes (references %d, queries %d, dim %d, "
+                        "k %d)",
+                        n_ref, n_query, dim, k);
+    int count[2] = {0, 0};
+    for (int r = 0; r < n_ref; r++) {
+        if (ref_labels[r] != 0 && ref_labels[r] != 1)
+            return tg_error(TG_ERR_INVALID,
+                            "k-NN score: reference %d has label %d; two classes "
+                            "(0, 1) only",
+                            r, ref_labels[r]);
+        count[ref_labels[r]]++;
+    }
+    if (!count[0] || !count[1])
+        return tg_error(TG_ERR_INVALID, "k-NN score: the references hold only class %d",
+                        count[0] ? 0 : 1);
+    float *sub = malloc((size_t)n_ref * (size_t)dim * sizeof(float));
+    int *zeros = calloc((size_t)n_ref, sizeof(int));
+    float *dist = malloc((size_t)(n_query ? n_query : 1) * (size_t)k * sizeof(float));
+    tg_status st = TG_OK;
+    if (!sub || !zeros || !dist) {
+        st = tg_error(TG_ERR_NOMEM, "k-NN score: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n_query; i++) score[i] = 0.0f;
+    for (int c = 0; c < 2 && !st; c++) {
+        /* This class's references alone: the k nearest of them for every query. */
+        int m = 0;
+        for (int r = 0; r < n_ref; r++)
+            if (ref_labels[r] == c)
+                memcpy(sub + (size_t)m++ * dim, ref + (size_t)r * dim, (size_t)dim * sizeof(float));
+        int kc = k < m ? k : m;
+        if ((st = tg_knn_classify(sub, zeros, m, query, n_query, dim, kc, 1, NULL, NULL, NULL,
+                                  dist)))
+            break;
+        for (int i = 0; i < n_query; i++) {
+            double mean = 0;
+            for (int j = 0; j < kc; j++) mean += dist[(size_t)i * kc + j];
+            mean /= kc;
+            score[i] += (float)(c == 0 ? mean : -mean);
+        }
+    }
+done:
+    free(sub);
+    free(zeros);
+    free(dist);
+    return st;
+}

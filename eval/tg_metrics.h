@@ -48,6 +48,14 @@ tg_status tg_knn_classify(const float *ref, const int *ref_labels, int n_ref, co
                           int n_query, int dim, int k, int n_classes, int *pred, float *score,
                           int *neighbours, float *dist);
 
+/* A graded k-NN score for two classes: for each query, the mean distance to its
+ * k nearest class-0 references minus the mean distance to its k nearest class-1
+ * references (fewer when a class has fewer than k). Higher means class 1; unlike
+ * the share of positive neighbours (k + 1 values) it ranks every query, so its ROC
+ * is not a staircase. Both classes must be present among the references. */
+tg_status tg_knn_margin_score(const float *ref, const int *ref_labels, int n_ref,
+                              const float *query, int n_query, int dim, int k, float *score);
+
 TG_API_END
 
 #endif

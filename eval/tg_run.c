@@ -136,6 +136,61 @@ void tg_run_record_free(tg_run_record *r) {
 #define SPLIT_STREAM 0x73706c6974ULL /* "split" */
 #define BALANCE_STREAM 0x62616c616eULL
 
+/* Groups with images in more than one of train, val and test; *first is one of them. */
+static size_t groups_shared(const tg_dataset *ds, const tg_split *sp, size_t *first) {
+    unsigned char *seen = calloc(ds->n_groups ? ds->n_groups : 1, 1);
+    if (!seen) return 0;
+    const size_t *parts[3] = {sp->train, sp->val, sp->test};
+    size_t counts[3] = {sp->n_train, sp->n_val, sp->n_test}, shared = 0;
+    for (int p = 0; p < 3; p++)
+        for (size_t i = 0; i < counts[p]; i++) {
+            int g = ds->groups[parts[p][i]];
+            unsigned char bit = (unsigned char)(1u << p);
+            if (seen[g] & ~bit && !(seen[g] & 8)) {
+                if (!shared) *first = (size_t)g;
+                shared++;
+                seen[g] |= 8; /* counted */
+            }
+            seen[g] |= bit;
+        }
+    free(seen);
+    return shared;
+}
+
+/* The split a spec gives (split=COL, or cv=): its train, val and test rows. With
+ * no validation rows, val_frac of the training rows are set aside (none at 0). */
+static tg_status given_split(const tg_dataset *ds, double val_frac, int by_group, tg_rng *rng,
+                             tg_split *out) {
+    size_t *idx[3], n[3] = {0};
+    for (int p = 0; p < 3; p++)
+        if (!(idx[p] = malloc((ds->n ? ds->n : 1) * sizeof(size_t)))) {
+            for (int q = 0; q < p; q++) free(idx[q]);
+            return tg_error(TG_ERR_NOMEM, "out of memory");
+        }
+    for (size_t i = 0; i < ds->n; i++) idx[ds->parts[i]][n[ds->parts[i]]++] = i;
+    tg_status st = TG_OK;
+    if (n[TG_PART_VAL] == 0 && val_frac > 0) {
+        /* Validation carved from the training rows; the test rows stay as given. */
+        if ((st = tg_split_subset(ds, idx[TG_PART_TRAIN], n[TG_PART_TRAIN], val_frac, 0, by_group,
+                                  rng, out)) == TG_OK) {
+            free(out->test);
+            out->test = idx[TG_PART_TEST];
+            out->n_test = n[TG_PART_TEST];
+            idx[TG_PART_TEST] = NULL;
+        }
+    } else {
+        out->train = idx[TG_PART_TRAIN];
+        out->val = idx[TG_PART_VAL];
+        out->test = idx[TG_PART_TEST];
+        out->n_train = n[TG_PART_TRAIN];
+        out->n_val = n[TG_PART_VAL];
+        out->n_test = n[TG_PART_TEST];
+        idx[0] = idx[1] = idx[2] = NULL;
+    }
+    for (int p = 0; p < 3; p++) free(idx[p]);
+    return st;
+}
+
 tg_status tg_run_data_load(const tg_model_def *def, const char *spec, double val_frac,
                            double test_frac, int by_group, tg_balance balance, uint64_t seed,
                            FILE *log, tg_run_data *out) {
@@ -161,8 +216,11 @@ tg_status tg_run_data_load(const tg_model_def *def, const char *spec, double val
     if (by_group < 0) by_group = out->ds.n_groups < out->ds.n; /* some group repeats */
     tg_rng rng;
     tg_rng_seed(&rng, seed ^ SPLIT_STREAM);
-    if ((st = tg_dataset_split(&out->ds, val_frac, test_frac, by_group, &rng, &out->split)))
-        goto fail;
+    if (out->ds.parts)
+        st = given_split(&out->ds, val_frac, by_group, &rng, &out->split);
+    else
+        st = tg_dataset_split(&out->ds, val_frac, test_frac, by_group, &rng, &out->split);
+    if (st) goto fail;
     out->n_train = out->split.n_train;
     out->train = malloc((out->n_train ? out->n_train : 1) * sizeof *out->train);
     if (!out->train) {
@@ -174,17 +232,38 @@ tg_status tg_run_data_load(const tg_model_def *def, const char *spec, double val
         tg_rng_seed(&rng, seed ^ BALANCE_STREAM);
         if ((st = tg_split_undersample(&out->ds, out->train, &out->n_train, &rng))) goto fail;
     }
+    size_t first_shared = 0,
+           shared = by_group ? groups_shared(&out->ds, &out->split, &first_shared) : 0;
     if (log) {
         tg_dataset_summary_print(&out->ds, log);
-        fprintf(log, "split %s: %zu training%s, %zu validation, %zu test images\n",
-                by_group ? "by group" : "by image", out->n_train,
-                balance == TG_BALANCE_UNDERSAMPLE ? " (after undersampling)" : "",
-                out->split.n_val, out->split.n_test);
+        fprintf(log, "split %s%s: %zu training%s, %zu validation%s, %zu test images",
+                out->ds.parts ? "given by the spec" : "by ",
+                out->ds.parts ? ""
+                : by_group    ? "group"
+                              : "image",
+                out->n_train, balance == TG_BALANCE_UNDERSAMPLE ? " (after undersampling)" : "",
+                out->split.n_val, out->split.n_val ? "" : " (validation on the training images)",
+                out->split.n_test);
+        if (by_group)
+            fprintf(log, "; %zu groups, %s", out->ds.n_groups,
+                    shared ? "SOME IN TWO SPLITS" : "none in two splits");
+        fputc('\n', log);
     }
-    if (out->n_train < 2 || out->split.n_val < 2 || out->split.n_test < 2) {
-        st = tg_error(TG_ERR_INVALID, "%s: the split left %zu training, %zu validation and %zu test "
-                      "images; use more data or other --val/--test fractions", spec, out->n_train,
-                      out->split.n_val, out->split.n_test);
+    if (shared) {
+        st =
+            tg_error(TG_ERR_INVALID,
+                     "%s: %zu group(s) (patients) have images in two splits, e.g. "
+                     "'%s'; their images would leak between training and evaluation. Fix the split "
+                     "column, or pass --group no if the groups are not patients",
+                     spec, shared, out->ds.group_names[first_shared]);
+        goto fail;
+    }
+    if (out->n_train < 2 || (val_frac > 0 && out->split.n_val < 2) || out->split.n_test < 2) {
+        st = tg_error(TG_ERR_INVALID,
+                      "%s: the split left %zu training, %zu validation and %zu test "
+                      "images; use more data or other --val/--test fractions%s",
+                      spec, out->n_train, out->split.n_val, out->split.n_test,
+                      out->ds.parts ? " (or mark more rows in the split column)" : "");
         goto fail;
     }
     return TG_OK;
@@ -198,6 +277,20 @@ void tg_run_data_free(tg_run_data *d) {
     tg_split_free(&d->split);
     free(d->train);
     memset(d, 0, sizeof *d);
+}
+
+tg_status tg_run_pairs_error(tg_status st, const char *split) {
+    if (st == TG_OK || st == TG_ERR_NOMEM) return st;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", tg_last_error());
+    const char *advice = !strcmp(split, "training")
+                             ? "use more data, lower --val/--test, or mark more rows train in the "
+                               "split column"
+                         : !strcmp(split, "validation")
+                             ? "raise --val (or --val 0 to validate on the training images), "
+                               "or mark more rows val in the split column"
+                             : "raise --test, or mark more rows test in the split column";
+    return tg_error(st, "%s split: %s; %s", split, msg, advice);
 }
 
 tg_status tg_run_fixed_pairs(const tg_dataset *ds, const size_t *idx, size_t n, uint64_t seed,

@@ -67,6 +67,10 @@ tg_status tg_run_data_load(const tg_model_def *def, const char *spec, double val
                            FILE *log, tg_run_data *out);
 void tg_run_data_free(tg_run_data *d);
 
+/* Say which split a pair-sampling error st came from and what to change (st is
+ * returned; the message is rewritten). */
+tg_status tg_run_pairs_error(tg_status st, const char *split);
+
 /* Fixed evaluation pairs for a split: seeded, class-balanced, half similar. */
 tg_status tg_run_fixed_pairs(const tg_dataset *ds, const size_t *idx, size_t n, uint64_t seed,
                              tg_pairs *out);

@@ -125,6 +125,87 @@ else
     echo "note: $fig1 is absent; the Figure 1 checks are skipped"
 fi
 
+# A split the user gives (split=COL): rows say train, val or test; train and eval honour it.
+awk -F, '{ sub(/\r$/, "") } NR == 1 { print $0 ",part"; next }
+         { n++; print $0 "," (n % 6 == 0 ? "test" : n % 6 == 1 ? "val" : "train") }' \
+    "$dir/data/metadata.csv" >"$dir/data/split.csv"
+spec_split="csv:$dir/data/split.csv,images=$dir/data/images,image=patientid,label=finding,positive=COVID-19,negative=*,split=part"
+$TG train "$dir/tiny.tg" --data "$spec_split" --out "$dir/split" --epochs 1 --threads 1 \
+    --progress lines >"$dir/split.txt" 2>&1
+check "train with split=COL" "[ $? -eq 0 ] && grep -q 'split given by the spec: 32 training, 8 validation, 8 test' '$dir/split.txt'"
+$TG eval "$dir/split/best.tgc" >"$dir/split-eval.txt"
+check "eval scores the spec's test rows" "grep -q 'k-NN (k=5, 32 references): 8 test images' '$dir/split-eval.txt'"
+# The same rows scored as a separate test set against the training rows.
+awk -F, 'NR == 1 || $NF == "test"' "$dir/data/split.csv" >"$dir/data/test-only.csv"
+awk -F, 'NR == 1 || $NF == "train"' "$dir/data/split.csv" >"$dir/data/train-only.csv"
+$TG eval "$dir/split/best.tgc" \
+    --test "csv:$dir/data/test-only.csv,images=$dir/data/images,image=patientid,label=finding,positive=COVID-19,negative=*" \
+    --reference "csv:$dir/data/train-only.csv,images=$dir/data/images,image=patientid,label=finding,positive=COVID-19,negative=*" \
+    >"$dir/heldout.txt"
+check "eval --test --reference scores a held-out set" "grep -q '32 references): 8 test images' '$dir/heldout.txt'"
+check "the held-out k-NN scores match the split's" \
+    "[ \"\$(grep k-NN '$dir/heldout.txt')\" = \"\$(grep k-NN '$dir/split-eval.txt')\" ]"
+# Patients in two splits: refused, naming one.
+$TG synth --out "$dir/pp" --positive 12 --negative 12 --size 40 --per-patient 3 --seed 4 >/dev/null
+awk -F, '{ sub(/\r$/, "") } NR == 1 { print $0 ",part"; next }
+         { n++; print $0 "," (n % 3 == 0 ? "test" : n % 3 == 1 ? "val" : "train") }' \
+    "$dir/pp/metadata.csv" >"$dir/pp/leaky.csv"
+one_line_error "a split column that leaks patients" 1 $TG train "$dir/tiny.tg" --out "$dir/leak" --progress quiet \
+    --data "csv:$dir/pp/leaky.csv,images=$dir/pp/images,image=patientid,label=finding,positive=COVID-19,negative=*,group=patient,split=part"
+check "the leak names a patient and two splits" "grep -q 'in two splits' '$dir/err'"
+check "a failed train leaves no run directory" "[ ! -e '$dir/leak' ]"
+one_line_error "a bad split value" 1 $TG train "$dir/tiny.tg" --out "$dir/bad" --progress quiet \
+    --data "csv:$dir/data/metadata.csv,images=$dir/data/images,image=patientid,label=finding,positive=COVID-19,negative=*,split=sex"
+check "a bad split value names file:line" "grep -q 'metadata.csv:2:.*expected train, val or test' '$dir/err'"
+
+# --val 0 trains on every non-test image; --pairs rounds up to whole batches and says so.
+$TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/val0" --val 0 --epochs 1 --pairs 30 \
+    --threads 1 --progress lines >"$dir/val0.txt" 2>&1
+check "--val 0 trains" "[ $? -eq 0 ] && grep -q '40 training, 0 validation (validation on the training images)' '$dir/val0.txt'"
+check "--pairs 30 --batch 8 says it trains 32" "grep -q 'rounded up to 32' '$dir/val0.txt' && grep -q '32 pairs per epoch' '$dir/val0.txt'"
+
+# Early stopping from the command line, announced; resuming after it continues.
+$TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/es" --early-stop 1 --epochs 6 \
+    --schedule "cosine t_max=4" --threads 1 --progress lines >"$dir/es.txt" 2>&1
+es_rows=$(($(wc -l <"$dir/es/metrics.csv") - 1))
+if [ "$es_rows" -lt 6 ]; then
+    check "an early stop is announced" "grep -q 'early stop after epoch $es_rows' '$dir/es.txt'"
+    $TG train --resume --out "$dir/es" --epochs 6 --early-stop 0 --threads 1 --progress lines >"$dir/es2.txt" 2>&1
+    check "resume after an early stop trains up to --epochs" "[ \$(wc -l <'$dir/es/metrics.csv') -eq 7 ]"
+else
+    echo "note: this run never stopped early; the early-stop checks are skipped"
+fi
+check "--schedule overrides the train line's (constant) rate" "[ \$(cut -d, -f7 '$dir/es/metrics.csv' | sort -u | wc -l) -gt 2 ]"
+
+# A collapsing embedding stops the run with one line, keeping the best checkpoint.
+cat >"$dir/collapse.tg" <<'MODEL'
+input 32 32 1
+c1: conv2d filters=4 kernel=3 act=relu
+p2: global_avgpool
+fc: dense units=8 act=relu
+siamese distance=l2 loss=contrastive margin=1 normalize=false
+train optimizer=sgd lr=50 batch=8 epochs=6 seed=5
+MODEL
+one_line_error "a collapsed embedding stops training" 1 $TG train "$dir/collapse.tg" \
+    --data "synth:$dir/data" --out "$dir/col" --threads 1 --progress quiet
+check "the collapse stop says so and keeps best.tgc" "grep -q 'collapsed for 3 epochs' '$dir/err' && [ -s '$dir/col/best.tgc' ]"
+
+# Cross-validation end to end: 3 patient-grouped folds, per-fold and pooled metrics,
+# one report; a second run resumes (every fold already trained).
+$TG cv "$dir/tiny.tg" --data "synth:$dir/pp" --folds 3 --epochs 1 --out "$dir/cv" --threads 1 \
+    --progress lines >"$dir/cv.txt" 2>&1
+check "cv exits 0" "[ $? -eq 0 ]"
+check "cv.csv has 3 folds, mean, sd and pooled rows" \
+    "[ \$(grep -c '^[123],' '$dir/cv/cv.csv') -eq 3 ] && grep -q '^pooled,' '$dir/cv/cv.csv'"
+check "every image is held out once" "[ \$(awk -F, '/^[0-9]/ { n += \$3 } END { print n }' '$dir/cv/cv.csv') -eq 24 ]"
+check "folds keep patients together" "[ \$(grep -c 'none in two splits' '$dir/cv.txt') -eq 3 ]"
+check "cv report has the pooled and per-fold ROC curves" "[ \$(grep -c '<svg' '$dir/cv/cv.html') -ge 4 ]"
+cp "$dir/cv/cv.csv" "$dir/cv1.csv"
+$TG cv "$dir/tiny.tg" --data "synth:$dir/pp" --folds 3 --epochs 1 --out "$dir/cv" --threads 1 \
+    --progress lines >"$dir/cv2.txt" 2>&1
+check "cv resumes: trained folds are not trained again" "[ \$(grep -c 'trained before' '$dir/cv2.txt') -eq 3 ]"
+check "cv resumed gives the same metrics" "cmp -s '$dir/cv1.csv' '$dir/cv/cv.csv'"
+
 # Bad flags and bad inputs: one line on stderr, exit 2 for usage, 1 for failures.
 one_line_error "unknown command" 2 $TG trian
 one_line_error "unknown train flag" 2 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --epohcs 3
@@ -135,6 +216,7 @@ printf 'input 32 32 1\nc1: conv2d filters=4 kernal=3\n' >"$dir/typo.tg"
 one_line_error "model typo" 1 $TG summary "$dir/typo.tg"
 check "model typo names file:line:col" "grep -q 'typo.tg:2:' '$dir/err'"
 one_line_error "bad data spec" 1 $TG train "$dir/tiny.tg" --data "nosuch:$dir/data" --out "$dir/y"
+check "failed trains leave no run directory" "[ ! -e '$dir/x' ] && [ ! -e '$dir/y' ]"
 printf 'not a checkpoint' >"$dir/bad.tgc"
 one_line_error "corrupt checkpoint" 1 $TG eval "$dir/bad.tgc"
 one_line_error "missing image" 1 $TG predict "$dir/ref/best.tgc" "$dir/none.png" --reference "synth:$dir/data"

@@ -92,6 +92,51 @@ START_TEST(test_confusion_and_best_threshold) {
 }
 END_TEST
 
+/* The graded k-NN score against a brute force: mean distance to the k nearest of
+ * class 0 minus to the k nearest of class 1; a class with fewer than k uses all. */
+START_TEST(test_knn_margin_score_matches_brute_force) {
+    tg_rng r;
+    tg_rng_seed(&r, 4);
+    enum { NR = 40, NQ = 25, D = 3, K = 5 };
+    float ref[NR * D], q[NQ * D], score[NQ];
+    int labels[NR];
+    for (int i = 0; i < NR; i++) {
+        labels[i] = i < 3 ? 0 : 1; /* class 0 has only 3 references: fewer than k */
+        for (int d = 0; d < D; d++)
+            ref[i * D + d] = (float)tg_rng_normal(&r) + 2.0f * (float)labels[i];
+    }
+    for (int i = 0; i < NQ * D; i++) q[i] = (float)tg_rng_normal(&r) + 1.0f;
+    ck_assert_int_eq(tg_knn_margin_score(ref, labels, NR, q, NQ, D, K, score), TG_OK);
+    for (int i = 0; i < NQ; i++) {
+        double mean[2];
+        for (int c = 0; c < 2; c++) {
+            double dd[NR];
+            int m = 0, used[NR] = {0};
+            for (int j = 0; j < NR; j++)
+                if (labels[j] == c) {
+                    double a = 0;
+                    for (int d = 0; d < D; d++) a += pow((double)q[i * D + d] - ref[j * D + d], 2);
+                    dd[m++] = sqrt(a);
+                }
+            int kc = K < m ? K : m;
+            mean[c] = 0;
+            for (int k = 0; k < kc; k++) {
+                int best = -1;
+                for (int j = 0; j < m; j++)
+                    if (!used[j] && (best < 0 || dd[j] < dd[best])) best = j;
+                used[best] = 1;
+                mean[c] += dd[best] / kc;
+            }
+        }
+        ck_assert_double_eq_tol(score[i], mean[0] - mean[1], 1e-4);
+    }
+    /* One class only among the references: an error, not a meaningless score. */
+    int ones[NR];
+    for (int i = 0; i < NR; i++) ones[i] = 1;
+    ck_assert_int_ne(tg_knn_margin_score(ref, ones, NR, q, NQ, D, K, score), TG_OK);
+}
+END_TEST
+
 START_TEST(test_knn_matches_brute_force) {
     tg_rng r;
     tg_rng_seed(&r, 9);
@@ -196,6 +241,7 @@ int main(void) {
     tcase_add_test(tc, test_auc_equals_pairwise_probability);
     tcase_add_test(tc, test_confusion_and_best_threshold);
     tcase_add_test(tc, test_knn_matches_brute_force);
+    tcase_add_test(tc, test_knn_margin_score_matches_brute_force);
     tcase_add_test(tc, test_knn_tie_goes_to_nearest_and_bad_args_fail);
     tcase_add_test(tc, test_report_writes_charts_atomically);
     suite_add_tcase(s, tc);

@@ -17,6 +17,7 @@
 #include "autograd/tg_step.h"
 #include "eval/tg_report.h"
 #include "eval/tg_run.h"
+#include "train/tg_diag.h"
 #include "autograd/tg_threads.h"
 #include "autograd/tg_node_impl.h"
 #include "train/tg_train_dist.h"
@@ -33,6 +34,8 @@ tg_train_opts tg_train_opts_default(void) {
     o.similar_frac = 0.5;
     o.knn_k = 5;
     o.progress = 0;
+    o.early_stop = -1;
+    o.collapse_stop = 3;
     return o;
 }
 
@@ -51,10 +54,13 @@ typedef struct trainer {
     int *val_labels;
     tg_augment aug;
     tg_triplet_epoch trip; /* with a triplet line: P x K batches instead of pairs */
+    tg_diag *diag; /* NULL unless --diagnostics */
     /* settings and progress stored in the checkpoint, so a resumed run keeps them */
     tg_run_record run;
     int64_t epoch, step; /* completed epochs, optimizer steps */
     double best_val;
+    int early_stop;       /* epochs without a better validation loss before stopping; 0 never */
+    int collapsed_epochs; /* collapsed validations in a row */
     char last_path[4096], best_path[4096], metrics_path[4096], report_path[4096];
     /* data-parallel training (train/tg_train_dist.h); dist is NULL in a plain run */
     tg_dist *dist;
@@ -220,6 +226,30 @@ static tg_status validate(trainer *t, val_result *v) {
 
 /* ---- set-up ---- */
 
+/* --schedule "KIND key=value ...": replaces the train line's schedule. */
+static tg_status schedule_override(tg_model_def *def, const char *text) {
+    char buf[512], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", text);
+    char *word = strtok_r(buf, " ", &save);
+    tg_schedule_kind kind;
+    tg_status st;
+    if (!word || tg_schedule_kind_parse(word, &kind))
+        return tg_error(TG_ERR_INVALID,
+                        "--schedule '%s': expected KIND [key=value ...] with KIND constant, step, "
+                        "exponential, cosine or plateau",
+                        text);
+    tg_schedule_config c = tg_schedule_defaults(kind, def->train.lr);
+    if (kind == TG_SCHEDULE_COSINE) c.t_max = def->train.epochs;
+    while ((word = strtok_r(NULL, " ", &save))) {
+        char *eq = strchr(word, '=');
+        if (!eq) return tg_error(TG_ERR_INVALID, "--schedule: '%s' is not key=value", word);
+        *eq = 0;
+        if ((st = tg_schedule_config_set(&c, word, eq + 1))) return st;
+    }
+    def->train.schedule = c;
+    return TG_OK;
+}
+
 static tg_status setup(trainer *t, const tg_train_opts *o) {
     tg_status st;
     tg_checkpoint *ck = NULL;
@@ -234,6 +264,18 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         const char *text = tg_checkpoint_model_text(ck, &len);
         if ((st = tg_model_def_parse_text(t->last_path, text, &t->def))) goto done;
         if (o->epochs > 0) t->run.epochs = o->epochs;
+        t->early_stop = o->early_stop >= 0 ? o->early_stop : t->def->train.early_stop;
+        /* The schedule the run started with (the model's or a --schedule override). */
+        const tg_schedule_config *sc = tg_checkpoint_schedule_config(ck);
+        if (sc) t->def->train.schedule = *sc;
+        if (t->early_stop > 0 && t->run.since_best >= t->early_stop && t->epoch < t->run.epochs) {
+            if (o->progress >= 0)
+                fprintf(t->log,
+                        "the run stopped early at epoch %lld (no better validation loss in %d "
+                        "epochs); resuming with the patience counter restarted\n",
+                        (long long)t->epoch, t->early_stop);
+            t->run.since_best = 0;
+        }
     } else {
         if (!o->model_path || !o->data_spec)
             return tg_error(TG_ERR_INVALID, "training needs a model file and a data spec");
@@ -254,12 +296,16 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         t->run.pairs_per_epoch = o->pairs_per_epoch;
         t->run.reduce = (int)o->reduce;
         t->run.shards = o->shards;
+        t->early_stop = o->early_stop >= 0 ? o->early_stop : tr->early_stop;
         t->best_val = INFINITY;
         t->run.threshold = NAN;
-        if (t->run.similar_frac <= 0 || t->run.similar_frac >= 1 || t->run.val_frac <= 0 || t->run.test_frac <= 0 ||
-            t->run.val_frac + t->run.test_frac >= 1) {
-            st = tg_error(TG_ERR_INVALID, "fractions must be in (0, 1): similar %g, val %g, test %g "
-                          "(val + test < 1)", t->run.similar_frac, t->run.val_frac, t->run.test_frac);
+        if (o->schedule && (st = schedule_override(t->def, o->schedule))) goto done;
+        if (t->run.similar_frac <= 0 || t->run.similar_frac >= 1 || t->run.val_frac < 0 ||
+            t->run.test_frac <= 0 || t->run.val_frac + t->run.test_frac >= 1) {
+            st = tg_error(TG_ERR_INVALID,
+                          "fractions must be in (0, 1): similar %g, val %g (0 allowed), test %g "
+                          "(val + test < 1)",
+                          t->run.similar_frac, t->run.val_frac, t->run.test_frac);
             goto done;
         }
     }
@@ -277,10 +323,13 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         (st = tg_triplet_epoch_init(&t->trip, t->def, &t->data.ds, t->data.train, t->data.n_train,
                                     &t->run.batch)))
         goto done;
-    if (t->run.pairs_per_epoch <= 0) {
-        size_t want = 2 * t->data.n_train;
-        t->run.pairs_per_epoch = (int)((want + (size_t)t->run.batch - 1) / (size_t)t->run.batch) * t->run.batch;
-    }
+    /* Whole batches only: pairs per epoch round up to a multiple of the batch. */
+    size_t want = t->run.pairs_per_epoch > 0 ? (size_t)t->run.pairs_per_epoch : 2 * t->data.n_train;
+    t->run.pairs_per_epoch =
+        (int)((want + (size_t)t->run.batch - 1) / (size_t)t->run.batch) * t->run.batch;
+    if (o->pairs_per_epoch > 0 && t->run.pairs_per_epoch != o->pairs_per_epoch && o->progress >= 0)
+        fprintf(t->log, "--pairs %d rounded up to %d, whole batches of %d\n", o->pairs_per_epoch,
+                t->run.pairs_per_epoch, t->run.batch);
     /* On resume the checkpoint fills every parameter: no initialiser runs. */
     st = o->resume ? tg_model_build_for_restore(t->def, t->run.batch, &t->m)
                    : tg_model_build(t->def, t->run.batch, &t->m);
@@ -303,8 +352,13 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
             goto done;
     }
     t->aug = t->run.augment ? tg_augment_default() : (tg_augment){0};
-    if ((st = tg_run_fixed_pairs(&t->data.ds, t->data.split.val, t->data.split.n_val,
-                                 t->run.seed ^ VAL_STREAM, &t->val_pairs)))
+    /* With no validation images (--val 0) the training images stand in. */
+    int no_val = t->data.split.n_val == 0;
+    if ((st = tg_run_pairs_error(
+             tg_run_fixed_pairs(&t->data.ds, no_val ? t->data.train : t->data.split.val,
+                                no_val ? t->data.n_train : t->data.split.n_val,
+                                t->run.seed ^ VAL_STREAM, &t->val_pairs),
+             no_val ? "training" : "validation")))
         goto done;
     size_t item = (size_t)t->data.ds.height * (size_t)t->data.ds.width;
     t->xa = malloc((size_t)t->run.batch * item * sizeof(float));
@@ -317,12 +371,21 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         goto done;
     }
     if (is_root(t)) st = metrics_truncate(t->metrics_path, t->epoch);
+    if (!st && o->diagnostics && t->m->triplet_loss)
+        st = tg_error(TG_ERR_INVALID, "--diagnostics measures pair training; %s trains on "
+                      "triplets", t->def->source);
+    if (!st && o->diagnostics && is_root(t)) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/diagnostics.csv", o->run_dir);
+        st = tg_diag_open(path, t->m, t->epoch, &t->diag);
+    }
 done:
     tg_checkpoint_free(ck);
     return st;
 }
 
 static void teardown(trainer *t) {
+    tg_diag_free(t->diag);
     tg_model_free(t->m);
     tg_model_def_free(t->def);
     tg_run_data_free(&t->data);
@@ -446,6 +509,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     t.o = o;
     t.log = o->log ? o->log : stderr;
     if (!o->run_dir) return tg_error(TG_ERR_INVALID, "training needs a run directory");
+    int made_dir = is_root(&t) && access(o->run_dir, F_OK) != 0;
     st = is_root(&t) ? tg_mkdir_p(o->run_dir) : TG_OK;
     if (!st) st = setup(&t, o);
     /* dist: every rank learns whether all set up, then the data-parallel state */
@@ -485,14 +549,17 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                                                       (size_t)t.run.pairs_per_epoch,
                                                       t.run.similar_frac,
                                                       t.run.balance == TG_BALANCE_PAIRS,
-                                                      &t.pairs_rng, &t.train_pairs)))
+                                                      &t.pairs_rng, &t.train_pairs))) {
+            st = tg_run_pairs_error(st, "training");
             goto done;
+        }
         float lr = (float)tg_schedule_lr(&t.sched, (int)t.epoch);
         double t0 = now_seconds();
         int done_here = 0;
         tg_graph_set_training(t.m->graph, 1);
         for (int b = t.run.step_in_epoch; b < n_batches; b++) {
             tg_step_result step;
+            tg_diag_before_step(t.diag);
             tg_step_opts so = {.lr = lr, .clip = t.def->train.clip};
             if (t.dist) { /* dist: this rank's shares of the batch, gradients combined */
                 t.batch_start = (size_t)b * (size_t)t.run.batch;
@@ -526,6 +593,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                               kept_note(&t, note, sizeof note));
             }
             if (st) goto done;
+            tg_diag_after_step(t.diag, margin);
             t.run.partial_loss += step.loss;
             t.step++;
             t.run.step_in_epoch = b + 1;
@@ -548,10 +616,14 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         if ((st = validate(&t, &v))) goto done;
         if (t.dist && (st = tg_dist_check_same(t.dist))) goto done; /* ranks still in step */
         validated = 1;
+        if ((st = tg_diag_epoch(t.diag, t.epoch + 1, t.val_dist, t.val_labels, t.val_pairs.n,
+                                margin)))
+            goto done;
         t.run.threshold = v.threshold;
         tg_schedule_observe(&t.sched, v.loss);
         t.epoch++;
         r->collapsed = v.max_dist < 1e-2 * margin;
+        t.collapsed_epochs = r->collapsed ? t.collapsed_epochs + 1 : 0;
         if (r->collapsed && o->progress >= 0)
             fprintf(t.log, "%swarning: the embedding has collapsed (validation distances at most %.2g "
                     "with margin %g); normalise it (normalize=true on the siamese line) or pick a "
@@ -578,7 +650,16 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
             fprintf(t.log, "  triplets: %.1f%% active, mean d(a,p) %.4f, mean d(a,n) %.4f\n",
                     100.0 * active, ap, an);
         }
-        if (t.def->train.early_stop > 0 && t.run.since_best >= t.def->train.early_stop) {
+        if (o->collapse_stop > 0 && t.collapsed_epochs >= o->collapse_stop) {
+            st = tg_error(TG_ERR_NUMERIC,
+                          "stopped: the embedding has collapsed for %d epochs in a row (every "
+                          "validation distance at most %.2g, margin %g); %s keeps epoch %d. "
+                          "Normalise the embedding (normalize=true on the siamese line), lower the "
+                          "learning rate (--lr) or pick a margin for the distance scale",
+                          t.collapsed_epochs, v.max_dist, margin, t.best_path, t.run.best_epoch);
+            goto done;
+        }
+        if (t.early_stop > 0 && t.run.since_best >= t.early_stop) {
             r->early_stopped = 1;
             break;
         }
@@ -597,6 +678,14 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     r->threshold = t.run.threshold;
     if (validated) st = ROOT_WRITES(&t, write_report(&t, r));
 done:
+    if (st && made_dir && access(t.last_path, F_OK) != 0) {
+        /* A run that failed before its first checkpoint leaves nothing behind. */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/diagnostics.csv", o->run_dir);
+        remove(t.metrics_path);
+        remove(path);
+        rmdir(o->run_dir);
+    }
     teardown(&t);
     return st;
 }

@@ -27,7 +27,8 @@ typedef struct tg_train_opts {
     double lr;              /* > 0 overrides the learning rate */
     int has_seed;           /* 1: seed overrides the model's */
     uint64_t seed;
-    double val_frac, test_frac; /* split fractions (defaults 0.15, 0.15) */
+    double val_frac, test_frac; /* split fractions (defaults 0.15, 0.15); val 0: validate on
+                                   the training images (threshold and best epoch from them) */
     int by_group;           /* 1 split by the dataset's groups (patients), 0 by image, -1 auto */
     tg_balance balance;
     int pairs_per_epoch;    /* 0: twice the training images, rounded to whole batches */
@@ -36,6 +37,11 @@ typedef struct tg_train_opts {
     int knn_k;              /* k for the k-NN evaluation in the report (default 5) */
     int threads;            /* 0: one per core */
     int progress;           /* 1: a progress bar (terminals), 0: a line per epoch, -1: quiet */
+    int diagnostics;        /* 1: per-epoch diagnostics in run_dir/diagnostics.csv */
+    int early_stop;         /* >= 0 overrides the train line's early_stop (0: never); -1: keep */
+    const char *schedule; /* "KIND key=value ..." overrides the train line's schedule; NULL: keep */
+    int collapse_stop;    /* stop (TG_ERR_NUMERIC) after this many collapsed epochs in a row;
+                             0: only warn (default 3) */
     FILE *log;              /* where progress and warnings go (NULL: stderr) */
     volatile sig_atomic_t *stop; /* set by a signal handler: finish the batch, save, return */
     /* Data-parallel training (docs/distributed.md): every rank calls tg_train with the
