@@ -54,9 +54,9 @@ typedef struct tg_csv_layout {
     const char *image_column; /* a file name, or a stem tried with known extensions */
     const char *label_column;
     const char *group_column; /* NULL: every image is its own group */
+    tg_label_spec labels;
     const char *split_column; /* NULL, or rows say train, val or test (user-given split) */
     const char *fold_column;  /* NULL, or rows give a cross-validation fold (integer >= 0) */
-    tg_label_spec labels;
 } tg_csv_layout;
 
 /* One skipped item and the reason. */

@@ -239,7 +239,7 @@ START_TEST(test_csv_layout_resolves_stems_counts_skips_and_groups) {
     make_csv_dataset(root);
     const char *pos[] = {"COVID-19"}, *neg[] = {"No finding", "Pneumonia"};
     tg_csv_layout L = {
-        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", "patient", {pos, 1, neg, 2}};
+        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", "patient", {pos, 1, neg, 2}, NULL, NULL};
     tg_dataset_opts o = tg_dataset_opts_default(6, 6);
     tg_dataset ds;
     ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &ds), TG_OK);
@@ -380,7 +380,7 @@ START_TEST(test_cache_hits_on_second_load_and_matches_decoding) {
     make_csv_dataset(root);
     const char *pos[] = {"COVID-19"}, *neg[] = {"*"};
     tg_csv_layout L = {
-        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", NULL, {pos, 1, neg, 1}};
+        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", NULL, {pos, 1, neg, 1}, NULL, NULL};
     tg_dataset_opts o = tg_dataset_opts_default(7, 5);
     o.cache_path = cache;
     o.image.norm = TG_NORM_STANDARDIZE;

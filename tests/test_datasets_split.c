@@ -208,6 +208,67 @@ START_TEST(test_split_by_group_never_leaks_images_groups_or_pairs) {
 }
 END_TEST
 
+/* Cross-validation folds: a partition into k folds, no group in two folds, each
+ * fold's class counts within one group of the others; seeded. */
+START_TEST(test_folds_are_grouped_stratified_and_seeded) {
+    enum { K = 4 };
+    int *fold = malloc(ds.n * sizeof *fold), *again = malloc(ds.n * sizeof *again);
+    tg_rng r;
+    tg_rng_seed(&r, 11);
+    ck_assert_int_eq(tg_split_folds(&ds, K, 1, &r, fold), TG_OK);
+    int *gfold = malloc(sizeof(int) * ds.n_groups);
+    size_t count[K][2] = {{0}}, biggest = 0, *gsize = calloc(ds.n_groups, sizeof *gsize);
+    for (size_t g = 0; g < ds.n_groups; g++) gfold[g] = -1;
+    for (size_t i = 0; i < ds.n; i++) {
+        ck_assert(fold[i] >= 0 && fold[i] < K);
+        int g = ds.groups[i];
+        if (gfold[g] >= 0) ck_assert_int_eq(gfold[g], fold[i]); /* no group in two folds */
+        gfold[g] = fold[i];
+        count[fold[i]][ds.labels[i]]++;
+        if (++gsize[g] > biggest) biggest = gsize[g];
+    }
+    for (int c = 0; c < 2; c++)
+        for (int f = 1; f < K; f++) {
+            long d = (long)count[f][c] - (long)count[0][c];
+            ck_assert_msg(labs(d) <= (long)biggest, "class %d: fold %d has %zu, fold 0 %zu", c, f,
+                          count[f][c], count[0][c]);
+        }
+    tg_rng_seed(&r, 11);
+    ck_assert_int_eq(tg_split_folds(&ds, K, 1, &r, again), TG_OK);
+    ck_assert_mem_eq(fold, again, ds.n * sizeof *fold);
+    /* By image: every fold holds a quarter of each class, give or take one. */
+    ck_assert_int_eq(tg_split_folds(&ds, K, 0, &r, fold), TG_OK);
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < ds.n; i++) count[fold[i]][ds.labels[i]]++;
+    for (int c = 0; c < 2; c++)
+        for (int f = 1; f < K; f++)
+            ck_assert(labs((long)count[f][c] - (long)count[0][c]) <= 1);
+    ck_assert_int_eq(tg_split_folds(&ds, 1, 0, &r, fold), TG_ERR_INVALID);
+    free(fold);
+    free(again);
+    free(gfold);
+    free(gsize);
+}
+END_TEST
+
+/* A split of part of the images: a partition of exactly those images. */
+START_TEST(test_split_subset_partitions_the_subset) {
+    size_t n = 0, *idx = malloc(ds.n * sizeof *idx);
+    for (size_t i = 0; i < ds.n; i += 2) idx[n++] = i; /* the even images */
+    tg_rng r;
+    tg_rng_seed(&r, 2);
+    tg_split s;
+    ck_assert_int_eq(tg_split_subset(&ds, idx, n, 0.25, 0, 0, &r, &s), TG_OK);
+    ck_assert_uint_eq(s.n_train + s.n_val, n);
+    ck_assert_uint_eq(s.n_test, 0);
+    for (size_t i = 0; i < s.n_val; i++) ck_assert_uint_eq(s.val[i] % 2, 0);
+    for (size_t i = 0; i < s.n_train; i++) ck_assert_uint_eq(s.train[i] % 2, 0);
+    ck_assert(s.n_val >= n / 4 - 2 && s.n_val <= n / 4 + 2);
+    tg_split_free(&s);
+    free(idx);
+}
+END_TEST
+
 START_TEST(test_undersample_cuts_larger_class_to_smaller) {
     size_t *idx = malloc(ds.n * sizeof *idx), n = ds.n;
     for (size_t i = 0; i < n; i++) idx[i] = i;
@@ -378,6 +439,8 @@ static Suite *suite(void) {
     tcase_add_test(t, test_synth_is_learnable_but_not_trivially_separable);
     tcase_add_test(t, test_split_by_group_never_leaks_images_groups_or_pairs);
     tcase_add_test(t, test_undersample_cuts_larger_class_to_smaller);
+    tcase_add_test(t, test_folds_are_grouped_stratified_and_seeded);
+    tcase_add_test(t, test_split_subset_partitions_the_subset);
     tcase_add_test(t, test_pair_sampling_ratio_labels_and_fresh_draws);
     tcase_add_test(t, test_exhaustive_pairs_follow_the_seed_scheme);
     tcase_add_test(t, test_batch_assembly_copies_pairs_into_caller_buffers);
