@@ -169,6 +169,7 @@ int tg_cmd_train(int argc, char **argv) {
     char run_dir[4096];
     if (o.resume) {
         if (!o.run_dir) BAD("--resume needs --out RUN_DIR");
+        if (o.schedule) BAD("--schedule applies to a new run; a resumed run keeps its schedule");
         if (optind < argc) o.model_path = argv[optind++];
     } else {
         if (optind >= argc) BAD("which model file? usage: twingrad train MODEL --data SPEC");

@@ -95,7 +95,7 @@ tg_status tg_diag_open(const char *path, tg_model *m, int64_t keep, tg_diag **ou
         tg_diag_free(d);
         return tg_error(TG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     }
-    if (ftell(f) == 0) fputs(HEADER, f);
+    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0) fputs(HEADER, f); /* a new file */
     d->f = f;
     *out = d;
     return TG_OK;
