@@ -158,6 +158,17 @@ one_line_error "a bad split value" 1 $TG train "$dir/tiny.tg" --out "$dir/bad" -
     --data "csv:$dir/data/metadata.csv,images=$dir/data/images,image=patientid,label=finding,positive=COVID-19,negative=*,split=sex"
 check "a bad split value names file:line" "grep -q 'metadata.csv:2:.*expected train, val or test' '$dir/err'"
 
+# A validation part with one image per class cannot give similar pairs: the error says
+# which split and what to change.
+awk -F, '{ sub(/\r$/, "") } NR == 1 { print $0 ",part"; next }
+         { n++; print $0 "," (n == 1 || n == 48 ? "val" : n % 6 == 0 ? "test" : "train") }' \
+    "$dir/data/metadata.csv" >"$dir/data/thin.csv"
+one_line_error "a validation part too thin for similar pairs" 1 $TG train "$dir/tiny.tg" \
+    --out "$dir/thin" --progress quiet \
+    --data "csv:$dir/data/thin.csv,images=$dir/data/images,image=patientid,label=finding,positive=COVID-19,negative=*,split=part"
+check "the thin split is named with what to change" \
+    "grep -q 'validation split: similar pairs need a class with two images.*raise --val' '$dir/err'"
+
 # --val 0 trains on every non-test image; --pairs rounds up to whole batches and says so.
 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/val0" --val 0 --epochs 1 --pairs 30 \
     --threads 1 --progress lines >"$dir/val0.txt" 2>&1
