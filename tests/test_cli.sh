@@ -175,18 +175,29 @@ $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/val0" --val 0 --ep
 check "--val 0 trains" "[ $? -eq 0 ] && grep -q '40 training, 0 validation (validation on the training images)' '$dir/val0.txt'"
 check "--pairs 30 --batch 8 says it trains 32" "grep -q 'rounded up to 32' '$dir/val0.txt' && grep -q '32 pairs per epoch' '$dir/val0.txt'"
 
-# Early stopping from the command line, announced; resuming after it continues.
-$TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/es" --early-stop 1 --epochs 6 \
-    --schedule "cosine t_max=4" --threads 1 --progress lines >"$dir/es.txt" 2>&1
-es_rows=$(($(wc -l <"$dir/es/metrics.csv") - 1))
-if [ "$es_rows" -lt 6 ]; then
-    check "an early stop is announced" "grep -q 'early stop after epoch $es_rows' '$dir/es.txt'"
-    $TG train --resume --out "$dir/es" --epochs 6 --early-stop 0 --threads 1 --progress lines >"$dir/es2.txt" 2>&1
-    check "resume after an early stop trains up to --epochs" "[ \$(wc -l <'$dir/es/metrics.csv') -eq 7 ]"
-else
-    echo "note: this run never stopped early; the early-stop checks are skipped"
-fi
-check "--schedule overrides the train line's (constant) rate" "[ \$(cut -d, -f7 '$dir/es/metrics.csv' | sort -u | wc -l) -gt 2 ]"
+# Early stopping from the command line, announced; resuming after it continues. A run that
+# cannot move (learning rate 1e-30, no batch norm) has the same validation loss every epoch.
+cat >"$dir/still.tg" <<'MODEL'
+input 32 32 1
+c1: conv2d filters=4 kernel=3 act=relu
+p2: global_avgpool
+fc: dense units=8 act=relu
+siamese distance=l2 loss=contrastive margin=1 normalize=false
+train optimizer=sgd lr=1e-30 batch=8 epochs=6 seed=5
+MODEL
+$TG train "$dir/still.tg" --data "synth:$dir/data" --out "$dir/es" --early-stop 1 --threads 1 \
+    --progress lines >"$dir/es.txt" 2>&1
+check "an early stop is announced" "grep -q 'early stop after epoch 2: no better validation loss since epoch 1' '$dir/es.txt'"
+$TG train --resume --out "$dir/es" --epochs 5 --early-stop 1 --threads 1 --progress lines >"$dir/es2.txt" 2>&1
+check "resume after an early stop restarts the patience" \
+    "grep -q 'patience counter restarted' '$dir/es2.txt' && [ \$(wc -l <'$dir/es/metrics.csv') -eq 4 ]"
+$TG train --resume --out "$dir/es" --epochs 5 --early-stop 0 --threads 1 --progress quiet
+check "resume with --early-stop 0 trains up to --epochs" "[ \$(wc -l <'$dir/es/metrics.csv') -eq 6 ]"
+$TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/sched" --epochs 3 \
+    --schedule "cosine t_max=4" --threads 1 --progress quiet
+check "--schedule overrides the train line's (constant) rate" \
+    "[ \$(cut -d, -f7 '$dir/sched/metrics.csv' | sort -u | wc -l) -eq 4 ]"
+one_line_error "--schedule with --resume" 2 $TG train --resume --out "$dir/sched" --schedule constant
 
 # A collapsing embedding stops the run with one line, keeping the best checkpoint.
 cat >"$dir/collapse.tg" <<'MODEL'
