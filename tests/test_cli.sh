@@ -222,6 +222,16 @@ check "cv.csv has 3 folds, mean, sd and pooled rows" \
 check "every image is held out once" "[ \$(awk -F, '/^[0-9]/ { n += \$3 } END { print n }' '$dir/cv/cv.csv') -eq 24 ]"
 check "folds keep patients together" "[ \$(grep -c 'none in two splits' '$dir/cv.txt') -eq 3 ]"
 check "cv report has the pooled and per-fold ROC curves" "[ \$(grep -c '<svg' '$dir/cv/cv.html') -ge 4 ]"
+# Folds from a column (here by patient number), as a published protocol would fix them.
+awk -F, '{ sub(/\r$/, "") } NR == 1 { print $0 ",fold"; next }
+         { p = $2; sub(/[^0-9]*/, "", p); print $0 "," (p % 3) + 1 }' "$dir/pp/metadata.csv" >"$dir/pp/folds.csv"
+spec_folds="csv:$dir/pp/folds.csv,images=$dir/pp/images,image=patientid,label=finding,positive=COVID-19,negative=*,group=patient,fold=fold"
+$TG cv "$dir/tiny.tg" --data "$spec_folds" --folds 3 --epochs 1 --out "$dir/cvcol" --threads 1 \
+    --progress quiet >/dev/null 2>&1
+check "cv with a fold column holds out exactly its folds" \
+    "[ \"\$(awk -F, '/^[0-9]/ { printf \"%s \", \$3 }' '$dir/cvcol/cv.csv')\" = \"\$(awk -F, 'NR > 1 { n[\$NF]++ } END { for (f = 1; f <= 3; f++) printf \"%d \", n[f] }' '$dir/pp/folds.csv')\" ]"
+one_line_error "--folds that do not match the fold column" 1 $TG cv "$dir/tiny.tg" --data "$spec_folds" \
+    --folds 4 --epochs 1 --out "$dir/cvbad" --threads 1 --progress quiet
 cp "$dir/cv/cv.csv" "$dir/cv1.csv"
 $TG cv "$dir/tiny.tg" --data "synth:$dir/pp" --folds 3 --epochs 1 --out "$dir/cv" --threads 1 \
     --progress lines >"$dir/cv2.txt" 2>&1
