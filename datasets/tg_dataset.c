@@ -82,13 +82,14 @@ tg_status tg_ds_builder_tag(tg_ds_builder *b, int split, int fold) {
     int values[2] = {split, fold};
     for (int a = 0; a < 2; a++) {
         if (values[a] < 0) continue;
-        /* Sized to cap, like the other arrays; entries not tagged stay -1. */
-        int *p = realloc(*arrays[a], b->cap * sizeof *p);
-        if (!p) return tg_error(TG_ERR_NOMEM, "out of memory");
-        if (!*arrays[a])
+        if (!*arrays[a]) {
+            /* Sized to cap like the other arrays (tg_ds_builder_add grows it); -1: untagged. */
+            int *p = malloc(b->cap * sizeof *p);
+            if (!p) return tg_error(TG_ERR_NOMEM, "out of memory");
             for (size_t i = 0; i < b->cap; i++) p[i] = -1;
-        *arrays[a] = p;
-        p[b->n - 1] = values[a];
+            *arrays[a] = p;
+        }
+        (*arrays[a])[b->n - 1] = values[a];
     }
     return TG_OK;
 }

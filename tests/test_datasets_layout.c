@@ -233,6 +233,78 @@ static void make_csv_dataset(const char *root) {
     fx_write(fx_path(root, "metadata.csv"), csv, strlen(csv));
 }
 
+/* split= and fold= columns: a user-given split and cross-validation folds, per row;
+ * cv=k/K in a spec turns fold k into the test part. */
+START_TEST(test_csv_split_and_fold_columns) {
+    char root[4096];
+    snprintf(root, sizeof root, "%s/s", dir);
+    make_csv_dataset(root);
+    const char *csv = "patientid,patient,finding,part,fold\n"
+                      "p1a,P1,COVID-19,train,7\n"
+                      "p1b,P1,COVID-19,TRAIN,7\n"
+                      "p2,P2,No finding,Validation,3\n"
+                      "p4,P4,No finding,test,3\n";
+    fx_write(fx_path(root, "split.csv"), csv, strlen(csv));
+    const char *pos[] = {"COVID-19"}, *neg[] = {"*"};
+    tg_csv_layout L = {fx_path(root, "split.csv"), NULL,   "patientid", "finding", "patient",
+                       {pos, 1, neg, 1},           "part", "fold"};
+    tg_dataset_opts o = tg_dataset_opts_default(6, 6);
+    tg_dataset ds;
+    ck_assert_msg(tg_dataset_load_csv(&L, &o, &ds) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(ds.n, 4);
+    int parts[] = {TG_PART_TRAIN, TG_PART_TRAIN, TG_PART_VAL, TG_PART_TEST};
+    int folds[] = {1, 1, 0, 0}; /* the values 3 and 7, numbered in order */
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(ds.parts[i], parts[i]);
+        ck_assert_int_eq(ds.folds[i], folds[i]);
+    }
+    ck_assert_int_eq(ds.n_folds, 2);
+    tg_dataset_free(&ds);
+    /* Without the columns there are no parts or folds. */
+    L.split_column = L.fold_column = NULL;
+    ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &ds), TG_OK);
+    ck_assert_ptr_null(ds.parts);
+    ck_assert_ptr_null(ds.folds);
+    tg_dataset_free(&ds);
+    /* cv=2/2 with the fold column: the second fold (value 7) is the test part. */
+    char spec[8192];
+    snprintf(spec, sizeof spec,
+             "csv:%s,image=patientid,label=finding,positive=COVID-19,"
+             "negative=*,group=patient,fold=fold,cv=2/2",
+             fx_path(root, "split.csv"));
+    ck_assert_msg(tg_dataset_load_spec(spec, &o, &ds) == TG_OK, "%s", tg_last_error());
+    int cv_parts[] = {TG_PART_TEST, TG_PART_TEST, TG_PART_TRAIN, TG_PART_TRAIN};
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(ds.parts[i], cv_parts[i]);
+    tg_dataset_free(&ds);
+    /* cv= with a fold count the column does not have, and with split=: errors. */
+    snprintf(spec, sizeof spec,
+             "csv:%s,image=patientid,label=finding,positive=COVID-19,"
+             "negative=*,fold=fold,cv=1/3",
+             fx_path(root, "split.csv"));
+    ck_assert_int_ne(tg_dataset_load_spec(spec, &o, &ds), TG_OK);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "2 distinct values"));
+    snprintf(spec, sizeof spec,
+             "csv:%s,image=patientid,label=finding,positive=COVID-19,"
+             "negative=*,split=part,cv=1/2",
+             fx_path(root, "split.csv"));
+    ck_assert_int_ne(tg_dataset_load_spec(spec, &o, &ds), TG_OK);
+    /* A value that is no split names its CSV line. */
+    const char *bad = "patientid,patient,finding,part,fold\n"
+                      "p1a,P1,COVID-19,train,1\n"
+                      "p2,P2,No finding,tset,x\n";
+    fx_write(fx_path(root, "bad.csv"), bad, strlen(bad));
+    L.csv_path = fx_path(root, "bad.csv");
+    L.split_column = "part";
+    ck_assert_int_ne(tg_dataset_load_csv(&L, &o, &ds), TG_OK);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "bad.csv:3"));
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "expected train, val or test"));
+    L.split_column = NULL;
+    L.fold_column = "fold";
+    ck_assert_int_ne(tg_dataset_load_csv(&L, &o, &ds), TG_OK);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "expected an integer"));
+}
+END_TEST
+
 START_TEST(test_csv_layout_resolves_stems_counts_skips_and_groups) {
     char root[4096];
     snprintf(root, sizeof root, "%s/c", dir);
@@ -538,6 +610,7 @@ static Suite *suite(void) {
     tcase_add_test(t, test_idx_rejects_bad_headers_truncation_and_trailing_bytes);
     tcase_add_test(t, test_folders_layout_loads_classes_and_records_skips);
     tcase_add_test(t, test_csv_layout_resolves_stems_counts_skips_and_groups);
+    tcase_add_test(t, test_csv_split_and_fold_columns);
     tcase_add_test(t, test_spec_strings_load_and_report_bad_keys_with_column);
     tcase_add_test(t, test_idx_layout_loads_binary_and_multiclass);
     tcase_add_test(t, test_fashion_mnist_test_set_loads_if_installed);
