@@ -158,6 +158,16 @@ one_line_error "a bad split value" 1 $TG train "$dir/tiny.tg" --out "$dir/bad" -
     --data "csv:$dir/data/metadata.csv,images=$dir/data/images,image=patientid,label=finding,positive=COVID-19,negative=*,split=sex"
 check "a bad split value names file:line" "grep -q 'metadata.csv:2:.*expected train, val or test' '$dir/err'"
 
+# --diagnostics: per-layer gradient norms and steps, margin terms, distance histograms.
+$TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/diag" --epochs 2 --diagnostics \
+    --threads 1 --progress quiet
+check "diagnostics.csv has every metric for both epochs" \
+    "for m in grad_norm update_ratio weight_norm raw_embedding_norm active_margin_share mean_distance_similar mean_distance_dissimilar hist_similar hist_dissimilar; do grep -q \"^2,\$m,\" '$dir/diag/diagnostics.csv' || exit 1; done"
+check "diagnostics: a gradient norm per layer with parameters (c1 s1 bn fc)" \
+    "[ \$(grep -c '^1,grad_norm,' '$dir/diag/diagnostics.csv') -eq 4 ]"
+check "diagnostics: the histograms count every validation pair" \
+    "[ \$(awk -F, '\$1 == 1 && \$2 ~ /^hist_/ { n += \$4 } END { print n }' '$dir/diag/diagnostics.csv') -eq 64 ]"
+
 # A validation part with one image per class cannot give similar pairs: the error says
 # which split and what to change.
 awk -F, '{ sub(/\r$/, "") } NR == 1 { print $0 ",part"; next }
