@@ -123,8 +123,10 @@ static tg_status write_eval_report(const char *path, const tg_eval_opts *o, cons
         const char *pos = ds->class_names[1], *neg = ds->class_names[0];
         tg_report_kv(rep, "sensitivity (class 1)", "%.4f", r->knn_sensitivity);
         tg_report_kv(rep, "specificity", "%.4f", r->knn_specificity);
-        tg_report_kv(rep, "AUC of the k-NN score", "%.4f (score: mean distance to the k nearest "
-                     "of class 0 minus to the k nearest of class 1)", r->knn_auc);
+        tg_report_kv(rep, "AUC of the k-NN score",
+                     "%.4f (score: mean distance to the k nearest "
+                     "of class 0 minus to the k nearest of class 1)",
+                     r->knn_auc);
         if (knn_roc->n) tg_report_roc(rep, "ROC of the k-NN score", knn_roc);
         tg_report_confusion(rep, "k-NN classification", &r->knn, pos, neg);
     }

@@ -241,8 +241,7 @@ START_TEST(test_folds_are_grouped_stratified_and_seeded) {
     memset(count, 0, sizeof count);
     for (size_t i = 0; i < ds.n; i++) count[fold[i]][ds.labels[i]]++;
     for (int c = 0; c < 2; c++)
-        for (int f = 1; f < K; f++)
-            ck_assert(labs((long)count[f][c] - (long)count[0][c]) <= 1);
+        for (int f = 1; f < K; f++) ck_assert(labs((long)count[f][c] - (long)count[0][c]) <= 1);
     ck_assert_int_eq(tg_split_folds(&ds, 1, 0, &r, fold), TG_ERR_INVALID);
     free(fold);
     free(again);

@@ -139,7 +139,6 @@ static void batch_stats(tg_diag *d, double margin) {
     d->pairs += n;
 }
 
-
 void tg_diag_before_step(tg_diag *d) {
     if (!d) return;
     memcpy(d->before, tg_graph_param_data(d->m->graph, NULL), (size_t)d->n_params * sizeof(float));

@@ -54,7 +54,7 @@ typedef struct trainer {
     int *val_labels;
     tg_augment aug;
     tg_triplet_epoch trip; /* with a triplet line: P x K batches instead of pairs */
-    tg_diag *diag; /* NULL unless --diagnostics */
+    tg_diag *diag;         /* NULL unless --diagnostics */
     /* settings and progress stored in the checkpoint, so a resumed run keeps them */
     tg_run_record run;
     int64_t epoch, step; /* completed epochs, optimizer steps */
@@ -354,11 +354,11 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
     t->aug = t->run.augment ? tg_augment_default() : (tg_augment){0};
     /* With no validation images (--val 0) the training images stand in. */
     int no_val = t->data.split.n_val == 0;
-    if ((st = tg_run_pairs_error(
-             tg_run_fixed_pairs(&t->data.ds, no_val ? t->data.train : t->data.split.val,
-                                no_val ? t->data.n_train : t->data.split.n_val,
-                                t->run.seed ^ VAL_STREAM, &t->val_pairs),
-             no_val ? "training" : "validation")))
+    if ((st = tg_run_pairs_error(tg_run_fixed_pairs(&t->data.ds,
+                                                    no_val ? t->data.train : t->data.split.val,
+                                                    no_val ? t->data.n_train : t->data.split.n_val,
+                                                    t->run.seed ^ VAL_STREAM, &t->val_pairs),
+                                 no_val ? "training" : "validation")))
         goto done;
     size_t item = (size_t)t->data.ds.height * (size_t)t->data.ds.width;
     t->xa = malloc((size_t)t->run.batch * item * sizeof(float));
@@ -372,8 +372,8 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
     }
     if (is_root(t)) st = metrics_truncate(t->metrics_path, t->epoch);
     if (!st && o->diagnostics && t->m->triplet_loss)
-        st = tg_error(TG_ERR_INVALID, "--diagnostics measures pair training; %s trains on "
-                      "triplets", t->def->source);
+        st = tg_error(TG_ERR_INVALID, "--diagnostics measures pair training; %s trains on triplets",
+                      t->def->source);
     if (!st && o->diagnostics && is_root(t)) {
         char path[4200];
         snprintf(path, sizeof path, "%s/diagnostics.csv", o->run_dir);
