@@ -207,8 +207,11 @@ int tg_cmd_train(int argc, char **argv) {
         tg_cli_fail("train", TG_EXIT_FAILURE, "rank %d of %d: %s", rank, ranks, tg_last_error());
         tg_comm_abort(o.comm, TG_EXIT_FAILURE);
     }
+    /* Rank 0 says why before MPI is finalised: once any rank has exited non-zero,
+     * mpirun may end the others before they print. */
+    if (st && rank == 0) tg_cli_fail("train", TG_EXIT_FAILURE, "%s", tg_last_error());
     tg_comm_free(o.comm); /* every rank got here together: finalises MPI */
-    if (st) return rank ? TG_EXIT_FAILURE : tg_cli_fail("train", TG_EXIT_FAILURE, "%s", tg_last_error());
+    if (st) return TG_EXIT_FAILURE;
     if (r.interrupted) return TG_EXIT_INTERRUPTED;
     if (o.progress >= 0 && rank == 0) {
         if (r.early_stopped)
