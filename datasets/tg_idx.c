@@ -168,8 +168,6 @@ tg_status tg_idx_write(const char *path, tg_idx_type type, int ndim, const uint3
     if (esize == 0 || ndim < 1 || ndim > TG_IDX_MAX_DIMS)
         return tg_error(TG_ERR_INVALID, "%s: bad IDX type 0x%02x or %d dimensions", path,
                         (unsigned)type, ndim);
-    gzFile f = gzopen(path, gzip ? "wb6" : "wbT"); /* T: plain, no gzip wrapper */
-    if (!f) return tg_error(TG_ERR_IO, "%s: cannot create", path);
     uint8_t hdr[4 + 4 * TG_IDX_MAX_DIMS] = {0, 0, (uint8_t)type, (uint8_t)ndim};
     size_t count = 1;
     for (int d = 0; d < ndim; d++) {
@@ -177,8 +175,11 @@ tg_status tg_idx_write(const char *path, tg_idx_type type, int ndim, const uint3
         hdr[5 + 4 * d] = (uint8_t)(dims[d] >> 16);
         hdr[6 + 4 * d] = (uint8_t)(dims[d] >> 8);
         hdr[7 + 4 * d] = (uint8_t)dims[d];
-        count *= dims[d];
+        if (__builtin_mul_overflow(count, (size_t)dims[d], &count))
+            return tg_error(TG_ERR_INVALID, "%s: IDX dimensions overflow", path);
     }
+    gzFile f = gzopen(path, gzip ? "wb6" : "wbT"); /* T: plain, no gzip wrapper */
+    if (!f) return tg_error(TG_ERR_IO, "%s: cannot create", path);
     int ok = gzwrite(f, hdr, (unsigned)(4 + 4 * ndim)) == 4 + 4 * ndim;
     const uint8_t *p = data;
     uint8_t tmp[8];
