@@ -64,6 +64,7 @@ int tg_cmd_train(int argc, char **argv) {
         {"augment", no_argument, 0, 'a'},       {"knn", required_argument, 0, 'k'},
         {"progress", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
         {"reduce", required_argument, 0, 'r'},  {"shards", required_argument, 0, 'n'},
+        {"stop-after-steps", required_argument, 0, 'X'}, /* hidden: tests interrupt here */
         {0, 0, 0, 0}};
     tg_train_opts o = tg_train_opts_default();
     o.progress = isatty(STDERR_FILENO) ? 1 : 0;
@@ -142,6 +143,10 @@ int tg_cmd_train(int argc, char **argv) {
         case 'n':
             if (tg_cli_parse_long(optarg, 1, 4096, &v)) BAD("--shards: expected 1..4096, got '%s'", optarg);
             o.shards = (int)v;
+            break;
+        case 'X':
+            if (tg_cli_parse_long(optarg, 1, 0x7fffffffL, &v)) BAD("--stop-after-steps: expected a positive count, got '%s'", optarg);
+            o.stop_after_steps = v;
             break;
         case 'h': train_usage(stdout); return TG_EXIT_OK;
         default: BAD("unknown or incomplete option '%s'; see 'twingrad train --help'", argv[optind - 1]);

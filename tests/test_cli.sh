@@ -53,41 +53,53 @@ check "metrics.csv has a header and 3 epochs" "[ \$(wc -l <'$dir/ref/metrics.csv
 check "report has its charts" "[ \$(grep -c '<svg' '$dir/ref/report.html') -ge 3 ]"
 check "report has the ROC AUC" "grep -q 'AUC' '$dir/ref/report.html'"
 
-# The same run, interrupted by SIGINT part-way, then resumed.
+# The same run stopped at a given optimizer step (the hidden --stop-after-steps acts like
+# SIGINT arriving during that batch), then resumed: in the first epoch (no validation
+# threshold yet), in the middle of an epoch, and after the last batch of an epoch. Each
+# must exit 130, leave last.tgc, resume, and end bit-identical to the uninterrupted run.
+# 2400 pairs at batch 8 are 300 steps per epoch.
+$TG embed "$dir/ref/last.tgc" --data "synth:$dir/data" --out "$dir/ref.csv"
+for stop in 5 450 300; do
+    run="$dir/int$stop"
+    $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$run" --pairs 2400 --threads 1 \
+        --progress quiet --stop-after-steps $stop
+    rc=$?
+    check "stop at step $stop exits 130 (got $rc)" "[ $rc -eq 130 ]"
+    check "stop at step $stop leaves last.tgc" "[ -s '$run/last.tgc' ]"
+    $TG train --resume --out "$run" --progress quiet --threads 1 2>"$dir/err"
+    rc=$?
+    check "resume after step $stop exits 0 (got $rc: $(cat "$dir/err"))" "[ $rc -eq 0 ]"
+    $TG embed "$run/last.tgc" --data "synth:$dir/data" --out "$run.csv"
+    check "stopped at step $stop and resumed: bit-identical to the uninterrupted run" \
+        "cmp -s '$dir/ref.csv' '$run.csv'"
+    check "stopped at step $stop and resumed: metrics.csv matches (epochs and losses)" \
+        "[ \"\$(cut -d, -f1-6 '$dir/ref/metrics.csv')\" = \"\$(cut -d, -f1-6 '$run/metrics.csv')\" ]"
+done
+
+# A real SIGINT: a run of 1000 epochs cannot finish before it arrives, so it must stop with
+# exit 130 and a last.tgc that resumes.
 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/int" --pairs 2400 --threads 1 \
-    --progress quiet &
+    --epochs 1000 --progress quiet &
 pid=$!
-# Interrupt during the second epoch: wait until the first one is in metrics.csv.
 tries=0
-while [ "$(cat "$dir/int/metrics.csv" 2>/dev/null | wc -l)" -lt 2 ] && [ $tries -lt 600 ]; do
+while [ "$(cat "$dir/int/metrics.csv" 2>/dev/null | wc -l)" -lt 2 ] && [ $tries -lt 1200 ]; do
     sleep 0.05
     tries=$((tries + 1))
 done
 kill -INT $pid
 wait $pid
 rc=$?
-if [ "$rc" -eq 130 ]; then
-    ok
-    check "an interrupted run leaves last.tgc" "[ -s '$dir/int/last.tgc' ]"
-    $TG train --resume --out "$dir/int" --progress quiet --threads 1
-    check "resume exits 0" "[ $? -eq 0 ]"
-elif [ "$rc" -eq 0 ]; then
-    echo "note: the run finished before SIGINT arrived; the machine is fast"
-    ok
-else
-    bad "SIGINT: exit $rc (want 130)"
-fi
-# Resumed and uninterrupted runs end in the same state, bit for bit.
-$TG embed "$dir/ref/last.tgc" --data "synth:$dir/data" --out "$dir/ref.csv"
-$TG embed "$dir/int/last.tgc" --data "synth:$dir/data" --out "$dir/int.csv"
-check "resumed run is bit-identical to the uninterrupted one" "cmp -s '$dir/ref.csv' '$dir/int.csv'"
-check "metrics.csv of the resumed run matches (epochs and losses)" \
-    "[ \"\$(cut -d, -f1-6 '$dir/ref/metrics.csv')\" = \"\$(cut -d, -f1-6 '$dir/int/metrics.csv')\" ]"
+check "SIGINT stops the run with exit 130 (got $rc)" "[ $rc -eq 130 ]"
+done_epochs=$(($(wc -l <"$dir/int/metrics.csv") - 1))
+$TG train --resume --out "$dir/int" --epochs $((done_epochs + 1)) --progress quiet --threads 1
+check "resume after SIGINT exits 0" "[ $? -eq 0 ]"
+check "resume after SIGINT completes one more epoch" \
+    "[ \$(wc -l <'$dir/int/metrics.csv') -eq $((done_epochs + 2)) ]"
 check "embed wrote a header and 48 rows" "[ \$(wc -l <'$dir/ref.csv') -eq 49 ]"
 
 # Resuming for more epochs continues the run.
-$TG train --resume --out "$dir/int" --epochs 4 --progress quiet --threads 1
-check "resume with more epochs adds a row" "[ \$(wc -l <'$dir/int/metrics.csv') -eq 5 ]"
+$TG train --resume --out "$dir/int450" --epochs 4 --progress quiet --threads 1
+check "resume with more epochs adds a row" "[ \$(wc -l <'$dir/int450/metrics.csv') -eq 5 ]"
 
 $TG eval "$dir/ref/best.tgc" >"$dir/eval.txt"
 check "eval exits 0" "[ $? -eq 0 ]"

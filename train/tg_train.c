@@ -393,6 +393,14 @@ static tg_status write_report(trainer *t, const tg_train_result *r) {
 
 /* ---- the loop ---- */
 
+/* A stop was asked for: by the signal flag on any rank (agreed with the others, so call it
+ * on every rank alike), or (tests) at a given step count, which every rank shares. */
+static int stop_requested(trainer *t) {
+    const tg_train_opts *o = t->o;
+    int signalled = tg_train_dist_stop(t->dist, o->stop);
+    return signalled || (o->stop_after_steps > 0 && t->step >= o->stop_after_steps);
+}
+
 /* What a failed run leaves behind, for its error message. */
 static const char *kept_note(const trainer *t, char *buf, size_t size) {
     if (access(t->last_path, F_OK) == 0)
@@ -474,7 +482,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     int validated = 0;
     char note[4200];
     while (t.epoch < t.run.epochs) {
-        if (tg_train_dist_stop(t.dist, o->stop)) {
+        if (stop_requested(&t)) {
             r->interrupted = 1;
             break;
         }
@@ -533,7 +541,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
             double el = now_seconds() - t0, rate = done_here * t.run.batch / (el > 0 ? el : 1e-9);
             progress(&t, b, n_batches, t.run.partial_loss / (b + 1), rate,
                      (n_batches - b - 1) * t.run.batch / (rate > 0 ? rate : 1));
-            if (tg_train_dist_stop(t.dist, o->stop) && b + 1 < n_batches) {
+            if (stop_requested(&t) && b + 1 < n_batches) {
                 t.pairs_rng = epoch_start;
                 r->interrupted = 1;
                 break;
