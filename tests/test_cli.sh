@@ -156,6 +156,29 @@ one_line_error "resume without a run" 1 $TG train --resume --out "$dir/empty"
 one_line_error "diverging run" 1 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/nan" \
     --lr 1e30 --progress quiet
 check "divergence is named with a hint" "grep -q 'diverged.*lower learning rate' '$dir/err'"
+# Divergence with a finite loss (issue 10, failure 3): parameters, Adam moments or batch-norm
+# variances turn Inf/NaN. Each run must fail with one line and leave no non-finite checkpoint.
+sed 's/normalize=true/normalize=false/' "$dir/tiny.tg" >"$dir/tiny_raw.tg"
+for case in "tiny.tg --lr 1e9" "tiny_raw.tg --lr 1e9" "tiny.tg --data-norm"; do
+    set -- $case
+    model=$1
+    shift
+    spec="synth:$dir/data"
+    if [ "$1" = "--data-norm" ]; then spec="$spec,norm=fixed,mean=0,std=1e-30"; shift; fi
+    one_line_error "diverging run ($case)" 1 $TG train "$dir/$model" --data "$spec" \
+        --out "$dir/div" --pairs 400 --progress quiet "$@"
+    check "divergence ($case) says what is not finite" "grep -q 'diverged.*no longer finite' '$dir/err'"
+    check "divergence ($case) leaves no checkpoint" "[ ! -e '$dir/div/last.tgc' ]"
+    rm -rf "$dir/div"
+done
+# A good checkpoint is never replaced by a diverged state.
+$TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/div" --pairs 400 --epochs 1 \
+    --progress quiet
+cp "$dir/div/last.tgc" "$dir/good.tgc"
+one_line_error "diverging run over a good checkpoint" 1 $TG train "$dir/tiny.tg" \
+    --data "synth:$dir/data" --out "$dir/div" --pairs 400 --progress quiet --lr 1e9
+check "the good checkpoint is kept and named" \
+    "cmp -s '$dir/good.tgc' '$dir/div/last.tgc' && grep -q 'keeps the last good state' '$dir/err'"
 
 # The BLAS kernel: --version names CPU, BLAS, kernel and threads; a generic kernel forced
 # through OPENBLAS_CORETYPE is reported with its remedy, and warned about by commands.

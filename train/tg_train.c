@@ -76,7 +76,13 @@ static int is_root(const trainer *t) { return tg_comm_rank(t->o->comm) == 0; }
 
 /* ---- settings <-> checkpoint metadata (the run record's table, eval/tg_run.c) ---- */
 
+static const char *nonfinite_state(trainer *t);
+
 static tg_status save_checkpoint(trainer *t, const char *path) {
+    /* Never replace a good checkpoint with a diverged state. */
+    const char *bad = nonfinite_state(t);
+    if (bad)
+        return tg_error(TG_ERR_NUMERIC, "not saving %s: %s are not finite", path, bad);
     tg_run_meta meta;
     tg_run_record_to_meta(&t->run, &meta);
     tg_checkpoint_rng rngs[2] = {{"pairs", &t->pairs_rng}, {"aug", &t->aug_rng}};
@@ -393,6 +399,28 @@ static tg_status write_report(trainer *t, const tg_train_result *r) {
 
 /* ---- the loop ---- */
 
+/* 1 when all n values are finite. x * 0 is 0 for a finite x and NaN for Inf or NaN, so one
+ * vectorisable sum over the flat buffer answers for all of them. */
+static int all_finite(const float *x, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; i++) acc += x[i] * 0.0f;
+    return acc == 0.0f;
+}
+
+/* What holds a non-finite value after a step (parameters, optimizer state, running
+ * statistics such as batch-norm variances), or NULL when everything is finite. */
+static const char *nonfinite_state(trainer *t) {
+    int64_t n;
+    const float *p = tg_graph_param_data(t->m->graph, &n);
+    if (!all_finite(p, n)) return "the parameters";
+    int64_t size = tg_optimizer_size(t->opt);
+    for (int i = 0; i < tg_optimizer_state_count(t->opt); i++)
+        if (!all_finite(tg_optimizer_state_data(t->opt, i), size)) return "the optimizer state";
+    const float *s = tg_graph_state_data(t->m->graph, &n);
+    if (n > 0 && !all_finite(s, n)) return "the running statistics (batch norm)";
+    return NULL;
+}
+
 /* A stop was asked for: by the signal flag on any rank (agreed with the others, so call it
  * on every rank alike), or (tests) at a given step count, which every rank shares. */
 static int stop_requested(trainer *t) {
@@ -534,6 +562,15 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                               kept_note(&t, note, sizeof note));
             }
             if (st) goto done;
+            /* Every rank checks its own state and all learn if one diverged. */
+            const char *bad = nonfinite_state(&t);
+            st = bad ? tg_error(TG_ERR_NUMERIC, "training diverged at epoch %lld, batch %d: %s "
+                                "are no longer finite; %s; try a lower learning rate (--lr), "
+                                "gradient clipping (clip= on the train line) or check the data's "
+                                "norm=", (long long)t.epoch + 1, b + 1, bad,
+                                kept_note(&t, note, sizeof note))
+                     : TG_OK;
+            if ((st = tg_train_dist_agree(t.dist, st))) goto done;
             t.run.partial_loss += step.loss;
             t.step++;
             t.run.step_in_epoch = b + 1;
