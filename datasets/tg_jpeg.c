@@ -1,7 +1,9 @@
 /* JPEG through libjpeg-turbo: gray, YCbCr, RGB, CMYK and YCCK to [0,1] gray.
  * libjpeg reports fatal errors by longjmp; decoder state that must survive it
- * lives in a heap context. A truncated file (libjpeg's "premature end of data"
- * warning, after which it pads with gray) is an error here, not a silent image. */
+ * lives in a heap context. A truncated file is an error here, not a silent image:
+ * libjpeg only warns ("premature end of data" when the bytes run out, "hit marker"
+ * when a marker such as EOI cuts the scan data) and pads with gray, so those two
+ * warnings stop the decode at once, before any padding is produced. */
 #include "datasets/tg_image.h"
 
 #include <setjmp.h>
@@ -38,7 +40,13 @@ static void on_error_exit(j_common_ptr cinfo) {
 static void on_emit_message(j_common_ptr cinfo, int level) {
     jpeg_ctx *c = (jpeg_ctx *)cinfo->err;
     if (level >= 0) return; /* trace messages */
-    if (cinfo->err->msg_code == JWRN_JPEG_EOF) c->truncated = 1;
+    int code = cinfo->err->msg_code;
+    if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) {
+        c->truncated = 1;
+        snprintf(c->msg, sizeof c->msg, "truncated JPEG (%s)",
+                 code == JWRN_JPEG_EOF ? "the data ends early" : "a marker cuts the scan data");
+        longjmp(c->jmp, 2);
+    }
     cinfo->err->num_warnings++;
 }
 
@@ -75,7 +83,8 @@ tg_status tg_jpeg_decode_scaled(const uint8_t *buf, size_t len, const char *name
     c->progress.progress_monitor = on_progress;
     tg_status st = TG_OK;
     if (setjmp(c->jmp)) {
-        st = tg_error(TG_ERR_FORMAT, "%s: corrupt JPEG: %s", name, c->msg);
+        st = tg_error(TG_ERR_FORMAT, "%s: %s%s", name, c->truncated ? "" : "corrupt JPEG: ",
+                      c->msg);
         goto done;
     }
     jpeg_create_decompress(d);
