@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "autograd/tg_budget.h"
+
 enum { SEC_DEFLATE = 1u << 0, SEC_CRITICAL = 1u << 1 };
 enum { FILE_HEADER = 28, SECTION_HEADER = 32, TRAILER = 8 };
 /* Deflate cannot expand its input by more than 1032:1. */
@@ -393,7 +395,8 @@ typedef struct reader {
     FILE *f;
     const char *path;
     uint64_t size, pos;
-    uLong crc; /* of every byte read so far: the trailer's checksum */
+    uLong crc;     /* of every byte read so far: the trailer's checksum */
+    uint64_t held; /* bytes the sections parsed so far keep in memory */
 } reader;
 
 static tg_status rd(reader *r, void *dst, size_t n) {
@@ -549,6 +552,14 @@ static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsign
             st = rd(r, chunk, left < sizeof chunk ? (size_t)left : sizeof chunk);
         return st;
     }
+    /* What reading this section costs, with what earlier ones hold: the stored bytes, the
+     * inflated payload, and the parsed copy of it (at most as large as the payload). */
+    uint64_t cost = tg_cost_add(tg_cost_add(r->held, stored_len),
+                                tg_cost_mul((flags & SEC_DEFLATE) ? 2 : 1, raw_len));
+    char what[300];
+    snprintf(what, sizeof what, "checkpoint '%s': section %s", r->path, tag);
+    if ((st = tg_memory_check(cost, what))) return st;
+    r->held += raw_len;
     unsigned char *stored = malloc(stored_len ? (size_t)stored_len : 1);
     if (!stored)
         return tg_error(TG_ERR_NOMEM, "checkpoint '%s': out of memory for section %s", r->path,
@@ -698,7 +709,7 @@ tg_status tg_checkpoint_load(const char *path, tg_checkpoint **out) {
     else if (!S_ISREG(sb.st_mode))
         st = tg_error(TG_ERR_IO, "checkpoint '%s' is not a regular file", path);
     else {
-        reader r = {f, ck->path, (uint64_t)sb.st_size, 0, crc32(0L, Z_NULL, 0)};
+        reader r = {f, ck->path, (uint64_t)sb.st_size, 0, crc32(0L, Z_NULL, 0), 0};
         st = read_file(&r, ck);
     }
     fclose(f);

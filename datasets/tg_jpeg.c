@@ -6,6 +6,7 @@
  * warnings stop the decode at once, before any padding is produced. */
 #include "datasets/tg_image.h"
 
+#include <limits.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#include "autograd/tg_budget.h"
 #include "datasets/tg_ds_util.h"
 
 /* Progressive files can hold any number of scans; each one costs a pass over
@@ -120,6 +122,18 @@ tg_status tg_jpeg_decode_scaled(const uint8_t *buf, size_t len, const char *name
         d->scale_num = 1;
         d->scale_denom = denom;
     }
+    /* What this image costs, from the header: the gray floats at the output size, a row, and
+     * for progressive files libjpeg's coefficient arrays (2 bytes per sample at full size).
+     * libjpeg's own pool is capped at the budget too. */
+    jpeg_calc_output_dimensions(d);
+    uint64_t cost = 4 * (uint64_t)d->output_width * d->output_height +
+                    4 * (uint64_t)d->output_width +
+                    (d->progressive_mode ? 2 * npx * (uint64_t)d->num_components : 0);
+    char what[96];
+    snprintf(what, sizeof what, "%s: a %ux%u JPEG", name, d->image_width, d->image_height);
+    if ((st = tg_memory_check(cost, what))) goto done;
+    d->mem->max_memory_to_use = (long)(tg_memory_budget() > (uint64_t)LONG_MAX ? LONG_MAX
+                                                                                : tg_memory_budget());
     jpeg_start_decompress(d);
     int w = (int)d->output_width, h = (int)d->output_height, nc = d->output_components;
     int want = d->out_color_space == JCS_GRAYSCALE ? 1 : cmyk ? 4 : 3;
