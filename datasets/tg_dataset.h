@@ -52,6 +52,8 @@ typedef struct tg_csv_layout {
     const char *label_column;
     const char *group_column; /* NULL: every image is its own group */
     tg_label_spec labels;
+    int allow_outside; /* 0 (default): an image field must stay inside images_dir (no absolute
+                          path, no ".." component); 1: any path is followed */
 } tg_csv_layout;
 
 /* One skipped item and the reason. */

@@ -196,6 +196,19 @@ static tg_status need_column(const tg_csv *csv, const char *file, const char *wh
                     name ? name : "(none given)", cols);
 }
 
+/* 1 when a CSV image field stays inside the images folder as written: not absolute and no
+ * ".." component. Symbolic links inside the folder are followed like any file. */
+static int stays_inside(const char *field) {
+    if (field[0] == '/') return 0;
+    for (const char *p = field; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.') return 0;
+        p += n;
+        while (*p == '/') p++;
+    }
+    return 1;
+}
+
 /* Resolve an image field: a file under dir, or a stem with a known extension. */
 static char *resolve_image(const char *dir, const char *field) {
     char *p = tg_ds_path_join(dir, field);
@@ -276,6 +289,13 @@ tg_status tg_dataset_load_csv(const tg_csv_layout *L, const tg_dataset_opts *opt
             out->summary.missing_file++;
             st = tg_ds_builder_skip(&b, where, "empty image field");
             continue;
+        }
+        if (!L->allow_outside && !stays_inside(image)) {
+            st = tg_error(TG_ERR_INVALID,
+                          "%s: image '%s' leaves the images folder %s (an absolute path or '..'); "
+                          "add outside=yes to the spec to allow paths outside it",
+                          where, image, dir);
+            break;
         }
         char *path = resolve_image(dir, image);
         if (!path) {

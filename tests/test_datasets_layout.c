@@ -239,7 +239,7 @@ START_TEST(test_csv_layout_resolves_stems_counts_skips_and_groups) {
     make_csv_dataset(root);
     const char *pos[] = {"COVID-19"}, *neg[] = {"No finding", "Pneumonia"};
     tg_csv_layout L = {
-        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", "patient", {pos, 1, neg, 2}};
+        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", "patient", {pos, 1, neg, 2}, 0};
     tg_dataset_opts o = tg_dataset_opts_default(6, 6);
     tg_dataset ds;
     ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &ds), TG_OK);
@@ -277,6 +277,61 @@ START_TEST(test_csv_layout_resolves_stems_counts_skips_and_groups) {
     L.label_column = "diagnosis";
     ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &ds), TG_ERR_UNKNOWN);
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "patientid, patient, finding, notes"));
+}
+END_TEST
+
+/* Issue 10, failure 6: an image field may not leave the images folder (an absolute path or a
+ * ".." component) unless the layout allows it (outside=yes in a spec). */
+START_TEST(test_csv_image_paths_stay_inside_the_images_folder) {
+    char root[4096];
+    snprintf(root, sizeof root, "%s/o", dir);
+    mkdir(root, 0755);
+    mkdir(fx_path(root, "images"), 0755);
+    mkdir(fx_path(root, "images/sub"), 0755);
+    uint8_t px[10 * 10] = {0};
+    ck_assert_int_eq(tg_png_write_gray8(fx_path(root, "secret.png"), 10, 10, px), TG_OK);
+    ck_assert_int_eq(tg_png_write_gray8(fx_path(root, "images/in.png"), 10, 10, px), TG_OK);
+    ck_assert_int_eq(tg_png_write_gray8(fx_path(root, "images/sub/deep.png"), 10, 10, px), TG_OK);
+    char abs_secret[4200];
+    snprintf(abs_secret, sizeof abs_secret, "%s/secret.png", root);
+    const char *bad[] = {"../secret.png", "sub/../../secret", abs_secret, "./../secret.png",
+                         "sub//..//..//secret.png"};
+    const char *pos[] = {"b"}, *neg[] = {"a"};
+    tg_dataset_opts o = tg_dataset_opts_default(6, 6);
+    tg_dataset ds;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char csv[8192];
+        snprintf(csv, sizeof csv, "file,label\nin.png,a\nsub/deep.png,b\n%s,b\n", bad[i]);
+        ck_assert_int_eq(fx_write(fx_path(root, "m.csv"), csv, strlen(csv)), 0);
+        tg_csv_layout L = {fx_path(root, "m.csv"), NULL, "file", "label", NULL, {pos, 1, neg, 1}, 0};
+        ck_assert_msg(tg_dataset_load_csv(&L, &o, &ds) == TG_ERR_INVALID, "'%s' was followed",
+                      bad[i]);
+        ck_assert_msg(strstr(tg_last_error(), "m.csv:4: image") != NULL &&
+                          strstr(tg_last_error(), "leaves the images folder") != NULL,
+                      "%s", tg_last_error());
+        L.allow_outside = 1;
+        ck_assert_msg(tg_dataset_load_csv(&L, &o, &ds) == TG_OK, "%s", tg_last_error());
+        ck_assert_uint_eq(ds.n, 3);
+        ck_assert_ptr_nonnull(strstr(ds.paths[2], "secret"));
+        tg_dataset_free(&ds);
+    }
+    /* The spec key, and names that merely contain dots, which stay inside. */
+    char spec[4200];
+    snprintf(spec, sizeof spec, "csv:%s,image=file,label=label,positive=b,size=6", fx_path(root, "m.csv"));
+    ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &ds), TG_ERR_INVALID);
+    snprintf(spec, sizeof spec, "csv:%s,image=file,label=label,positive=b,size=6,outside=yes",
+             fx_path(root, "m.csv"));
+    ck_assert_msg(tg_dataset_load_spec(spec, &o, &ds) == TG_OK, "%s", tg_last_error());
+    tg_dataset_free(&ds);
+    snprintf(spec, sizeof spec, "csv:%s,image=file,label=label,outside=maybe", fx_path(root, "m.csv"));
+    ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &ds), TG_ERR_ATTR);
+    ck_assert_int_eq(tg_png_write_gray8(fx_path(root, "images/..x.png"), 10, 10, px), TG_OK);
+    const char *ok = "file,label\nin.png,a\n..x.png,b\n./sub/deep.png,b\n";
+    ck_assert_int_eq(fx_write(fx_path(root, "m.csv"), ok, strlen(ok)), 0);
+    tg_csv_layout L = {fx_path(root, "m.csv"), NULL, "file", "label", NULL, {pos, 1, neg, 1}, 0};
+    ck_assert_msg(tg_dataset_load_csv(&L, &o, &ds) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(ds.n, 3);
+    tg_dataset_free(&ds);
 }
 END_TEST
 
@@ -380,7 +435,7 @@ START_TEST(test_cache_hits_on_second_load_and_matches_decoding) {
     make_csv_dataset(root);
     const char *pos[] = {"COVID-19"}, *neg[] = {"*"};
     tg_csv_layout L = {
-        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", NULL, {pos, 1, neg, 1}};
+        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", NULL, {pos, 1, neg, 1}, 0};
     tg_dataset_opts o = tg_dataset_opts_default(7, 5);
     o.cache_path = cache;
     o.image.norm = TG_NORM_STANDARDIZE;
@@ -538,6 +593,7 @@ static Suite *suite(void) {
     tcase_add_test(t, test_idx_rejects_bad_headers_truncation_and_trailing_bytes);
     tcase_add_test(t, test_folders_layout_loads_classes_and_records_skips);
     tcase_add_test(t, test_csv_layout_resolves_stems_counts_skips_and_groups);
+    tcase_add_test(t, test_csv_image_paths_stay_inside_the_images_folder);
     tcase_add_test(t, test_spec_strings_load_and_report_bad_keys_with_column);
     tcase_add_test(t, test_idx_layout_loads_binary_and_multiclass);
     tcase_add_test(t, test_fashion_mnist_test_set_loads_if_installed);
