@@ -4,6 +4,8 @@
 #include "checkpoint/tg_checkpoint.h"
 #include "autograd/tg_node_impl.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -384,6 +386,37 @@ static tg_status encode(const tg_checkpoint_data *in, bytes *file) {
 }
 
 /* ---- the atomic write ---- */
+
+int tg_checkpoint_remove_stale(const char *path) {
+    if (!path || !*path) return 0;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 0, blen = strlen(base);
+    char dir[4096];
+    if (dlen + 2 > sizeof dir) return 0;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (dlen ? (int)dlen : 1) : 1,
+             slash ? (dlen ? path : "/") : ".");
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        tg_error(TG_ERR_IO, "cannot read directory '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(dp))) {
+        const char *n = e->d_name; /* the exact shape mkstemp gives: base.tmp-XXXXXX */
+        if (strlen(n) != blen + 11 || strncmp(n, base, blen) != 0 ||
+            strncmp(n + blen, ".tmp-", 5) != 0)
+            continue;
+        int ok = 1;
+        for (int i = 0; i < 6; i++) ok &= isalnum((unsigned char)n[blen + 5 + i]) != 0;
+        char full[4096 + 256];
+        snprintf(full, sizeof full, "%s/%s", dir, n);
+        if (ok && unlink(full) == 0) removed++;
+    }
+    closedir(dp);
+    return removed;
+}
 
 static tg_status sys_error(const char *path, const char *what, const char *file, int err) {
     const char *hint = err == ENOSPC || err == EFBIG || err == EDQUOT

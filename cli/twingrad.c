@@ -1,6 +1,7 @@
 /* twingrad: train, evaluate and inspect Siamese networks from the command line. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,9 @@ static int print_version(void) {
 
 int main(int argc, char **argv) {
     tg_threads_passive_wait(argv); /* first: it may re-execute with the same argv */
+    /* Under a file-size limit, a write past it fails with EFBIG, which the library reports
+     * with the file's name; the default SIGXFSZ would kill us silently mid-save instead. */
+    signal(SIGXFSZ, SIG_IGN);
     if (take_max_memory(&argc, argv)) return TG_EXIT_USAGE;
     int failed = load_plugins(&argc, argv);
     if (failed) return failed;

@@ -1007,6 +1007,23 @@ END_TEST
 
 /* A process killed at a random moment while saving, over and over: the file at the path is
  * always one complete checkpoint, the old or the new. */
+/* Issue 10, failure 7: the temporary files of killed saves are removed, nothing else. */
+START_TEST(test_checkpoint_remove_stale_takes_only_save_temporaries) {
+    make_dir();
+    const char *names[] = {"x.tgc.tmp-ab12CD", "x.tgc.tmp-000000", "x.tgc.tmp-abc12",
+                           "x.tgc.tmp-abc1234", "x.tgc.tmp-ab_12C", "y.tgc.tmp-abcdef",
+                           "x.tgc", "x.tgcXtmp-abcdef"};
+    for (int i = 0; i < 8; i++) write_all(path_in(names[i]), (const unsigned char *)"x", 1);
+    ck_assert_int_eq(tg_checkpoint_remove_stale(path_in("x.tgc")), 2);
+    ck_assert_int_eq(dir_entries(dir), 6);
+    ck_assert_int_eq(access(path_in("x.tgc"), F_OK), 0);
+    ck_assert_int_eq(tg_checkpoint_remove_stale(path_in("x.tgc")), 0);
+    ck_assert_int_eq(tg_checkpoint_remove_stale("/nonexistent-dir-tg/x.tgc"), -1);
+    ck_assert_int_eq(tg_checkpoint_remove_stale(""), 0);
+    remove_dir();
+}
+END_TEST
+
 START_TEST(test_checkpoint_killed_save_leaves_a_loadable_file) {
     make_dir();
     const char *path = path_in("big.tgc");
@@ -1064,6 +1081,7 @@ int main(void) {
     tcase_add_test(tc, test_checkpoint_rejects_crafted_sizes_and_records);
     tcase_add_test(tc, test_checkpoint_rejects_mismatched_model);
     tcase_add_test(tc, test_checkpoint_failed_save_keeps_previous_file);
+    tcase_add_test(tc, test_checkpoint_remove_stale_takes_only_save_temporaries);
     tcase_add_test(tc, test_checkpoint_killed_save_leaves_a_loadable_file);
     suite_add_tcase(s, tc);
     return tg_check_run(s);

@@ -183,6 +183,23 @@ for case in "tiny.tg --lr 1e9" "tiny_raw.tg --lr 1e9" "tiny.tg --data-norm"; do
     check "divergence ($case) leaves no checkpoint" "[ ! -e '$dir/div/last.tgc' ]"
     rm -rf "$dir/div"
 done
+# Issue 10, failure 7: under a file-size limit smaller than a checkpoint, the save fails with
+# EFBIG reported on one line (SIGXFSZ used to kill the process silently), no temporary file is
+# left, and stale temporary files of a killed save are removed by the next start.
+(ulimit -f 2; exec $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/fsize" \
+    --pairs 400 --epochs 1 --progress quiet) >"$dir/out" 2>"$dir/err"
+rc=$?
+check "a file-size limit gives exit 1, not SIGXFSZ (got $rc)" "[ $rc -eq 1 ]"
+check "the file-size error is one line naming EFBIG" \
+    "[ \$(wc -l <'$dir/err') -eq 1 ] && grep -q 'File too large' '$dir/err'"
+check "no temporary file is left after EFBIG" "! ls '$dir/fsize' | grep -q tmp"
+for f in last.tgc.tmp-Ab12Cd best.tgc.tmp-zzzzzz metrics.csv.tmp; do : >"$dir/fsize/$f"; done
+: >"$dir/fsize/last.tgc.tmp-keep"   # not the shape of a save's temporary file: kept
+$TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/fsize" --pairs 400 --epochs 1 \
+    --progress quiet
+check "stale temporary files are removed at the next start" \
+    "[ \"\$(ls '$dir/fsize' | grep tmp)\" = last.tgc.tmp-keep ]"
+
 # A good checkpoint is never replaced by a diverged state.
 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/div" --pairs 400 --epochs 1 \
     --progress quiet
