@@ -193,7 +193,7 @@ check "a file-size limit gives exit 1, not SIGXFSZ (got $rc)" "[ $rc -eq 1 ]"
 check "the file-size error is one line naming EFBIG" \
     "[ \$(wc -l <'$dir/err') -eq 1 ] && grep -q 'File too large' '$dir/err'"
 check "no temporary file is left after EFBIG" "! ls '$dir/fsize' | grep -q tmp"
-for f in last.tgc.tmp-Ab12Cd best.tgc.tmp-zzzzzz metrics.csv.tmp; do : >"$dir/fsize/$f"; done
+for f in last.tgc.tmp-Ab12Cd best.tgc.tmp-zzzzzz metrics.csv.tmp report.html.tmp; do : >"$dir/fsize/$f"; done
 : >"$dir/fsize/last.tgc.tmp-keep"   # not the shape of a save's temporary file: kept
 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/fsize" --pairs 400 --epochs 1 \
     --progress quiet

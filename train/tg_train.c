@@ -235,11 +235,13 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
     snprintf(t->report_path, sizeof t->report_path, "%s/report.html", o->run_dir);
     /* A run killed while saving leaves temporary files behind; no save of this run can be
      * in progress now, so they go. */
-    char metrics_tmp[4200];
-    snprintf(metrics_tmp, sizeof metrics_tmp, "%s.tmp", t->metrics_path);
+    char tmp[2][4200];
+    snprintf(tmp[0], sizeof tmp[0], "%s.tmp", t->metrics_path);
+    snprintf(tmp[1], sizeof tmp[1], "%s.tmp", t->report_path);
     if (tg_checkpoint_remove_stale(t->last_path) < 0 || tg_checkpoint_remove_stale(t->best_path) < 0)
         return TG_ERR_IO;
-    unlink(metrics_tmp);
+    unlink(tmp[0]);
+    unlink(tmp[1]);
     if (o->resume) {
         if ((st = tg_checkpoint_load(t->last_path, &ck))) return st;
         if ((st = load_settings(t, ck))) goto done;
