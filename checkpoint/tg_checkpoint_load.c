@@ -267,7 +267,8 @@ static void parse_optimizer(cursor *c, tg_checkpoint *ck) {
     char *kind_name = get_name(c, "optimizer kind");
     if (!kind_name) return;
     tg_optimizer_kind kind;
-    if (tg_optimizer_kind_parse(kind_name, &kind)) {
+    if (tg_optimizer_kind_parse(kind_name, &kind) ||
+        strcmp(kind_name, tg_optimizer_kind_name(kind)) != 0) { /* exact, lower case */
         c->st = tg_error(TG_ERR_VERSION,
                          "checkpoint '%s': optimizer kind '%s' is unknown to this version; "
                          "upgrade twingrad",
@@ -318,7 +319,8 @@ static void parse_schedule(cursor *c, tg_checkpoint *ck) {
     char *kind_name = get_name(c, "schedule kind");
     if (!kind_name) return;
     tg_schedule_kind kind;
-    if (tg_schedule_kind_parse(kind_name, &kind)) {
+    if (tg_schedule_kind_parse(kind_name, &kind) ||
+        strcmp(kind_name, tg_schedule_kind_name(kind)) != 0) { /* exact, lower case */
         c->st = tg_error(TG_ERR_VERSION,
                          "checkpoint '%s': schedule kind '%s' is unknown to this version; "
                          "upgrade twingrad",
