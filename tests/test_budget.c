@@ -190,7 +190,17 @@ START_TEST(test_png_and_jpeg_over_budget_are_refused_from_the_header) {
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "a 512x512 JPEG"));
     expect_over_budget(tg_image_load(pp, 0, &img), "PNG");
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "a 512x512 PNG"));
+    /* PGM too: a complete 512x512 raster is 1 MiB of floats, refused one byte below that. */
+    static uint8_t pgm[15 + 512 * 512];
+    memcpy(pgm, "P5\n512 512\n255\n", 15);
+    const char *pg = fx_path(dir, "b.pgm");
+    ck_assert_int_eq(fx_write(pg, pgm, sizeof pgm), 0);
+    tg_memory_budget_set(1 * MIB - 1);
+    expect_over_budget(tg_image_load(pg, 0, &img), "PGM");
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "a 512x512 P5 image"));
     tg_memory_budget_set(2 * MIB);
+    ck_assert_int_eq(tg_image_load(pg, 0, &img), TG_OK);
+    tg_image_free(&img);
     ck_assert_int_eq(tg_image_load(pj, 0, &img), TG_OK);
     tg_image_free(&img);
     ck_assert_int_eq(tg_image_load(pp, 0, &img), TG_OK);
