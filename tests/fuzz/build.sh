@@ -22,4 +22,4 @@ for h in model checkpoint checkpoint_sections csv idx idx_gz png jpeg; do
 done
 $cc $cflags $san "$src/tests/fuzz/make_seeds.c" "$src/tests/test_datasets_fixtures.c" $objs $libs \
     -lm -o "$out/make_seeds"
-echo "fuzzers in $out: $(cd "$out" && ls fuzz_* | tr '\n' ' ')"
+echo "fuzzers in $out: $(cd "$out" && ls fuzz_* | grep -v "\.log$" | tr "\n" " ")"
