@@ -418,6 +418,7 @@ int tg_checkpoint_remove_stale(const char *path) {
     snprintf(dir, sizeof dir, "%.*s", slash ? (dlen ? (int)dlen : 1) : 1,
              slash ? (dlen ? path : "/") : ".");
     DIR *dp = opendir(dir);
+    if (!dp && errno == ENOENT) return 0; /* no directory yet: nothing left behind */
     if (!dp) {
         tg_error(TG_ERR_IO, "cannot read directory '%s': %s", dir, strerror(errno));
         return -1;

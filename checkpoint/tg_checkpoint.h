@@ -78,8 +78,8 @@ typedef struct tg_checkpoint tg_checkpoint;
 tg_status tg_checkpoint_save(const char *path, const tg_checkpoint_data *in);
 /* Remove the temporary files a save of `path` left behind when its process was killed
  * (`path.tmp-` and six letters or digits, in the same directory); nothing else is touched.
- * Call it where no save of `path` can be running. Returns how many were removed, or -1 with
- * TG_ERR_IO when the directory cannot be read. */
+ * Call it where no save of `path` can be running. Returns how many were removed (0 when the
+ * directory does not exist), or -1 with TG_ERR_IO when it cannot be read. */
 int tg_checkpoint_remove_stale(const char *path);
 
 /* Read and verify the whole file at `path` into *out (NULL on error). Checks magic, version,

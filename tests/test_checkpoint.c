@@ -1087,7 +1087,8 @@ START_TEST(test_checkpoint_remove_stale_takes_only_save_temporaries) {
     ck_assert_int_eq(dir_entries(dir), 6);
     ck_assert_int_eq(access(path_in("x.tgc"), F_OK), 0);
     ck_assert_int_eq(tg_checkpoint_remove_stale(path_in("x.tgc")), 0);
-    ck_assert_int_eq(tg_checkpoint_remove_stale("/nonexistent-dir-tg/x.tgc"), -1);
+    ck_assert_int_eq(tg_checkpoint_remove_stale("/nonexistent-dir-tg/x.tgc"), 0);
+    ck_assert_int_eq(tg_checkpoint_remove_stale(path_in("x.tgc/y.tgc")), -1); /* a file */
     ck_assert_int_eq(tg_checkpoint_remove_stale(""), 0);
     remove_dir();
 }

@@ -238,10 +238,13 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
     char tmp[2][4200];
     snprintf(tmp[0], sizeof tmp[0], "%s.tmp", t->metrics_path);
     snprintf(tmp[1], sizeof tmp[1], "%s.tmp", t->report_path);
-    if (tg_checkpoint_remove_stale(t->last_path) < 0 || tg_checkpoint_remove_stale(t->best_path) < 0)
-        return TG_ERR_IO;
-    unlink(tmp[0]);
-    unlink(tmp[1]);
+    if (is_root(t)) { /* the files are rank 0's */
+        if (tg_checkpoint_remove_stale(t->last_path) < 0 ||
+            tg_checkpoint_remove_stale(t->best_path) < 0)
+            return TG_ERR_IO;
+        unlink(tmp[0]);
+        unlink(tmp[1]);
+    }
     if (o->resume) {
         if ((st = tg_checkpoint_load(t->last_path, &ck))) return st;
         if ((st = load_settings(t, ck))) goto done;
@@ -577,15 +580,16 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                               kept_note(&t, note, sizeof note));
             }
             if (st) goto done;
-            /* Every rank checks its own state and all learn if one diverged. */
+            /* Every rank holds the same parameters, moments and statistics after a step, so
+             * every rank reaches this verdict alone, with no extra exchange. */
             const char *bad = nonfinite_state(&t);
-            st = bad ? tg_error(TG_ERR_NUMERIC, "training diverged at epoch %lld, batch %d: %s "
-                                "are no longer finite; %s; try a lower learning rate (--lr), "
-                                "gradient clipping (clip= on the train line) or check the data's "
-                                "norm=", (long long)t.epoch + 1, b + 1, bad,
-                                kept_note(&t, note, sizeof note))
-                     : TG_OK;
-            if ((st = tg_train_dist_agree(t.dist, st))) goto done;
+            if (bad) {
+                st = tg_error(TG_ERR_NUMERIC, "training diverged at epoch %lld, batch %d: %s are "
+                              "no longer finite; %s; try a lower learning rate (--lr), gradient "
+                              "clipping (clip= on the train line) or check the data's norm=",
+                              (long long)t.epoch + 1, b + 1, bad, kept_note(&t, note, sizeof note));
+                goto done;
+            }
             t.run.partial_loss += step.loss;
             t.step++;
             t.run.step_in_epoch = b + 1;
