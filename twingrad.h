@@ -23,6 +23,7 @@
 
 #include "autograd/tg_error.h"
 #include "autograd/tg_names.h"
+#include "autograd/tg_budget.h"
 #include "autograd/tg_rng.h"
 #include "autograd/tg_tensor.h"
 #include "autograd/tg_op.h"

@@ -16,6 +16,10 @@
 
 TG_API_BEGIN
 
+/* Largest share of probed elements that may be skipped on a kink (a slope jump within the
+ * step that halving the step confirms): more fails the check. */
+#define TG_GRADCHECK_MAX_SKIP_SHARE 0.1
+
 typedef struct tg_gradcheck_opts {
     double eps;       /* finite-difference step (0: the op's gc_eps, else 1e-3) */
     double rtol;      /* an element passes when |analytic - numeric| <= */
@@ -27,12 +31,13 @@ typedef struct tg_gradcheck_opts {
 } tg_gradcheck_opts;
 
 typedef struct tg_gradcheck_result {
-    int passed;           /* 1 when every probed element is within tolerance */
+    int passed;           /* 1 when every probed element is within tolerance and at most
+                             TG_GRADCHECK_MAX_SKIP_SHARE of the elements tried were skipped */
     double worst_error;   /* the largest |a - n| / (atol + rtol max(|a|, |n|)); > 1 fails */
     double analytic, numeric; /* the two values at the worst element */
     char worst_tensor[128];   /* the node holding it ("dense.weight") */
     int64_t worst_index;      /* flat index inside that tensor */
-    int probed, skipped;      /* elements compared; elements skipped on a kink */
+    int probed, skipped;      /* elements compared; elements skipped on a confirmed kink */
     char report[512];         /* one line saying all of the above */
 } tg_gradcheck_result;
 

@@ -39,6 +39,7 @@ struct tg_graph {
     int shape_epoch; /* bumped whenever an input changes shape */
     int *node_epoch; /* per node: the epoch its shape was inferred at */
     int packed;      /* parameters live in the flat buffers */
+    int shape_only;  /* shapes without values (tg_graph_new_shape_only) */
     float *param_buf, *grad_buf, *state_buf;
     int64_t n_param_floats, n_state_floats;
     void *scratch;
@@ -144,6 +145,12 @@ tg_graph *tg_graph_new(uint64_t seed) {
     return g;
 }
 
+tg_graph *tg_graph_new_shape_only(void) {
+    tg_graph *g = tg_graph_new(0);
+    if (g) g->shape_only = 1;
+    return g;
+}
+
 void tg_graph_free(tg_graph *g) {
     if (!g) return;
     for (int i = 0; i < g->n_nodes; i++) node_free(g->nodes[i]);
@@ -239,6 +246,10 @@ tg_node *tg_graph_input(tg_graph *g, const char *name, tg_shape shape) {
     }
     tg_node *n = node_new(g, name, TG_NODE_INPUT);
     if (!n) return NULL;
+    if (g->shape_only) {
+        n->value.shape = shape;
+        return n;
+    }
     if (tg_tensor_resize(&n->value, &shape)) return NULL;
     tg_tensor_zero(&n->value);
     return n;
@@ -248,7 +259,7 @@ tg_node *tg_graph_constant(tg_graph *g, const char *name, tg_shape shape, const 
     tg_node *n = tg_graph_input(g, name, shape);
     if (!n) return NULL;
     n->flags = TG_NODE_CONST;
-    if (data) memcpy(n->value.data, data, (size_t)tg_shape_numel(&shape) * sizeof(float));
+    if (data && !g->shape_only) memcpy(n->value.data, data, (size_t)tg_shape_numel(&shape) * sizeof(float));
     return n;
 }
 
@@ -296,13 +307,17 @@ static tg_node *param_new(tg_graph *g, const char *name, tg_shape shape, tg_init
     }
     tg_node *n = node_new(g, name, state ? TG_NODE_STATE : TG_NODE_PARAM);
     if (!n) return NULL;
-    if (tg_tensor_resize(&n->value, &shape)) return NULL;
     n->init = init;
     n->wants_grad = !state;
-    if (g->no_init)
-        memset(n->value.data, 0, (size_t)tg_shape_numel(&shape) * sizeof(float));
-    else
-        init_values(&g->rng, init, &shape, n->value.data);
+    if (g->shape_only) {
+        n->value.shape = shape;
+    } else {
+        if (tg_tensor_resize(&n->value, &shape)) return NULL;
+        if (g->no_init)
+            memset(n->value.data, 0, (size_t)tg_shape_numel(&shape) * sizeof(float));
+        else
+            init_values(&g->rng, init, &shape, n->value.data);
+    }
     g->params[g->n_params++] = n;
     g->packed = 0;
     return n;
@@ -319,6 +334,8 @@ tg_node *tg_graph_param(tg_graph *g, const char *name, tg_shape shape, tg_init i
 /* ---- parameter packing: one flat buffer for values, one for gradients ---- */
 
 static tg_status pack_params(tg_graph *g) {
+    if (g->shape_only)
+        return tg_error(TG_ERR_STATE, "this graph only infers shapes; it holds no values");
     if (g->packed) return TG_OK;
     int64_t np = 0, ns = 0;
     for (int i = 0; i < g->n_params; i++) {
@@ -434,6 +451,10 @@ tg_node *tg_layer_param(const tg_layer *l, int i) {
 /* Size the node's value, saved and scratch memory for its current shapes. */
 static tg_status size_buffers(tg_node *n, const tg_shape *out) {
     tg_graph *g = n->graph;
+    if (g->shape_only) {
+        n->value.shape = *out;
+        return TG_OK;
+    }
     if (tg_tensor_resize(&n->value, out)) return TG_ERR_NOMEM;
     if (n->grad.data && ensure_grad(n)) return TG_ERR_NOMEM;
     size_t saved = n->op->saved_bytes ? n->op->saved_bytes(n) : 0;
@@ -570,6 +591,8 @@ tg_status tg_input_set(tg_node *x, tg_shape shape, const float *data) {
     char a[64], b[64];
     if (!x || !(x->flags & (TG_NODE_INPUT | TG_NODE_CONST)))
         return tg_error(TG_ERR_INVALID, "tg_input_set: '%s' is not an input", x ? x->name : "NULL");
+    if (x->graph->shape_only)
+        return tg_error(TG_ERR_STATE, "tg_input_set: '%s' is in a shape-only graph", x->name);
     if (!tg_shape_valid(&shape))
         return tg_error(TG_ERR_SHAPE, "input '%s': invalid shape %s", x->name,
                         tg_shape_str(&shape, a, sizeof a));

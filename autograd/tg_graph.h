@@ -41,6 +41,11 @@ typedef struct tg_layer tg_layer;
 
 /* A new, empty graph whose RNG is seeded with `seed`. NULL only when out of memory. */
 tg_graph *tg_graph_new(uint64_t seed);
+/* A graph that only infers shapes: nodes and parameters get their shapes, but no values,
+ * gradients or scratch memory are allocated and nothing is initialised, so a model of any
+ * size costs a few bytes per node. For summaries and memory estimates; forward, backward,
+ * tg_input_set and the flat parameter buffers refuse it with TG_ERR_STATE. */
+tg_graph *tg_graph_new_shape_only(void);
 /* Free the graph, its nodes, layers and buffers. NULL is fine. */
 void tg_graph_free(tg_graph *g);
 

@@ -6,7 +6,8 @@
 #include <string.h>
 
 /* 2^40 floats is 4 TiB: far beyond any real tensor, small enough that byte
- * counts and products of two such sizes never overflow int64. */
+ * counts of a valid shape never overflow int64. Shapes come from files, so the
+ * product itself is computed with an overflow check, never assumed to fit. */
 #define TG_MAX_NUMEL (INT64_C(1) << 40)
 
 tg_shape tg_shape_make(int ndim, const int64_t *dims) {
@@ -28,19 +29,16 @@ tg_shape tg_shape4(int64_t a, int64_t b, int64_t c, int64_t d) {
 
 int tg_shape_valid(const tg_shape *s) {
     if (s->ndim < 1 || s->ndim > TG_MAX_DIMS) return 0;
-    int64_t n = 1;
-    for (int i = 0; i < s->ndim; i++) {
-        if (s->dim[i] <= 0 || s->dim[i] > TG_MAX_NUMEL) return 0;
-        n *= s->dim[i];
-        if (n > TG_MAX_NUMEL) return 0;
-    }
-    return 1;
+    return tg_shape_numel(s) > 0;
 }
 
 int64_t tg_shape_numel(const tg_shape *s) {
-    if (!tg_shape_valid(s)) return 0;
+    if (s->ndim < 1 || s->ndim > TG_MAX_DIMS) return 0;
     int64_t n = 1;
-    for (int i = 0; i < s->ndim; i++) n *= s->dim[i];
+    for (int i = 0; i < s->ndim; i++) {
+        if (s->dim[i] <= 0 || __builtin_mul_overflow(n, s->dim[i], &n) || n > TG_MAX_NUMEL)
+            return 0;
+    }
     return n;
 }
 

@@ -1,9 +1,11 @@
 /* Checkpoint saving: encode every section little-endian byte by byte, deflate it, and write
  * the file atomically (temporary file, fsync, rename, fsync of the directory). The layout is
  * docs/checkpoint-format.md; the reader is tg_checkpoint_load.c. */
-#include "checkpoint/tg_checkpoint.h"
+#include "checkpoint/tg_checkpoint_impl.h"
 #include "autograd/tg_node_impl.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,7 +16,33 @@
 #include <unistd.h>
 #include <zlib.h>
 
-enum { SEC_DEFLATE = 1u << 0, SEC_CRITICAL = 1u << 1 };
+const ck_section_info tg_ck_sections[CK_N_SECTIONS] = {
+    [CK_MODL] = {"MODL", CK_CRITICAL, 1}, [CK_TENS] = {"TENS", CK_CRITICAL, 1},
+    [CK_OPTM] = {"OPTM", CK_CRITICAL, 0}, [CK_SCHD] = {"SCHD", CK_CRITICAL, 0},
+    [CK_TRAN] = {"TRAN", CK_CRITICAL, 1}, [CK_RNGS] = {"RNGS", CK_CRITICAL, 0},
+    [CK_META] = {"META", 0, 0},
+};
+
+int tg_ck_utf8_valid(const unsigned char *s, size_t n) {
+    static const uint32_t min_of_len[5] = {0, 0, 0x80, 0x800, 0x10000};
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len = c < 0x80 ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
+        if (len == 0 || len > n - i) return 0;
+        uint32_t cp = len == 1 ? c : c & (0x7fu >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return 0;
+            cp = cp << 6 | (s[i + k] & 0x3fu);
+        }
+        if (cp < min_of_len[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        i += len;
+    }
+    return 1;
+}
 
 /* ---- a growable byte buffer; a failed allocation sticks and is reported once at the end ---- */
 
@@ -106,6 +134,8 @@ static tg_status check_name(const char *what, const char *name) {
     if (strlen(name) > TG_CHECKPOINT_MAX_NAME)
         return tg_error(TG_ERR_LIMIT, "%s name '%.40s...' is longer than %u bytes", what, name,
                         TG_CHECKPOINT_MAX_NAME);
+    if (!tg_ck_utf8_valid((const unsigned char *)name, strlen(name)))
+        return tg_error(TG_ERR_INVALID, "%s name '%.40s' is not valid UTF-8", what, name);
     return TG_OK;
 }
 
@@ -259,7 +289,7 @@ static tg_status add_section(bytes *file, const char tag[4], unsigned flags, con
         put_raw(file, raw->p, raw->len);
         stored = raw->len;
     } else {
-        flags |= SEC_DEFLATE;
+        flags |= CK_DEFLATE;
         z_stream z;
         memset(&z, 0, sizeof z);
         if (deflateInit(&z, compression ? compression : 6) != Z_OK)
@@ -313,19 +343,11 @@ static tg_status add_section(bytes *file, const char tag[4], unsigned flags, con
 /* The whole file image: header, sections, trailer. */
 static tg_status encode(const tg_checkpoint_data *in, bytes *file) {
     const char *text = in->model_text ? in->model_text : "";
-    struct {
-        const char *tag;
-        unsigned flags;
-        int present;
-    } secs[] = {{"MODL", SEC_CRITICAL, 1},
-                {"TENS", SEC_CRITICAL, 1},
-                {"OPTM", SEC_CRITICAL, in->opt != NULL},
-                {"SCHD", SEC_CRITICAL, in->sched != NULL},
-                {"TRAN", SEC_CRITICAL, 1},
-                {"RNGS", SEC_CRITICAL, 1},
-                {"META", 0, 1}};
-    int n_secs = (int)(sizeof secs / sizeof secs[0]), count = 0;
-    for (int i = 0; i < n_secs; i++) count += secs[i].present;
+    int present[CK_N_SECTIONS], count = 0;
+    for (int i = 0; i < CK_N_SECTIONS; i++) {
+        present[i] = i == CK_OPTM ? in->opt != NULL : i == CK_SCHD ? in->sched != NULL : 1;
+        count += present[i];
+    }
 
     put_raw(file, "TGCK", 4);
     put_u16(file, TG_CHECKPOINT_MAJOR);
@@ -336,33 +358,34 @@ static tg_status encode(const tg_checkpoint_data *in, bytes *file) {
     put_u32(file, 0);               /* header CRC, patched below */
     if (file->failed) return tg_error(TG_ERR_NOMEM, "out of memory encoding the checkpoint");
 
-    for (int i = 0; i < n_secs; i++) {
-        if (!secs[i].present) continue;
+    for (int i = 0; i < CK_N_SECTIONS; i++) {
+        if (!present[i]) continue;
         bytes raw = {0};
         switch (i) {
-        case 0:
+        case CK_MODL:
             put_raw(&raw, text, strlen(text));
             break;
-        case 1:
+        case CK_TENS:
             enc_tensors(&raw, in->graph);
             break;
-        case 2:
+        case CK_OPTM:
             enc_optimizer(&raw, in->opt);
             break;
-        case 3:
+        case CK_SCHD:
             enc_schedule(&raw, in->sched);
             break;
-        case 4:
+        case CK_TRAN:
             enc_train(&raw, in);
             break;
-        case 5:
+        case CK_RNGS:
             enc_rngs(&raw, in);
             break;
         default:
             enc_meta(&raw, in);
             break;
         }
-        tg_status st = add_section(file, secs[i].tag, secs[i].flags, &raw, in->compression);
+        tg_status st = add_section(file, tg_ck_sections[i].tag, tg_ck_sections[i].flags, &raw,
+                                   in->compression);
         free(raw.p);
         if (st) return st;
     }
@@ -384,6 +407,38 @@ static tg_status encode(const tg_checkpoint_data *in, bytes *file) {
 }
 
 /* ---- the atomic write ---- */
+
+int tg_checkpoint_remove_stale(const char *path) {
+    if (!path || !*path) return 0;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 0, blen = strlen(base);
+    char dir[4096];
+    if (dlen + 2 > sizeof dir) return 0;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (dlen ? (int)dlen : 1) : 1,
+             slash ? (dlen ? path : "/") : ".");
+    DIR *dp = opendir(dir);
+    if (!dp && errno == ENOENT) return 0; /* no directory yet: nothing left behind */
+    if (!dp) {
+        tg_error(TG_ERR_IO, "cannot read directory '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(dp))) {
+        const char *n = e->d_name; /* the exact shape mkstemp gives: base.tmp-XXXXXX */
+        if (strlen(n) != blen + 11 || strncmp(n, base, blen) != 0 ||
+            strncmp(n + blen, ".tmp-", 5) != 0)
+            continue;
+        int ok = 1;
+        for (int i = 0; i < 6; i++) ok &= isalnum((unsigned char)n[blen + 5 + i]) != 0;
+        char full[4096 + 256];
+        snprintf(full, sizeof full, "%s/%s", dir, n);
+        if (ok && unlink(full) == 0) removed++;
+    }
+    closedir(dp);
+    return removed;
+}
 
 static tg_status sys_error(const char *path, const char *what, const char *file, int err) {
     const char *hint = err == ENOSPC || err == EFBIG || err == EDQUOT

@@ -76,6 +76,11 @@ typedef struct tg_checkpoint tg_checkpoint;
  * is removed, a previous file at `path` is untouched, and the message names the path and the
  * system error. A caller that sets RLIMIT_FSIZE should ignore SIGXFSZ. */
 tg_status tg_checkpoint_save(const char *path, const tg_checkpoint_data *in);
+/* Remove the temporary files a save of `path` left behind when its process was killed
+ * (`path.tmp-` and six letters or digits, in the same directory); nothing else is touched.
+ * Call it where no save of `path` can be running. Returns how many were removed (0 when the
+ * directory does not exist), or -1 with TG_ERR_IO when it cannot be read. */
+int tg_checkpoint_remove_stale(const char *path);
 
 /* Read and verify the whole file at `path` into *out (NULL on error). Checks magic, version,
  * every declared size (before allocating), every checksum and every record; a damaged file

@@ -5,11 +5,29 @@
 
 #include "checkpoint/tg_checkpoint.h"
 
+/* Section header flags (docs/checkpoint-format.md, 2.2). */
+enum { CK_DEFLATE = 1u << 0, CK_CRITICAL = 1u << 1 };
+
+/* The sections this version knows, in the order the writer writes them: the one table the
+ * writer and the reader both read (tags, flags written, required or not). */
+enum { CK_MODL, CK_TENS, CK_OPTM, CK_SCHD, CK_TRAN, CK_RNGS, CK_META, CK_N_SECTIONS };
+typedef struct ck_section_info {
+    char tag[5];
+    unsigned flags; /* CK_CRITICAL or 0; the writer adds CK_DEFLATE when it compresses */
+    int required;   /* a file without it is refused */
+} ck_section_info;
+extern const ck_section_info tg_ck_sections[CK_N_SECTIONS];
+
+/* 1 when the n bytes at s are well-formed UTF-8 (no overlong forms, no surrogates, nothing
+ * above U+10FFFF); names in a checkpoint must be. */
+int tg_ck_utf8_valid(const unsigned char *s, size_t n);
+
 typedef struct ck_tensor {
     char *name;
     int state;
     tg_shape shape;
     float *data;
+    int64_t flat_offset; /* parameters: where the values start in the flat vector (TENS order) */
 } ck_tensor;
 
 typedef struct ck_array { /* an optimizer state array */

@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-enum { SEC_DEFLATE = 1u << 0, SEC_CRITICAL = 1u << 1 };
+#include "autograd/tg_budget.h"
+
 enum { FILE_HEADER = 28, SECTION_HEADER = 32, TRAILER = 8 };
 /* Deflate cannot expand its input by more than 1032:1. */
 #define MAX_DEFLATE_RATIO 1032u
@@ -104,7 +105,7 @@ static char *get_bytes_str(cursor *c, uint64_t len, const char *what) {
     return out;
 }
 
-/* str16: a name of 1..TG_CHECKPOINT_MAX_NAME bytes. */
+/* str16: a name of 1..TG_CHECKPOINT_MAX_NAME bytes of valid UTF-8. */
 static char *get_name(cursor *c, const char *what) {
     uint64_t len = get_le(c, 2, what);
     if (c->st) return NULL;
@@ -113,7 +114,40 @@ static char *get_name(cursor *c, const char *what) {
             TG_CHECKPOINT_MAX_NAME);
         return NULL;
     }
+    if (need(c, len, what) && !tg_ck_utf8_valid(c->p + c->off, (size_t)len)) {
+        bad(c, "%s is not valid UTF-8", what);
+        return NULL;
+    }
     return get_bytes_str(c, len, what);
+}
+
+static void check_unique(cursor *c, ck_index *idx, int n, const char *what);
+static int get_count(cursor *c, size_t min_bytes, const char *what);
+static double get_f64(cursor *c, const char *w);
+
+/* A config list: u32 count, then (name, f64) pairs with unique names, each handed to set(),
+ * which ignores names it does not know (a newer writer's). */
+typedef void (*config_setter)(cursor *c, void *cfg, const char *key, double v);
+static void get_config(cursor *c, void *cfg, config_setter set, const char *what) {
+    int n = get_count(c, 2 + 1 + 8, what);
+    if (c->st) return;
+    char **keys = calloc((size_t)n + 1, sizeof *keys);
+    ck_index *idx = calloc((size_t)n + 1, sizeof *idx);
+    int got = 0;
+    if (!keys || !idx) c->st = tg_error(TG_ERR_NOMEM, "checkpoint '%s': out of memory", c->path);
+    for (int i = 0; i < n && !c->st; i++) {
+        char *k = get_name(c, "config key");
+        double v = get_f64(c, "config value");
+        if (!k) break;
+        keys[got] = k;
+        idx[got] = (ck_index){k, got};
+        got++;
+        if (!c->st) set(c, cfg, k, v);
+    }
+    check_unique(c, idx, got, "config key");
+    for (int i = 0; i < got; i++) free(keys[i]);
+    free(keys);
+    free(idx);
 }
 
 /* u64 byte count (== n * 4), then n float32 little-endian, into a new array. */
@@ -215,33 +249,37 @@ static void parse_tensors(cursor *c, tg_checkpoint *ck) {
     check_unique(c, ck->by_name, ck->n_tensors, "tensor");
 }
 
+/* Config values go through the optimizer's and schedule's settings tables; a name this version
+ * does not know comes from a newer writer and is skipped. */
+static void set_optimizer_key(cursor *c, void *cfg, const char *k, double v) {
+    int s = tg_optimizer_setting_find(k);
+    if (s >= 0 && tg_optimizer_setting_put(cfg, s, v))
+        c->st = tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': optimizer config: ", c->path);
+}
+
+static void set_schedule_key(cursor *c, void *cfg, const char *k, double v) {
+    int s = tg_schedule_setting_find(k);
+    if (s >= 0 && tg_schedule_setting_put(cfg, s, v))
+        c->st = tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': schedule config: ", c->path);
+}
+
 static void parse_optimizer(cursor *c, tg_checkpoint *ck) {
     char *kind_name = get_name(c, "optimizer kind");
     if (!kind_name) return;
     tg_optimizer_kind kind;
-    if (tg_optimizer_kind_parse(kind_name, &kind)) {
-        c->st = tg_error(TG_ERR_FORMAT, "checkpoint '%s': unknown optimizer kind '%s'", c->path,
-                         kind_name);
+    if (tg_optimizer_kind_parse(kind_name, &kind) ||
+        strcmp(kind_name, tg_optimizer_kind_name(kind)) != 0) { /* exact, lower case */
+        c->st = tg_error(TG_ERR_VERSION,
+                         "checkpoint '%s': optimizer kind '%s' is unknown to this version; "
+                         "upgrade twingrad",
+                         c->path, kind_name);
         free(kind_name);
         return;
     }
     free(kind_name);
     tg_optimizer_config *cfg = &ck->opt_cfg;
     *cfg = tg_optimizer_defaults(kind);
-    int n = get_count(c, 2 + 1 + 8, "optimizer config count");
-    for (int i = 0; i < n && !c->st; i++) {
-        char *k = get_name(c, "config key");
-        double v = get_f64(c, "config value");
-        if (c->st) {
-            free(k);
-            return;
-        }
-        /* Keys this version does not know come from a newer writer: skipped. */
-        int s = tg_optimizer_setting_find(k);
-        if (s >= 0 && tg_optimizer_setting_put(cfg, s, v))
-            c->st = tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': optimizer config: ", c->path);
-        free(k);
-    }
+    get_config(c, cfg, set_optimizer_key, "optimizer config count");
     if (c->st) return;
     if (tg_optimizer_config_validate(cfg, NULL)) {
         c->st =
@@ -281,28 +319,19 @@ static void parse_schedule(cursor *c, tg_checkpoint *ck) {
     char *kind_name = get_name(c, "schedule kind");
     if (!kind_name) return;
     tg_schedule_kind kind;
-    if (tg_schedule_kind_parse(kind_name, &kind)) {
-        c->st = tg_error(TG_ERR_FORMAT, "checkpoint '%s': unknown schedule kind '%s'", c->path,
-                         kind_name);
+    if (tg_schedule_kind_parse(kind_name, &kind) ||
+        strcmp(kind_name, tg_schedule_kind_name(kind)) != 0) { /* exact, lower case */
+        c->st = tg_error(TG_ERR_VERSION,
+                         "checkpoint '%s': schedule kind '%s' is unknown to this version; "
+                         "upgrade twingrad",
+                         c->path, kind_name);
         free(kind_name);
         return;
     }
     free(kind_name);
     tg_schedule_config *cfg = &ck->sched_cfg;
     *cfg = tg_schedule_defaults(kind, 0.0);
-    int n = get_count(c, 2 + 1 + 8, "schedule config count");
-    for (int i = 0; i < n && !c->st; i++) {
-        char *k = get_name(c, "config key");
-        double v = get_f64(c, "config value");
-        if (c->st) {
-            free(k);
-            return;
-        }
-        int s = tg_schedule_setting_find(k); /* unknown keys: a newer writer's, skipped */
-        if (s >= 0 && tg_schedule_setting_put(cfg, s, v))
-            c->st = tg_error_context(TG_ERR_FORMAT, "checkpoint '%s': schedule config: ", c->path);
-        free(k);
-    }
+    get_config(c, cfg, set_schedule_key, "schedule config count");
     if (c->st) return;
     if (tg_schedule_config_validate(cfg, NULL)) {
         c->st =
@@ -393,7 +422,8 @@ typedef struct reader {
     FILE *f;
     const char *path;
     uint64_t size, pos;
-    uLong crc; /* of every byte read so far: the trailer's checksum */
+    uLong crc;     /* of every byte read so far: the trailer's checksum */
+    uint64_t held; /* bytes the sections parsed so far keep in memory */
 } reader;
 
 static tg_status rd(reader *r, void *dst, size_t n) {
@@ -481,9 +511,6 @@ static tg_status inflate_exact(const reader *r, const char *tag, const unsigned 
     return TG_OK;
 }
 
-static const char *const known_tags[] = {"MODL", "TENS", "OPTM", "SCHD", "TRAN", "RNGS", "META"};
-enum { N_KNOWN = 7, REQUIRED = (1 << 0) | (1 << 1) | (1 << 4) };
-
 /* Read one section: header checks, payload, decompression, checksum, parsing. */
 static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsigned *seen) {
     unsigned char h[SECTION_HEADER];
@@ -512,7 +539,7 @@ static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsign
     uint32_t flags = (uint32_t)le(h + 4, 4);
     uint64_t raw_len = le(h + 8, 8), stored_len = le(h + 16, 8);
     uint32_t raw_crc = (uint32_t)le(h + 24, 4);
-    if (flags & ~(uint32_t)(SEC_DEFLATE | SEC_CRITICAL))
+    if (flags & ~(uint32_t)(CK_DEFLATE | CK_CRITICAL))
         return tg_error(TG_ERR_FORMAT, "checkpoint '%s': section %s has unknown flags 0x%x",
                         r->path, tag, (unsigned)flags);
     if (stored_len > r->size - TRAILER - r->pos)
@@ -527,28 +554,30 @@ static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsign
                         "the limit of %llu",
                         r->path, tag, (unsigned long long)raw_len,
                         (unsigned long long)TG_CHECKPOINT_MAX_SECTION_BYTES);
-    if ((flags & SEC_DEFLATE) ? raw_len / MAX_DEFLATE_RATIO > stored_len : raw_len != stored_len)
+    if ((flags & CK_DEFLATE) ? raw_len / MAX_DEFLATE_RATIO > stored_len : raw_len != stored_len)
         return tg_error(TG_ERR_FORMAT,
                         "checkpoint '%s': section %s declares %llu uncompressed bytes from %llu "
                         "stored bytes, which is impossible",
                         r->path, tag, (unsigned long long)raw_len, (unsigned long long)stored_len);
     int k = 0;
-    while (k < N_KNOWN && memcmp(tag, known_tags[k], 4) != 0) k++;
-    if (k == N_KNOWN && (flags & SEC_CRITICAL))
+    while (k < CK_N_SECTIONS && memcmp(tag, tg_ck_sections[k].tag, 4) != 0) k++;
+    if (k == CK_N_SECTIONS && (flags & CK_CRITICAL))
         return tg_error(TG_ERR_VERSION,
                         "checkpoint '%s': section %s is required to read the file but unknown to "
                         "this version; upgrade twingrad",
                         r->path, tag);
-    if (k < N_KNOWN && (*seen & (1u << k)))
+    if (k < CK_N_SECTIONS && (*seen & (1u << k)))
         return tg_error(TG_ERR_FORMAT, "checkpoint '%s': section %s appears twice", r->path, tag);
-
-    if (k == N_KNOWN) { /* an unknown optional section: read for the file CRC, then skipped */
-        unsigned char chunk[4096];
-        for (uint64_t left = stored_len; left && !st;
-             left -= left < sizeof chunk ? left : sizeof chunk)
-            st = rd(r, chunk, left < sizeof chunk ? (size_t)left : sizeof chunk);
-        return st;
-    }
+    /* An unknown optional section is verified like any other (zlib stream, checksum), then
+     * skipped: a damaged file is refused whichever section the damage is in. */
+    /* What reading this section costs, with what earlier ones hold: the stored bytes, the
+     * inflated payload, and the parsed copy of it (at most as large as the payload). */
+    uint64_t cost = tg_cost_add(tg_cost_add(r->held, stored_len),
+                                tg_cost_mul((flags & CK_DEFLATE) ? 2 : 1, raw_len));
+    char what[300];
+    snprintf(what, sizeof what, "checkpoint '%s': section %s", r->path, tag);
+    if ((st = tg_memory_check(cost, what))) return st;
+    r->held += raw_len;
     unsigned char *stored = malloc(stored_len ? (size_t)stored_len : 1);
     if (!stored)
         return tg_error(TG_ERR_NOMEM, "checkpoint '%s': out of memory for section %s", r->path,
@@ -557,9 +586,9 @@ static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsign
         free(stored);
         return st;
     }
-    *seen |= 1u << k;
+    if (k < CK_N_SECTIONS) *seen |= 1u << k;
     unsigned char *raw = stored;
-    if (flags & SEC_DEFLATE) {
+    if (flags & CK_DEFLATE) {
         raw = malloc((size_t)raw_len + 1);
         if (!raw) {
             free(stored);
@@ -579,32 +608,51 @@ static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsign
                         "checkpoint '%s': section %s fails its checksum; the file is damaged",
                         r->path, tag);
     }
-    cursor c = {raw, (size_t)raw_len, 0, r->path, known_tags[k], TG_OK};
+    cursor c = {raw, (size_t)raw_len, 0, r->path, tag, TG_OK};
     switch (k) {
-    case 0:
+    case CK_MODL:
         parse_model(&c, ck);
         break;
-    case 1:
+    case CK_TENS:
         parse_tensors(&c, ck);
         break;
-    case 2:
+    case CK_OPTM:
         parse_optimizer(&c, ck);
         break;
-    case 3:
+    case CK_SCHD:
         parse_schedule(&c, ck);
         break;
-    case 4:
+    case CK_TRAN:
         parse_train(&c, ck);
         break;
-    case 5:
+    case CK_RNGS:
         parse_rngs(&c, ck);
         break;
-    default:
+    case CK_META:
         parse_meta(&c, ck);
+        break;
+    default: /* unknown and optional: verified above, nothing to keep */
         break;
     }
     free(raw);
     return c.st;
+}
+
+/* What ties the sections together: the flat parameter vector is the kind-0 tensors of TENS in
+ * order, and an optimizer's arrays must cover exactly that many values. */
+static tg_status check_across_sections(const reader *r, tg_checkpoint *ck) {
+    int64_t flat = 0;
+    for (int i = 0; i < ck->n_tensors; i++) {
+        ck_tensor *t = &ck->tensors[i];
+        t->flat_offset = t->state ? -1 : flat;
+        if (!t->state) flat += tg_shape_numel(&t->shape);
+    }
+    if (ck->has_opt && ck->opt_size != flat)
+        return tg_error(TG_ERR_FORMAT,
+                        "checkpoint '%s': the optimizer state covers %lld values but the "
+                        "parameters in TENS hold %lld",
+                        r->path, (long long)ck->opt_size, (long long)flat);
+    return TG_OK;
 }
 
 static tg_status read_file(reader *r, tg_checkpoint *ck) {
@@ -667,11 +715,11 @@ static tg_status read_file(reader *r, tg_checkpoint *ck) {
         return tg_error(TG_ERR_CORRUPT,
                         "checkpoint '%s': the file checksum does not match; the file is damaged",
                         r->path);
-    for (int k = 0; k < N_KNOWN; k++)
-        if ((REQUIRED & (1 << k)) && !(seen & (1u << k)))
+    for (int k = 0; k < CK_N_SECTIONS; k++)
+        if (tg_ck_sections[k].required && !(seen & (1u << k)))
             return tg_error(TG_ERR_FORMAT, "checkpoint '%s' has no %s section", r->path,
-                            known_tags[k]);
-    return TG_OK;
+                            tg_ck_sections[k].tag);
+    return check_across_sections(r, ck);
 }
 
 tg_status tg_checkpoint_load(const char *path, tg_checkpoint **out) {
@@ -698,7 +746,7 @@ tg_status tg_checkpoint_load(const char *path, tg_checkpoint **out) {
     else if (!S_ISREG(sb.st_mode))
         st = tg_error(TG_ERR_IO, "checkpoint '%s' is not a regular file", path);
     else {
-        reader r = {f, ck->path, (uint64_t)sb.st_size, 0, crc32(0L, Z_NULL, 0)};
+        reader r = {f, ck->path, (uint64_t)sb.st_size, 0, crc32(0L, Z_NULL, 0), 0};
         st = read_file(&r, ck);
     }
     fclose(f);

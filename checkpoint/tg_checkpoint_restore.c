@@ -157,10 +157,20 @@ tg_status tg_checkpoint_restore(const tg_checkpoint *ck, tg_graph *g, tg_optimiz
         if (strcmp(ck->rngs[i].name, "graph") == 0) *tg_graph_rng(g) = ck->rngs[i].rng;
     if (opt) {
         if ((st = tg_optimizer_set_steps(opt, ck->opt_steps))) return st; /* >= 0 when loaded */
+        /* By parameter name: the model's flat order (its creation order) may differ from
+         * the checkpoint's, so each parameter's slice is copied from where TENS put it. */
         for (int i = 0; i < tg_optimizer_state_count(opt); i++) {
             int j = tg_checkpoint_optimizer_state_index(ck, tg_optimizer_state_name(opt, i));
-            memcpy(tg_optimizer_state_data(opt, i), ck->arrays[j].data,
-                   (size_t)ck->opt_size * sizeof(float));
+            float *dst = tg_optimizer_state_data(opt, i);
+            int64_t off = 0;
+            for (int k = 0; k < tg_graph_param_count(g); k++) {
+                const tg_node *p = tg_graph_param_at(g, k);
+                if (p->flags & TG_NODE_STATE) continue;
+                const ck_tensor *t = &ck->tensors[tg_checkpoint_tensor_find(ck, p->name)];
+                int64_t n = tg_shape_numel(&t->shape);
+                memcpy(dst + off, ck->arrays[j].data + t->flat_offset, (size_t)n * sizeof(float));
+                off += n;
+            }
         }
     }
     if (sched) *sched = new_sched;

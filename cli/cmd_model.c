@@ -35,7 +35,8 @@ int tg_cmd_summary(int argc, char **argv) {
     tg_model_def *def = NULL;
     tg_model *m = NULL;
     int code = TG_EXIT_OK;
-    if (tg_model_def_parse_file(argv[optind], &def) || tg_model_build(def, (int)batch, &m) ||
+    /* Shapes only: a summary allocates and initialises no weights, whatever the file says. */
+    if (tg_model_def_parse_file(argv[optind], &def) || tg_model_build_shapes(def, (int)batch, &m) ||
         tg_model_summary(m, (int)batch, stdout))
         code = tg_cli_fail("summary", TG_EXIT_FAILURE, "%s", tg_last_error());
     tg_model_free(m);

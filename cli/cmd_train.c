@@ -73,6 +73,7 @@ int tg_cmd_train(int argc, char **argv) {
         {"reduce", required_argument, 0, 'r'},  {"shards", required_argument, 0, 'n'},
         {"diagnostics", no_argument, 0, 'D'},   {"early-stop", required_argument, 0, 'E'},
         {"schedule", required_argument, 0, 'C'}, {"collapse-stop", required_argument, 0, 'X'},
+        {"stop-after-steps", required_argument, 0, 'Z'}, /* hidden: tests interrupt here */
         {0, 0, 0, 0}};
     tg_train_opts o = tg_train_opts_default();
     o.progress = isatty(STDERR_FILENO) ? 1 : 0;
@@ -161,6 +162,10 @@ int tg_cmd_train(int argc, char **argv) {
         case 'n':
             if (tg_cli_parse_long(optarg, 1, 4096, &v)) BAD("--shards: expected 1..4096, got '%s'", optarg);
             o.shards = (int)v;
+            break;
+        case 'Z':
+            if (tg_cli_parse_long(optarg, 1, 0x7fffffffL, &v)) BAD("--stop-after-steps: expected a positive count, got '%s'", optarg);
+            o.stop_after_steps = v;
             break;
         case 'h': train_usage(stdout); return TG_EXIT_OK;
         default: BAD("unknown or incomplete option '%s'; see 'twingrad train --help'", argv[optind - 1]);

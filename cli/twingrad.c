@@ -1,6 +1,7 @@
 /* twingrad: train, evaluate and inspect Siamese networks from the command line. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,43 @@ static void usage(FILE *out) {
                  "commands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nevery command also takes:\n"
+                 "  --max-memory SIZE  memory budget for what inputs may cost, e.g. 2G or 512M\n"
+                 "                     (default: half the physical memory)\n");
+}
+
+/* Take --max-memory SIZE (or --max-memory=SIZE) out of argv, wherever it is, and set the
+ * library's memory budget. Returns -1 after printing an error for a bad value. */
+static int take_max_memory(int *argc, char **argv) {
+    int out = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *a = argv[i], *value = NULL;
+        if (!strcmp(a, "--")) { /* operands from here on */
+            while (i < *argc) argv[out++] = argv[i++];
+            break;
+        }
+        if (!strncmp(a, "--max-memory=", 13)) value = a + 13;
+        else if (!strcmp(a, "--max-memory")) {
+            if (i + 1 >= *argc) {
+                tg_cli_fail(NULL, TG_EXIT_USAGE, "--max-memory needs a size, e.g. 2G");
+                return -1;
+            }
+            value = argv[++i];
+        }
+        if (!value) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        uint64_t bytes;
+        if (tg_memory_parse(value, &bytes)) {
+            tg_cli_fail(NULL, TG_EXIT_USAGE, "--max-memory: %s", tg_last_error());
+            return -1;
+        }
+        tg_memory_budget_set(bytes);
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return 0;
 }
 
 /* Load every --plugin FILE (or --plugin=FILE), wherever it stands, and take it out of
@@ -113,6 +151,10 @@ static int print_version(void) {
 
 int main(int argc, char **argv) {
     tg_threads_passive_wait(argv); /* first: it may re-execute with the same argv */
+    /* Under a file-size limit, a write past it fails with EFBIG, which the library reports
+     * with the file's name; the default SIGXFSZ would kill us silently mid-save instead. */
+    signal(SIGXFSZ, SIG_IGN);
+    if (take_max_memory(&argc, argv)) return TG_EXIT_USAGE;
     int failed = load_plugins(&argc, argv);
     if (failed) return failed;
     if (argc < 2) {

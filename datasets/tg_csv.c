@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/tg_budget.h"
 #include "datasets/tg_ds_util.h"
+
+/* Bytes one stored field costs beyond its text: its pointer and the allocator's overhead. */
+#define FIELD_OVERHEAD 24
 
 typedef struct strvec {
     char **v;
@@ -39,6 +43,7 @@ typedef struct parser {
     size_t n_lines, cap_lines;
     char **header;
     size_t n_cols;
+    uint64_t cost, budget; /* bytes held so far, and the memory budget */
 } parser;
 
 static int field_putc(parser *p, char ch) {
@@ -54,6 +59,7 @@ static int field_putc(parser *p, char ch) {
 }
 
 static int field_end(parser *p) {
+    p->cost += p->flen + 1 + FIELD_OVERHEAD;
     char *s = malloc(p->flen + 1);
     if (!s) return 0;
     memcpy(s, p->field ? p->field : "", p->flen);
@@ -66,25 +72,18 @@ static int field_end(parser *p) {
     return 1;
 }
 
-/* Finish a record that started on `line`; (eline, ecol) is where it ended and
- * (xline, xcol) where a surplus field began. */
-static tg_status record_end(parser *p, int line, int eline, int ecol, int xline, int xcol) {
+/* Finish a record that started on `line`; (eline, ecol) is where it ended. A surplus field
+ * was refused where it began, so the record has at most n_cols fields. */
+static tg_status record_end(parser *p, int line, int eline, int ecol) {
     if (!p->header) {
         p->header = p->record.v;
         p->n_cols = p->record.n;
         memset(&p->record, 0, sizeof p->record);
         return TG_OK;
     }
-    if (p->record.n != p->n_cols) {
-        size_t got = p->record.n;
-        if (got > p->n_cols)
-            return tg_error(TG_ERR_FORMAT,
-                            "%s:%d:%d: record has %zu fields, the header has %zu; "
-                            "quote fields that contain commas",
-                            p->name, xline, xcol, got, p->n_cols);
+    if (p->record.n != p->n_cols)
         return tg_error(TG_ERR_FORMAT, "%s:%d:%d: record has %zu fields, the header has %zu",
-                        p->name, eline, ecol, got, p->n_cols);
-    }
+                        p->name, eline, ecol, p->record.n, p->n_cols);
     for (size_t i = 0; i < p->record.n; i++) {
         if (!strvec_push(&p->cells, p->record.v[i]))
             return tg_error(TG_ERR_NOMEM, "%s: out of memory", p->name);
@@ -107,6 +106,7 @@ tg_status tg_csv_parse(const char *text, size_t len, const char *name, tg_csv *o
     parser p;
     memset(&p, 0, sizeof p);
     p.name = name;
+    p.budget = tg_memory_budget();
     size_t i = 0;
     if (len >= 3 && (uint8_t)text[0] == 0xEF && (uint8_t)text[1] == 0xBB &&
         (uint8_t)text[2] == 0xBF)
@@ -131,12 +131,22 @@ tg_status tg_csv_parse(const char *text, size_t len, const char *name, tg_csv *o
             col = 1;
             continue;
         }
-        int rec_line = line, extra_line = line, extra_col = col;
+        int rec_line = line;
         for (;;) {
-            /* At the start of a field; remember where field n_cols+1 begins. */
-            if (p.header && p.record.n == p.n_cols) {
-                extra_line = line;
-                extra_col = col;
+            /* At the start of a field. A record may not hold more fields than the header,
+             * nor the header more than TG_CSV_MAX_COLUMNS: a line of commas costs a
+             * pointer per comma, so its cost is bounded here, not after the line. */
+            if (p.header && p.record.n == p.n_cols)
+                FAIL("%s:%d:%d: record has more than %zu fields, the header has %zu; "
+                     "quote fields that contain commas",
+                     name, line, col, p.n_cols, p.n_cols);
+            if (!p.header && p.record.n == TG_CSV_MAX_COLUMNS)
+                FAIL("%s:%d:%d: the header has more than %d columns", name, line, col,
+                     TG_CSV_MAX_COLUMNS);
+            if (p.cost > p.budget) {
+                st = tg_memory_check(p.cost, name);
+                tg_error_context(st, "%s:%d:%d: ", name, line, col);
+                goto fail;
             }
             if (i < len && text[i] == '"') {
                 int qline = line, qcol = col;
@@ -193,7 +203,7 @@ tg_status tg_csv_parse(const char *text, size_t len, const char *name, tg_csv *o
             }
             break;
         }
-        st = record_end(&p, rec_line, line, col, extra_line, extra_col);
+        st = record_end(&p, rec_line, line, col);
         if (st != TG_OK) goto fail;
         if (i < len) {
             i += (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') ? 2 : 1;
@@ -231,7 +241,7 @@ tg_status tg_csv_read(const char *path, tg_csv *out) {
     uint8_t *buf;
     size_t len;
     memset(out, 0, sizeof *out);
-    tg_status st = tg_ds_read_file(path, (size_t)1 << 30, &buf, &len);
+    tg_status st = tg_ds_read_file(path, TG_CSV_MAX_FILE_BYTES, &buf, &len);
     if (st != TG_OK) return st;
     st = tg_csv_parse((const char *)buf, len, path, out);
     free(buf);

@@ -11,6 +11,11 @@
 
 TG_API_BEGIN
 
+/* Limits: columns in the header (a data record may not have more fields than its header),
+ * and bytes in a file. What a parse holds is also checked against the memory budget. */
+#define TG_CSV_MAX_COLUMNS 4096
+#define TG_CSV_MAX_FILE_BYTES ((size_t)1 << 30)
+
 typedef struct tg_csv {
     size_t n_rows, n_cols; /* data records (header excluded), fields per record */
     char **header;         /* n_cols column names */

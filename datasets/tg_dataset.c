@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "autograd/tg_budget.h"
 #include "datasets/tg_cache.h"
 
 #ifdef _OPENMP
@@ -194,6 +195,9 @@ tg_status tg_ds_builder_finish(tg_ds_builder *b, char **class_names, int n_class
         st = tg_error(TG_ERR_LIMIT, "%zu images of %dx%d do not fit in memory", n, W, H);
         goto fail;
     }
+    char what[96];
+    snprintf(what, sizeof what, "%zu images of %dx%d", n, W, H);
+    if ((st = tg_memory_check((uint64_t)sizeof(float) * npx * n, what)) != TG_OK) goto fail;
     ds->width = W;
     ds->height = H;
     ds->images = malloc(sizeof(float) * npx * (n ? n : 1));

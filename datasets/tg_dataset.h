@@ -57,6 +57,8 @@ typedef struct tg_csv_layout {
     tg_label_spec labels;
     const char *split_column; /* NULL, or rows say train, val or test (user-given split) */
     const char *fold_column;  /* NULL, or rows give a cross-validation fold (integer >= 0) */
+    int allow_outside; /* 0 (default): an image field must stay inside images_dir (no absolute
+                          path, no ".." component); 1: any path is followed */
 } tg_csv_layout;
 
 /* One skipped item and the reason. */

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "autograd/tg_budget.h"
+
 size_t tg_idx_type_size(int type) {
     switch (type) {
     case TG_IDX_U8:
@@ -49,50 +51,70 @@ static long long read_full(gzFile f, void *buf, size_t n) {
     return (long long)got;
 }
 
-tg_status tg_idx_read(const char *path, uint64_t max_bytes, tg_idx *out) {
-    memset(out, 0, sizeof *out);
-    if (max_bytes == 0) max_bytes = TG_IDX_DEFAULT_MAX_BYTES;
-    gzFile f = gzopen(path, "rb");
-    if (!f) return tg_error(TG_ERR_IO, "%s: cannot open", path);
-    tg_status st = TG_OK;
-    uint8_t *data = NULL;
+/* Read and check the header from f into out (type, ndim, dims, count, elem_size). */
+static tg_status read_header(gzFile f, const char *path, tg_idx *out) {
     uint8_t hdr[4];
     int errnum;
-    if (read_full(f, hdr, 4) != 4) {
-        st = tg_error(TG_ERR_FORMAT, "%s: too short for an IDX header (%s)", path,
-                      gzerror(f, &errnum));
-        goto done;
-    }
+    if (read_full(f, hdr, 4) != 4)
+        return tg_error(TG_ERR_FORMAT, "%s: too short for an IDX header (%s)", path,
+                        gzerror(f, &errnum));
     size_t esize = tg_idx_type_size(hdr[2]);
-    if (hdr[0] != 0 || hdr[1] != 0 || esize == 0 || hdr[3] == 0 || hdr[3] > TG_IDX_MAX_DIMS) {
-        st = tg_error(TG_ERR_FORMAT,
-                      "%s: not an IDX file (magic %02x %02x %02x %02x; expected 00 00 <type> "
-                      "<1..%d dims>)",
-                      path, hdr[0], hdr[1], hdr[2], hdr[3], TG_IDX_MAX_DIMS);
-        goto done;
-    }
+    if (hdr[0] != 0 || hdr[1] != 0 || esize == 0 || hdr[3] == 0 || hdr[3] > TG_IDX_MAX_DIMS)
+        return tg_error(TG_ERR_FORMAT,
+                        "%s: not an IDX file (magic %02x %02x %02x %02x; expected 00 00 <type> "
+                        "<1..%d dims>)",
+                        path, hdr[0], hdr[1], hdr[2], hdr[3], TG_IDX_MAX_DIMS);
     int ndim = hdr[3];
     uint8_t dimbuf[4 * TG_IDX_MAX_DIMS];
-    if (read_full(f, dimbuf, (size_t)4 * (size_t)ndim) != 4 * ndim) {
-        st = tg_error(TG_ERR_FORMAT, "%s: truncated IDX header (%d dimensions declared)", path,
-                      ndim);
-        goto done;
-    }
-    uint64_t count = 1;
+    if (read_full(f, dimbuf, (size_t)4 * (size_t)ndim) != 4 * ndim)
+        return tg_error(TG_ERR_FORMAT, "%s: truncated IDX header (%d dimensions declared)", path,
+                        ndim);
+    uint64_t count = 1, bytes;
     for (int d = 0; d < ndim; d++) {
         const uint8_t *q = dimbuf + 4 * d;
         out->dims[d] =
             ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) | ((uint32_t)q[2] << 8) | q[3];
         if (__builtin_mul_overflow(count, (uint64_t)out->dims[d], &count)) count = UINT64_MAX;
     }
-    uint64_t bytes;
-    if (__builtin_mul_overflow(count, (uint64_t)esize, &bytes) || bytes > max_bytes ||
-        bytes > SIZE_MAX / 2) {
-        st = tg_error(TG_ERR_LIMIT,
-                      "%s: IDX header declares %llu elements, over the %llu-byte limit", path,
-                      (unsigned long long)count, (unsigned long long)max_bytes);
+    if (__builtin_mul_overflow(count, (uint64_t)esize, &bytes) || bytes > SIZE_MAX / 2)
+        return tg_error(TG_ERR_LIMIT, "%s: IDX header declares %llu elements, which cannot fit",
+                        path, (unsigned long long)count);
+    out->type = (tg_idx_type)hdr[2];
+    out->ndim = ndim;
+    out->count = (size_t)count;
+    out->elem_size = esize;
+    return TG_OK;
+}
+
+tg_status tg_idx_read_header(const char *path, tg_idx *out) {
+    memset(out, 0, sizeof *out);
+    gzFile f = gzopen(path, "rb");
+    if (!f) return tg_error(TG_ERR_IO, "%s: cannot open", path);
+    tg_status st = read_header(f, path, out);
+    gzclose(f);
+    if (st != TG_OK) memset(out, 0, sizeof *out);
+    return st;
+}
+
+tg_status tg_idx_read(const char *path, uint64_t max_bytes, tg_idx *out) {
+    memset(out, 0, sizeof *out);
+    gzFile f = gzopen(path, "rb");
+    if (!f) return tg_error(TG_ERR_IO, "%s: cannot open", path);
+    uint8_t *data = NULL;
+    int errnum;
+    tg_status st = read_header(f, path, out);
+    if (st != TG_OK) goto done;
+    int ndim = out->ndim;
+    size_t esize = out->elem_size;
+    uint64_t count = out->count, bytes = count * esize;
+    char what[256];
+    snprintf(what, sizeof what, "%s: an IDX array of %llu bytes", path, (unsigned long long)bytes);
+    if (max_bytes && bytes > max_bytes) {
+        st = tg_error(TG_ERR_LIMIT, "%s: IDX header declares %llu bytes, over the %llu-byte limit",
+                      path, (unsigned long long)bytes, (unsigned long long)max_bytes);
         goto done;
     }
+    if (!max_bytes && (st = tg_memory_check(bytes, what))) goto done;
     /* A plain file's size is known: check it against the header before allocating. */
     struct stat sb;
     uint64_t want_size = 4 + 4 * (uint64_t)ndim + bytes;
@@ -149,10 +171,6 @@ tg_status tg_idx_read(const char *path, uint64_t max_bytes, tg_idx *out) {
         goto done;
     }
     swap_to_host(data, (size_t)count, esize);
-    out->type = (tg_idx_type)hdr[2];
-    out->ndim = ndim;
-    out->count = (size_t)count;
-    out->elem_size = esize;
     out->data = data;
     data = NULL;
 done:
@@ -168,8 +186,6 @@ tg_status tg_idx_write(const char *path, tg_idx_type type, int ndim, const uint3
     if (esize == 0 || ndim < 1 || ndim > TG_IDX_MAX_DIMS)
         return tg_error(TG_ERR_INVALID, "%s: bad IDX type 0x%02x or %d dimensions", path,
                         (unsigned)type, ndim);
-    gzFile f = gzopen(path, gzip ? "wb6" : "wbT"); /* T: plain, no gzip wrapper */
-    if (!f) return tg_error(TG_ERR_IO, "%s: cannot create", path);
     uint8_t hdr[4 + 4 * TG_IDX_MAX_DIMS] = {0, 0, (uint8_t)type, (uint8_t)ndim};
     size_t count = 1;
     for (int d = 0; d < ndim; d++) {
@@ -177,8 +193,11 @@ tg_status tg_idx_write(const char *path, tg_idx_type type, int ndim, const uint3
         hdr[5 + 4 * d] = (uint8_t)(dims[d] >> 16);
         hdr[6 + 4 * d] = (uint8_t)(dims[d] >> 8);
         hdr[7 + 4 * d] = (uint8_t)dims[d];
-        count *= dims[d];
+        if (__builtin_mul_overflow(count, (size_t)dims[d], &count))
+            return tg_error(TG_ERR_INVALID, "%s: IDX dimensions overflow", path);
     }
+    gzFile f = gzopen(path, gzip ? "wb6" : "wbT"); /* T: plain, no gzip wrapper */
+    if (!f) return tg_error(TG_ERR_IO, "%s: cannot create", path);
     int ok = gzwrite(f, hdr, (unsigned)(4 + 4 * ndim)) == 4 + 4 * ndim;
     const uint8_t *p = data;
     uint8_t tmp[8];

@@ -13,8 +13,6 @@
 TG_API_BEGIN
 
 #define TG_IDX_MAX_DIMS 8
-/* Largest array a reader accepts unless told otherwise (bytes). */
-#define TG_IDX_DEFAULT_MAX_BYTES ((uint64_t)4 << 30)
 
 typedef enum tg_idx_type {
     TG_IDX_U8 = 0x08,
@@ -36,7 +34,11 @@ typedef struct tg_idx {
 
 /* Bytes per element of a type, or 0 for an unknown type code. */
 size_t tg_idx_type_size(int type);
-/* Read an IDX file, plain or gzip; refuses arrays over max_bytes (0 = default). */
+/* Read only the header (type, ndim, dims, count, elem_size; data stays NULL), so a caller
+ * can compute what the file will cost before reading it. */
+tg_status tg_idx_read_header(const char *path, tg_idx *out);
+/* Read an IDX file, plain or gzip; refuses arrays over max_bytes (0 = the memory budget,
+ * tg_budget.h) before allocating, and stops decompressing past the declared size. */
 tg_status tg_idx_read(const char *path, uint64_t max_bytes, tg_idx *out);
 /* Write an array as IDX (big-endian), gzip-compressed when gzip != 0. */
 tg_status tg_idx_write(const char *path, tg_idx_type type, int ndim, const uint32_t *dims,

@@ -1,9 +1,12 @@
 /* JPEG through libjpeg-turbo: gray, YCbCr, RGB, CMYK and YCCK to [0,1] gray.
  * libjpeg reports fatal errors by longjmp; decoder state that must survive it
- * lives in a heap context. A truncated file (libjpeg's "premature end of data"
- * warning, after which it pads with gray) is an error here, not a silent image. */
+ * lives in a heap context. A truncated file is an error here, not a silent image:
+ * libjpeg only warns ("premature end of data" when the bytes run out, "hit marker"
+ * when a marker such as EOI cuts the scan data) and pads with gray, so those two
+ * warnings stop the decode at once, before any padding is produced. */
 #include "datasets/tg_image.h"
 
+#include <limits.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +15,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#include "autograd/tg_budget.h"
 #include "datasets/tg_ds_util.h"
 
 /* Progressive files can hold any number of scans; each one costs a pass over
@@ -38,7 +42,13 @@ static void on_error_exit(j_common_ptr cinfo) {
 static void on_emit_message(j_common_ptr cinfo, int level) {
     jpeg_ctx *c = (jpeg_ctx *)cinfo->err;
     if (level >= 0) return; /* trace messages */
-    if (cinfo->err->msg_code == JWRN_JPEG_EOF) c->truncated = 1;
+    int code = cinfo->err->msg_code;
+    if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) {
+        c->truncated = 1;
+        snprintf(c->msg, sizeof c->msg, "truncated JPEG (%s)",
+                 code == JWRN_JPEG_EOF ? "the data ends early" : "a marker cuts the scan data");
+        longjmp(c->jmp, 2);
+    }
     cinfo->err->num_warnings++;
 }
 
@@ -75,7 +85,8 @@ tg_status tg_jpeg_decode_scaled(const uint8_t *buf, size_t len, const char *name
     c->progress.progress_monitor = on_progress;
     tg_status st = TG_OK;
     if (setjmp(c->jmp)) {
-        st = tg_error(TG_ERR_FORMAT, "%s: corrupt JPEG: %s", name, c->msg);
+        st = tg_error(TG_ERR_FORMAT, "%s: %s%s", name, c->truncated ? "" : "corrupt JPEG: ",
+                      c->msg);
         goto done;
     }
     jpeg_create_decompress(d);
@@ -111,6 +122,18 @@ tg_status tg_jpeg_decode_scaled(const uint8_t *buf, size_t len, const char *name
         d->scale_num = 1;
         d->scale_denom = denom;
     }
+    /* What this image costs, from the header: the gray floats at the output size, a row, and
+     * for progressive files libjpeg's coefficient arrays (2 bytes per sample at full size).
+     * libjpeg's own pool is capped at the budget too. */
+    jpeg_calc_output_dimensions(d);
+    uint64_t cost = 4 * (uint64_t)d->output_width * d->output_height +
+                    4 * (uint64_t)d->output_width +
+                    (d->progressive_mode ? 2 * npx * (uint64_t)d->num_components : 0);
+    char what[96];
+    snprintf(what, sizeof what, "%s: a %ux%u JPEG", name, d->image_width, d->image_height);
+    if ((st = tg_memory_check(cost, what))) goto done;
+    d->mem->max_memory_to_use = (long)(tg_memory_budget() > (uint64_t)LONG_MAX ? LONG_MAX
+                                                                                : tg_memory_budget());
     jpeg_start_decompress(d);
     int w = (int)d->output_width, h = (int)d->output_height, nc = d->output_components;
     int want = d->out_color_space == JCS_GRAYSCALE ? 1 : cmyk ? 4 : 3;

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "autograd/tg_budget.h"
 #include "datasets/tg_csv.h"
 #include "datasets/tg_ds_build.h"
 #include "datasets/tg_idx.h"
@@ -197,6 +198,19 @@ static tg_status need_column(const tg_csv *csv, const char *file, const char *wh
                     name ? name : "(none given)", cols);
 }
 
+/* 1 when a CSV image field stays inside the images folder as written: not absolute and no
+ * ".." component. Symbolic links inside the folder are followed like any file. */
+static int stays_inside(const char *field) {
+    if (field[0] == '/') return 0;
+    for (const char *p = field; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.') return 0;
+        p += n;
+        while (*p == '/') p++;
+    }
+    return 1;
+}
+
 /* Resolve an image field: a file under dir, or a stem with a known extension. */
 static char *resolve_image(const char *dir, const char *field) {
     char *p = tg_ds_path_join(dir, field);
@@ -311,6 +325,13 @@ tg_status tg_dataset_load_csv(const tg_csv_layout *L, const tg_dataset_opts *opt
             st = tg_ds_builder_skip(&b, where, "empty image field");
             continue;
         }
+        if (!L->allow_outside && !stays_inside(image)) {
+            st = tg_error(TG_ERR_INVALID,
+                          "%s: image '%s' leaves the images folder %s (an absolute path or '..'); "
+                          "add outside=yes to the spec to allow paths outside it",
+                          where, image, dir);
+            break;
+        }
         char *path = resolve_image(dir, image);
         if (!path) {
             st = tg_error(TG_ERR_NOMEM, "out of memory");
@@ -363,7 +384,23 @@ tg_status tg_dataset_load_idx(const char *images_path, const char *labels_path,
     tg_label_spec none = {0};
     if (!labels) labels = &none;
     tg_idx im, lb;
-    tg_status st = tg_idx_read(images_path, 0, &im);
+    /* The cost from the header, before any array is read: the u8 images, their floats at
+     * the target size, one float image at the source size, labels and names. */
+    tg_status st = tg_idx_read_header(images_path, &im);
+    if (st != TG_OK) return st;
+    if (im.ndim == 3) {
+        uint64_t n = im.dims[0], rows = im.dims[1], cols = im.dims[2];
+        uint64_t W = opts->image.width > 0 ? (uint64_t)opts->image.width : cols;
+        uint64_t H = opts->image.height > 0 ? (uint64_t)opts->image.height : rows;
+        uint64_t cost = tg_cost_add(tg_cost_mul(tg_cost_mul(n, rows), cols),
+                                    tg_cost_mul(4, tg_cost_mul(tg_cost_mul(n, W), H)));
+        cost = tg_cost_add(cost, tg_cost_add(tg_cost_mul(4 * rows, cols), 48 * n));
+        char what[300];
+        snprintf(what, sizeof what, "%s: %llu images of %llux%llu", images_path,
+                 (unsigned long long)n, (unsigned long long)cols, (unsigned long long)rows);
+        if ((st = tg_memory_check(cost, what)) != TG_OK) return st;
+    }
+    st = tg_idx_read(images_path, 0, &im);
     if (st != TG_OK) return st;
     st = tg_idx_read(labels_path, 0, &lb);
     if (st != TG_OK) {

@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/tg_budget.h"
 #include "datasets/tg_ds_util.h"
+
+/* Largest ancillary chunk libpng may allocate (pixel data is streamed, not limited). */
+#define TG_PNG_MAX_CHUNK_BYTES ((png_alloc_size_t)8 << 20)
 
 typedef struct png_ctx {
     const uint8_t *buf;
@@ -69,6 +73,26 @@ static void row_to_gray(const uint8_t *row, int width, int channels, int depth, 
     }
 }
 
+/* Walk the chunk list before libpng sees it: libpng allocates a text or sPLT chunk at its
+ * declared length before reading it, so a chunk that claims more bytes than the file has
+ * left would cost up to 2 GiB for nothing. Every chunk must fit in what remains. */
+static tg_status check_chunk_lengths(const uint8_t *buf, size_t len, const char *name) {
+    size_t pos = 8; /* after the signature; a bad signature is libpng's to report */
+    while (pos + 8 <= len) {
+        uint64_t n = ((uint64_t)buf[pos] << 24) | ((uint64_t)buf[pos + 1] << 16) |
+                     ((uint64_t)buf[pos + 2] << 8) | buf[pos + 3];
+        if (n > 0x7fffffffu || n + 12 > len - pos)
+            return tg_error(TG_ERR_FORMAT,
+                            "%s: corrupt or truncated PNG: chunk %.4s at byte %zu declares %llu "
+                            "bytes but the file has %zu left",
+                            name, (const char *)buf + pos + 4, pos, (unsigned long long)n,
+                            len - pos - 8);
+        if (memcmp(buf + pos + 4, "IEND", 4) == 0) break;
+        pos += 12 + (size_t)n;
+    }
+    return TG_OK;
+}
+
 tg_status tg_png_decode(const uint8_t *buf, size_t len, const char *name, uint64_t max_pixels,
                         tg_image *out) {
     out->width = out->height = 0;
@@ -88,6 +112,8 @@ tg_status tg_png_decode(const uint8_t *buf, size_t len, const char *name, uint64
                             name, (unsigned long long)w, (unsigned long long)h,
                             (unsigned long long)max_pixels);
     }
+    tg_status st = check_chunk_lengths(buf, len, name);
+    if (st) return st;
     png_ctx *c = calloc(1, sizeof *c);
     if (!c) return tg_error(TG_ERR_NOMEM, "%s: out of memory", name);
     c->buf = buf;
@@ -100,12 +126,15 @@ tg_status tg_png_decode(const uint8_t *buf, size_t len, const char *name, uint64
         return tg_error(TG_ERR_NOMEM, "%s: out of memory for the PNG decoder", name);
     }
     /* Returned through these after a longjmp; only set before setjmp or via c. */
-    tg_status st = TG_OK;
+    st = TG_OK;
     if (setjmp(png_jmpbuf(png))) {
         st = tg_error(TG_ERR_FORMAT, "%s: corrupt or truncated PNG: %s", name, c->msg);
         goto done;
     }
     png_set_read_fn(png, c, mem_read);
+    /* libpng allocates an ancillary chunk (text, sPLT, ...) at its declared length before
+     * reading it: cap that, so a 100-byte file cannot ask for a gigabyte. */
+    png_set_chunk_malloc_max(png, TG_PNG_MAX_CHUNK_BYTES);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     uint64_t npx;
@@ -129,6 +158,12 @@ tg_status tg_png_decode(const uint8_t *buf, size_t len, const char *name, uint64
                       channels, depth);
         goto done;
     }
+    /* What this image costs: the gray floats, and the decoded rows (all of them when
+     * interlaced). Checked against the memory budget before anything is allocated. */
+    uint64_t cost = 4 * npx + (passes > 1 ? ((uint64_t)rowbytes + sizeof(png_bytep)) * h : rowbytes);
+    char what[96];
+    snprintf(what, sizeof what, "%s: a %ux%u PNG", name, (unsigned)w, (unsigned)h);
+    if ((st = tg_memory_check(cost, what))) goto done;
     c->out = malloc(sizeof(float) * (size_t)npx);
     if (!c->out) {
         st = tg_error(TG_ERR_NOMEM, "%s: out of memory for %ux%u pixels", name, (unsigned)w,

@@ -3,8 +3,10 @@
  * checked against the bytes present before any pixel memory is allocated. */
 #include "datasets/tg_image.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "autograd/tg_budget.h"
 #include "datasets/tg_ds_util.h"
 
 typedef struct pnm_reader {
@@ -83,6 +85,10 @@ tg_status tg_pnm_decode(const uint8_t *buf, size_t len, const char *name, uint64
         return tg_error(TG_ERR_FORMAT, "%s: truncated P%d: %llu samples declared, only %zu bytes",
                         name, kind, (unsigned long long)nsamples, len - r.pos);
     }
+    char what[96];
+    snprintf(what, sizeof what, "%s: a %ux%u P%d image", name, w, h, kind);
+    tg_status st = tg_memory_check(4 * npx, what);
+    if (st) return st;
     float *px = malloc(sizeof(float) * (size_t)npx);
     if (!px) return tg_error(TG_ERR_NOMEM, "%s: out of memory for %ux%u pixels", name, w, h);
     const float inv = 1.0f / (float)maxval;

@@ -306,6 +306,14 @@ tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_da
         }
         const char *v;
         if ((v = spec_get(&sp, "images", NULL))) L.images_dir = v;
+        int ocol;
+        if ((v = spec_get(&sp, "outside", &ocol))) {
+            if (strcmp(v, "yes") && strcmp(v, "no")) {
+                st = tg_error(TG_ERR_ATTR, "spec:1:%d: outside=%s: expected yes or no", ocol, v);
+                goto done;
+            }
+            L.allow_outside = !strcmp(v, "yes");
+        }
         L.image_column = (v = spec_get(&sp, "image", NULL)) ? v : def_img;
         L.label_column = (v = spec_get(&sp, "label", NULL)) ? v : def_lab;
         L.group_column = (v = spec_get(&sp, "group", NULL)) ? (*v ? v : NULL) : def_grp;
@@ -325,8 +333,8 @@ tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_da
             if (!sp.used[i]) {
                 st = tg_error(TG_ERR_UNKNOWN,
                               "spec:1:%d: unknown key '%s' for %s (known: images, image, label, "
-                              "positive, negative, group, split, fold, size, aspect, pad, norm, "
-                              "mean, std, cache, on_error, max_pixels)",
+                              "positive, negative, group, split, fold, outside, size, aspect, pad, "
+                              "norm, mean, std, cache, on_error, max_pixels)",
                               sp.col[i], sp.key[i], kind);
                 goto done;
             }

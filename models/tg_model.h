@@ -125,11 +125,17 @@ void tg_model_def_free(tg_model_def *def);
 int tg_model_def_find(const tg_model_def *def, const char *name);
 
 /* Build the Siamese graph for `batch` pairs (<= 0: the train line's batch). Shape
- * errors name the layer's file:line:col. The model keeps its own copy of def. */
+ * errors name the layer's file:line:col. The model keeps its own copy of def. What the
+ * model will hold (parameters, gradients, optimizer-free activations) is computed from a
+ * shape-only build first and refused with TG_ERR_LIMIT above the memory budget. */
 tg_status tg_model_build(const tg_model_def *def, int batch, tg_model **model);
 /* The same with every parameter left at zero and no initialiser run: for a model
  * whose parameters a checkpoint restores next (tg_checkpoint_restore). */
 tg_status tg_model_build_for_restore(const tg_model_def *def, int batch, tg_model **model);
+/* The same graph with shapes only (tg_graph_new_shape_only): no weights are allocated or
+ * initialised, so any model file costs a few bytes per layer. Enough for tg_model_summary
+ * and tg_model_stats_get; it cannot run or embed. */
+tg_status tg_model_build_shapes(const tg_model_def *def, int batch, tg_model **model);
 /* Free the model and its graph; NULL is fine. */
 void tg_model_free(tg_model *model);
 /* Embed n images (n x C x H x W floats) through one tower in eval mode, in chunks

@@ -1,9 +1,11 @@
 /* The Siamese builder: a parsed definition into one graph. Each tower layer is a
  * tg_layer created once and applied to both inputs, so the towers share one set
  * of parameters; then the optional normalisation, the distance and the loss. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/tg_budget.h"
 #include "models/tg_model_parse.h"
 #include "autograd/tg_node_impl.h"
 
@@ -38,17 +40,20 @@ static tg_status build_tower(tg_model *m, tg_node *x, tg_node **nodes) {
     return TG_OK;
 }
 
-static tg_status build(tg_model *m, int batch, int init) {
+/* How a model is built: initialised (training), zero-filled for a restore, or shapes only. */
+enum build_mode { BUILD_INIT, BUILD_FOR_RESTORE, BUILD_SHAPES };
+
+static tg_status build(tg_model *m, int batch, enum build_mode mode) {
     tg_model_def *d = m->def;
     int n = d->n_layers;
     m->layers = calloc((size_t)n, sizeof *m->layers);
     m->tower_a = calloc((size_t)n, sizeof *m->tower_a);
     m->tower_b = calloc((size_t)n, sizeof *m->tower_b);
-    m->graph = tg_graph_new(d->train.seed);
+    m->graph = mode == BUILD_SHAPES ? tg_graph_new_shape_only() : tg_graph_new(d->train.seed);
     if (!m->layers || !m->tower_a || !m->tower_b || !m->graph)
         return tg_error(TG_ERR_NOMEM, "%s: out of memory building the model", d->source);
     tg_graph *g = m->graph;
-    tg_graph_set_init(g, init);
+    tg_graph_set_init(g, mode == BUILD_INIT);
     tg_graph_set_grad_reuse(g, 1); /* only parameter gradients are read after backward */
     tg_shape img = tg_shape4(batch, d->channels, d->height, d->width);
     m->a = tg_graph_input(g, "a", img);
@@ -89,7 +94,8 @@ static tg_status build(tg_model *m, int batch, int init) {
     return d->triplet_line ? tg_model_build_triplet(m, batch) : TG_OK;
 }
 
-static tg_status build_model(const tg_model_def *def, int batch, int init, tg_model **out) {
+static tg_status build_model(const tg_model_def *def, int batch, enum build_mode mode,
+                             tg_model **out) {
     if (!out) return tg_error(TG_ERR_INVALID, "tg_model_build: out is NULL");
     *out = NULL;
     if (!def || !def->text) return tg_error(TG_ERR_INVALID, "tg_model_build: def is NULL");
@@ -104,7 +110,7 @@ static tg_status build_model(const tg_model_def *def, int batch, int init, tg_mo
     if (!st) {
         m->train = &m->def->train;
         m->batch = batch;
-        st = build(m, batch, init);
+        st = build(m, batch, mode);
     }
     if (st) {
         tg_model_free(m);
@@ -114,12 +120,42 @@ static tg_status build_model(const tg_model_def *def, int batch, int init, tg_mo
     return TG_OK;
 }
 
+tg_status tg_model_build_shapes(const tg_model_def *def, int batch, tg_model **out) {
+    return build_model(def, batch, BUILD_SHAPES, out);
+}
+
+/* Build with values, after checking what they will cost against the memory budget. */
+static tg_status build_within_budget(const tg_model_def *def, int batch, enum build_mode mode,
+                                     tg_model **out) {
+    tg_model *shapes;
+    tg_status st = build_model(def, batch, BUILD_SHAPES, &shapes);
+    if (st) {
+        if (out) *out = NULL;
+        return st;
+    }
+    /* Parameters: value, gradient, and a transient second copy while they are packed into
+     * the flat buffers; state: value and that copy; activations of both towers. */
+    tg_model_stats s;
+    tg_model_stats_get(shapes, batch, &s);
+    uint64_t cost = tg_cost_add(tg_cost_mul(12, (uint64_t)s.params),
+                                tg_cost_add(tg_cost_mul(8, (uint64_t)s.state),
+                                            (uint64_t)s.total_bytes));
+    char what[300];
+    snprintf(what, sizeof what, "%s: the model at batch %d", def->source, shapes->batch);
+    tg_model_free(shapes);
+    if ((st = tg_memory_check(cost, what))) {
+        *out = NULL;
+        return st;
+    }
+    return build_model(def, batch, mode, out);
+}
+
 tg_status tg_model_build(const tg_model_def *def, int batch, tg_model **out) {
-    return build_model(def, batch, 1, out);
+    return build_within_budget(def, batch, BUILD_INIT, out);
 }
 
 tg_status tg_model_build_for_restore(const tg_model_def *def, int batch, tg_model **out) {
-    return build_model(def, batch, 0, out);
+    return build_within_budget(def, batch, BUILD_FOR_RESTORE, out);
 }
 
 tg_status tg_model_embed(tg_model *m, const float *images, int64_t n, float *out) {

@@ -284,6 +284,10 @@ typedef struct sec {
     int64_t raw_len_override; /* >= 0: declare this raw length instead */
 } sec;
 
+/* Test-only bits of sec.flags, never written: the payload is already a zlib stream (write it
+ * as given under the DEFLATE flag), and the payload CRC is off by one bit. */
+enum { AS_GIVEN = 0x100, BAD_CRC = 0x200 };
+
 /* A complete file from sections, with every size and CRC correct. Caller frees. */
 static unsigned char *build_file(const sec *s, int n, size_t *out_len) {
     size_t cap = 28 + 8;
@@ -297,7 +301,7 @@ static unsigned char *build_file(const sec *s, int n, size_t *out_len) {
         unsigned char *h = p;
         p += 32;
         uLongf stored = (uLongf)s[i].len;
-        if (s[i].flags & 1) {
+        if ((s[i].flags & 1) && !(s[i].flags & AS_GIVEN)) {
             stored = compressBound((uLong)s[i].len);
             ck_assert_int_eq(compress2(p, &stored, s[i].payload, (uLong)s[i].len, 6), Z_OK);
         } else if (s[i].len) {
@@ -305,10 +309,11 @@ static unsigned char *build_file(const sec *s, int n, size_t *out_len) {
         }
         p += stored;
         memcpy(h, s[i].tag, 4);
-        le_put(h + 4, s[i].flags, 4);
+        le_put(h + 4, s[i].flags & 0xff, 4);
         le_put(h + 8, s[i].raw_len_override >= 0 ? (uint64_t)s[i].raw_len_override : s[i].len, 8);
         le_put(h + 16, stored, 8);
-        le_put(h + 24, crc32(0, s[i].payload, (uInt)s[i].len), 4);
+        le_put(h + 24, crc32(0, s[i].payload, (uInt)s[i].len) ^ ((s[i].flags & BAD_CRC) ? 1 : 0),
+               4);
         le_put(h + 28, crc32(0, h, 28), 4);
     }
     size_t len = (size_t)(p - f) + 8;
@@ -766,6 +771,9 @@ START_TEST(test_checkpoint_rejects_crafted_sizes_and_records) {
          TG_ERR_FORMAT, "invalid shape"},
         {"dimension 2^62", "TENS", 2, P("\1\0\0\0\1\0w\0\1\0\0\0\0\0\0\0\x40\0\0\0\0\0\0\0\0"), -1,
          TG_ERR_FORMAT, "invalid shape"},
+        {"shape (2^24, 2^40): product overflows", "TENS", 2,
+         P("\1\0\0\0\1\0w\0\2\0\0\0\1\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0\0\0"), -1,
+         TG_ERR_FORMAT, "invalid shape"},
         {"byte count not numel*4", "TENS", 2,
          P("\1\0\0\0\1\0w\0\1\2\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT,
          "shape needs 8"},
@@ -795,10 +803,32 @@ START_TEST(test_checkpoint_rejects_crafted_sizes_and_records) {
          P("\1\0\0\0\1\0r\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), -1,
          TG_ERR_FORMAT, "all-zero"},
         {"NUL in metadata", "META", 0, P("\1\0\0\0\1\0k\1\0\0\0\0"), -1, TG_ERR_FORMAT, "NUL"},
-        {"unknown optimizer", "OPTM", 2, P("\4\0sgdx"), -1, TG_ERR_FORMAT, "sgdx"},
+        {"unknown optimizer", "OPTM", 2, P("\4\0sgdx"), -1, TG_ERR_VERSION, "sgdx"},
         {"bad optimizer config", "OPTM", 2, P("\4\0adam\1\0\0\0\5\0beta1\0\0\0\0\0\0\xf0\x3f"), -1,
          TG_ERR_FORMAT, "beta1"},
-        {"unknown schedule", "SCHD", 2, P("\3\0abc"), -1, TG_ERR_FORMAT, "abc"},
+        {"unknown schedule", "SCHD", 2, P("\3\0abc"), -1, TG_ERR_VERSION, "abc"},
+        /* Issue 10: what the format document requires and the loader now checks. */
+        {"bytes after the zlib stream", "TENS", 1 | 2 | AS_GIVEN,
+         P("\x78\x9c\x63\x60\x60\x60\x00\x00\x00\x04\x00\x01x"), 4, TG_ERR_CORRUPT,
+         "after the end of the compressed stream"},
+        {"name not UTF-8", "TENS", 2,
+         P("\1\0\0\0\1\0\xff\0\1\1\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0"), -1,
+         TG_ERR_FORMAT, "not valid UTF-8"},
+        {"overlong UTF-8 name", "RNGS", 2,
+         P("\1\0\0\0\2\0\xc0\xaf\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+           "\0\0\0\0\0\0\0\0"),
+         -1, TG_ERR_FORMAT, "not valid UTF-8"},
+        {"optimizer size 1 for 0 parameters", "OPTM", 2,
+         P("\3\0sgd\0\0\0\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT,
+         "covers 1 values but the parameters in TENS hold 0"},
+        {"duplicate config key", "OPTM", 2,
+         P("\3\0sgd\2\0\0\0\3\0eps\0\0\0\0\0\0\0\0\3\0eps\0\0\0\0\0\0\0\0"
+           "\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0\0\0\0"),
+         -1, TG_ERR_FORMAT, "config key 'eps' appears twice"},
+        {"unknown optional section, bad checksum", "XTRA", BAD_CRC, P("abc"), -1, TG_ERR_CORRUPT,
+         "XTRA fails its checksum"},
+        {"unknown optional section, broken zlib", "XTRA", 1 | AS_GIVEN, P("\x78\x9c\xff\xff"), 8,
+         TG_ERR_CORRUPT, "XTRA"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sec s[5];
@@ -1004,6 +1034,66 @@ END_TEST
 
 /* A process killed at a random moment while saving, over and over: the file at the path is
  * always one complete checkpoint, the old or the new. */
+/* Optimizer state is restored by parameter name: a model with the same tensors created in
+ * another order gets each parameter's own moments (it used to get them by position). */
+START_TEST(test_checkpoint_optimizer_state_follows_parameter_names) {
+    make_dir();
+    const char *path = path_in("order.tgc");
+    tg_graph *ga = tg_graph_new(1), *gb = tg_graph_new(1);
+    ck_assert_ptr_nonnull(tg_graph_param(ga, "a", tg_shape1(3), TG_INIT_ZEROS));
+    ck_assert_ptr_nonnull(tg_graph_param(ga, "b", tg_shape1(2), TG_INIT_ONES));
+    ck_assert_ptr_nonnull(tg_graph_param(gb, "b", tg_shape1(2), TG_INIT_ZEROS));
+    ck_assert_ptr_nonnull(tg_graph_param(gb, "a", tg_shape1(3), TG_INIT_ZEROS));
+    int64_t n;
+    ck_assert_ptr_nonnull(tg_graph_param_data(ga, &n));
+    ck_assert_int_eq(n, 5);
+    ck_assert_ptr_nonnull(tg_graph_param_data(gb, &n));
+    tg_optimizer_config cfg = tg_optimizer_defaults(TG_OPTIM_ADAM);
+    tg_optimizer *oa = tg_optimizer_new(&cfg, 5), *ob = tg_optimizer_new(&cfg, 5);
+    ck_assert_ptr_nonnull(oa);
+    ck_assert_ptr_nonnull(ob);
+    for (int i = 0; i < tg_optimizer_state_count(oa); i++)
+        for (int k = 0; k < 5; k++) /* a's moments 1, 2, 3 (x10 per array), b's 4, 5 */
+            tg_optimizer_state_data(oa, i)[k] = (float)(10 * i + k + 1);
+    tg_checkpoint_data d = {.graph = ga, .opt = oa};
+    ck_assert_msg(tg_checkpoint_save(path, &d) == TG_OK, "%s", tg_last_error());
+    tg_checkpoint *ck;
+    ck_assert_int_eq(tg_checkpoint_load(path, &ck), TG_OK);
+    ck_assert_msg(tg_checkpoint_restore(ck, gb, ob, NULL) == TG_OK, "%s", tg_last_error());
+    const float want[5] = {4, 5, 1, 2, 3}; /* gb's flat order: b, then a */
+    for (int i = 0; i < tg_optimizer_state_count(ob); i++)
+        for (int k = 0; k < 5; k++)
+            ck_assert_msg(tg_optimizer_state_data(ob, i)[k] == (float)(10 * i) + want[k],
+                          "array %s[%d] = %g", tg_optimizer_state_name(ob, i), k,
+                          (double)tg_optimizer_state_data(ob, i)[k]);
+    ck_assert_float_eq(tg_graph_param_data(gb, NULL)[0], 1.0f); /* b's values, by name too */
+    tg_checkpoint_free(ck);
+    tg_optimizer_free(oa);
+    tg_optimizer_free(ob);
+    tg_graph_free(ga);
+    tg_graph_free(gb);
+    remove_dir();
+}
+END_TEST
+
+/* Issue 10, failure 7: the temporary files of killed saves are removed, nothing else. */
+START_TEST(test_checkpoint_remove_stale_takes_only_save_temporaries) {
+    make_dir();
+    const char *names[] = {"x.tgc.tmp-ab12CD", "x.tgc.tmp-000000", "x.tgc.tmp-abc12",
+                           "x.tgc.tmp-abc1234", "x.tgc.tmp-ab_12C", "y.tgc.tmp-abcdef",
+                           "x.tgc", "x.tgcXtmp-abcdef"};
+    for (int i = 0; i < 8; i++) write_all(path_in(names[i]), (const unsigned char *)"x", 1);
+    ck_assert_int_eq(tg_checkpoint_remove_stale(path_in("x.tgc")), 2);
+    ck_assert_int_eq(dir_entries(dir), 6);
+    ck_assert_int_eq(access(path_in("x.tgc"), F_OK), 0);
+    ck_assert_int_eq(tg_checkpoint_remove_stale(path_in("x.tgc")), 0);
+    ck_assert_int_eq(tg_checkpoint_remove_stale("/nonexistent-dir-tg/x.tgc"), 0);
+    ck_assert_int_eq(tg_checkpoint_remove_stale(path_in("x.tgc/y.tgc")), -1); /* a file */
+    ck_assert_int_eq(tg_checkpoint_remove_stale(""), 0);
+    remove_dir();
+}
+END_TEST
+
 START_TEST(test_checkpoint_killed_save_leaves_a_loadable_file) {
     make_dir();
     const char *path = path_in("big.tgc");
@@ -1061,6 +1151,8 @@ int main(void) {
     tcase_add_test(tc, test_checkpoint_rejects_crafted_sizes_and_records);
     tcase_add_test(tc, test_checkpoint_rejects_mismatched_model);
     tcase_add_test(tc, test_checkpoint_failed_save_keeps_previous_file);
+    tcase_add_test(tc, test_checkpoint_optimizer_state_follows_parameter_names);
+    tcase_add_test(tc, test_checkpoint_remove_stale_takes_only_save_temporaries);
     tcase_add_test(tc, test_checkpoint_killed_save_leaves_a_loadable_file);
     suite_add_tcase(s, tc);
     return tg_check_run(s);

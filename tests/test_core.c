@@ -27,6 +27,27 @@ START_TEST(test_shape_parse_and_print_round_trip) {
 }
 END_TEST
 
+/* Issue 10, failure 1: dims whose product overflows int64 are invalid, never a wrapped count. */
+START_TEST(test_shape_product_overflow_is_invalid) {
+    int64_t big = INT64_C(1) << 40, mid = INT64_C(1) << 24;
+    tg_shape s = tg_shape2(mid, big);
+    ck_assert_int_eq(tg_shape_valid(&s), 0);
+    ck_assert_int_eq(tg_shape_numel(&s), 0);
+    s = tg_shape4(big, big, big, big);
+    ck_assert_int_eq(tg_shape_valid(&s), 0);
+    ck_assert_int_eq(tg_shape_numel(&s), 0);
+    s = tg_shape2(INT64_MAX, 2);
+    ck_assert_int_eq(tg_shape_numel(&s), 0);
+    s = tg_shape1(big); /* the largest valid tensor */
+    ck_assert_int_eq(tg_shape_valid(&s), 1);
+    ck_assert_int_eq(tg_shape_numel(&s), big);
+    tg_shape parsed;
+    ck_assert_int_eq(tg_shape_parse("16777216x1099511627776", &parsed), TG_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "too large"));
+    ck_assert_int_eq(tg_shape_parse("99999999999999999999x2", &parsed), TG_ERR_SHAPE);
+}
+END_TEST
+
 START_TEST(test_rng_is_deterministic_and_restorable) {
     tg_rng a, b;
     tg_rng_seed(&a, 7);
@@ -505,6 +526,7 @@ int main(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_shape_parse_and_print_round_trip);
+    tcase_add_test(tc, test_shape_product_overflow_is_invalid);
     tcase_add_test(tc, test_rng_is_deterministic_and_restorable);
     tcase_add_test(tc, test_rng_shuffle_is_a_permutation);
     tcase_add_test(tc, test_shape_mismatch_names_the_node);

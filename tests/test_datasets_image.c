@@ -334,6 +334,44 @@ START_TEST(test_jpeg_rejects_truncated_file) {
 }
 END_TEST
 
+/* Issue 10, failure 4: a JPEG cut inside its entropy-coded data and closed with an
+ * end-of-image marker (libjpeg's "hit marker" warning, then grey padding) is an error, at
+ * every cut point; so is one that just stops. */
+START_TEST(test_jpeg_cut_and_closed_with_eoi_is_an_error) {
+    enum { W = 64, H = 48 };
+    uint8_t rgb[W * H * 3];
+    tg_rng r;
+    tg_rng_seed(&r, 9);
+    for (int i = 0; i < W * H * 3; i++) rgb[i] = (uint8_t)tg_rng_below(&r, 256);
+    const char *p = fx_path(dir, "cut.jpg");
+    ck_assert_int_eq(fx_jpeg(p, W, H, 3, rgb, 0), 0);
+    size_t len;
+    uint8_t *buf = fx_read(p, &len);
+    ck_assert_ptr_nonnull(buf);
+    uint8_t *sos = find_bytes(buf, len, "\xff\xda", 2);
+    ck_assert_ptr_nonnull(sos);
+    size_t scan = (size_t)(sos - buf) + 2 + ((size_t)sos[2] << 8 | sos[3]);
+    uint8_t *cut = malloc(len + 2);
+    ck_assert_ptr_nonnull(cut);
+    int tried = 0;
+    for (size_t at = scan + 1; at + 2 < len; at += 7) {
+        if (buf[at - 1] == 0xff) continue; /* keep the marker we append well-formed */
+        memcpy(cut, buf, at);
+        cut[at] = 0xff, cut[at + 1] = 0xd9;
+        tg_image img;
+        tg_status st = tg_image_decode(cut, at + 2, "cut.jpg", 0, &img);
+        ck_assert_msg(st == TG_ERR_FORMAT, "cut at %zu of %zu + EOI decoded (%s)", at, len,
+                      tg_status_name(st));
+        ck_assert_ptr_null(img.data);
+        ck_assert_msg(strstr(tg_last_error(), "truncated") != NULL, "%s", tg_last_error());
+        tried++;
+    }
+    ck_assert_int_gt(tried, 50);
+    free(cut);
+    free(buf);
+}
+END_TEST
+
 START_TEST(test_jpeg_pixel_limit_refuses_before_decoding) {
     uint8_t g[64 * 64] = {0};
     const char *p = fx_path(dir, "l.jpg");
@@ -557,6 +595,7 @@ static Suite *suite(void) {
     tcase_add_test(t, test_png_pixel_limit_refuses_forged_header_before_decoding);
     tcase_add_test(t, test_jpeg_gray_and_rgb_decode_to_bt601_luma);
     tcase_add_test(t, test_jpeg_cmyk_adobe_inverted_converts_to_gray);
+    tcase_add_test(t, test_jpeg_cut_and_closed_with_eoi_is_an_error);
     tcase_add_test(t, test_jpeg_with_exif_header_decodes);
     tcase_add_test(t, test_jpeg_shrunk_on_load_uses_dct_scaling_with_close_result);
     tcase_add_test(t, test_jpeg_rejects_truncated_file);

@@ -1,5 +1,5 @@
-/* CSV reader, IDX files, the folder / CSV / IDX layouts, spec strings, the
- * decoded-image cache, and the real Figure 1 sample (skipped when absent). */
+/* CSV reader, IDX files, the folder / CSV / IDX layouts, spec strings and the decoded-image
+ * cache, on fixtures the tests write (real data sets: tests/test_datasets_real.c). */
 #include <check.h>
 
 #include "tests/tg_check.h"
@@ -247,7 +247,7 @@ START_TEST(test_csv_split_and_fold_columns) {
     fx_write(fx_path(root, "split.csv"), csv, strlen(csv));
     const char *pos[] = {"COVID-19"}, *neg[] = {"*"};
     tg_csv_layout L = {fx_path(root, "split.csv"), NULL,   "patientid", "finding", "patient",
-                       {pos, 1, neg, 1},           "part", "fold"};
+                       {pos, 1, neg, 1},           "part", "fold", 0};
     tg_dataset_opts o = tg_dataset_opts_default(6, 6);
     tg_dataset ds;
     ck_assert_msg(tg_dataset_load_csv(&L, &o, &ds) == TG_OK, "%s", tg_last_error());
@@ -311,7 +311,7 @@ START_TEST(test_csv_layout_resolves_stems_counts_skips_and_groups) {
     make_csv_dataset(root);
     const char *pos[] = {"COVID-19"}, *neg[] = {"No finding", "Pneumonia"};
     tg_csv_layout L = {
-        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", "patient", {pos, 1, neg, 2}, NULL, NULL};
+        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", "patient", {pos, 1, neg, 2}, NULL, NULL, 0};
     tg_dataset_opts o = tg_dataset_opts_default(6, 6);
     tg_dataset ds;
     ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &ds), TG_OK);
@@ -349,6 +349,61 @@ START_TEST(test_csv_layout_resolves_stems_counts_skips_and_groups) {
     L.label_column = "diagnosis";
     ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &ds), TG_ERR_UNKNOWN);
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "patientid, patient, finding, notes"));
+}
+END_TEST
+
+/* Issue 10, failure 6: an image field may not leave the images folder (an absolute path or a
+ * ".." component) unless the layout allows it (outside=yes in a spec). */
+START_TEST(test_csv_image_paths_stay_inside_the_images_folder) {
+    char root[4096];
+    snprintf(root, sizeof root, "%s/o", dir);
+    mkdir(root, 0755);
+    mkdir(fx_path(root, "images"), 0755);
+    mkdir(fx_path(root, "images/sub"), 0755);
+    uint8_t px[10 * 10] = {0};
+    ck_assert_int_eq(tg_png_write_gray8(fx_path(root, "secret.png"), 10, 10, px), TG_OK);
+    ck_assert_int_eq(tg_png_write_gray8(fx_path(root, "images/in.png"), 10, 10, px), TG_OK);
+    ck_assert_int_eq(tg_png_write_gray8(fx_path(root, "images/sub/deep.png"), 10, 10, px), TG_OK);
+    char abs_secret[4200];
+    snprintf(abs_secret, sizeof abs_secret, "%s/secret.png", root);
+    const char *bad[] = {"../secret.png", "sub/../../secret", abs_secret, "./../secret.png",
+                         "sub//..//..//secret.png"};
+    const char *pos[] = {"b"}, *neg[] = {"a"};
+    tg_dataset_opts o = tg_dataset_opts_default(6, 6);
+    tg_dataset ds;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char csv[8192];
+        snprintf(csv, sizeof csv, "file,label\nin.png,a\nsub/deep.png,b\n%s,b\n", bad[i]);
+        ck_assert_int_eq(fx_write(fx_path(root, "m.csv"), csv, strlen(csv)), 0);
+        tg_csv_layout L = {fx_path(root, "m.csv"), NULL, "file", "label", NULL, {pos, 1, neg, 1}, NULL, NULL, 0};
+        ck_assert_msg(tg_dataset_load_csv(&L, &o, &ds) == TG_ERR_INVALID, "'%s' was followed",
+                      bad[i]);
+        ck_assert_msg(strstr(tg_last_error(), "m.csv:4: image") != NULL &&
+                          strstr(tg_last_error(), "leaves the images folder") != NULL,
+                      "%s", tg_last_error());
+        L.allow_outside = 1;
+        ck_assert_msg(tg_dataset_load_csv(&L, &o, &ds) == TG_OK, "%s", tg_last_error());
+        ck_assert_uint_eq(ds.n, 3);
+        ck_assert_ptr_nonnull(strstr(ds.paths[2], "secret"));
+        tg_dataset_free(&ds);
+    }
+    /* The spec key, and names that merely contain dots, which stay inside. */
+    char spec[4200];
+    snprintf(spec, sizeof spec, "csv:%s,image=file,label=label,positive=b,size=6", fx_path(root, "m.csv"));
+    ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &ds), TG_ERR_INVALID);
+    snprintf(spec, sizeof spec, "csv:%s,image=file,label=label,positive=b,size=6,outside=yes",
+             fx_path(root, "m.csv"));
+    ck_assert_msg(tg_dataset_load_spec(spec, &o, &ds) == TG_OK, "%s", tg_last_error());
+    tg_dataset_free(&ds);
+    snprintf(spec, sizeof spec, "csv:%s,image=file,label=label,outside=maybe", fx_path(root, "m.csv"));
+    ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &ds), TG_ERR_ATTR);
+    ck_assert_int_eq(tg_png_write_gray8(fx_path(root, "images/..x.png"), 10, 10, px), TG_OK);
+    const char *ok = "file,label\nin.png,a\n..x.png,b\n./sub/deep.png,b\n";
+    ck_assert_int_eq(fx_write(fx_path(root, "m.csv"), ok, strlen(ok)), 0);
+    tg_csv_layout L = {fx_path(root, "m.csv"), NULL, "file", "label", NULL, {pos, 1, neg, 1}, NULL, NULL, 0};
+    ck_assert_msg(tg_dataset_load_csv(&L, &o, &ds) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(ds.n, 3);
+    tg_dataset_free(&ds);
 }
 END_TEST
 
@@ -423,28 +478,6 @@ START_TEST(test_idx_layout_loads_binary_and_multiclass) {
 }
 END_TEST
 
-START_TEST(test_fashion_mnist_test_set_loads_if_installed) {
-    const char *base = "/usr/share/datasets/fashion-mnist";
-    struct stat st;
-    if (stat(base, &st) != 0) {
-        printf("skipped: %s not installed\n", base);
-        return;
-    }
-    tg_dataset_opts o = tg_dataset_opts_default(0, 0);
-    tg_dataset ds;
-    ck_assert_msg(
-        tg_dataset_load_spec("idx:/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz,"
-                             "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
-                             &o, &ds) == TG_OK,
-        "%s", tg_last_error());
-    ck_assert_uint_eq(ds.n, 10000);
-    ck_assert_int_eq(ds.width, 28);
-    ck_assert_int_eq(ds.n_classes, 10);
-    for (int c = 0; c < 10; c++) ck_assert_uint_eq(tg_dataset_class_count(&ds, c), 1000);
-    tg_dataset_free(&ds);
-}
-END_TEST
-
 START_TEST(test_cache_hits_on_second_load_and_matches_decoding) {
     char root[4096], cache[4096];
     snprintf(root, sizeof root, "%s/c", dir);
@@ -452,7 +485,7 @@ START_TEST(test_cache_hits_on_second_load_and_matches_decoding) {
     make_csv_dataset(root);
     const char *pos[] = {"COVID-19"}, *neg[] = {"*"};
     tg_csv_layout L = {
-        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", NULL, {pos, 1, neg, 1}, NULL, NULL};
+        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", NULL, {pos, 1, neg, 1}, NULL, NULL, 0};
     tg_dataset_opts o = tg_dataset_opts_default(7, 5);
     o.cache_path = cache;
     o.image.norm = TG_NORM_STANDARDIZE;
@@ -532,73 +565,6 @@ START_TEST(test_cache_auto_uses_xdg_cache_home) {
 }
 END_TEST
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-START_TEST(test_figure1_sample_loads_in_full_with_accurate_summary) {
-    const char *fig = fx_figure1_dir();
-    if (!fig) {
-        printf("skipped: Figure 1 sample not found (../shared absent)\n");
-        return;
-    }
-    /* Every one of the 55 image files decodes. */
-    int decoded = 0, files = 0;
-    char list[2048];
-    snprintf(list, sizeof list, "%s/images", fig);
-    tg_dataset_opts o = tg_dataset_opts_default(150, 150);
-    o.on_error = TG_ON_ERROR_STOP;
-    tg_csv csv;
-    ck_assert_int_eq(tg_csv_read(fx_path(fig, "metadata.csv"), &csv), TG_OK);
-    ck_assert_uint_eq(csv.n_rows, 55);
-    int col = tg_csv_column(&csv, "patientid");
-    for (size_t r = 0; r < csv.n_rows; r++) {
-        char png[4096], jpg[4096];
-        snprintf(png, sizeof png, "%s/%s.png", list, tg_csv_cell(&csv, r, (size_t)col));
-        snprintf(jpg, sizeof jpg, "%s/%s.jpg", list, tg_csv_cell(&csv, r, (size_t)col));
-        struct stat st;
-        const char *p = stat(png, &st) == 0 ? png : jpg;
-        files++;
-        tg_image img;
-        if (tg_image_load(p, 0, &img) == TG_OK && img.width >= 224 && img.height >= 224) decoded++;
-        tg_image_free(&img);
-    }
-    tg_csv_free(&csv);
-    ck_assert_int_eq(files, 55);
-    ck_assert_int_eq(decoded, 55);
-    /* Through the CSV layout: 35 COVID-19, 5 others, 15 without a label. */
-    char spec[8192], cache[4096];
-    snprintf(cache, sizeof cache, "%s/fig1.tgc", dir);
-    snprintf(spec, sizeof spec,
-             "csv:%s/metadata.csv,images=%s/images,image=patientid,label=finding,"
-             "positive=COVID-19,negative=*,group=patientid,cache=%s",
-             fig, fig, cache);
-    tg_dataset ds, again;
-    double t0 = now();
-    ck_assert_msg(tg_dataset_load_spec(spec, &o, &ds) == TG_OK, "%s", tg_last_error());
-    double t1 = now();
-    ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &again), TG_OK);
-    double t2 = now();
-    ck_assert_uint_eq(ds.n, 40);
-    ck_assert_uint_eq(ds.summary.rows, 55);
-    ck_assert_uint_eq(tg_dataset_class_count(&ds, 1), 35);
-    ck_assert_uint_eq(tg_dataset_class_count(&ds, 0), 5);
-    ck_assert_uint_eq(ds.summary.empty_label, 15);
-    ck_assert_uint_eq(ds.summary.excluded_label, 0);
-    ck_assert_uint_eq(ds.summary.n_skips, 0);
-    ck_assert_uint_eq(ds.n_groups, 40);
-    ck_assert_uint_eq(again.summary.cache_hits, 40);
-    ck_assert_mem_eq(ds.images, again.images, sizeof(float) * 40 * 150 * 150);
-    for (size_t i = 0; i < 40 * 150 * 150; i++) ck_assert(ds.images[i] >= 0 && ds.images[i] <= 1);
-    printf("Figure 1: first load %.3f s, cached load %.3f s\n", t1 - t0, t2 - t1);
-    tg_dataset_summary_print(&again, stdout);
-    tg_dataset_free(&ds);
-    tg_dataset_free(&again);
-}
-END_TEST
-
 static Suite *suite(void) {
     Suite *s = suite_create("datasets_layout");
     TCase *t = tcase_create("layout");
@@ -611,12 +577,11 @@ static Suite *suite(void) {
     tcase_add_test(t, test_folders_layout_loads_classes_and_records_skips);
     tcase_add_test(t, test_csv_layout_resolves_stems_counts_skips_and_groups);
     tcase_add_test(t, test_csv_split_and_fold_columns);
+    tcase_add_test(t, test_csv_image_paths_stay_inside_the_images_folder);
     tcase_add_test(t, test_spec_strings_load_and_report_bad_keys_with_column);
     tcase_add_test(t, test_idx_layout_loads_binary_and_multiclass);
-    tcase_add_test(t, test_fashion_mnist_test_set_loads_if_installed);
     tcase_add_test(t, test_cache_hits_on_second_load_and_matches_decoding);
     tcase_add_test(t, test_cache_auto_uses_xdg_cache_home);
-    tcase_add_test(t, test_figure1_sample_loads_in_full_with_accurate_summary);
     suite_add_tcase(s, t);
     return s;
 }

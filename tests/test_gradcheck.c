@@ -5,6 +5,7 @@
 #include "tests/tg_check.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "twingrad.h"
@@ -106,6 +107,57 @@ START_TEST(test_checker_passes_a_correct_user_op) {
 }
 END_TEST
 
+/* ReLU on inputs of which half sit exactly on its kink (0): those have no derivative and are
+ * skipped, and that many skips must fail the check. They used to pass as long as skips did
+ * not outnumber probes. */
+START_TEST(test_many_kink_skips_fail_the_check) {
+    tg_graph *g = tg_graph_new(3);
+    tg_node *x = tg_graph_input(g, "x", tg_shape2(4, 6));
+    tg_node_set_requires_grad(x, 1);
+    tg_node *y = tg_graph_op(g, "relu", "r", NULL, (tg_node *[]){x}, 1);
+    tg_node *loss = tg_graph_op(g, "sum", "s", NULL, (tg_node *[]){y}, 1);
+    ck_assert_ptr_nonnull(loss);
+    float v[24];
+    for (int i = 0; i < 24; i++) v[i] = i % 2 ? 0.25f + 0.01f * (float)i : 0.0f;
+    ck_assert_int_eq(tg_input_set(x, tg_shape2(4, 6), v), TG_OK);
+    tg_gradcheck_result r;
+    ck_assert_int_eq(tg_gradcheck_graph(g, loss, NULL, &r), TG_OK);
+    ck_assert_msg(r.skipped == 12 && r.probed == 12, "%s", r.report);
+    ck_assert_msg(!r.passed, "12 of 24 elements skipped, and it passed: %s", r.report);
+    /* One kink in 24 is within the bound (at most 10%, here 2). */
+    for (int i = 0; i < 24; i++) v[i] = i ? 0.25f + 0.01f * (float)i : 0.0f;
+    ck_assert_int_eq(tg_input_set(x, tg_shape2(4, 6), v), TG_OK);
+    ck_assert_int_eq(tg_gradcheck_graph(g, loss, NULL, &r), TG_OK);
+    ck_assert_msg(r.skipped == 1 && r.passed, "%s", r.report);
+    tg_graph_free(g);
+}
+END_TEST
+
+/* Smooth ops have curvature but no kink: with the kink confirmed at half the step they never
+ * skip, on any seed, and they pass. */
+START_TEST(test_smooth_ops_never_skip) {
+    struct {
+        const char *op, *shapes, *attrs;
+    } smooth[] = {{"tanh", "6x8", ""},
+                  {"sigmoid", "6x8", ""},
+                  {"dense", "5x7", "units=4 act=tanh"},
+                  {"l2normalize", "5x6", ""},
+                  {"l2distance", "6x5;6x5", ""},
+                  {"mul", "4x5;4x5", ""},
+                  {"conv2d", "2x2x5x5", "filters=3 kernel=3 act=tanh"},
+                  {"avgpool2d", "2x2x6x6", "size=2"}};
+    for (size_t i = 0; i < sizeof smooth / sizeof smooth[0]; i++)
+        for (uint64_t seed = 1; seed <= 10; seed++) {
+            tg_gradcheck_opts o = tg_gradcheck_defaults(seed);
+            tg_gradcheck_result r;
+            ck_assert_int_eq(tg_gradcheck_op(smooth[i].op, smooth[i].shapes, smooth[i].attrs, &o, &r),
+                             TG_OK);
+            ck_assert_msg(r.skipped == 0 && r.passed, "%s seed %d: %s", smooth[i].op, (int)seed,
+                          r.report);
+        }
+}
+END_TEST
+
 START_TEST(test_checker_reports_bad_requests) {
     tg_gradcheck_result r;
     ck_assert_int_eq(tg_gradcheck_op("no_such_op", "3x4", NULL, NULL, &r), TG_ERR_UNKNOWN);
@@ -160,6 +212,8 @@ int main(void) {
     tcase_add_test(tc, test_checker_catches_gradient_scaled_by_5_percent);
     tcase_add_test(tc, test_checker_passes_a_correct_user_op);
     tcase_add_test(tc, test_checker_reports_bad_requests);
+    tcase_add_test(tc, test_many_kink_skips_fail_the_check);
+    tcase_add_test(tc, test_smooth_ops_never_skip);
     tcase_add_test(tc, test_siamese_head_graph_gradcheck_both_forms);
     suite_add_tcase(s, tc);
     return tg_check_run(s);

@@ -389,6 +389,10 @@ START_TEST(test_shape_errors_name_the_layer_and_both_shapes) {
                           5, 6, "add needs inputs of equal shape, got (4,8) and (4,4)");
     expect_build_error_at("input 4 4 1\nflatten\nr: reshape shape=3x3\nsiamese normalize=true\n", 3,
                           4, "input (4,16) has 16 elements per item, shape=(3,3) has 9");
+    /* Issue 10, failure 1: dims whose product overflows int64 are refused where they are read. */
+    EXPECT_ERR("input 4 4 1\nflatten\nr: reshape shape=16777216x1099511627776\n"
+               "siamese normalize=true\n",
+               3, 18, "too large");
     /* The loss must be a scalar: a user who names a non-loss op as the loss hears so. */
     expect_build_error_at("input 4 4 1\nflatten\nsiamese normalize=true loss=sub\n", 3, 1,
                           "loss op 'sub' gives (4); the loss must be a scalar");

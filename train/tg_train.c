@@ -82,7 +82,13 @@ static int is_root(const trainer *t) { return tg_comm_rank(t->o->comm) == 0; }
 
 /* ---- settings <-> checkpoint metadata (the run record's table, eval/tg_run.c) ---- */
 
+static const char *nonfinite_state(trainer *t);
+
 static tg_status save_checkpoint(trainer *t, const char *path) {
+    /* Never replace a good checkpoint with a diverged state. */
+    const char *bad = nonfinite_state(t);
+    if (bad)
+        return tg_error(TG_ERR_NUMERIC, "not saving %s: %s are not finite", path, bad);
     tg_run_meta meta;
     tg_run_record_to_meta(&t->run, &meta);
     tg_checkpoint_rng rngs[2] = {{"pairs", &t->pairs_rng}, {"aug", &t->aug_rng}};
@@ -257,6 +263,18 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
     snprintf(t->best_path, sizeof t->best_path, "%s/best.tgc", o->run_dir);
     snprintf(t->metrics_path, sizeof t->metrics_path, "%s/metrics.csv", o->run_dir);
     snprintf(t->report_path, sizeof t->report_path, "%s/report.html", o->run_dir);
+    /* A run killed while saving leaves temporary files behind; no save of this run can be
+     * in progress now, so they go. */
+    char tmp[2][4200];
+    snprintf(tmp[0], sizeof tmp[0], "%s.tmp", t->metrics_path);
+    snprintf(tmp[1], sizeof tmp[1], "%s.tmp", t->report_path);
+    if (is_root(t)) { /* the files are rank 0's */
+        if (tg_checkpoint_remove_stale(t->last_path) < 0 ||
+            tg_checkpoint_remove_stale(t->best_path) < 0)
+            return TG_ERR_IO;
+        unlink(tmp[0]);
+        unlink(tmp[1]);
+    }
     if (o->resume) {
         if ((st = tg_checkpoint_load(t->last_path, &ck))) return st;
         if ((st = load_settings(t, ck))) goto done;
@@ -456,6 +474,42 @@ static tg_status write_report(trainer *t, const tg_train_result *r) {
 
 /* ---- the loop ---- */
 
+/* 1 when all n values are finite: no exponent field is all ones (Inf or NaN). Integer OR
+ * over the bit patterns vectorises: 2.4 ms for the seed model's 17M floats of parameters,
+ * Adam moments and statistics on the AMD EPYC here, 0.3% of its 0.9 s step (a float
+ * x*0 sum does not vectorise without reassociation and took 28 ms). */
+static int all_finite(const float *x, int64_t n) {
+    uint32_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
+}
+
+/* What holds a non-finite value after a step (parameters, optimizer state, running
+ * statistics such as batch-norm variances), or NULL when everything is finite. */
+static const char *nonfinite_state(trainer *t) {
+    int64_t n;
+    const float *p = tg_graph_param_data(t->m->graph, &n);
+    if (!all_finite(p, n)) return "the parameters";
+    int64_t size = tg_optimizer_size(t->opt);
+    for (int i = 0; i < tg_optimizer_state_count(t->opt); i++)
+        if (!all_finite(tg_optimizer_state_data(t->opt, i), size)) return "the optimizer state";
+    const float *s = tg_graph_state_data(t->m->graph, &n);
+    if (n > 0 && !all_finite(s, n)) return "the running statistics (batch norm)";
+    return NULL;
+}
+
+/* A stop was asked for: by the signal flag on any rank (agreed with the others, so call it
+ * on every rank alike), or (tests) at a given step count, which every rank shares. */
+static int stop_requested(trainer *t) {
+    const tg_train_opts *o = t->o;
+    int signalled = tg_train_dist_stop(t->dist, o->stop);
+    return signalled || (o->stop_after_steps > 0 && t->step >= o->stop_after_steps);
+}
+
 /* What a failed run leaves behind, for its error message. */
 static const char *kept_note(const trainer *t, char *buf, size_t size) {
     if (access(t->last_path, F_OK) == 0)
@@ -538,7 +592,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     int validated = 0;
     char note[4200];
     while (t.epoch < t.run.epochs) {
-        if (tg_train_dist_stop(t.dist, o->stop)) {
+        if (stop_requested(&t)) {
             r->interrupted = 1;
             break;
         }
@@ -593,6 +647,16 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                               kept_note(&t, note, sizeof note));
             }
             if (st) goto done;
+            /* Every rank holds the same parameters, moments and statistics after a step, so
+             * every rank reaches this verdict alone, with no extra exchange. */
+            const char *bad = nonfinite_state(&t);
+            if (bad) {
+                st = tg_error(TG_ERR_NUMERIC, "training diverged at epoch %lld, batch %d: %s are "
+                              "no longer finite; %s; try a lower learning rate (--lr), gradient "
+                              "clipping (clip= on the train line) or check the data's norm=",
+                              (long long)t.epoch + 1, b + 1, bad, kept_note(&t, note, sizeof note));
+                goto done;
+            }
             tg_diag_after_step(t.diag, margin);
             t.run.partial_loss += step.loss;
             t.step++;
@@ -601,7 +665,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
             double el = now_seconds() - t0, rate = done_here * t.run.batch / (el > 0 ? el : 1e-9);
             progress(&t, b, n_batches, t.run.partial_loss / (b + 1), rate,
                      (n_batches - b - 1) * t.run.batch / (rate > 0 ? rate : 1));
-            if (tg_train_dist_stop(t.dist, o->stop) && b + 1 < n_batches) {
+            if (stop_requested(&t) && b + 1 < n_batches) {
                 t.pairs_rng = epoch_start;
                 r->interrupted = 1;
                 break;

@@ -49,6 +49,8 @@ typedef struct tg_train_opts {
     tg_comm *comm;          /* NULL: this process alone */
     tg_reduce reduce;       /* fast (default) or fixed: bit-identical for any rank count */
     int shards;             /* shards of each batch (0: one per rank); fixed: kept on resume */
+    int64_t stop_after_steps; /* > 0: behave as if *stop were set once the run (resumed runs
+                                 included) has taken this many optimizer steps; for tests */
 } tg_train_opts;
 
 typedef struct tg_train_result {
