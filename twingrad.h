@@ -10,8 +10,8 @@
  *   tg_node *y = tg_graph_input(g, "y", tg_shape1(32));     // 0 similar, 1 dissimilar
  *   tg_layer *tower = tg_graph_layer(g, "dense", "tower", "units=8 act=tanh");
  *   tg_node *d = tg_graph_op(g, "l2distance", "d", NULL,
- *                            (tg_node *[]){tg_layer_apply1(tower, a), tg_layer_apply1(tower, b)}, 2);
- *   tg_node *loss = tg_graph_op(g, "contrastive", "loss", "margin=1", (tg_node *[]){d, y}, 2);
+ *                            (tg_node *[]){tg_layer_apply1(tower, a), tg_layer_apply1(tower, b)},
+ * 2); tg_node *loss = tg_graph_op(g, "contrastive", "loss", "margin=1", (tg_node *[]){d, y}, 2);
  *   // per batch: tg_input_set(a, ...); ...; then forward, backward, clip and update in one call:
  *   //            tg_train_step(g, loss, opt, &(tg_step_opts){.lr = 1e-3}, NULL);
  *

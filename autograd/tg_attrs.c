@@ -34,8 +34,8 @@ tg_status tg_attrs_set(const tg_op *op, tg_attrs *attrs, const char *key, const 
         if (near)
             return tg_error(TG_ERR_ATTR, "unknown attribute '%s' (did you mean '%s'?)", key, near);
         if (op->n_attrs == 0)
-            return tg_error(TG_ERR_ATTR, "unknown attribute '%s': op '%s' takes no attributes",
-                            key, op->name);
+            return tg_error(TG_ERR_ATTR, "unknown attribute '%s': op '%s' takes no attributes", key,
+                            op->name);
         char list[512] = "";
         for (int k = 0; k < op->n_attrs; k++) {
             strncat(list, k ? ", " : "", sizeof list - strlen(list) - 1);
@@ -52,7 +52,8 @@ tg_status tg_attrs_set(const tg_op *op, tg_attrs *attrs, const char *key, const 
     case TG_ATTR_INT: {
         long long v = strtoll(value, &end, 10);
         if (*end || errno)
-            return tg_error(TG_ERR_ATTR, "attribute '%s': expected an integer, got '%s'", key, value);
+            return tg_error(TG_ERR_ATTR, "attribute '%s': expected an integer, got '%s'", key,
+                            value);
         if ((double)v < a->min || (double)v > a->max)
             return tg_error(TG_ERR_ATTR, "attribute '%s' = %lld is out of range [%g, %g]", key, v,
                             a->min, a->max);
@@ -117,8 +118,7 @@ tg_status tg_attrs_parse(const tg_op *op, const char *text, tg_attrs *attrs) {
         while (*p && *p != ' ' && *p != '\t') p++;
         size_t len = (size_t)(p - start);
         const char *eq = memchr(start, '=', len);
-        if (!eq)
-            return tg_error(TG_ERR_ATTR, "expected key=value, got '%.*s'", (int)len, start);
+        if (!eq) return tg_error(TG_ERR_ATTR, "expected key=value, got '%.*s'", (int)len, start);
         size_t klen = (size_t)(eq - start), vlen = len - klen - 1;
         if (klen == 0 || klen >= sizeof key || vlen >= sizeof value)
             return tg_error(TG_ERR_ATTR, "malformed attribute '%.*s'", (int)len, start);
@@ -139,9 +139,15 @@ char *tg_attr_str(const tg_op *op, const tg_attrs *attrs, int i, char *buf, size
     const tg_attr_spec *a = &op->attrs[i];
     const tg_attr_value *v = &attrs->v[i];
     switch (a->type) {
-    case TG_ATTR_INT: snprintf(buf, size, "%lld", (long long)v->i); break;
-    case TG_ATTR_FLOAT: snprintf(buf, size, "%.9g", v->f); break;
-    case TG_ATTR_BOOL: snprintf(buf, size, "%s", v->i ? "true" : "false"); break;
+    case TG_ATTR_INT:
+        snprintf(buf, size, "%lld", (long long)v->i);
+        break;
+    case TG_ATTR_FLOAT:
+        snprintf(buf, size, "%.9g", v->f);
+        break;
+    case TG_ATTR_BOOL:
+        snprintf(buf, size, "%s", v->i ? "true" : "false");
+        break;
     case TG_ATTR_ENUM: {
         const char *p = a->choices;
         for (int64_t k = 0; k < v->i && p; k++) {

@@ -204,8 +204,8 @@ void tg_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float
             } else {
                 /* rows lo..hi of op(A) and C */
                 const float *Ab = ta == CblasNoTrans ? A + (long)lo * lda : A + lo;
-                gemm_call(ta, tb, hi - lo, N, K, alpha, Ab, lda, B, ldb, beta,
-                              C + (long)lo * ldc, ldc);
+                gemm_call(ta, tb, hi - lo, N, K, alpha, Ab, lda, B, ldb, beta, C + (long)lo * ldc,
+                          ldc);
             }
         }
         return;

@@ -8,26 +8,44 @@
 #define TG_ERROR_MAX 1024
 static _Thread_local char last_error[TG_ERROR_MAX];
 
-const char *tg_last_error(void) { return last_error; }
+const char *tg_last_error(void) {
+    return last_error;
+}
 
-void tg_error_clear(void) { last_error[0] = '\0'; }
+void tg_error_clear(void) {
+    last_error[0] = '\0';
+}
 
 const char *tg_status_name(tg_status status) {
     switch (status) {
-    case TG_OK: return "TG_OK";
-    case TG_ERR_NOMEM: return "TG_ERR_NOMEM";
-    case TG_ERR_INVALID: return "TG_ERR_INVALID";
-    case TG_ERR_SHAPE: return "TG_ERR_SHAPE";
-    case TG_ERR_UNKNOWN: return "TG_ERR_UNKNOWN";
-    case TG_ERR_ATTR: return "TG_ERR_ATTR";
-    case TG_ERR_IO: return "TG_ERR_IO";
-    case TG_ERR_FORMAT: return "TG_ERR_FORMAT";
-    case TG_ERR_CORRUPT: return "TG_ERR_CORRUPT";
-    case TG_ERR_VERSION: return "TG_ERR_VERSION";
-    case TG_ERR_MISMATCH: return "TG_ERR_MISMATCH";
-    case TG_ERR_LIMIT: return "TG_ERR_LIMIT";
-    case TG_ERR_NUMERIC: return "TG_ERR_NUMERIC";
-    case TG_ERR_STATE: return "TG_ERR_STATE";
+    case TG_OK:
+        return "TG_OK";
+    case TG_ERR_NOMEM:
+        return "TG_ERR_NOMEM";
+    case TG_ERR_INVALID:
+        return "TG_ERR_INVALID";
+    case TG_ERR_SHAPE:
+        return "TG_ERR_SHAPE";
+    case TG_ERR_UNKNOWN:
+        return "TG_ERR_UNKNOWN";
+    case TG_ERR_ATTR:
+        return "TG_ERR_ATTR";
+    case TG_ERR_IO:
+        return "TG_ERR_IO";
+    case TG_ERR_FORMAT:
+        return "TG_ERR_FORMAT";
+    case TG_ERR_CORRUPT:
+        return "TG_ERR_CORRUPT";
+    case TG_ERR_VERSION:
+        return "TG_ERR_VERSION";
+    case TG_ERR_MISMATCH:
+        return "TG_ERR_MISMATCH";
+    case TG_ERR_LIMIT:
+        return "TG_ERR_LIMIT";
+    case TG_ERR_NUMERIC:
+        return "TG_ERR_NUMERIC";
+    case TG_ERR_STATE:
+        return "TG_ERR_STATE";
     }
     return "TG_ERR_?";
 }

@@ -157,7 +157,8 @@ static tg_status run_check(checker *c) {
     if ((st = tg_graph_backward_from(g, c->out, c->seed_grad))) goto done;
     for (int i = 0; i < n_nodes; i++) {
         tg_node *v = tg_graph_node(g, i);
-        int is_target = (v->flags & TG_NODE_PARAM) || ((v->flags & TG_NODE_INPUT) && v->requires_grad);
+        int is_target =
+            (v->flags & TG_NODE_PARAM) || ((v->flags & TG_NODE_INPUT) && v->requires_grad);
         if (!is_target || !v->grad.data) continue;
         int64_t n = tg_shape_numel(&v->value.shape);
         grads[i] = malloc((size_t)n * sizeof(float));
@@ -210,7 +211,8 @@ static void fill_opts(tg_gradcheck_opts *o, const tg_gradcheck_opts *given, cons
 tg_status tg_gradcheck_graph(tg_graph *g, tg_node *loss, const tg_gradcheck_opts *opts,
                              tg_gradcheck_result *result) {
     char buf[64];
-    if (!g || !loss || !result) return tg_error(TG_ERR_INVALID, "tg_gradcheck_graph: NULL argument");
+    if (!g || !loss || !result)
+        return tg_error(TG_ERR_INVALID, "tg_gradcheck_graph: NULL argument");
     if (tg_shape_numel(&loss->value.shape) != 1)
         return tg_error(TG_ERR_SHAPE, "tg_gradcheck_graph: '%s' must be a scalar, has shape %s",
                         loss->name, tg_shape_str(&loss->value.shape, buf, sizeof buf));
@@ -234,7 +236,8 @@ tg_status tg_gradcheck_op(const char *op_name, const char *input_shapes, const c
     int n_in = 0;
     char text[256];
     snprintf(text, sizeof text, "%s", input_shapes ? input_shapes : "");
-    for (char *save = NULL, *tok = strtok_r(text, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+    for (char *save = NULL, *tok = strtok_r(text, ";", &save); tok;
+         tok = strtok_r(NULL, ";", &save)) {
         if (n_in == TG_MAX_INPUTS)
             return tg_error(TG_ERR_SHAPE, "gradcheck %s: too many input shapes", op->name);
         if (tg_shape_parse(tok, &shapes[n_in]))
@@ -265,9 +268,15 @@ tg_status tg_gradcheck_op(const char *op_name, const char *input_shapes, const c
         int64_t n = tg_shape_numel(&shapes[i]);
         for (int64_t k = 0; k < n; k++) {
             switch (op->input_kind[i]) {
-            case TG_IN_LABEL: x[k] = (float)tg_rng_below(&data, 2); break;
-            case TG_IN_POSITIVE: x[k] = tg_rng_uniform_range(&data, 0.05f, 2.0f); break;
-            case TG_IN_REAL: x[k] = tg_rng_uniform_range(&data, -1.0f, 1.0f); break;
+            case TG_IN_LABEL:
+                x[k] = (float)tg_rng_below(&data, 2);
+                break;
+            case TG_IN_POSITIVE:
+                x[k] = tg_rng_uniform_range(&data, 0.05f, 2.0f);
+                break;
+            case TG_IN_REAL:
+                x[k] = tg_rng_uniform_range(&data, -1.0f, 1.0f);
+                break;
             }
         }
         tg_node_set_requires_grad(inputs[i], op->input_kind[i] != TG_IN_LABEL);

@@ -21,19 +21,19 @@ TG_API_BEGIN
 #define TG_GRADCHECK_MAX_SKIP_SHARE 0.1
 
 typedef struct tg_gradcheck_opts {
-    double eps;       /* finite-difference step (0: the op's gc_eps, else 1e-3) */
-    double rtol;      /* an element passes when |analytic - numeric| <= */
-    double atol;      /*   atol + rtol * max(|analytic|, |numeric|)
-                         (0: the op's gc_tol as rtol, else 1e-2; atol 1e-3) */
-    int max_probes;   /* elements probed per tensor, spread by the RNG (0: 48) */
-    uint64_t seed;    /* seeds the input values, the probe choice and the output weights */
-    int eval_mode;    /* op checks: run the graph in eval mode */
+    double eps;     /* finite-difference step (0: the op's gc_eps, else 1e-3) */
+    double rtol;    /* an element passes when |analytic - numeric| <= */
+    double atol;    /*   atol + rtol * max(|analytic|, |numeric|)
+                       (0: the op's gc_tol as rtol, else 1e-2; atol 1e-3) */
+    int max_probes; /* elements probed per tensor, spread by the RNG (0: 48) */
+    uint64_t seed;  /* seeds the input values, the probe choice and the output weights */
+    int eval_mode;  /* op checks: run the graph in eval mode */
 } tg_gradcheck_opts;
 
 typedef struct tg_gradcheck_result {
-    int passed;           /* 1 when every probed element is within tolerance and at most
-                             TG_GRADCHECK_MAX_SKIP_SHARE of the elements tried were skipped */
-    double worst_error;   /* the largest |a - n| / (atol + rtol max(|a|, |n|)); > 1 fails */
+    int passed;               /* 1 when every probed element is within tolerance and at most
+                                 TG_GRADCHECK_MAX_SKIP_SHARE of the elements tried were skipped */
+    double worst_error;       /* the largest |a - n| / (atol + rtol max(|a|, |n|)); > 1 fails */
     double analytic, numeric; /* the two values at the worst element */
     char worst_tensor[128];   /* the node holding it ("dense.weight") */
     int64_t worst_index;      /* flat index inside that tensor */

@@ -259,7 +259,8 @@ tg_node *tg_graph_constant(tg_graph *g, const char *name, tg_shape shape, const 
     tg_node *n = tg_graph_input(g, name, shape);
     if (!n) return NULL;
     n->flags = TG_NODE_CONST;
-    if (data && !g->shape_only) memcpy(n->value.data, data, (size_t)tg_shape_numel(&shape) * sizeof(float));
+    if (data && !g->shape_only)
+        memcpy(n->value.data, data, (size_t)tg_shape_numel(&shape) * sizeof(float));
     return n;
 }
 
@@ -340,8 +341,10 @@ static tg_status pack_params(tg_graph *g) {
     int64_t np = 0, ns = 0;
     for (int i = 0; i < g->n_params; i++) {
         int64_t k = tg_shape_numel(&g->params[i]->value.shape);
-        if (g->params[i]->flags & TG_NODE_STATE) ns += k;
-        else np += k;
+        if (g->params[i]->flags & TG_NODE_STATE)
+            ns += k;
+        else
+            np += k;
     }
     float *pb = calloc((size_t)(np ? np : 1), sizeof(float));
     float *gb = calloc((size_t)(np ? np : 1), sizeof(float));
@@ -442,8 +445,12 @@ tg_layer *tg_graph_layer(tg_graph *g, const char *op_name, const char *name, con
     return tg_graph_layer_new(g, op, name, &parsed);
 }
 
-const char *tg_layer_name(const tg_layer *l) { return l->name; }
-const tg_op *tg_layer_op(const tg_layer *l) { return l->op; }
+const char *tg_layer_name(const tg_layer *l) {
+    return l->name;
+}
+const tg_op *tg_layer_op(const tg_layer *l) {
+    return l->op;
+}
 tg_node *tg_layer_param(const tg_layer *l, int i) {
     return (i >= 0 && i < TG_MAX_PARAMS) ? l->params[i] : NULL;
 }
@@ -460,14 +467,18 @@ static tg_status size_buffers(tg_node *n, const tg_shape *out) {
     size_t saved = n->op->saved_bytes ? n->op->saved_bytes(n) : 0;
     if (saved > n->saved_size) {
         void *p = realloc(n->saved, saved);
-        if (!p) return tg_error(TG_ERR_NOMEM, "node '%s': out of memory (%zu bytes saved)", n->name, saved);
+        if (!p)
+            return tg_error(TG_ERR_NOMEM, "node '%s': out of memory (%zu bytes saved)", n->name,
+                            saved);
         n->saved = p;
         n->saved_size = saved;
     }
     size_t scratch = n->op->scratch_bytes ? n->op->scratch_bytes(n) : 0;
     if (scratch > g->scratch_size) {
         void *p = realloc(g->scratch, scratch);
-        if (!p) return tg_error(TG_ERR_NOMEM, "node '%s': out of memory (%zu bytes scratch)", n->name, scratch);
+        if (!p)
+            return tg_error(TG_ERR_NOMEM, "node '%s': out of memory (%zu bytes scratch)", n->name,
+                            scratch);
         g->scratch = p;
         g->scratch_size = scratch;
     }
@@ -477,7 +488,8 @@ static tg_status size_buffers(tg_node *n, const tg_shape *out) {
 /* The initialiser of parameter i: the spec's, unless the op has an init=
  * attribute (TG_INIT_CHOICES) and the spec's is Glorot (a weight, not a bias). */
 static tg_init param_init(const tg_node *n, int i) {
-    static const tg_init choices[] = {TG_INIT_GLOROT_UNIFORM, TG_INIT_HE_NORMAL, TG_INIT_HE_UNIFORM};
+    static const tg_init choices[] = {TG_INIT_GLOROT_UNIFORM, TG_INIT_HE_NORMAL,
+                                      TG_INIT_HE_UNIFORM};
     tg_init init = n->op->params[i].init;
     int a = tg_op_attr_index(n->op, "init");
     if (a >= 0 && init == TG_INIT_GLOROT_UNIFORM && n->attrs.v[a].i >= 0 && n->attrs.v[a].i < 3)
@@ -546,12 +558,14 @@ tg_node *tg_layer_apply(tg_layer *l, tg_node *const *inputs, int n_in) {
             return NULL;
         }
     char name[300];
-    if (l->applied == 0) snprintf(name, sizeof name, "%s", l->name);
-    else snprintf(name, sizeof name, "%s#%d", l->name, l->applied + 1);
+    if (l->applied == 0)
+        snprintf(name, sizeof name, "%s", l->name);
+    else
+        snprintf(name, sizeof name, "%s#%d", l->name, l->applied + 1);
     /* Infer on a draft first, so parameters are created before the node that uses
      * them (creation order stays topological) and a failure leaves no node behind. */
-    tg_node draft = {.name = name, .op = op, .attrs = l->attrs, .layer = l, .n_inputs = n_in,
-                     .graph = g};
+    tg_node draft = {
+        .name = name, .op = op, .attrs = l->attrs, .layer = l, .n_inputs = n_in, .graph = g};
     for (int i = 0; i < n_in; i++) draft.inputs[i] = inputs[i];
     tg_shape out;
     if (infer_shapes(&draft, &out)) return NULL;
@@ -572,7 +586,9 @@ tg_node *tg_layer_apply(tg_layer *l, tg_node *const *inputs, int n_in) {
     return n;
 }
 
-tg_node *tg_layer_apply1(tg_layer *l, tg_node *x) { return tg_layer_apply(l, &x, 1); }
+tg_node *tg_layer_apply1(tg_layer *l, tg_node *x) {
+    return tg_layer_apply(l, &x, 1);
+}
 tg_node *tg_layer_apply2(tg_layer *l, tg_node *a, tg_node *b) {
     tg_node *in[2] = {a, b};
     return tg_layer_apply(l, in, 2);
@@ -606,8 +622,10 @@ tg_status tg_input_set(tg_node *x, tg_shape shape, const float *data) {
         x->graph->node_epoch[x->id] = x->graph->shape_epoch;
     }
     size_t bytes = (size_t)tg_shape_numel(&shape) * sizeof(float);
-    if (data) memcpy(x->value.data, data, bytes);
-    else memset(x->value.data, 0, bytes);
+    if (data)
+        memcpy(x->value.data, data, bytes);
+    else
+        memset(x->value.data, 0, bytes);
     return TG_OK;
 }
 
@@ -615,10 +633,18 @@ void tg_node_set_requires_grad(tg_node *x, int on) {
     if (x && (x->flags & TG_NODE_INPUT)) x->requires_grad = on != 0;
 }
 
-void tg_graph_set_training(tg_graph *g, int training) { g->training = training != 0; }
-int tg_graph_training(const tg_graph *g) { return g->training; }
-tg_rng *tg_graph_rng(tg_graph *g) { return &g->rng; }
-void tg_graph_set_init(tg_graph *g, int on) { g->no_init = !on; }
+void tg_graph_set_training(tg_graph *g, int training) {
+    g->training = training != 0;
+}
+int tg_graph_training(const tg_graph *g) {
+    return g->training;
+}
+tg_rng *tg_graph_rng(tg_graph *g) {
+    return &g->rng;
+}
+void tg_graph_set_init(tg_graph *g, int on) {
+    g->no_init = !on;
+}
 
 /* ---- topological order (Kahn's algorithm over the target's ancestors) ---- */
 
@@ -716,7 +742,8 @@ static tg_status reinfer(tg_graph *g) {
 }
 
 tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
-    if (!g || !target) return tg_error(TG_ERR_INVALID, "tg_graph_forward: graph and target are required");
+    if (!g || !target)
+        return tg_error(TG_ERR_INVALID, "tg_graph_forward: graph and target are required");
     tg_status st;
     if ((st = pack_params(g)) || (st = order_for(g, target)) || (st = reinfer(g))) return st;
     for (int i = 0; i < g->order.n; i++) {
@@ -822,20 +849,25 @@ done:
 }
 
 tg_status tg_graph_backward_from(tg_graph *g, tg_node *node, const float *seed) {
-    if (!g || !node) return tg_error(TG_ERR_INVALID, "tg_graph_backward: graph and node are required");
+    if (!g || !node)
+        return tg_error(TG_ERR_INVALID, "tg_graph_backward: graph and node are required");
     tg_status st;
     if ((st = pack_params(g)) || (st = order_for(g, node)) || (st = reinfer(g))) return st;
     tg_order *o = &g->order;
     /* Which nodes a gradient reaches: trainable parameters, inputs that asked. */
     for (int i = 0; i < o->n; i++) {
         tg_node *n = g->nodes[o->ids[i]];
-        if (n->flags & TG_NODE_PARAM) n->wants_grad = 1;
-        else if (n->flags & TG_NODE_INPUT) n->wants_grad = n->requires_grad;
-        else if (!n->op) n->wants_grad = 0;
+        if (n->flags & TG_NODE_PARAM)
+            n->wants_grad = 1;
+        else if (n->flags & TG_NODE_INPUT)
+            n->wants_grad = n->requires_grad;
+        else if (!n->op)
+            n->wants_grad = 0;
         else {
             n->wants_grad = 0;
             for (int k = 0; k < n->n_inputs; k++)
-                if (n->inputs[k]->wants_grad && n->op->input_kind[k] != TG_IN_LABEL) n->wants_grad = 1;
+                if (n->inputs[k]->wants_grad && n->op->input_kind[k] != TG_IN_LABEL)
+                    n->wants_grad = 1;
             for (int k = 0; k < TG_MAX_PARAMS; k++)
                 if (n->params[k] && n->params[k]->wants_grad) n->wants_grad = 1;
         }
@@ -860,8 +892,8 @@ tg_status tg_graph_backward(tg_graph *g, tg_node *loss) {
     char buf[64];
     if (!loss) return tg_error(TG_ERR_INVALID, "tg_graph_backward: loss is NULL");
     if (tg_shape_numel(&loss->value.shape) != 1)
-        return tg_error(TG_ERR_SHAPE, "backward needs a scalar loss; '%s' has shape %s",
-                        loss->name, tg_shape_str(&loss->value.shape, buf, sizeof buf));
+        return tg_error(TG_ERR_SHAPE, "backward needs a scalar loss; '%s' has shape %s", loss->name,
+                        tg_shape_str(&loss->value.shape, buf, sizeof buf));
     return tg_graph_backward_from(g, loss, NULL);
 }
 
@@ -875,11 +907,15 @@ void tg_graph_zero_grad(tg_graph *g) {
 
 /* ---- accessors ---- */
 
-int tg_graph_node_count(const tg_graph *g) { return g->n_nodes; }
+int tg_graph_node_count(const tg_graph *g) {
+    return g->n_nodes;
+}
 tg_node *tg_graph_node(const tg_graph *g, int i) {
     return (i >= 0 && i < g->n_nodes) ? g->nodes[i] : NULL;
 }
-int tg_graph_param_count(const tg_graph *g) { return g->n_params; }
+int tg_graph_param_count(const tg_graph *g) {
+    return g->n_params;
+}
 tg_node *tg_graph_param_at(const tg_graph *g, int i) {
     return (i >= 0 && i < g->n_params) ? g->params[i] : NULL;
 }
@@ -902,23 +938,45 @@ float *tg_graph_state_data(tg_graph *g, int64_t *count) {
     return g->state_buf;
 }
 
-int tg_node_wants_grad(const tg_node *n) { return n && n->wants_grad; }
-const char *tg_node_name(const tg_node *n) { return n->name; }
-unsigned tg_node_kind(const tg_node *n) { return n->flags; }
-const tg_op *tg_node_op(const tg_node *n) { return n->op; }
-tg_graph *tg_node_graph(const tg_node *n) { return n->graph; }
+int tg_node_wants_grad(const tg_node *n) {
+    return n && n->wants_grad;
+}
+const char *tg_node_name(const tg_node *n) {
+    return n->name;
+}
+unsigned tg_node_kind(const tg_node *n) {
+    return n->flags;
+}
+const tg_op *tg_node_op(const tg_node *n) {
+    return n->op;
+}
+tg_graph *tg_node_graph(const tg_node *n) {
+    return n->graph;
+}
 tg_node *tg_node_input(const tg_node *n, int i) {
     return i >= 0 && i < n->n_inputs ? n->inputs[i] : NULL;
 }
 tg_node *tg_node_param(const tg_node *n, int i) {
     return i >= 0 && i < TG_MAX_PARAMS ? n->params[i] : NULL;
 }
-const tg_attrs *tg_node_attrs(const tg_node *n) { return &n->attrs; }
-void *tg_node_saved(tg_node *n) { return n->saved; }
-void *tg_node_scratch(tg_node *n) { return n->scratch; }
-const tg_shape *tg_node_shape(const tg_node *n) { return &n->value.shape; }
-float *tg_node_data(tg_node *n) { return n->value.data; }
-float *tg_node_grad(tg_node *n) { return n->grad.data; }
+const tg_attrs *tg_node_attrs(const tg_node *n) {
+    return &n->attrs;
+}
+void *tg_node_saved(tg_node *n) {
+    return n->saved;
+}
+void *tg_node_scratch(tg_node *n) {
+    return n->scratch;
+}
+const tg_shape *tg_node_shape(const tg_node *n) {
+    return &n->value.shape;
+}
+float *tg_node_data(tg_node *n) {
+    return n->value.data;
+}
+float *tg_node_grad(tg_node *n) {
+    return n->grad.data;
+}
 
 double tg_node_attr_float(const tg_node *n, const char *name) {
     int i = n->op ? tg_op_attr_index(n->op, name) : -1;

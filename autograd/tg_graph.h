@@ -62,8 +62,7 @@ tg_node *tg_graph_param(tg_graph *g, const char *name, tg_shape shape, tg_init i
 tg_layer *tg_graph_layer(tg_graph *g, const char *op, const char *name, const char *attrs);
 /* The same from an op and attributes already parsed (tg_attrs_parse, or a model
  * definition's): no text is read. Required attributes must be set. */
-tg_layer *tg_graph_layer_new(tg_graph *g, const tg_op *op, const char *name,
-                             const tg_attrs *attrs);
+tg_layer *tg_graph_layer_new(tg_graph *g, const tg_op *op, const char *name, const tg_attrs *attrs);
 /* Apply a layer to `n` data inputs; shapes are inferred now, so a mismatch is an
  * error naming the node. A NULL input (an earlier failure) gives NULL and keeps
  * that failure's message. */

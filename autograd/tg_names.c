@@ -51,4 +51,3 @@ const char *tg_nearest_name(const char *name, const char *const *names, int n) {
     int len = (int)strlen(name);
     return best && best_d <= (len < 3 ? 1 : len / 3 + 1) ? best : NULL;
 }
-

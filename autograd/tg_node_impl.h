@@ -7,8 +7,8 @@
 #include "autograd/tg_graph.h"
 
 struct tg_node {
-    int id;       /* index in creation order */
-    char *name;   /* unique within the graph */
+    int id;     /* index in creation order */
+    char *name; /* unique within the graph */
     unsigned flags;
     const tg_op *op; /* NULL for inputs, parameters and constants */
     tg_attrs attrs;
@@ -17,14 +17,14 @@ struct tg_node {
     tg_node *inputs[TG_MAX_INPUTS];
     tg_node *params[TG_MAX_PARAMS]; /* as the op's param specs; NULL if left out */
     tg_tensor value;
-    tg_tensor grad;  /* allocated only where a gradient is wanted */
-    void *saved;     /* op memory kept from forward to backward */
+    tg_tensor grad; /* allocated only where a gradient is wanted */
+    void *saved;    /* op memory kept from forward to backward */
     size_t saved_size;
-    void *scratch;   /* graph-wide scratch, valid during one forward/backward call */
+    void *scratch;       /* graph-wide scratch, valid during one forward/backward call */
     size_t scratch_size; /* its bytes: at least the op's scratch_bytes at sizing time */
-    int wants_grad;  /* a gradient flows into this node */
-    int requires_grad; /* inputs: the caller asked for d loss / d input */
-    tg_init init;    /* parameters: how they were initialised */
+    int wants_grad;      /* a gradient flows into this node */
+    int requires_grad;   /* inputs: the caller asked for d loss / d input */
+    tg_init init;        /* parameters: how they were initialised */
     tg_graph *graph;
 };
 

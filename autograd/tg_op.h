@@ -105,9 +105,9 @@ typedef double (*tg_op_flops_fn)(const tg_node *node);
 
 typedef struct tg_op {
     const char *name;
-    const char *doc;          /* one line: what it computes */
-    const char *formula;      /* the math, for docs/ops.md */
-    int n_inputs;             /* data inputs (parameters are separate) */
+    const char *doc;     /* one line: what it computes */
+    const char *formula; /* the math, for docs/ops.md */
+    int n_inputs;        /* data inputs (parameters are separate) */
     tg_input_kind input_kind[TG_MAX_INPUTS];
     const tg_attr_spec *attrs;
     int n_attrs;
@@ -115,8 +115,8 @@ typedef struct tg_op {
     int n_params;
     tg_op_infer_fn infer;
     tg_op_forward_fn forward;
-    tg_op_backward_fn backward; /* NULL: not differentiable */
-    tg_op_bytes_fn saved_bytes; /* NULL: nothing saved (node->saved stays NULL) */
+    tg_op_backward_fn backward;   /* NULL: not differentiable */
+    tg_op_bytes_fn saved_bytes;   /* NULL: nothing saved (node->saved stays NULL) */
     tg_op_bytes_fn scratch_bytes; /* NULL: none; scratch lives only during one call */
     tg_op_flops_fn flops;
     tg_op_example examples[TG_MAX_EXAMPLES]; /* ended by an entry with inputs == NULL */

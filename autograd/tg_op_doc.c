@@ -7,31 +7,44 @@
 
 static const char *type_name(tg_attr_type t) {
     switch (t) {
-    case TG_ATTR_INT: return "int";
-    case TG_ATTR_FLOAT: return "float";
-    case TG_ATTR_BOOL: return "bool";
-    case TG_ATTR_ENUM: return "enum";
-    case TG_ATTR_SHAPE: return "shape";
+    case TG_ATTR_INT:
+        return "int";
+    case TG_ATTR_FLOAT:
+        return "float";
+    case TG_ATTR_BOOL:
+        return "bool";
+    case TG_ATTR_ENUM:
+        return "enum";
+    case TG_ATTR_SHAPE:
+        return "shape";
     }
     return "?";
 }
 
 static const char *init_name(tg_init init) {
     switch (init) {
-    case TG_INIT_ZEROS: return "zeros";
-    case TG_INIT_ONES: return "ones";
-    case TG_INIT_GLOROT_UNIFORM: return "Glorot uniform";
-    case TG_INIT_HE_NORMAL: return "He normal";
-    case TG_INIT_HE_UNIFORM: return "He uniform";
+    case TG_INIT_ZEROS:
+        return "zeros";
+    case TG_INIT_ONES:
+        return "ones";
+    case TG_INIT_GLOROT_UNIFORM:
+        return "Glorot uniform";
+    case TG_INIT_HE_NORMAL:
+        return "He normal";
+    case TG_INIT_HE_UNIFORM:
+        return "He uniform";
     }
     return "?";
 }
 
 static const char *kind_name(tg_input_kind k) {
     switch (k) {
-    case TG_IN_REAL: return "tensor";
-    case TG_IN_LABEL: return "labels (0/1, no gradient)";
-    case TG_IN_POSITIVE: return "non-negative tensor (distances)";
+    case TG_IN_REAL:
+        return "tensor";
+    case TG_IN_LABEL:
+        return "labels (0/1, no gradient)";
+    case TG_IN_POSITIVE:
+        return "non-negative tensor (distances)";
     }
     return "?";
 }
@@ -40,13 +53,19 @@ static const char *kind_name(tg_input_kind k) {
 static void write_range(FILE *out, const tg_attr_spec *a) {
     switch (a->type) {
     case TG_ATTR_INT:
-    case TG_ATTR_FLOAT: fprintf(out, "%g .. %g", a->min, a->max); break;
+    case TG_ATTR_FLOAT:
+        fprintf(out, "%g .. %g", a->min, a->max);
+        break;
     case TG_ATTR_ENUM: {
         for (const char *p = a->choices; *p; p++) fputs(*p == '|' ? ", " : (char[]){*p, 0}, out);
         break;
     }
-    case TG_ATTR_BOOL: fputs("true, false", out); break;
-    case TG_ATTR_SHAPE: fputs("AxBxC", out); break;
+    case TG_ATTR_BOOL:
+        fputs("true, false", out);
+        break;
+    case TG_ATTR_SHAPE:
+        fputs("AxBxC", out);
+        break;
     }
 }
 

@@ -68,8 +68,10 @@ const char *tg_optimizer_kind_name(tg_optimizer_kind kind) {
 
 /* The optimizer's settings: the one table that the text setter, the model-file
  * parser, the checkpoint writer and loader read (through tg_optimizer_setting_*). */
-#define REAL(name, kinds) {#name, kinds, TG_SETTING_REAL, offsetof(tg_optimizer_config, name), NULL}
-#define FLAG(name, kinds) {#name, kinds, TG_SETTING_FLAG, offsetof(tg_optimizer_config, name), NULL}
+#define REAL(name, kinds)                                                                          \
+    { #name, kinds, TG_SETTING_REAL, offsetof(tg_optimizer_config, name), NULL }
+#define FLAG(name, kinds)                                                                          \
+    { #name, kinds, TG_SETTING_FLAG, offsetof(tg_optimizer_config, name), NULL }
 static const tg_setting config_keys[] = {
     REAL(momentum, K_SGD | K_RMS),
     REAL(dampening, K_SGD),
@@ -84,11 +86,15 @@ static const tg_setting config_keys[] = {
 static const tg_settings settings = {config_keys, (int)(sizeof config_keys / sizeof config_keys[0]),
                                      "optimizer"};
 
-int tg_optimizer_setting_count(void) { return settings.n; }
+int tg_optimizer_setting_count(void) {
+    return settings.n;
+}
 const char *tg_optimizer_setting_name(int i) {
     return i >= 0 && i < settings.n ? config_keys[i].key : NULL;
 }
-int tg_optimizer_setting_find(const char *name) { return tg_settings_find(&settings, name); }
+int tg_optimizer_setting_find(const char *name) {
+    return tg_settings_find(&settings, name);
+}
 int tg_optimizer_setting_used(int i, tg_optimizer_kind kind) {
     return tg_settings_used(&settings, i, (int)kind);
 }
@@ -123,22 +129,24 @@ tg_status tg_optimizer_config_validate(const tg_optimizer_config *c, int *bad_se
                         (int)c->kind);
     const char *k = kind_names[c->kind];
     if (!in_range(c->weight_decay, 0.0, INFINITY, 1))
-        return bad(bad_setting, "weight_decay", "%s: weight_decay must be finite and >= 0, got %g", k,
-                        c->weight_decay);
+        return bad(bad_setting, "weight_decay", "%s: weight_decay must be finite and >= 0, got %g",
+                   k, c->weight_decay);
     switch (c->kind) {
     case TG_OPTIM_SGD:
         if (!in_range(c->momentum, 0.0, 1.0, 1))
-            return bad(bad_setting, "momentum", "sgd: momentum must be in [0,1), got %g", c->momentum);
+            return bad(bad_setting, "momentum", "sgd: momentum must be in [0,1), got %g",
+                       c->momentum);
         if (!in_range(c->dampening, 0.0, 1.0, 0))
             return bad(bad_setting, "dampening", "sgd: dampening must be in [0,1], got %g",
-                            c->dampening);
+                       c->dampening);
         if (c->nesterov != 0 && c->nesterov != 1)
-            return bad(bad_setting, "nesterov", "sgd: nesterov must be 0 or 1, got %d", c->nesterov);
+            return bad(bad_setting, "nesterov", "sgd: nesterov must be 0 or 1, got %d",
+                       c->nesterov);
         if (c->nesterov && (c->momentum <= 0.0 || c->dampening != 0.0))
             return bad(bad_setting, "nesterov",
-                            "sgd: nesterov needs momentum > 0 and dampening 0, got momentum %g, "
-                            "dampening %g",
-                            c->momentum, c->dampening);
+                       "sgd: nesterov needs momentum > 0 and dampening 0, got momentum %g, "
+                       "dampening %g",
+                       c->momentum, c->dampening);
         break;
     case TG_OPTIM_ADAM:
     case TG_OPTIM_ADAMW:
@@ -156,10 +164,10 @@ tg_status tg_optimizer_config_validate(const tg_optimizer_config *c, int *bad_se
             return bad(bad_setting, "eps", "rmsprop: eps must be finite and > 0, got %g", c->eps);
         if (!in_range(c->momentum, 0.0, 1.0, 1))
             return bad(bad_setting, "momentum", "rmsprop: momentum must be in [0,1), got %g",
-                            c->momentum);
+                       c->momentum);
         if (c->centered != 0 && c->centered != 1)
             return bad(bad_setting, "centered", "rmsprop: centered must be 0 or 1, got %d",
-                            c->centered);
+                       c->centered);
         break;
     }
     return TG_OK;

@@ -63,7 +63,7 @@ tg_status tg_optimizer_config_validate(const tg_optimizer_config *cfg, int *bad_
  * as a number (flags 0 or 1). The model-file parser, checkpoints and the docs all
  * go through this table, so a new setting is added in one place. */
 int tg_optimizer_setting_count(void);
-const char *tg_optimizer_setting_name(int i); /* NULL out of range */
+const char *tg_optimizer_setting_name(int i);    /* NULL out of range */
 int tg_optimizer_setting_find(const char *name); /* -1 when unknown */
 int tg_optimizer_setting_used(int i, tg_optimizer_kind kind);
 double tg_optimizer_setting_get(const tg_optimizer_config *cfg, int i);

@@ -21,7 +21,9 @@ static plugin *plugins;
 static int n_plugins;
 static int loading = -1; /* the plugin whose entry point is running, or -1 */
 
-int tg_op_count(void) { return tg_builtin_op_count + n_user_ops; }
+int tg_op_count(void) {
+    return tg_builtin_op_count + n_user_ops;
+}
 
 const tg_op *tg_op_at(int i) {
     if (i < 0 || i >= tg_op_count()) return NULL;
@@ -94,7 +96,8 @@ tg_status tg_op_register(const tg_op *op) {
     const tg_op *taken = tg_op_find(op->name);
     if (taken) {
         char buf[128];
-        return tg_error(TG_ERR_INVALID, "tg_op_register: an op named '%s' is already registered, %s", op->name,
+        return tg_error(TG_ERR_INVALID,
+                        "tg_op_register: an op named '%s' is already registered, %s", op->name,
                         origin(taken, buf, sizeof buf));
     }
     if (n_user_ops == cap_user_ops) {
@@ -130,9 +133,15 @@ void tg_op_registry_reset(void) {
 
 /* ---- plugins ---- */
 
-int tg_plugin_count(void) { return n_plugins; }
-const char *tg_plugin_name(int i) { return i >= 0 && i < n_plugins ? plugins[i].name : NULL; }
-const char *tg_plugin_path(int i) { return i >= 0 && i < n_plugins ? plugins[i].path : NULL; }
+int tg_plugin_count(void) {
+    return n_plugins;
+}
+const char *tg_plugin_name(int i) {
+    return i >= 0 && i < n_plugins ? plugins[i].name : NULL;
+}
+const char *tg_plugin_path(int i) {
+    return i >= 0 && i < n_plugins ? plugins[i].path : NULL;
+}
 
 int tg_plugin_find(const char *name) {
     for (int i = 0; name && i < n_plugins; i++)
@@ -166,8 +175,10 @@ static char *dup_str(const char *s) {
 tg_status tg_plugin_load(const char *path) {
     char name[256];
     if (!path || !plugin_name_of(path, name, sizeof name))
-        return tg_error(TG_ERR_INVALID, "plugin '%s': expected the path of a shared object "
-                                        "such as ./libmyops.so", path ? path : "(null)");
+        return tg_error(TG_ERR_INVALID,
+                        "plugin '%s': expected the path of a shared object "
+                        "such as ./libmyops.so",
+                        path ? path : "(null)");
     int known = tg_plugin_find(name);
     if (known >= 0) {
         if (strcmp(plugins[known].path, path) == 0) return TG_OK; /* loaded already */
@@ -178,7 +189,8 @@ tg_status tg_plugin_load(const char *path) {
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         const char *why = dlerror();
-        return tg_error(TG_ERR_IO, "plugin %s: cannot load it: %s", path, why ? why : "unknown error");
+        return tg_error(TG_ERR_IO, "plugin %s: cannot load it: %s", path,
+                        why ? why : "unknown error");
     }
     /* POSIX: a function pointer travels through dlsym's void * this way */
     tg_plugin_init_fn init;
@@ -188,7 +200,8 @@ tg_status tg_plugin_load(const char *path) {
         dlclose(handle);
         return tg_error(TG_ERR_FORMAT,
                         "plugin %s: no %s function: not a twingrad plugin (see docs/api.md, "
-                        "Plugins)", path, TG_PLUGIN_ENTRY);
+                        "Plugins)",
+                        path, TG_PLUGIN_ENTRY);
     }
     plugin *grown = realloc(plugins, (size_t)(n_plugins + 1) * sizeof *grown);
     if (!grown) {
@@ -200,7 +213,8 @@ tg_status tg_plugin_load(const char *path) {
     p->name = dup_str(name);
     p->path = dup_str(path);
     p->handle = handle;
-    tg_status st = p->name && p->path ? TG_OK : tg_error(TG_ERR_NOMEM, "plugin %s: out of memory", path);
+    tg_status st =
+        p->name && p->path ? TG_OK : tg_error(TG_ERR_NOMEM, "plugin %s: out of memory", path);
     int before = n_user_ops;
     if (!st) {
         n_plugins++;

@@ -11,7 +11,9 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 void tg_rng_seed(tg_rng *rng, uint64_t seed) {
     uint64_t x = seed;
@@ -40,7 +42,9 @@ uint64_t tg_rng_below(tg_rng *rng, uint64_t n) {
     return x % n;
 }
 
-double tg_rng_uniform(tg_rng *rng) { return (double)(tg_rng_u64(rng) >> 11) * 0x1.0p-53; }
+double tg_rng_uniform(tg_rng *rng) {
+    return (double)(tg_rng_u64(rng) >> 11) * 0x1.0p-53;
+}
 
 float tg_rng_uniform_range(tg_rng *rng, float lo, float hi) {
     return lo + (hi - lo) * (float)tg_rng_uniform(rng);
@@ -67,4 +71,6 @@ void tg_rng_shuffle(tg_rng *rng, void *base, size_t n, size_t size) {
     }
 }
 
-void tg_rng_split(tg_rng *rng, tg_rng *child) { tg_rng_seed(child, tg_rng_u64(rng)); }
+void tg_rng_split(tg_rng *rng, tg_rng *child) {
+    tg_rng_seed(child, tg_rng_u64(rng));
+}

@@ -54,7 +54,8 @@ const char *tg_schedule_kind_name(tg_schedule_kind kind) {
  * parser, the checkpoint writer and loader read (through tg_schedule_setting_*). */
 static const tg_setting config_keys[] = {
     {"lr", ~0u, TG_SETTING_REAL, offsetof(tg_schedule_config, lr), NULL},
-    {"step_size", K(TG_SCHEDULE_STEP), TG_SETTING_INT, offsetof(tg_schedule_config, step_size), NULL},
+    {"step_size", K(TG_SCHEDULE_STEP), TG_SETTING_INT, offsetof(tg_schedule_config, step_size),
+     NULL},
     {"gamma", K(TG_SCHEDULE_STEP) | K(TG_SCHEDULE_EXPONENTIAL), TG_SETTING_REAL,
      offsetof(tg_schedule_config, gamma), NULL},
     {"t_max", K(TG_SCHEDULE_COSINE), TG_SETTING_INT, offsetof(tg_schedule_config, t_max), NULL},
@@ -75,11 +76,15 @@ static const tg_setting config_keys[] = {
 static const tg_settings settings = {config_keys, (int)(sizeof config_keys / sizeof config_keys[0]),
                                      "schedule"};
 
-int tg_schedule_setting_count(void) { return settings.n; }
+int tg_schedule_setting_count(void) {
+    return settings.n;
+}
 const char *tg_schedule_setting_name(int i) {
     return i >= 0 && i < settings.n ? config_keys[i].key : NULL;
 }
-int tg_schedule_setting_find(const char *name) { return tg_settings_find(&settings, name); }
+int tg_schedule_setting_find(const char *name) {
+    return tg_settings_find(&settings, name);
+}
 int tg_schedule_setting_used(int i, tg_schedule_kind kind) {
     return tg_settings_used(&settings, i, (int)kind);
 }
@@ -116,42 +121,41 @@ tg_status tg_schedule_config_validate(const tg_schedule_config *c, int *bad_sett
     case TG_SCHEDULE_EXPONENTIAL:
         if (c->kind == TG_SCHEDULE_STEP && c->step_size < 1)
             return bad(bad_setting, "step_size", "step schedule: step_size must be >= 1, got %d",
-                            c->step_size);
+                       c->step_size);
         if (!(c->gamma > 0.0 && c->gamma <= 1.0))
             return bad(bad_setting, "gamma", "%s schedule: gamma must be in (0,1], got %g", k,
-                            c->gamma);
+                       c->gamma);
         break;
     case TG_SCHEDULE_COSINE:
     case TG_SCHEDULE_PLATEAU:
         if (!(c->min_lr >= 0.0 && c->min_lr <= c->lr))
-            return bad(bad_setting, "min_lr", "%s schedule: min_lr must be in [0, lr=%g], got %g", k,
-                            c->lr, c->min_lr);
+            return bad(bad_setting, "min_lr", "%s schedule: min_lr must be in [0, lr=%g], got %g",
+                       k, c->lr, c->min_lr);
         if (c->kind == TG_SCHEDULE_COSINE) {
             if (c->t_max < 1)
                 return bad(bad_setting, "t_max", "cosine schedule: t_max must be >= 1, got %d",
-                                c->t_max);
+                           c->t_max);
             break;
         }
         if (c->mode != TG_PLATEAU_MIN && c->mode != TG_PLATEAU_MAX)
             return bad(bad_setting, "mode", "plateau schedule: mode must be min or max, got %d",
-                            (int)c->mode);
+                       (int)c->mode);
         if (!(c->factor > 0.0 && c->factor < 1.0))
             return bad(bad_setting, "factor", "plateau schedule: factor must be in (0,1), got %g",
-                            c->factor);
+                       c->factor);
         if (c->patience < 0)
             return bad(bad_setting, "patience", "plateau schedule: patience must be >= 0, got %d",
-                            c->patience);
+                       c->patience);
         if (!(c->threshold >= 0.0 && isfinite(c->threshold)))
             return bad(bad_setting, "threshold",
-                            "plateau schedule: threshold must be finite and >= 0, got %g",
-                            c->threshold);
+                       "plateau schedule: threshold must be finite and >= 0, got %g", c->threshold);
         if (c->threshold_mode != TG_THRESHOLD_REL && c->threshold_mode != TG_THRESHOLD_ABS)
             return bad(bad_setting, "threshold_mode",
-                            "plateau schedule: threshold_mode must be rel or abs, got %d",
-                            (int)c->threshold_mode);
+                       "plateau schedule: threshold_mode must be rel or abs, got %d",
+                       (int)c->threshold_mode);
         if (c->cooldown < 0)
             return bad(bad_setting, "cooldown", "plateau schedule: cooldown must be >= 0, got %d",
-                            c->cooldown);
+                       c->cooldown);
         break;
     }
     return TG_OK;

@@ -87,7 +87,7 @@ tg_status tg_schedule_config_validate(const tg_schedule_config *cfg, int *bad_se
  * as a number (mode: 0 min, 1 max; threshold_mode: 0 rel, 1 abs). The model-file
  * parser, checkpoints and the docs all go through this table. */
 int tg_schedule_setting_count(void);
-const char *tg_schedule_setting_name(int i); /* NULL out of range */
+const char *tg_schedule_setting_name(int i);    /* NULL out of range */
 int tg_schedule_setting_find(const char *name); /* -1 when unknown */
 int tg_schedule_setting_used(int i, tg_schedule_kind kind);
 double tg_schedule_setting_get(const tg_schedule_config *cfg, int i);

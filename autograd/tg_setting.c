@@ -28,7 +28,8 @@ double tg_settings_get(const tg_settings *t, const void *cfg, int i) {
 }
 
 tg_status tg_settings_put(const tg_settings *t, void *cfg, int i, double v, const char *kind_name) {
-    if (i < 0 || i >= t->n) return tg_error(TG_ERR_INVALID, "%s: no setting number %d", t->owner, i);
+    if (i < 0 || i >= t->n)
+        return tg_error(TG_ERR_INVALID, "%s: no setting number %d", t->owner, i);
     const tg_setting *s = &t->items[i];
     char *field = (char *)cfg + s->offset;
     if (s->type == TG_SETTING_REAL) {
@@ -38,7 +39,9 @@ tg_status tg_settings_put(const tg_settings *t, void *cfg, int i, double v, cons
     int n_choices = 1;
     if (s->type == TG_SETTING_CHOICE)
         for (const char *p = s->choices; *p; p++) n_choices += *p == '|';
-    double hi = s->type == TG_SETTING_INT ? INT_MAX : s->type == TG_SETTING_FLAG ? 1 : n_choices - 1;
+    double hi = s->type == TG_SETTING_INT    ? INT_MAX
+                : s->type == TG_SETTING_FLAG ? 1
+                                             : n_choices - 1;
     if (!(v >= 0.0 && v <= hi && v == floor(v)))
         return tg_error(TG_ERR_ATTR, "%s %s: %s must be a whole number in [0, %.0f], got %g",
                         t->owner, kind_name, s->key, hi, v);
@@ -75,8 +78,8 @@ tg_status tg_settings_set_text(const tg_settings *t, void *cfg, int kind, const 
     case TG_SETTING_FLAG: {
         long v = strtol(value, &end, 10);
         if (end == value || *end || errno || v < INT_MIN || v > INT_MAX)
-            return tg_error(TG_ERR_ATTR, "%s %s: %s=%s is not a whole number", t->owner,
-                            kind_name, key, value);
+            return tg_error(TG_ERR_ATTR, "%s %s: %s=%s is not a whole number", t->owner, kind_name,
+                            key, value);
         if (s->type == TG_SETTING_FLAG && v != 0 && v != 1)
             return tg_error(TG_ERR_ATTR, "%s %s: %s must be 0 or 1, got %s", t->owner, kind_name,
                             key, value);

@@ -13,8 +13,7 @@ tg_status tg_train_step(tg_graph *g, tg_node *loss, tg_optimizer *opt, const tg_
         return tg_error(TG_ERR_SHAPE, "tg_train_step: the loss '%s' is not a scalar",
                         tg_node_name(loss));
     double value = tg_node_data(loss)[0];
-    if (!isfinite(value))
-        return tg_error(TG_ERR_NUMERIC, "the loss is not finite (%g)", value);
+    if (!isfinite(value)) return tg_error(TG_ERR_NUMERIC, "the loss is not finite (%g)", value);
     tg_graph_zero_grad(g);
     if ((st = tg_graph_backward(g, loss))) return st;
     return tg_step_update(g, opt, o, value, result);
@@ -31,7 +30,8 @@ tg_status tg_step_update(tg_graph *g, tg_optimizer *opt, const tg_step_opts *o, 
     if (!params || !grads) return TG_ERR_NOMEM; /* the message is set */
     tg_status st;
     if (o->grad_hook && (st = o->grad_hook(grads, n, o->hook_user))) return st;
-    double norm = o->clip > 0 ? tg_clip_grad_norm(grads, n, (float)o->clip) : tg_grad_norm(grads, n);
+    double norm =
+        o->clip > 0 ? tg_clip_grad_norm(grads, n, (float)o->clip) : tg_grad_norm(grads, n);
     if (!isfinite(norm)) return tg_error(TG_ERR_NUMERIC, "the gradient is not finite");
     if ((st = tg_optimizer_step(opt, params, grads, n, (float)o->lr))) return st;
     if (result) *result = (tg_step_result){.loss = loss, .grad_norm = norm};

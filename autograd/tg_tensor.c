@@ -18,8 +18,12 @@ tg_shape tg_shape_make(int ndim, const int64_t *dims) {
     return s;
 }
 
-tg_shape tg_shape1(int64_t a) { return tg_shape_make(1, (int64_t[]){a}); }
-tg_shape tg_shape2(int64_t a, int64_t b) { return tg_shape_make(2, (int64_t[]){a, b}); }
+tg_shape tg_shape1(int64_t a) {
+    return tg_shape_make(1, (int64_t[]){a});
+}
+tg_shape tg_shape2(int64_t a, int64_t b) {
+    return tg_shape_make(2, (int64_t[]){a, b});
+}
 tg_shape tg_shape3(int64_t a, int64_t b, int64_t c) {
     return tg_shape_make(3, (int64_t[]){a, b, c});
 }
@@ -60,8 +64,8 @@ char *tg_shape_str(const tg_shape *s, char *buf, size_t size) {
     buf[0] = '\0';
     used += (size_t)snprintf(buf, size, "(");
     for (int i = 0; i < s->ndim && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? "," : "",
-                                 (long long)s->dim[i]);
+        used +=
+            (size_t)snprintf(buf + used, size - used, "%s%lld", i ? "," : "", (long long)s->dim[i]);
     if (used < size) snprintf(buf + used, size - used, ")");
     return buf;
 }
@@ -80,11 +84,13 @@ tg_status tg_shape_parse(const char *text, tg_shape *shape) {
                             text);
         s.dim[s.ndim++] = v;
         p = end;
-        if (*p == 'x' || *p == ',') p++;
+        if (*p == 'x' || *p == ',')
+            p++;
         else if (*p)
             return tg_error(TG_ERR_SHAPE, "shape '%s': unexpected '%c'", text, *p);
     }
-    if (!tg_shape_valid(&s)) return tg_error(TG_ERR_SHAPE, "shape '%s' is empty or too large", text);
+    if (!tg_shape_valid(&s))
+        return tg_error(TG_ERR_SHAPE, "shape '%s' is empty or too large", text);
     *shape = s;
     return TG_OK;
 }
@@ -94,8 +100,7 @@ tg_status tg_tensor_resize(tg_tensor *t, const tg_shape *shape) {
     size_t need = (size_t)tg_shape_numel(shape);
     if (need > t->capacity || !t->owns_data) {
         float *data = aligned_alloc(64, ((need * sizeof(float) + 63) / 64) * 64);
-        if (!data)
-            return tg_error(TG_ERR_NOMEM, "out of memory allocating %zu floats", need);
+        if (!data) return tg_error(TG_ERR_NOMEM, "out of memory allocating %zu floats", need);
         if (t->owns_data) free(t->data);
         t->data = data;
         t->capacity = need;

@@ -14,8 +14,8 @@ TG_API_BEGIN
 #define TG_MAX_DIMS 4
 
 typedef struct tg_shape {
-    int ndim;                  /* 1..TG_MAX_DIMS; a scalar is (1) */
-    int64_t dim[TG_MAX_DIMS];  /* dim[0] is the batch for activations */
+    int ndim;                 /* 1..TG_MAX_DIMS; a scalar is (1) */
+    int64_t dim[TG_MAX_DIMS]; /* dim[0] is the batch for activations */
 } tg_shape;
 
 typedef struct tg_tensor {

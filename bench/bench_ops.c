@@ -79,9 +79,8 @@ static void gemm_ref_run(const gemm_ref *r) {
             float *op[3];
             for (int o = 0; o < 3; o++)
                 op[o] = r->buf[i][o] + ("abc"[o] == g->img ? (size_t)j * step[o] : 0);
-            tg_blas_gemm(g->ta, g->tb,
-                          g->m, g->n, g->k, 1.0f, op[0], g->ta ? g->m : g->k, op[1],
-                          g->tb ? g->k : g->n, g->img == 'c' ? 0.0f : 1.0f, op[2], g->n);
+            tg_blas_gemm(g->ta, g->tb, g->m, g->n, g->k, 1.0f, op[0], g->ta ? g->m : g->k, op[1],
+                         g->tb ? g->k : g->n, g->img == 'c' ? 0.0f : 1.0f, op[2], g->n);
         }
 }
 
@@ -266,10 +265,10 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_ops: %s: %s\n", layers[li].op, tg_last_error());
             return 1;
         }
-    printf(
-        "\nsgemm f/b: cblas_sgemm (OpenBLAS threads) alone on the layer's per-image GEMM shapes, one call per image "
-        "with per-image outputs (forward) or output gradients (backward) in distinct buffers, "
-        "GFLOP/s (backward = the dW and dX GEMMs).\nf/sg, b/sg: the op's GFLOP/s as a share of "
-        "that; sepconv2d counts its depthwise flops too, against the pointwise GEMMs alone.\n");
+    printf("\nsgemm f/b: cblas_sgemm (OpenBLAS threads) alone on the layer's per-image GEMM "
+           "shapes, one call per image "
+           "with per-image outputs (forward) or output gradients (backward) in distinct buffers, "
+           "GFLOP/s (backward = the dW and dX GEMMs).\nf/sg, b/sg: the op's GFLOP/s as a share of "
+           "that; sepconv2d counts its depthwise flops too, against the pointwise GEMMs alone.\n");
     return 0;
 }

@@ -63,8 +63,10 @@ int main(int argc, char **argv) {
                       : !strcmp(argv[i], "--warmup")  ? &warmup
                       : !strcmp(argv[i], "--images")  ? &images
                                                       : NULL;
-        if (target && i + 1 < argc) *target = atoi(argv[++i]);
-        else if (argv[i][0] != '-' && !model_path) model_path = argv[i];
+        if (target && i + 1 < argc)
+            *target = atoi(argv[++i]);
+        else if (argv[i][0] != '-' && !model_path)
+            model_path = argv[i];
         else {
             fprintf(stderr, "usage: bench_train MODEL [--batch N] [--threads N] [--steps N] "
                             "[--warmup N] [--images N]\n");

@@ -27,7 +27,7 @@ int tg_ck_utf8_valid(const unsigned char *s, size_t n) {
     static const uint32_t min_of_len[5] = {0, 0, 0x80, 0x800, 0x10000};
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
-        size_t len = c < 0x80 ? 1
+        size_t len = c < 0x80             ? 1
                      : (c & 0xe0) == 0xc0 ? 2
                      : (c & 0xf0) == 0xe0 ? 3
                      : (c & 0xf8) == 0xf0 ? 4

@@ -10,24 +10,25 @@
 #include "train/tg_train.h"
 
 static void eval_usage(FILE *out) {
-    fprintf(out,
-            "usage: twingrad eval CHECKPOINT [--data SPEC] [--report FILE] [--knn K] [--threads N]\n"
-            "       twingrad eval CHECKPOINT --test SPEC [--reference SPEC] [...]\n"
-            "Evaluate on the test split of the data the model was trained on (or of SPEC),\n"
-            "or with --test on every image of a separate test set, with every image of\n"
-            "--reference (default: the training spec) as the k-NN references:\n"
-            "pair accuracy at the threshold chosen on validation, ROC AUC and the confusion\n"
-            "matrix; then k-NN classification of single test images with the training\n"
-            "images as references: accuracy, sensitivity, specificity, AUC of the k-NN score.\n"
-            "The report goes to FILE (default: eval.html next to the checkpoint).\n");
+    fprintf(
+        out,
+        "usage: twingrad eval CHECKPOINT [--data SPEC] [--report FILE] [--knn K] [--threads N]\n"
+        "       twingrad eval CHECKPOINT --test SPEC [--reference SPEC] [...]\n"
+        "Evaluate on the test split of the data the model was trained on (or of SPEC),\n"
+        "or with --test on every image of a separate test set, with every image of\n"
+        "--reference (default: the training spec) as the k-NN references:\n"
+        "pair accuracy at the threshold chosen on validation, ROC AUC and the confusion\n"
+        "matrix; then k-NN classification of single test images with the training\n"
+        "images as references: accuracy, sensitivity, specificity, AUC of the k-NN score.\n"
+        "The report goes to FILE (default: eval.html next to the checkpoint).\n");
 }
 
 int tg_cmd_eval(int argc, char **argv) {
     static const struct option longopts[] = {
-        {"data", required_argument, 0, 'd'},  {"report", required_argument, 0, 'r'},
-        {"test", required_argument, 0, 'T'},  {"reference", required_argument, 0, 'R'},
-        {"knn", required_argument, 0, 'k'},   {"threads", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+        {"data", required_argument, 0, 'd'}, {"report", required_argument, 0, 'r'},
+        {"test", required_argument, 0, 'T'}, {"reference", required_argument, 0, 'R'},
+        {"knn", required_argument, 0, 'k'},  {"threads", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     tg_eval_opts o = {0};
     long v;
     int c;
@@ -35,23 +36,36 @@ int tg_cmd_eval(int argc, char **argv) {
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd': o.data_spec = optarg; break;
-        case 'r': o.report_path = optarg; break;
-        case 'T': o.test_spec = optarg; break;
-        case 'R': o.reference_spec = optarg; break;
+        case 'd':
+            o.data_spec = optarg;
+            break;
+        case 'r':
+            o.report_path = optarg;
+            break;
+        case 'T':
+            o.test_spec = optarg;
+            break;
+        case 'R':
+            o.reference_spec = optarg;
+            break;
         case 'k':
             if (tg_cli_parse_long(optarg, 1, 1000, &v))
-                return tg_cli_fail("eval", TG_EXIT_USAGE, "--knn: expected 1..1000, got '%s'", optarg);
+                return tg_cli_fail("eval", TG_EXIT_USAGE, "--knn: expected 1..1000, got '%s'",
+                                   optarg);
             o.knn_k = (int)v;
             break;
         case 't':
             if (tg_cli_parse_long(optarg, 1, 1024, &v))
-                return tg_cli_fail("eval", TG_EXIT_USAGE, "--threads: expected 1..1024, got '%s'", optarg);
+                return tg_cli_fail("eval", TG_EXIT_USAGE, "--threads: expected 1..1024, got '%s'",
+                                   optarg);
             o.threads = (int)v;
             break;
-        case 'h': eval_usage(stdout); return TG_EXIT_OK;
+        case 'h':
+            eval_usage(stdout);
+            return TG_EXIT_OK;
         default:
-            return tg_cli_fail("eval", TG_EXIT_USAGE, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return tg_cli_fail("eval", TG_EXIT_USAGE, "unknown or incomplete option '%s'",
+                               argv[optind - 1]);
         }
     }
     if (optind != argc - 1) {
@@ -114,12 +128,21 @@ int tg_cmd_embed(int argc, char **argv) {
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd': spec = optarg; break;
-        case 'o': out_path = optarg; break;
-        case 't': tensors_path = optarg; break;
-        case 'h': embed_usage(stdout); return TG_EXIT_OK;
+        case 'd':
+            spec = optarg;
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
+        case 't':
+            tensors_path = optarg;
+            break;
+        case 'h':
+            embed_usage(stdout);
+            return TG_EXIT_OK;
         default:
-            return tg_cli_fail("embed", TG_EXIT_USAGE, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return tg_cli_fail("embed", TG_EXIT_USAGE, "unknown or incomplete option '%s'",
+                               argv[optind - 1]);
         }
     }
     if (optind != argc - 1 || !spec) {
@@ -132,7 +155,8 @@ int tg_cmd_embed(int argc, char **argv) {
     float *emb = NULL;
     FILE *out = NULL;
     int code = TG_EXIT_FAILURE;
-    if (tg_trained_load(argv[optind], &t)) return tg_cli_fail("embed", TG_EXIT_FAILURE, "%s", tg_last_error());
+    if (tg_trained_load(argv[optind], &t))
+        return tg_cli_fail("embed", TG_EXIT_FAILURE, "%s", tg_last_error());
     tg_dataset_opts dopts = tg_dataset_opts_default(t.def->width, t.def->height);
     if (tg_dataset_load_spec(spec, &dopts, &ds)) {
         tg_cli_fail("embed", TG_EXIT_FAILURE, "%s", tg_last_error());
@@ -175,7 +199,8 @@ int tg_cmd_embed(int argc, char **argv) {
     }
     if (ferror(out) || (out != stdout && fclose(out) != 0)) {
         out = NULL;
-        tg_cli_fail("embed", TG_EXIT_FAILURE, "writing %s failed", out_path ? out_path : "standard output");
+        tg_cli_fail("embed", TG_EXIT_FAILURE, "writing %s failed",
+                    out_path ? out_path : "standard output");
         goto done;
     }
     out = NULL;
@@ -190,11 +215,12 @@ done:
 }
 
 static void predict_usage(FILE *out) {
-    fprintf(out, "usage: twingrad predict CHECKPOINT IMAGE... --reference SPEC [--knn K] [--show N]\n"
-                 "Classify each IMAGE by its K nearest reference images (labelled, from SPEC) in\n"
-                 "embedding space. Prints the class, the score (share of neighbours in class 1)\n"
-                 "and the N nearest references with their distances (default N = 3).\n"
-                 "Images are prepared like SPEC's images (its size, aspect and norm keys).\n");
+    fprintf(out,
+            "usage: twingrad predict CHECKPOINT IMAGE... --reference SPEC [--knn K] [--show N]\n"
+            "Classify each IMAGE by its K nearest reference images (labelled, from SPEC) in\n"
+            "embedding space. Prints the class, the score (share of neighbours in class 1)\n"
+            "and the N nearest references with their distances (default N = 3).\n"
+            "Images are prepared like SPEC's images (its size, aspect and norm keys).\n");
 }
 
 int tg_cmd_predict(int argc, char **argv) {
@@ -210,18 +236,25 @@ int tg_cmd_predict(int argc, char **argv) {
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'r': ref_spec = optarg; break;
+        case 'r':
+            ref_spec = optarg;
+            break;
         case 'k':
             if (tg_cli_parse_long(optarg, 1, 1000, &k))
-                return tg_cli_fail("predict", TG_EXIT_USAGE, "--knn: expected 1..1000, got '%s'", optarg);
+                return tg_cli_fail("predict", TG_EXIT_USAGE, "--knn: expected 1..1000, got '%s'",
+                                   optarg);
             break;
         case 's':
             if (tg_cli_parse_long(optarg, 0, 1000, &show))
-                return tg_cli_fail("predict", TG_EXIT_USAGE, "--show: expected 0..1000, got '%s'", optarg);
+                return tg_cli_fail("predict", TG_EXIT_USAGE, "--show: expected 0..1000, got '%s'",
+                                   optarg);
             break;
-        case 'h': predict_usage(stdout); return TG_EXIT_OK;
+        case 'h':
+            predict_usage(stdout);
+            return TG_EXIT_OK;
         default:
-            return tg_cli_fail("predict", TG_EXIT_USAGE, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return tg_cli_fail("predict", TG_EXIT_USAGE, "unknown or incomplete option '%s'",
+                               argv[optind - 1]);
         }
     }
     if (argc - optind < 2 || !ref_spec) {
@@ -236,7 +269,8 @@ int tg_cmd_predict(int argc, char **argv) {
     size_t *idx = NULL;
     float *ref_emb = NULL, *q = NULL, *q_emb = NULL, *score = NULL, *dist = NULL;
     int *ref_labels = NULL, *pred = NULL, *nb = NULL;
-    if (tg_trained_load(ckpt, &t)) return tg_cli_fail("predict", TG_EXIT_FAILURE, "%s", tg_last_error());
+    if (tg_trained_load(ckpt, &t))
+        return tg_cli_fail("predict", TG_EXIT_FAILURE, "%s", tg_last_error());
     int w = t.def->width, h = t.def->height, dim = t.model->embed_dim;
     if (k == 0) k = t.knn_k;
     tg_dataset_opts dopts = tg_dataset_opts_default(w, h);
@@ -247,8 +281,10 @@ int tg_cmd_predict(int argc, char **argv) {
         goto done;
     }
     if (ref.width != w || ref.height != h || ref.n < (size_t)k) {
-        tg_cli_fail("predict", TG_EXIT_FAILURE, "the reference set has %zu images of %dx%d; the model "
-                    "needs at least %ld of %dx%d", ref.n, ref.width, ref.height, k, w, h);
+        tg_cli_fail("predict", TG_EXIT_FAILURE,
+                    "the reference set has %zu images of %dx%d; the model "
+                    "needs at least %ld of %dx%d",
+                    ref.n, ref.width, ref.height, k, w, h);
         goto done;
     }
     size_t item = (size_t)w * (size_t)h;
@@ -286,8 +322,8 @@ int tg_cmd_predict(int argc, char **argv) {
     for (int i = 0; i < n_img; i++) {
         printf("%s\tclass=%s\tscore=%.3f", images[i], ref.class_names[pred[i]], score[i]);
         for (int j = 0; j < show && j < k; j++)
-            printf("\t%s (%s, d=%.4f)", ref.paths[nb[i * k + j]], ref.class_names[ref.labels[nb[i * k + j]]],
-                   dist[i * k + j]);
+            printf("\t%s (%s, d=%.4f)", ref.paths[nb[i * k + j]],
+                   ref.class_names[ref.labels[nb[i * k + j]]], dist[i * k + j]);
         putchar('\n');
     }
     code = TG_EXIT_OK;

@@ -8,7 +8,8 @@
 int tg_cmd_ops(int argc, char **argv) {
     int markdown = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--markdown")) markdown = 1;
+        if (!strcmp(argv[i], "--markdown"))
+            markdown = 1;
         else if (!strcmp(argv[i], "--help")) {
             printf("usage: twingrad ops [--markdown]\n"
                    "List every registered op with its inputs and attributes, or with --markdown\n"
@@ -18,8 +19,9 @@ int tg_cmd_ops(int argc, char **argv) {
             return tg_cli_fail("ops", TG_EXIT_USAGE, "unknown option '%s'", argv[i]);
     }
     if (markdown)
-        return tg_ops_write_markdown(stdout) ? tg_cli_fail("ops", TG_EXIT_FAILURE, "%s", tg_last_error())
-                                             : TG_EXIT_OK;
+        return tg_ops_write_markdown(stdout)
+                   ? tg_cli_fail("ops", TG_EXIT_FAILURE, "%s", tg_last_error())
+                   : TG_EXIT_OK;
     for (int i = 0; i < tg_op_count(); i++) {
         const tg_op *op = tg_op_at(i);
         printf("%-18s %d input%s  ", op->name, op->n_inputs, op->n_inputs == 1 ? " " : "s");
@@ -34,14 +36,13 @@ int tg_cmd_ops(int argc, char **argv) {
 }
 
 static void gradcheck_usage(FILE *out) {
-    fprintf(out,
-            "usage: twingrad gradcheck OP [--inputs SHAPES] [--attrs \"k=v ...\"] [--eval]\n"
-            "                          [--seed N] [--eps H] [--rtol R] [--probes N]\n"
-            "       twingrad gradcheck --all\n"
-            "Compare OP's backward with central finite differences. SHAPES are the data\n"
-            "input shapes separated by ';' (\"4x3x8x8;4x3x8x8\"); without --inputs every\n"
-            "example the op registers is checked. --all checks every op in the registry.\n"
-            "Exit status 0 when every check passes, 1 when one fails.\n");
+    fprintf(out, "usage: twingrad gradcheck OP [--inputs SHAPES] [--attrs \"k=v ...\"] [--eval]\n"
+                 "                          [--seed N] [--eps H] [--rtol R] [--probes N]\n"
+                 "       twingrad gradcheck --all\n"
+                 "Compare OP's backward with central finite differences. SHAPES are the data\n"
+                 "input shapes separated by ';' (\"4x3x8x8;4x3x8x8\"); without --inputs every\n"
+                 "example the op registers is checked. --all checks every op in the registry.\n"
+                 "Exit status 0 when every check passes, 1 when one fails.\n");
 }
 
 /* Check one op on one shape set; prints a line; returns 1 when it passed. */
@@ -84,31 +85,45 @@ int tg_cmd_gradcheck(int argc, char **argv) {
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'i': inputs = optarg; break;
-        case 'a': attrs = optarg; break;
-        case 'e': eval = 1; break;
-        case 'A': all = 1; break;
+        case 'i':
+            inputs = optarg;
+            break;
+        case 'a':
+            attrs = optarg;
+            break;
+        case 'e':
+            eval = 1;
+            break;
+        case 'A':
+            all = 1;
+            break;
         case 's':
             if (tg_cli_parse_long(optarg, 0, 0x7fffffffL, &v))
-                return tg_cli_fail("gradcheck", TG_EXIT_USAGE, "--seed: expected a non-negative integer, got '%s'", optarg);
+                return tg_cli_fail("gradcheck", TG_EXIT_USAGE,
+                                   "--seed: expected a non-negative integer, got '%s'", optarg);
             o.seed = (uint64_t)v;
             break;
         case 'h':
             if (tg_cli_parse_double(optarg, &d) || d <= 0)
-                return tg_cli_fail("gradcheck", TG_EXIT_USAGE, "--eps: expected a positive number, got '%s'", optarg);
+                return tg_cli_fail("gradcheck", TG_EXIT_USAGE,
+                                   "--eps: expected a positive number, got '%s'", optarg);
             o.eps = d;
             break;
         case 'r':
             if (tg_cli_parse_double(optarg, &d) || d <= 0)
-                return tg_cli_fail("gradcheck", TG_EXIT_USAGE, "--rtol: expected a positive number, got '%s'", optarg);
+                return tg_cli_fail("gradcheck", TG_EXIT_USAGE,
+                                   "--rtol: expected a positive number, got '%s'", optarg);
             o.rtol = d;
             break;
         case 'p':
             if (tg_cli_parse_long(optarg, 1, 1000000, &v))
-                return tg_cli_fail("gradcheck", TG_EXIT_USAGE, "--probes: expected 1..1000000, got '%s'", optarg);
+                return tg_cli_fail("gradcheck", TG_EXIT_USAGE,
+                                   "--probes: expected 1..1000000, got '%s'", optarg);
             o.max_probes = (int)v;
             break;
-        case 'H': gradcheck_usage(stdout); return TG_EXIT_OK;
+        case 'H':
+            gradcheck_usage(stdout);
+            return TG_EXIT_OK;
         default:
             return tg_cli_fail("gradcheck", TG_EXIT_USAGE, "unknown or incomplete option '%s'",
                                argv[optind - 1]);
@@ -128,9 +143,9 @@ int tg_cmd_gradcheck(int argc, char **argv) {
     const tg_op *op = tg_op_find(argv[optind]);
     if (!op) {
         const char *near = tg_op_nearest(argv[optind]);
-        return tg_cli_fail("gradcheck", TG_EXIT_USAGE, "unknown op '%s'%s%s%s; 'twingrad ops' lists them",
-                           argv[optind], near ? " (did you mean '" : "", near ? near : "",
-                           near ? "'?)" : "");
+        return tg_cli_fail("gradcheck", TG_EXIT_USAGE,
+                           "unknown op '%s'%s%s%s; 'twingrad ops' lists them", argv[optind],
+                           near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
     }
     if (!inputs) return check_examples(op, o, eval) ? TG_EXIT_OK : TG_EXIT_FAILURE;
     o.eval_mode = eval;

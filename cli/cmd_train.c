@@ -16,7 +16,8 @@ static void on_signal(int sig) {
 }
 
 static void train_usage(FILE *out) {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: twingrad train MODEL --data SPEC [options]\n"
         "       twingrad train --resume --out RUN_DIR [--epochs N]\n"
         "Train the Siamese model in MODEL (a .tg file) on the images named by SPEC.\n"
@@ -61,18 +62,30 @@ static void default_run_dir(const char *model, char *buf, size_t size) {
 
 int tg_cmd_train(int argc, char **argv) {
     static const struct option longopts[] = {
-        {"data", required_argument, 0, 'd'},    {"out", required_argument, 0, 'o'},
-        {"resume", no_argument, 0, 'R'},        {"epochs", required_argument, 0, 'e'},
-        {"batch", required_argument, 0, 'b'},   {"lr", required_argument, 0, 'l'},
-        {"seed", required_argument, 0, 's'},    {"threads", required_argument, 0, 't'},
-        {"val", required_argument, 0, 'v'},     {"test", required_argument, 0, 'T'},
-        {"group", required_argument, 0, 'g'},   {"balance", required_argument, 0, 'B'},
-        {"pairs", required_argument, 0, 'p'},   {"similar", required_argument, 0, 'S'},
-        {"augment", no_argument, 0, 'a'},       {"knn", required_argument, 0, 'k'},
-        {"progress", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
-        {"reduce", required_argument, 0, 'r'},  {"shards", required_argument, 0, 'n'},
-        {"diagnostics", no_argument, 0, 'D'},   {"early-stop", required_argument, 0, 'E'},
-        {"schedule", required_argument, 0, 'C'}, {"collapse-stop", required_argument, 0, 'X'},
+        {"data", required_argument, 0, 'd'},
+        {"out", required_argument, 0, 'o'},
+        {"resume", no_argument, 0, 'R'},
+        {"epochs", required_argument, 0, 'e'},
+        {"batch", required_argument, 0, 'b'},
+        {"lr", required_argument, 0, 'l'},
+        {"seed", required_argument, 0, 's'},
+        {"threads", required_argument, 0, 't'},
+        {"val", required_argument, 0, 'v'},
+        {"test", required_argument, 0, 'T'},
+        {"group", required_argument, 0, 'g'},
+        {"balance", required_argument, 0, 'B'},
+        {"pairs", required_argument, 0, 'p'},
+        {"similar", required_argument, 0, 'S'},
+        {"augment", no_argument, 0, 'a'},
+        {"knn", required_argument, 0, 'k'},
+        {"progress", required_argument, 0, 'P'},
+        {"help", no_argument, 0, 'h'},
+        {"reduce", required_argument, 0, 'r'},
+        {"shards", required_argument, 0, 'n'},
+        {"diagnostics", no_argument, 0, 'D'},
+        {"early-stop", required_argument, 0, 'E'},
+        {"schedule", required_argument, 0, 'C'},
+        {"collapse-stop", required_argument, 0, 'X'},
         {"stop-after-steps", required_argument, 0, 'Z'}, /* hidden: tests interrupt here */
         {0, 0, 0, 0}};
     tg_train_opts o = tg_train_opts_default();
@@ -85,38 +98,58 @@ int tg_cmd_train(int argc, char **argv) {
 #define BAD(...) return tg_cli_fail("train", TG_EXIT_USAGE, __VA_ARGS__)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd': o.data_spec = optarg; break;
-        case 'o': o.run_dir = optarg; break;
-        case 'R': o.resume = 1; break;
-        case 'a': o.augment = 1; break;
-        case 'D': o.diagnostics = 1; break;
-        case 'C': o.schedule = optarg; break;
+        case 'd':
+            o.data_spec = optarg;
+            break;
+        case 'o':
+            o.run_dir = optarg;
+            break;
+        case 'R':
+            o.resume = 1;
+            break;
+        case 'a':
+            o.augment = 1;
+            break;
+        case 'D':
+            o.diagnostics = 1;
+            break;
+        case 'C':
+            o.schedule = optarg;
+            break;
         case 'E':
         case 'X':
             if (tg_cli_parse_long(optarg, 0, 1000000, &v))
-                BAD("--%s: expected 0..1000000, got '%s'", c == 'E' ? "early-stop" : "collapse-stop", optarg);
-            if (c == 'E') o.early_stop = (int)v;
-            else o.collapse_stop = (int)v;
+                BAD("--%s: expected 0..1000000, got '%s'",
+                    c == 'E' ? "early-stop" : "collapse-stop", optarg);
+            if (c == 'E')
+                o.early_stop = (int)v;
+            else
+                o.collapse_stop = (int)v;
             break;
         case 'e':
-            if (tg_cli_parse_long(optarg, 1, 1000000, &v)) BAD("--epochs: expected 1..1000000, got '%s'", optarg);
+            if (tg_cli_parse_long(optarg, 1, 1000000, &v))
+                BAD("--epochs: expected 1..1000000, got '%s'", optarg);
             o.epochs = (int)v;
             break;
         case 'b':
-            if (tg_cli_parse_long(optarg, 1, 65536, &v)) BAD("--batch: expected 1..65536, got '%s'", optarg);
+            if (tg_cli_parse_long(optarg, 1, 65536, &v))
+                BAD("--batch: expected 1..65536, got '%s'", optarg);
             o.batch = (int)v;
             break;
         case 'l':
-            if (tg_cli_parse_double(optarg, &d) || d <= 0) BAD("--lr: expected a positive number, got '%s'", optarg);
+            if (tg_cli_parse_double(optarg, &d) || d <= 0)
+                BAD("--lr: expected a positive number, got '%s'", optarg);
             o.lr = d;
             break;
         case 's':
-            if (tg_cli_parse_long(optarg, 0, 0x7fffffffL, &v)) BAD("--seed: expected a non-negative integer, got '%s'", optarg);
+            if (tg_cli_parse_long(optarg, 0, 0x7fffffffL, &v))
+                BAD("--seed: expected a non-negative integer, got '%s'", optarg);
             o.seed = (uint64_t)v;
             o.has_seed = 1;
             break;
         case 't':
-            if (tg_cli_parse_long(optarg, 1, 1024, &v)) BAD("--threads: expected 1..1024, got '%s'", optarg);
+            if (tg_cli_parse_long(optarg, 1, 1024, &v))
+                BAD("--threads: expected 1..1024, got '%s'", optarg);
             o.threads = (int)v;
             break;
         case 'v':
@@ -124,51 +157,73 @@ int tg_cmd_train(int argc, char **argv) {
             if (tg_cli_parse_double(optarg, &d) || d < 0 || d >= 1 || (c == 'T' && d == 0))
                 BAD("--%s: expected a fraction in %s, got '%s'", c == 'v' ? "val" : "test",
                     c == 'v' ? "[0, 1)" : "(0, 1)", optarg);
-            if (c == 'v') o.val_frac = d;
-            else o.test_frac = d;
+            if (c == 'v')
+                o.val_frac = d;
+            else
+                o.test_frac = d;
             break;
         case 'g':
-            if (!strcmp(optarg, "auto")) o.by_group = -1;
-            else if (!strcmp(optarg, "yes")) o.by_group = 1;
-            else if (!strcmp(optarg, "no")) o.by_group = 0;
-            else BAD("--group: expected auto, yes or no, got '%s'", optarg);
+            if (!strcmp(optarg, "auto"))
+                o.by_group = -1;
+            else if (!strcmp(optarg, "yes"))
+                o.by_group = 1;
+            else if (!strcmp(optarg, "no"))
+                o.by_group = 0;
+            else
+                BAD("--group: expected auto, yes or no, got '%s'", optarg);
             break;
         case 'B':
-            if (!strcmp(optarg, "pairs")) o.balance = TG_BALANCE_PAIRS;
-            else if (!strcmp(optarg, "undersample")) o.balance = TG_BALANCE_UNDERSAMPLE;
-            else BAD("--balance: expected pairs or undersample, got '%s'", optarg);
+            if (!strcmp(optarg, "pairs"))
+                o.balance = TG_BALANCE_PAIRS;
+            else if (!strcmp(optarg, "undersample"))
+                o.balance = TG_BALANCE_UNDERSAMPLE;
+            else
+                BAD("--balance: expected pairs or undersample, got '%s'", optarg);
             break;
         case 'p':
-            if (tg_cli_parse_long(optarg, 1, 100000000, &v)) BAD("--pairs: expected a positive count, got '%s'", optarg);
+            if (tg_cli_parse_long(optarg, 1, 100000000, &v))
+                BAD("--pairs: expected a positive count, got '%s'", optarg);
             o.pairs_per_epoch = (int)v;
             break;
         case 'S':
-            if (tg_cli_parse_double(optarg, &d) || d <= 0 || d >= 1) BAD("--similar: expected a fraction in (0, 1), got '%s'", optarg);
+            if (tg_cli_parse_double(optarg, &d) || d <= 0 || d >= 1)
+                BAD("--similar: expected a fraction in (0, 1), got '%s'", optarg);
             o.similar_frac = d;
             break;
         case 'k':
-            if (tg_cli_parse_long(optarg, 1, 1000, &v)) BAD("--knn: expected 1..1000, got '%s'", optarg);
+            if (tg_cli_parse_long(optarg, 1, 1000, &v))
+                BAD("--knn: expected 1..1000, got '%s'", optarg);
             o.knn_k = (int)v;
             break;
         case 'P':
-            if (!strcmp(optarg, "bar")) o.progress = 1;
-            else if (!strcmp(optarg, "lines")) o.progress = 0;
-            else if (!strcmp(optarg, "quiet")) o.progress = -1;
-            else BAD("--progress: expected bar, lines or quiet, got '%s'", optarg);
+            if (!strcmp(optarg, "bar"))
+                o.progress = 1;
+            else if (!strcmp(optarg, "lines"))
+                o.progress = 0;
+            else if (!strcmp(optarg, "quiet"))
+                o.progress = -1;
+            else
+                BAD("--progress: expected bar, lines or quiet, got '%s'", optarg);
             break;
         case 'r':
-            if (tg_reduce_parse(optarg, &o.reduce)) BAD("--reduce: expected fast or fixed, got '%s'", optarg);
+            if (tg_reduce_parse(optarg, &o.reduce))
+                BAD("--reduce: expected fast or fixed, got '%s'", optarg);
             break;
         case 'n':
-            if (tg_cli_parse_long(optarg, 1, 4096, &v)) BAD("--shards: expected 1..4096, got '%s'", optarg);
+            if (tg_cli_parse_long(optarg, 1, 4096, &v))
+                BAD("--shards: expected 1..4096, got '%s'", optarg);
             o.shards = (int)v;
             break;
         case 'Z':
-            if (tg_cli_parse_long(optarg, 1, 0x7fffffffL, &v)) BAD("--stop-after-steps: expected a positive count, got '%s'", optarg);
+            if (tg_cli_parse_long(optarg, 1, 0x7fffffffL, &v))
+                BAD("--stop-after-steps: expected a positive count, got '%s'", optarg);
             o.stop_after_steps = v;
             break;
-        case 'h': train_usage(stdout); return TG_EXIT_OK;
-        default: BAD("unknown or incomplete option '%s'; see 'twingrad train --help'", argv[optind - 1]);
+        case 'h':
+            train_usage(stdout);
+            return TG_EXIT_OK;
+        default:
+            BAD("unknown or incomplete option '%s'; see 'twingrad train --help'", argv[optind - 1]);
         }
     }
     char run_dir[4096];
@@ -195,7 +250,8 @@ int tg_cmd_train(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     o.stop = &stop_requested;
     if (o.resume && (o.reduce != TG_REDUCE_FAST || o.shards))
-        return tg_cli_fail("train", TG_EXIT_USAGE, "--reduce and --shards are kept from the "
+        return tg_cli_fail("train", TG_EXIT_USAGE,
+                           "--reduce and --shards are kept from the "
                            "run's start; resume without them");
     if (tg_comm_launched()) {
         if (tg_comm_mpi_world(&o.comm))
@@ -222,10 +278,13 @@ int tg_cmd_train(int argc, char **argv) {
         if (r.early_stopped)
             fprintf(stderr, "early stop after epoch %d: no better validation loss since epoch %d\n",
                     r.epochs_done, r.best_epoch);
-        fprintf(stderr, "done: %d epochs; best validation loss %.4f at epoch %d; report in %s/report.html\n",
-                r.epochs_done, r.best_val_loss, r.best_epoch, o.run_dir);
+        fprintf(
+            stderr,
+            "done: %d epochs; best validation loss %.4f at epoch %d; report in %s/report.html\n",
+            r.epochs_done, r.best_val_loss, r.best_epoch, o.run_dir);
         if (r.collapsed)
-            fprintf(stderr, "warning: the embedding collapsed; see the report for what to change\n");
+            fprintf(stderr,
+                    "warning: the embedding collapsed; see the report for what to change\n");
     }
     return TG_EXIT_OK;
 }

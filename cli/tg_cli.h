@@ -8,8 +8,8 @@
 /* Exit codes, documented in docs/cli.md and the man page. */
 enum {
     TG_EXIT_OK = 0,
-    TG_EXIT_FAILURE = 1, /* the work failed: bad input file, numeric trouble, I/O */
-    TG_EXIT_USAGE = 2,   /* bad command line */
+    TG_EXIT_FAILURE = 1,       /* the work failed: bad input file, numeric trouble, I/O */
+    TG_EXIT_USAGE = 2,         /* bad command line */
     TG_EXIT_INTERRUPTED = 130, /* stopped by SIGINT/SIGTERM after saving */
 };
 

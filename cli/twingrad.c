@@ -80,7 +80,8 @@ static int take_max_memory(int *argc, char **argv) {
             while (i < *argc) argv[out++] = argv[i++];
             break;
         }
-        if (!strncmp(a, "--max-memory=", 13)) value = a + 13;
+        if (!strncmp(a, "--max-memory=", 13))
+            value = a + 13;
         else if (!strcmp(a, "--max-memory")) {
             if (i + 1 >= *argc) {
                 tg_cli_fail(NULL, TG_EXIT_USAGE, "--max-memory needs a size, e.g. 2G");
@@ -173,5 +174,6 @@ int main(int argc, char **argv) {
     for (int i = 0; i < N_COMMANDS; i++) names[i] = commands[i].name;
     const char *near = tg_nearest_name(argv[1], names, N_COMMANDS);
     return tg_cli_fail(NULL, TG_EXIT_USAGE, "unknown command '%s'%s%s%s; try 'twingrad --help'",
-                       argv[1], near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+                       argv[1], near ? " (did you mean '" : "", near ? near : "",
+                       near ? "'?)" : "");
 }

@@ -138,4 +138,3 @@ void tg_strmap_free(tg_strmap *m) {
     free(m->vals);
     memset(m, 0, sizeof *m);
 }
-

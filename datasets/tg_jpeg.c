@@ -85,8 +85,8 @@ tg_status tg_jpeg_decode_scaled(const uint8_t *buf, size_t len, const char *name
     c->progress.progress_monitor = on_progress;
     tg_status st = TG_OK;
     if (setjmp(c->jmp)) {
-        st = tg_error(TG_ERR_FORMAT, "%s: %s%s", name, c->truncated ? "" : "corrupt JPEG: ",
-                      c->msg);
+        st =
+            tg_error(TG_ERR_FORMAT, "%s: %s%s", name, c->truncated ? "" : "corrupt JPEG: ", c->msg);
         goto done;
     }
     jpeg_create_decompress(d);
@@ -132,8 +132,8 @@ tg_status tg_jpeg_decode_scaled(const uint8_t *buf, size_t len, const char *name
     char what[96];
     snprintf(what, sizeof what, "%s: a %ux%u JPEG", name, d->image_width, d->image_height);
     if ((st = tg_memory_check(cost, what))) goto done;
-    d->mem->max_memory_to_use = (long)(tg_memory_budget() > (uint64_t)LONG_MAX ? LONG_MAX
-                                                                                : tg_memory_budget());
+    d->mem->max_memory_to_use =
+        (long)(tg_memory_budget() > (uint64_t)LONG_MAX ? LONG_MAX : tg_memory_budget());
     jpeg_start_decompress(d);
     int w = (int)d->output_width, h = (int)d->output_height, nc = d->output_components;
     int want = d->out_color_space == JCS_GRAYSCALE ? 1 : cmyk ? 4 : 3;

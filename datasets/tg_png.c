@@ -160,7 +160,8 @@ tg_status tg_png_decode(const uint8_t *buf, size_t len, const char *name, uint64
     }
     /* What this image costs: the gray floats, and the decoded rows (all of them when
      * interlaced). Checked against the memory budget before anything is allocated. */
-    uint64_t cost = 4 * npx + (passes > 1 ? ((uint64_t)rowbytes + sizeof(png_bytep)) * h : rowbytes);
+    uint64_t cost =
+        4 * npx + (passes > 1 ? ((uint64_t)rowbytes + sizeof(png_bytep)) * h : rowbytes);
     char what[96];
     snprintf(what, sizeof what, "%s: a %ux%u PNG", name, (unsigned)w, (unsigned)h);
     if ((st = tg_memory_check(cost, what))) goto done;

@@ -193,7 +193,6 @@ tg_status tg_synth_render(float *out, int width, int height, int positive, float
     return TG_OK;
 }
 
-
 tg_status tg_synth_write(const char *dir, const tg_synth_opts *o, tg_rng *rng) {
     if (o->n_positive < 0 || o->n_negative < 0 || o->n_unlabeled < 0 || o->max_per_patient < 1 ||
         o->max_per_patient > 26 || !(o->difficulty >= 0 && o->difficulty <= 1))

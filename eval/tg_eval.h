@@ -18,35 +18,35 @@
 TG_API_BEGIN
 
 typedef struct tg_eval_opts {
-    const char *checkpoint; /* a .tgc written by tg_train */
-    const char *data_spec;  /* NULL: the spec stored in the checkpoint */
-    const char *test_spec;  /* a separate test set (all its images): overrides the split */
+    const char *checkpoint;     /* a .tgc written by tg_train */
+    const char *data_spec;      /* NULL: the spec stored in the checkpoint */
+    const char *test_spec;      /* a separate test set (all its images): overrides the split */
     const char *reference_spec; /* with test_spec: the k-NN references (NULL: the stored spec) */
-    const char *report_path; /* NULL: no report; else an HTML report is written there */
-    int knn_k;              /* 0: the value stored in the checkpoint (default 5) */
+    const char *report_path;    /* NULL: no report; else an HTML report is written there */
+    int knn_k;                  /* 0: the value stored in the checkpoint (default 5) */
     int threads;
-    FILE *log;              /* summary lines (NULL: quiet) */
+    FILE *log; /* summary lines (NULL: quiet) */
 } tg_eval_opts;
 
 typedef struct tg_eval_result {
-    int n_pairs;              /* test pairs */
-    double threshold;         /* distance threshold (chosen on validation during training) */
+    int n_pairs;      /* test pairs */
+    double threshold; /* distance threshold (chosen on validation during training) */
     double pair_accuracy, pair_auc;
-    tg_confusion pairs;       /* positive = dissimilar pair, predicted when distance >= threshold */
+    tg_confusion pairs; /* positive = dissimilar pair, predicted when distance >= threshold */
     int n_test, n_reference, k, n_classes;
     double knn_accuracy, knn_sensitivity, knn_specificity, knn_auc; /* binary: class 1 positive */
-    tg_confusion knn;         /* binary datasets only */
-    float *scores;            /* binary: n_test graded k-NN scores (tg_knn_margin_score), the
-                                 knn_auc's ROC; free with tg_eval_result_free */
-    int *truth;               /* binary: n_test true classes of the test images */
+    tg_confusion knn;                                               /* binary datasets only */
+    float *scores; /* binary: n_test graded k-NN scores (tg_knn_margin_score), the
+                      knn_auc's ROC; free with tg_eval_result_free */
+    int *truth;    /* binary: n_test true classes of the test images */
 } tg_eval_result;
 
 /* A trained model loaded from a checkpoint written by tg_train, ready to embed. */
 typedef struct tg_trained {
     tg_model_def *def;
-    tg_model *model;   /* eval-ready: parameters and statistics restored */
-    char *data_spec;   /* the spec it was trained on */
-    double threshold;  /* distance threshold chosen on validation */
+    tg_model *model;  /* eval-ready: parameters and statistics restored */
+    char *data_spec;  /* the spec it was trained on */
+    double threshold; /* distance threshold chosen on validation */
     int knn_k;
     uint64_t seed;
     double val_frac, test_frac;
@@ -68,8 +68,7 @@ void tg_eval_result_free(tg_eval_result *result);
 
 /* Embed the images ds[idx[0..n)] through one tower of `m` (eval mode, in
  * batches): out holds n * m->embed_dim floats. */
-tg_status tg_eval_embed(tg_model *m, const tg_dataset *ds, const size_t *idx, size_t n,
-                        float *out);
+tg_status tg_eval_embed(tg_model *m, const tg_dataset *ds, const size_t *idx, size_t n, float *out);
 /* The labels of ds at idx[0..n), as ints. */
 void tg_eval_labels(const tg_dataset *ds, const size_t *idx, size_t n, int *out);
 

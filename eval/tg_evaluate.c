@@ -45,7 +45,7 @@ static tg_status pair_eval(tg_model *m, subset test, uint64_t seed, double thres
 }
 
 static tg_status knn_eval(tg_model *m, subset refs, subset test, int k, tg_eval_result *r,
-                         tg_roc *roc) {
+                          tg_roc *roc) {
     size_t n_ref = refs.n, n_test = test.n, dim = (size_t)m->embed_dim;
     float *ref = malloc(n_ref * dim * sizeof(float)), *q = malloc(n_test * dim * sizeof(float));
     float *score = malloc(n_test * sizeof(float));
@@ -108,7 +108,8 @@ static tg_status write_eval_report(const char *path, const tg_eval_opts *o, cons
     tg_report *rep = tg_report_open(path, "twingrad evaluation");
     if (!rep) return TG_ERR_IO;
     tg_report_kv(rep, "checkpoint", "%s", o->checkpoint);
-    tg_report_kv(rep, "test images, reference (training) images", "%d, %d", r->n_test, r->n_reference);
+    tg_report_kv(rep, "test images, reference (training) images", "%d, %d", r->n_test,
+                 r->n_reference);
     tg_report_heading(rep, "Pairs (test split)");
     tg_report_kv(rep, "pairs", "%d", r->n_pairs);
     tg_report_kv(rep, "threshold (chosen on validation)", "%.4f", r->threshold);
@@ -188,7 +189,8 @@ static tg_status same_classes(const tg_dataset *a, const tg_dataset *b) {
     for (int c = 0; same && c < a->n_classes; c++)
         same = strcmp(a->class_names[c], b->class_names[c]) == 0;
     return same ? TG_OK
-                : tg_error(TG_ERR_MISMATCH, "the reference and test sets have different classes "
+                : tg_error(TG_ERR_MISMATCH,
+                           "the reference and test sets have different classes "
                            "(%d and %d, or other names); use the same label settings for both",
                            a->n_classes, b->n_classes);
 }

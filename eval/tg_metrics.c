@@ -41,7 +41,8 @@ tg_status tg_roc_compute(const float *scores, const int *labels, int n, tg_roc *
     int64_t neg = n - pos;
     if (pos == 0 || neg == 0) {
         free(s);
-        return tg_error(TG_ERR_INVALID, "ROC: needs both classes, got %lld positive and %lld negative",
+        return tg_error(TG_ERR_INVALID,
+                        "ROC: needs both classes, got %lld positive and %lld negative",
                         (long long)pos, (long long)neg);
     }
     roc->fpr = malloc(((size_t)n + 1) * sizeof(double));
@@ -98,20 +99,30 @@ tg_confusion tg_confusion_at(const float *scores, const int *labels, int n, doub
     tg_confusion c = {0, 0, 0, 0};
     for (int i = 0; i < n; i++) {
         int predicted = scores[i] >= threshold, actual = labels[i] != 0;
-        if (predicted && actual) c.tp++;
-        else if (predicted) c.fp++;
-        else if (actual) c.fn++;
-        else c.tn++;
+        if (predicted && actual)
+            c.tp++;
+        else if (predicted)
+            c.fp++;
+        else if (actual)
+            c.fn++;
+        else
+            c.tn++;
     }
     return c;
 }
 
-static double ratio(int64_t a, int64_t b) { return b ? (double)a / (double)b : NAN; }
+static double ratio(int64_t a, int64_t b) {
+    return b ? (double)a / (double)b : NAN;
+}
 double tg_confusion_accuracy(const tg_confusion *c) {
     return ratio(c->tp + c->tn, c->tp + c->tn + c->fp + c->fn);
 }
-double tg_confusion_sensitivity(const tg_confusion *c) { return ratio(c->tp, c->tp + c->fn); }
-double tg_confusion_specificity(const tg_confusion *c) { return ratio(c->tn, c->tn + c->fp); }
+double tg_confusion_sensitivity(const tg_confusion *c) {
+    return ratio(c->tp, c->tp + c->fn);
+}
+double tg_confusion_specificity(const tg_confusion *c) {
+    return ratio(c->tn, c->tn + c->fp);
+}
 
 double tg_best_threshold(const float *scores, const int *labels, int n, double *accuracy) {
     int64_t pos;
@@ -132,7 +143,8 @@ double tg_best_threshold(const float *scores, const int *labels, int n, double *
         }
         if (correct > best) {
             best = correct;
-            best_t = j < n ? ((double)s[i].score + (double)s[j].score) / 2.0 : (double)s[i].score - 1.0;
+            best_t =
+                j < n ? ((double)s[i].score + (double)s[j].score) / 2.0 : (double)s[i].score - 1.0;
         }
         i = j;
     }
@@ -160,8 +172,10 @@ tg_status tg_knn_classify(const float *ref, const int *ref_labels, int n_ref, co
                           int n_query, int dim, int k, int n_classes, int *pred, float *score,
                           int *neighbours, float *dist) {
     if (n_ref < 1 || n_query < 0 || dim < 1 || k < 1 || n_classes < 1)
-        return tg_error(TG_ERR_INVALID, "k-NN: bad sizes (references %d, queries %d, dim %d, k %d, "
-                        "classes %d)", n_ref, n_query, dim, k, n_classes);
+        return tg_error(TG_ERR_INVALID,
+                        "k-NN: bad sizes (references %d, queries %d, dim %d, k %d, "
+                        "classes %d)",
+                        n_ref, n_query, dim, k, n_classes);
     if (k > n_ref)
         return tg_error(TG_ERR_INVALID, "k-NN: k = %d is more than the %d references", k, n_ref);
     for (int r = 0; r < n_ref; r++)
@@ -180,19 +194,21 @@ tg_status tg_knn_classify(const float *ref, const int *ref_labels, int n_ref, co
     }
     for (int r = 0; r < n_ref; r++) {
         double acc = 0;
-        for (int c = 0; c < dim; c++) acc += (double)ref[(size_t)r * dim + c] * ref[(size_t)r * dim + c];
+        for (int c = 0; c < dim; c++)
+            acc += (double)ref[(size_t)r * dim + c] * ref[(size_t)r * dim + c];
         ref_sq[r] = (float)acc;
     }
     /* |q - r|^2 = |q|^2 + |r|^2 - 2 q.r, the dot products by GEMM, a block of queries at a time. */
     for (int q0 = 0; q0 < n_query; q0 += KNN_BLOCK) {
         int nb = n_query - q0 < KNN_BLOCK ? n_query - q0 : KNN_BLOCK;
         const float *qb = query + (size_t)q0 * dim;
-        tg_sgemm(CblasNoTrans, CblasTrans, nb, n_ref, dim, 1.0f, qb, dim, ref,
-                    dim, 0.0f, dots, n_ref);
+        tg_sgemm(CblasNoTrans, CblasTrans, nb, n_ref, dim, 1.0f, qb, dim, ref, dim, 0.0f, dots,
+                 n_ref);
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < nb; i++) {
             double qsq = 0;
-            for (int c = 0; c < dim; c++) qsq += (double)qb[(size_t)i * dim + c] * qb[(size_t)i * dim + c];
+            for (int c = 0; c < dim; c++)
+                qsq += (double)qb[(size_t)i * dim + c] * qb[(size_t)i * dim + c];
             float *mykd = kd + (size_t)i * k;
             int *myki = ki + (size_t)i * k, count = 0;
             for (int r = 0; r < n_ref; r++) {
@@ -205,12 +221,14 @@ tg_status tg_knn_classify(const float *ref, const int *ref_labels, int n_ref, co
             for (int j = 0; j < count; j++) {
                 double acc = 0;
                 const float *rv = ref + (size_t)myki[j] * dim, *qv = qb + (size_t)i * dim;
-                for (int c = 0; c < dim; c++) acc += ((double)qv[c] - rv[c]) * ((double)qv[c] - rv[c]);
+                for (int c = 0; c < dim; c++)
+                    acc += ((double)qv[c] - rv[c]) * ((double)qv[c] - rv[c]);
                 mykd[j] = (float)acc;
             }
             for (int j = 1; j < count; j++)
                 for (int p = j; p > 0 && (mykd[p - 1] > mykd[p] ||
-                                          (mykd[p - 1] == mykd[p] && myki[p - 1] > myki[p])); p--) {
+                                          (mykd[p - 1] == mykd[p] && myki[p - 1] > myki[p]));
+                     p--) {
                     float td = mykd[p];
                     int ti = myki[p];
                     mykd[p] = mykd[p - 1];

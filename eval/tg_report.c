@@ -18,11 +18,20 @@ struct tg_report {
 static void escape(FILE *f, const char *s) {
     for (; *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
         }
     }
 }
@@ -56,7 +65,8 @@ tg_report *tg_report_open(const char *path, const char *title) {
     fputs("</title>\n<style>\n"
           "body{font:15px/1.45 system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222}\n"
           "h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd}\n"
-          "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .7em;"
+          "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em "
+          ".7em;"
           "text-align:right}td:first-child,th:first-child{text-align:left}\n"
           "pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:13px}\n"
           "svg{display:block;margin:.6em 0}.cm td{width:6em;text-align:center}\n"
@@ -117,8 +127,12 @@ typedef struct frame {
     double x0, x1, y0, y1;
 } frame;
 
-static double px(const frame *fr, double x) { return ML + (x - fr->x0) / (fr->x1 - fr->x0) * (W - ML - MR); }
-static double py(const frame *fr, double y) { return H - MB - (y - fr->y0) / (fr->y1 - fr->y0) * (H - MT - MB); }
+static double px(const frame *fr, double x) {
+    return ML + (x - fr->x0) / (fr->x1 - fr->x0) * (W - ML - MR);
+}
+static double py(const frame *fr, double y) {
+    return H - MB - (y - fr->y0) / (fr->y1 - fr->y0) * (H - MT - MB);
+}
 
 /* A round tick step (1, 2 or 5 times a power of ten) giving about five ticks. */
 static double nice_step(double range) {
@@ -130,24 +144,26 @@ static double nice_step(double range) {
 static void axes(tg_report *r, const frame *fr, const char *title, const char *xlabel,
                  const char *ylabel) {
     FILE *f = r->f;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
             W, H, W, H);
     fprintf(f, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-weight=\"bold\">", ML);
     escape(f, title);
     fputs("</text>\n", f);
     double ys = nice_step(fr->y1 - fr->y0), xs = nice_step(fr->x1 - fr->x0);
     for (double yv = ceil(fr->y0 / ys) * ys; yv <= fr->y1 + 1e-9 * ys; yv += ys) {
-        fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", ML, W - MR,
-                py(fr, yv), py(fr, yv));
-        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", ML - 6, py(fr, yv) + 4,
-                fabs(yv) < 1e-9 * ys ? 0.0 : yv);
+        fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", ML,
+                W - MR, py(fr, yv), py(fr, yv));
+        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", ML - 6,
+                py(fr, yv) + 4, fabs(yv) < 1e-9 * ys ? 0.0 : yv);
     }
     for (double xv = ceil(fr->x0 / xs) * xs; xv <= fr->x1 + 1e-9 * xs; xv += xs)
         fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.3g</text>\n", px(fr, xv),
                 H - MB + 16, fabs(xv) < 1e-9 * xs ? 0.0 : xv);
-    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", ML,
-            MT, W - ML - MR, H - MT - MB);
+    fprintf(f,
+            "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n",
+            ML, MT, W - ML - MR, H - MT - MB);
     fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (ML + W - MR) / 2, H - 8);
     escape(f, xlabel);
     fprintf(f, "</text>\n<text transform=\"translate(14,%d) rotate(-90)\" text-anchor=\"middle\">",
@@ -157,7 +173,8 @@ static void axes(tg_report *r, const frame *fr, const char *title, const char *x
 }
 
 static void legend(tg_report *r, int i, const char *name) {
-    fprintf(r->f, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/>",
+    fprintf(r->f,
+            "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/>",
             W - MR + 12, W - MR + 32, MT + 10 + 18 * i, MT + 10 + 18 * i, colours[i % 4]);
     fprintf(r->f, "<text x=\"%d\" y=\"%d\">", W - MR + 38, MT + 14 + 18 * i);
     escape(r->f, name);
@@ -165,8 +182,8 @@ static void legend(tg_report *r, int i, const char *name) {
 }
 
 void tg_report_line_chart(tg_report *r, const char *title, const char *xlabel, const char *ylabel,
-                          const double *x, int n, const double *const *ys,
-                          const char *const *names, int n_series) {
+                          const double *x, int n, const double *const *ys, const char *const *names,
+                          int n_series) {
     end_table(r);
     frame fr = {INFINITY, -INFINITY, INFINITY, -INFINITY};
     if (n_series > 4) n_series = 4;
@@ -192,7 +209,8 @@ void tg_report_line_chart(tg_report *r, const char *title, const char *xlabel, c
     fr.y1 += pad;
     axes(r, &fr, title, xlabel, ylabel);
     for (int s = 0; s < n_series; s++) {
-        fprintf(r->f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colours[s]);
+        fprintf(r->f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
+                colours[s]);
         for (int i = 0; i < n; i++)
             if (isfinite(ys[s][i]) && isfinite(x[i]))
                 fprintf(r->f, "%.1f,%.1f ", px(&fr, x[i]), py(&fr, ys[s][i]));
@@ -211,11 +229,13 @@ void tg_report_roc(tg_report *r, const char *title, const tg_roc *roc) {
     char full[256];
     snprintf(full, sizeof full, "%s (AUC %.4f)", title, roc->auc);
     axes(r, &fr, full, "false positive rate", "true positive rate");
-    fprintf(r->f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#aaa\" "
-                  "stroke-dasharray=\"4 4\"/>\n",
+    fprintf(r->f,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#aaa\" "
+            "stroke-dasharray=\"4 4\"/>\n",
             px(&fr, 0), py(&fr, 0), px(&fr, 1), py(&fr, 1));
     fprintf(r->f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colours[0]);
-    for (int i = 0; i < roc->n; i++) fprintf(r->f, "%.1f,%.1f ", px(&fr, roc->fpr[i]), py(&fr, roc->tpr[i]));
+    for (int i = 0; i < roc->n; i++)
+        fprintf(r->f, "%.1f,%.1f ", px(&fr, roc->fpr[i]), py(&fr, roc->tpr[i]));
     fputs("\"/>\n", r->f);
     legend(r, 0, "ROC");
     fputs("</svg>\n", r->f);
@@ -232,9 +252,11 @@ void tg_report_confusion(tg_report *r, const char *title, const tg_confusion *c,
     escape(r->f, negative);
     fputs("</th></tr>\n<tr><th>", r->f);
     escape(r->f, positive);
-    fprintf(r->f, "</th><td>%lld</td><td>%lld</td></tr>\n<tr><th>", (long long)c->tp, (long long)c->fn);
+    fprintf(r->f, "</th><td>%lld</td><td>%lld</td></tr>\n<tr><th>", (long long)c->tp,
+            (long long)c->fn);
     escape(r->f, negative);
-    fprintf(r->f, "</th><td>%lld</td><td>%lld</td></tr>\n</table>\n", (long long)c->fp, (long long)c->tn);
+    fprintf(r->f, "</th><td>%lld</td><td>%lld</td></tr>\n</table>\n", (long long)c->fp,
+            (long long)c->tn);
 }
 
 tg_status tg_report_close(tg_report *r) {

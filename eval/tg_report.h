@@ -30,8 +30,8 @@ void tg_report_kv(tg_report *r, const char *key, const char *fmt, ...)
     ;
 /* A line chart of up to 4 series over x (NaN points are left out). */
 void tg_report_line_chart(tg_report *r, const char *title, const char *xlabel, const char *ylabel,
-                          const double *x, int n, const double *const *ys,
-                          const char *const *names, int n_series);
+                          const double *x, int n, const double *const *ys, const char *const *names,
+                          int n_series);
 /* The ROC curve with its AUC and the diagonal. */
 void tg_report_roc(tg_report *r, const char *title, const tg_roc *roc);
 /* A 2x2 confusion matrix, rows actual, columns predicted. */

@@ -63,8 +63,10 @@ void tg_run_record_to_meta(const tg_run_record *r, tg_run_meta *out) {
             break;
         case REC_REAL:
         case REC_REAL_OR_NAN:
-            if (isnan(*(const double *)field)) snprintf(t, sizeof out->text[i], "nan");
-            else snprintf(t, sizeof out->text[i], "%.17g", *(const double *)field);
+            if (isnan(*(const double *)field))
+                snprintf(t, sizeof out->text[i], "nan");
+            else
+                snprintf(t, sizeof out->text[i], "%.17g", *(const double *)field);
             break;
         }
         out->entries[out->n++] = (tg_checkpoint_meta){run_keys[i].key, value};
@@ -97,14 +99,16 @@ tg_status tg_run_record_from_checkpoint(const tg_checkpoint *ck, tg_run_record *
             long x = strtol(v, &end, 10);
             if (end == v || *end || errno || x < INT_MIN || x > INT_MAX)
                 st = bad_entry(ck, key, v, "a whole number");
-            else *(int *)field = (int)x;
+            else
+                *(int *)field = (int)x;
             break;
         }
         case REC_U64: {
             unsigned long long x = strtoull(v, &end, 10);
             if (end == v || *end || errno || v[0] == '-')
                 st = bad_entry(ck, key, v, "a whole number in [0, 2^64)");
-            else *(uint64_t *)field = (uint64_t)x;
+            else
+                *(uint64_t *)field = (uint64_t)x;
             break;
         }
         case REC_REAL:
@@ -113,7 +117,8 @@ tg_status tg_run_record_from_checkpoint(const tg_checkpoint *ck, tg_run_record *
             int nan_ok = run_keys[i].type == REC_REAL_OR_NAN && strcmp(v, "nan") == 0;
             if (!nan_ok && (end == v || *end || !isfinite(x)))
                 st = bad_entry(ck, key, v, "a finite number");
-            else *(double *)field = nan_ok ? NAN : x;
+            else
+                *(double *)field = nan_ok ? NAN : x;
             break;
         }
         }
@@ -129,7 +134,6 @@ void tg_run_record_free(tg_run_record *r) {
     free(r->data_spec);
     r->data_spec = NULL;
 }
-
 
 /* Independent streams derived from the run seed, so that changing one use of
  * randomness (say, the number of epochs) never changes the split. */
@@ -196,21 +200,26 @@ tg_status tg_run_data_load(const tg_model_def *def, const char *spec, double val
                            FILE *log, tg_run_data *out) {
     memset(out, 0, sizeof *out);
     if (def->channels != 1)
-        return tg_error(TG_ERR_MISMATCH, "%s: the model takes %d channels; images load as one "
-                        "(grayscale) channel", def->source, def->channels);
+        return tg_error(TG_ERR_MISMATCH,
+                        "%s: the model takes %d channels; images load as one "
+                        "(grayscale) channel",
+                        def->source, def->channels);
     tg_dataset_opts o = tg_dataset_opts_default(def->width, def->height);
     o.log = log;
     tg_status st = tg_dataset_load_spec(spec, &o, &out->ds);
     if (st) return st;
     if (out->ds.width != def->width || out->ds.height != def->height) {
-        st = tg_error(TG_ERR_MISMATCH, "%s: images load at %dx%d but the model takes %dx%d; drop "
-                      "size= from the spec", spec, out->ds.width, out->ds.height, def->width,
-                      def->height);
+        st = tg_error(TG_ERR_MISMATCH,
+                      "%s: images load at %dx%d but the model takes %dx%d; drop "
+                      "size= from the spec",
+                      spec, out->ds.width, out->ds.height, def->width, def->height);
         goto fail;
     }
     if (out->ds.n_classes < 2 || out->ds.n < 8) {
-        st = tg_error(TG_ERR_INVALID, "%s: %zu images in %d class(es); training needs at least 2 "
-                      "classes and 8 images", spec, out->ds.n, out->ds.n_classes);
+        st = tg_error(TG_ERR_INVALID,
+                      "%s: %zu images in %d class(es); training needs at least 2 "
+                      "classes and 8 images",
+                      spec, out->ds.n, out->ds.n_classes);
         goto fail;
     }
     if (by_group < 0) by_group = out->ds.n_groups < out->ds.n; /* some group repeats */
@@ -338,7 +347,8 @@ done:
     return st;
 }
 
-tg_status tg_eval_embed(tg_model *m, const tg_dataset *ds, const size_t *idx, size_t n, float *out) {
+tg_status tg_eval_embed(tg_model *m, const tg_dataset *ds, const size_t *idx, size_t n,
+                        float *out) {
     enum { CHUNK = 512 };
     size_t item = (size_t)ds->height * (size_t)ds->width;
     float *buf = malloc(CHUNK * item * sizeof(float));

@@ -18,22 +18,22 @@
  * docs/checkpoint-format.md). The trainer saves and resumes through it and
  * tg_trained_load reads it: a new setting is one line of that table. */
 typedef struct tg_run_record {
-    char *data_spec;              /* "data": the data spec, as given */
-    double val_frac, test_frac;   /* split fractions */
-    int by_group;                 /* 1 by patient, 0 by image, -1 auto */
-    int balance;                  /* a tg_balance */
+    char *data_spec;            /* "data": the data spec, as given */
+    double val_frac, test_frac; /* split fractions */
+    int by_group;               /* 1 by patient, 0 by image, -1 auto */
+    int balance;                /* a tg_balance */
     int pairs_per_epoch;
     double similar_frac;
     int augment, knn_k, batch;
-    double lr;                    /* the base learning rate */
+    double lr; /* the base learning rate */
     uint64_t seed;
-    int epochs;                   /* the epochs the run was asked for */
-    int step_in_epoch;            /* batches of the current epoch already done */
-    double partial_loss;          /* their summed losses */
-    int best_epoch, since_best;   /* 1-based epoch of the best validation loss; epochs since */
-    double threshold;             /* distance threshold chosen on validation; NaN before one */
-    int reduce;                   /* data-parallel combination, a tg_reduce (0 fast, 1 fixed) */
-    int shards;                   /* shards per batch: fixed mode's count; 0 one per rank */
+    int epochs;                 /* the epochs the run was asked for */
+    int step_in_epoch;          /* batches of the current epoch already done */
+    double partial_loss;        /* their summed losses */
+    int best_epoch, since_best; /* 1-based epoch of the best validation loss; epochs since */
+    double threshold;           /* distance threshold chosen on validation; NaN before one */
+    int reduce;                 /* data-parallel combination, a tg_reduce (0 fast, 1 fixed) */
+    int shards;                 /* shards per batch: fixed mode's count; 0 one per rank */
 } tg_run_record;
 
 #define TG_RUN_META_MAX 24

@@ -13,7 +13,9 @@ tg_status pair_task_init(pair_task *t, int dim, int classes, float noise, tg_rng
     return TG_OK;
 }
 
-void pair_task_free(pair_task *t) { free(t->centres); }
+void pair_task_free(pair_task *t) {
+    free(t->centres);
+}
 
 static void sample(const pair_task *t, int cls, float *x, tg_rng *rng) {
     for (int k = 0; k < t->dim; k++)
@@ -24,7 +26,8 @@ void pair_task_batch(const pair_task *t, int n, float *a, float *b, float *y, tg
     for (int i = 0; i < n; i++) {
         int ca = (int)tg_rng_below(rng, (uint64_t)t->classes), cb = ca;
         int dissimilar = i % 2;
-        if (dissimilar) cb = (ca + 1 + (int)tg_rng_below(rng, (uint64_t)t->classes - 1)) % t->classes;
+        if (dissimilar)
+            cb = (ca + 1 + (int)tg_rng_below(rng, (uint64_t)t->classes - 1)) % t->classes;
         sample(t, ca, a + (size_t)i * t->dim, rng);
         sample(t, cb, b + (size_t)i * t->dim, rng);
         y[i] = (float)dissimilar;

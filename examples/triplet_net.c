@@ -40,7 +40,8 @@ tg_status triplet_train(uint64_t seed, int epochs, int verbose, triplet_run *run
     for (int i = 0; i < 3; i++) e[i] = tg_layer_apply1(embed, tg_layer_apply1(hidden, in[i]));
     tg_node *dap = tg_graph_op(g, "cosine_distance", "d_ap", NULL, (tg_node *[]){e[0], e[1]}, 2);
     tg_node *dan = tg_graph_op(g, "cosine_distance", "d_an", NULL, (tg_node *[]){e[0], e[2]}, 2);
-    tg_node *loss = tg_graph_op(g, "triplet_margin", "loss", "margin=0.5", (tg_node *[]){dap, dan}, 2);
+    tg_node *loss =
+        tg_graph_op(g, "triplet_margin", "loss", "margin=0.5", (tg_node *[]){dap, dan}, 2);
     tg_optimizer *opt = NULL;
     float *x[3];
     for (int i = 0; i < 3; i++) x[i] = malloc(sizeof(float) * HELDOUT * DIM);
@@ -64,7 +65,8 @@ tg_status triplet_train(uint64_t seed, int epochs, int verbose, triplet_run *run
         double total = 0;
         for (int it = 0; it < BATCHES; it++) {
             triplet_batch(&task, BATCH, x[0], x[1], x[2], &rng);
-            for (int i = 0; i < 3 && !st; i++) st = tg_input_set(in[i], tg_shape2(BATCH, DIM), x[i]);
+            for (int i = 0; i < 3 && !st; i++)
+                st = tg_input_set(in[i], tg_shape2(BATCH, DIM), x[i]);
             tg_step_result step;
             if (st || (st = tg_train_step(g, loss, opt, &(tg_step_opts){.lr = 1e-2}, &step)))
                 goto done;
@@ -79,7 +81,8 @@ tg_status triplet_train(uint64_t seed, int epochs, int verbose, triplet_run *run
     int correct = 0;
     for (int i = 0; i < HELDOUT; i++) correct += tg_node_data(dap)[i] < tg_node_data(dan)[i];
     run->heldout_accuracy = (double)correct / HELDOUT;
-    if (verbose) printf("held-out triplets ordered correctly: %.2f%%\n", 100.0 * run->heldout_accuracy);
+    if (verbose)
+        printf("held-out triplets ordered correctly: %.2f%%\n", 100.0 * run->heldout_accuracy);
 done:
     for (int i = 0; i < 3; i++) free(x[i]);
     tg_optimizer_free(opt);

@@ -18,7 +18,8 @@ static tg_status cosine_infer(const tg_node *n, const tg_shape *in, tg_shape *ou
 }
 
 /* |a|, |b| and a.b of row i, in double. */
-static void row_stats(const float *a, const float *b, int64_t d, double *na, double *nb, double *dot) {
+static void row_stats(const float *a, const float *b, int64_t d, double *na, double *nb,
+                      double *dot) {
     *na = *nb = *dot = 0.0;
     for (int64_t k = 0; k < d; k++) {
         *na += (double)a[k] * a[k];
@@ -100,8 +101,10 @@ static tg_status triplet_backward(tg_node *n) {
     double m = tg_node_attrs(n)->v[0].f, g = tg_node_grad(n)[0] / (double)batch;
     for (int64_t i = 0; i < batch; i++) {
         if ((double)ap[i] - an[i] + m <= 0.0) continue; /* satisfied: no gradient */
-        if (tg_node_wants_grad(tg_node_input(n, 0))) tg_node_grad(tg_node_input(n, 0))[i] += (float)g;
-        if (tg_node_wants_grad(tg_node_input(n, 1))) tg_node_grad(tg_node_input(n, 1))[i] -= (float)g;
+        if (tg_node_wants_grad(tg_node_input(n, 0)))
+            tg_node_grad(tg_node_input(n, 0))[i] += (float)g;
+        if (tg_node_wants_grad(tg_node_input(n, 1)))
+            tg_node_grad(tg_node_input(n, 1))[i] -= (float)g;
     }
     return TG_OK;
 }

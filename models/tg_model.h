@@ -85,9 +85,9 @@ typedef struct tg_model_def {
     tg_model_train train;
     /* The optional triplet line: train on batches of P classes x K images with a
      * triplet loss over mined triplets instead of pairs (docs/model-format.md). */
-    int triplet_line;        /* 0: no triplet line */
-    int triplet_classes;     /* P (default 8) */
-    int triplet_per_class;   /* K (default 4) */
+    int triplet_line;         /* 0: no triplet line */
+    int triplet_classes;      /* P (default 8) */
+    int triplet_per_class;    /* K (default 4) */
     char *triplet_mine_attrs; /* "mining=..." for triplet_mine */
     char *triplet_loss_attrs; /* "margin=... average=..." for triplet_loss */
 } tg_model_def;
@@ -98,9 +98,9 @@ typedef struct tg_model {
     tg_model_def *def; /* owned: a private copy of the definition */
     tg_graph *graph;
     tg_node *a, *b, *y;
-    tg_node *ea, *eb;            /* the embeddings (normalized when the head says so) */
-    tg_node *distance;           /* (N) */
-    tg_node *loss;               /* scalar, flagged TG_NODE_LOSS */
+    tg_node *ea, *eb;  /* the embeddings (normalized when the head says so) */
+    tg_node *distance; /* (N) */
+    tg_node *loss;     /* scalar, flagged TG_NODE_LOSS */
     /* With a triplet line: labels (N) for the images in a, the (N, N) distances of the
      * embeddings ea, the mined triplets (T, 3) and their loss (scalar, a TG_NODE_LOSS);
      * all NULL without one. Training steps on triplet_loss; evaluation uses the pairs. */

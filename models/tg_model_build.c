@@ -81,8 +81,8 @@ static tg_status build(tg_model *m, int batch, enum build_mode mode) {
     m->distance =
         tg_graph_op(g, d->distance->name, "distance", NULL, (tg_node *[]){m->ea, m->eb}, 2);
     if (!m->distance) return located(d, sl, sc, TG_ERR_SHAPE);
-    m->loss = tg_layer_apply2(tg_graph_layer_new(g, d->loss, "loss", &d->loss_parsed),
-                              m->distance, m->y);
+    m->loss =
+        tg_layer_apply2(tg_graph_layer_new(g, d->loss, "loss", &d->loss_parsed), m->distance, m->y);
     if (!m->loss) return located(d, sl, sc, TG_ERR_SHAPE);
     char buf[64];
     if (tg_shape_numel(&m->loss->value.shape) != 1)
@@ -137,9 +137,9 @@ static tg_status build_within_budget(const tg_model_def *def, int batch, enum bu
      * the flat buffers; state: value and that copy; activations of both towers. */
     tg_model_stats s;
     tg_model_stats_get(shapes, batch, &s);
-    uint64_t cost = tg_cost_add(tg_cost_mul(12, (uint64_t)s.params),
-                                tg_cost_add(tg_cost_mul(8, (uint64_t)s.state),
-                                            (uint64_t)s.total_bytes));
+    uint64_t cost =
+        tg_cost_add(tg_cost_mul(12, (uint64_t)s.params),
+                    tg_cost_add(tg_cost_mul(8, (uint64_t)s.state), (uint64_t)s.total_bytes));
     char what[300];
     snprintf(what, sizeof what, "%s: the model at batch %d", def->source, shapes->batch);
     tg_model_free(shapes);

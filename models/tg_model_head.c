@@ -13,7 +13,7 @@
 static const char *const siamese_keys[] = {"distance", "loss", "normalize", "output"};
 /* The train line's own keys; the optimizer's and the schedule's settings come
  * from their tables (tg_optimizer_setting_*, tg_schedule_setting_*). */
-static const char *const train_keys[] = {"optimizer", "lr",       "batch", "epochs",
+static const char *const train_keys[] = {"optimizer", "lr",       "batch",      "epochs",
                                          "seed",      "schedule", "early_stop", "clip"};
 
 /* ---- plugin lines: plugin NAME ---- */
@@ -275,20 +275,22 @@ tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
             }
             /* A setting the chosen kind does not read is an error at the key; a bad
              * value is an error at the value. */
-            int used = oi >= 0 ? tg_optimizer_setting_used(oi, ok) : tg_schedule_setting_used(si, sk);
+            int used =
+                oi >= 0 ? tg_optimizer_setting_used(oi, ok) : tg_schedule_setting_used(si, sk);
             st = oi >= 0 ? tg_optimizer_config_set(&t->optim, key, value)
                          : tg_schedule_config_set(&t->schedule, key, value);
-            if (st) return tg_mp_error_ctx(p, p->line, used ? vcol : toks[i].col, TG_ERR_ATTR,
-                                           "train: ");
+            if (st)
+                return tg_mp_error_ctx(p, p->line, used ? vcol : toks[i].col, TG_ERR_ATTR,
+                                       "train: ");
         }
     }
     t->schedule.lr = t->lr;
     int bad;
     if (tg_optimizer_config_validate(&t->optim, &bad))
-        return tg_mp_error_ctx(
-            p, p->line,
-            col_of_key(toks, n, tg_optimizer_setting_name(bad), optim_col ? optim_col : toks[0].col),
-            TG_ERR_ATTR, "train: ");
+        return tg_mp_error_ctx(p, p->line,
+                               col_of_key(toks, n, tg_optimizer_setting_name(bad),
+                                          optim_col ? optim_col : toks[0].col),
+                               TG_ERR_ATTR, "train: ");
     if (tg_schedule_config_validate(&t->schedule, &bad))
         return tg_mp_error_ctx(
             p, p->line,

@@ -106,4 +106,3 @@ tg_status tg_mp_check_duplicate(const tg_mp_parser *p, const tg_mp_token *toks, 
                            key);
     return TG_OK;
 }
-

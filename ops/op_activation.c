@@ -8,7 +8,8 @@
 
 void tg_act_forward(tg_act act, float *y, int64_t n) {
     switch (act) {
-    case TG_ACT_NONE: break;
+    case TG_ACT_NONE:
+        break;
     case TG_ACT_RELU:
 #pragma omp parallel for simd if (n > TG_PAR_MIN)
         for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
@@ -29,10 +30,10 @@ void tg_act_forward(tg_act act, float *y, int64_t n) {
 #define TG_ACT_STORE(expr)                                                                         \
     do {                                                                                           \
         if (accumulate) {                                                                          \
-            _Pragma("omp parallel for simd if (n > TG_PAR_MIN)") for (int64_t i = 0; i < n; i++) \
+            _Pragma("omp parallel for simd if (n > TG_PAR_MIN)") for (int64_t i = 0; i < n; i++)   \
                 dz[i] += (expr);                                                                   \
         } else {                                                                                   \
-            _Pragma("omp parallel for simd if (n > TG_PAR_MIN)") for (int64_t i = 0; i < n; i++) \
+            _Pragma("omp parallel for simd if (n > TG_PAR_MIN)") for (int64_t i = 0; i < n; i++)   \
                 dz[i] = (expr);                                                                    \
         }                                                                                          \
     } while (0)
@@ -41,10 +42,18 @@ void tg_act_forward(tg_act act, float *y, int64_t n) {
 void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int64_t n,
                      int accumulate) {
     switch (act) {
-    case TG_ACT_NONE: TG_ACT_STORE(dy[i]); break;
-    case TG_ACT_RELU: TG_ACT_STORE(dy[i] * (float)(y[i] > 0.0f)); break; /* branch-free: vectorises */
-    case TG_ACT_SIGMOID: TG_ACT_STORE(dy[i] * y[i] * (1.0f - y[i])); break;
-    case TG_ACT_TANH: TG_ACT_STORE(dy[i] * (1.0f - y[i] * y[i])); break;
+    case TG_ACT_NONE:
+        TG_ACT_STORE(dy[i]);
+        break;
+    case TG_ACT_RELU:
+        TG_ACT_STORE(dy[i] * (float)(y[i] > 0.0f));
+        break; /* branch-free: vectorises */
+    case TG_ACT_SIGMOID:
+        TG_ACT_STORE(dy[i] * y[i] * (1.0f - y[i]));
+        break;
+    case TG_ACT_TANH:
+        TG_ACT_STORE(dy[i] * (1.0f - y[i] * y[i]));
+        break;
     }
 }
 
@@ -57,7 +66,9 @@ static tg_status same_shape(const tg_node *node, const tg_shape *in, tg_shape *o
 }
 
 static tg_act act_of(const tg_node *n) {
-    return n->op == &tg_op_relu ? TG_ACT_RELU : n->op == &tg_op_sigmoid ? TG_ACT_SIGMOID : TG_ACT_TANH;
+    return n->op == &tg_op_relu      ? TG_ACT_RELU
+           : n->op == &tg_op_sigmoid ? TG_ACT_SIGMOID
+                                     : TG_ACT_TANH;
 }
 
 static tg_status act_forward(tg_node *n) {
@@ -75,10 +86,16 @@ static tg_status act_backward(tg_node *n) {
     return TG_OK;
 }
 
-static double act_flops(const tg_node *n) { return (double)tg_numel(&n->value); }
+static double act_flops(const tg_node *n) {
+    return (double)tg_numel(&n->value);
+}
 
 #define ACT_EXAMPLES                                                                               \
-    {{"4x7", ""}, {"3x2x5x5", ""}, {"1x9", ""}}
+    {                                                                                              \
+        {"4x7", ""}, {"3x2x5x5", ""}, {                                                            \
+            "1x9", ""                                                                              \
+        }                                                                                          \
+    }
 
 const tg_op tg_op_relu = {
     .name = "relu",

@@ -34,10 +34,8 @@ static const tg_attr_spec batchnorm_attrs[] = {
 };
 
 static const tg_param_spec batchnorm_params[] = {
-    {"gamma", TG_INIT_ONES, 0},
-    {"beta", TG_INIT_ZEROS, 0},
-    {"running_mean", TG_INIT_ZEROS, 1},
-    {"running_var", TG_INIT_ONES, 1},
+    {"gamma", TG_INIT_ONES, 0},         {"beta", TG_INIT_ZEROS, 0},
+    {"running_mean", TG_INIT_ZEROS, 1}, {"running_var", TG_INIT_ONES, 1},
     {"batches", TG_INIT_ZEROS, 1},
 };
 
@@ -183,7 +181,8 @@ const tg_op tg_op_batchnorm = {
     .doc = "batch normalisation per channel (N,C,H,W) or per feature (N,D), with running "
            "statistics for eval mode",
     .formula = "train: y = gamma (x - mean_B) / sqrt(var_B + eps) + beta, var_B biased, then "
-               "running = m running + (1 - m) batch with m = min(momentum, 1 - 1/t) at the t-th batch; eval: mean_B, var_B -> "
+               "running = m running + (1 - m) batch with m = min(momentum, 1 - 1/t) at the t-th "
+               "batch; eval: mean_B, var_B -> "
                "running_mean, running_var; backward (train): dx = gamma/(m sqrt(var_B + eps)) "
                "(m dy - sum dy - xh sum(dy xh)), dgamma = sum dy xh, dbeta = sum dy",
     .n_inputs = 1,

@@ -136,8 +136,8 @@ static void conv_forward_image(const tg_node *n, const conv_call *c, int i, floa
         }
         /* y_i[:, block] (F, q) = w (F, CKK) . col (CKK, q), row stride P */
         float *yb = yi + (int64_t)oh0 * g->wo;
-        tg_sgemm(CblasNoTrans, CblasNoTrans, c->f, q, c->rows, 1.0f, w, c->rows, ci, ldc, 0.0f,
-                 yb, c->p);
+        tg_sgemm(CblasNoTrans, CblasNoTrans, c->f, q, c->rows, 1.0f, w, c->rows, ci, ldc, 0.0f, yb,
+                 c->p);
         if (b || c->act != TG_ACT_NONE) tg_bias_act(yb, b, c->act, c->f, q, c->p);
     }
 }

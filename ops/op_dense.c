@@ -45,11 +45,12 @@ static tg_status dense_forward(tg_node *n) {
     float *y = n->value.data;
     if (n->params[P_BIAS]) {
         const float *b = n->params[P_BIAS]->value.data;
-        for (int i = 0; i < batch; i++) memcpy(y + (size_t)i * units, b, (size_t)units * sizeof(float));
+        for (int i = 0; i < batch; i++)
+            memcpy(y + (size_t)i * units, b, (size_t)units * sizeof(float));
     }
     /* y (N,U) = x (N,D) . w^T (D,U) [+ y holding the bias] */
     tg_sgemm(CblasNoTrans, CblasTrans, batch, units, d, 1.0f, x, d, w, d,
-                n->params[P_BIAS] ? 1.0f : 0.0f, y, units);
+             n->params[P_BIAS] ? 1.0f : 0.0f, y, units);
     tg_act_forward((tg_act)TG_ATTR_I(n, A_ACT), y, (int64_t)batch * units);
     return TG_OK;
 }
@@ -68,15 +69,15 @@ static tg_status dense_backward(tg_node *n) {
     float *dx = tg_din(n, 0);
     /* dw (U,D) += dz^T (U,N) . x (N,D) */
     if (dw)
-        tg_sgemm(CblasTrans, CblasNoTrans, units, d, batch, 1.0f, dz, units,
-                    tg_in(n, 0), d, 1.0f, dw, d);
+        tg_sgemm(CblasTrans, CblasNoTrans, units, d, batch, 1.0f, dz, units, tg_in(n, 0), d, 1.0f,
+                 dw, d);
     if (db)
         for (int i = 0; i < batch; i++)
             for (int u = 0; u < units; u++) db[u] += dz[(size_t)i * units + u];
     /* dx (N,D) += dz (N,U) . w (U,D) */
     if (dx)
         tg_sgemm(CblasNoTrans, CblasNoTrans, batch, d, units, 1.0f, dz, units,
-                    n->params[P_WEIGHT]->value.data, d, 1.0f, dx, d);
+                 n->params[P_WEIGHT]->value.data, d, 1.0f, dx, d);
     return TG_OK;
 }
 

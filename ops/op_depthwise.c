@@ -453,8 +453,8 @@ static tg_status sepconv_forward(tg_node *n) {
     for (int i = 0; i < batch; i++) {
         float *yi = y + i * out_img;
         /* y_i (F, P) = wp (F, CM) . t_i (CM, P) */
-        tg_sgemm(CblasNoTrans, CblasNoTrans, f, p, cm, 1.0f, wp, cm,
-                    t + (int64_t)i * cm * p, p, 0.0f, yi, p);
+        tg_sgemm(CblasNoTrans, CblasNoTrans, f, p, cm, 1.0f, wp, cm, t + (int64_t)i * cm * p, p,
+                 0.0f, yi, p);
         if (b || act != TG_ACT_NONE) tg_bias_act(yi, b, act, f, p, p);
     }
     return TG_OK;
@@ -480,13 +480,11 @@ static tg_status sepconv_backward(tg_node *n) {
             if (act != TG_ACT_NONE) dz = dzbuf;
         }
         /* dwp (F, CM) += dz (F, P) . t_i^T (P, CM) */
-        if (dwp)
-            tg_sgemm(CblasNoTrans, CblasTrans, f, cm, p, 1.0f, dz, p, ti, p, 1.0f,
-                        dwp, cm);
+        if (dwp) tg_sgemm(CblasNoTrans, CblasTrans, f, cm, p, 1.0f, dz, p, ti, p, 1.0f, dwp, cm);
         /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P) */
         if (need_dt)
-            tg_sgemm(CblasTrans, CblasNoTrans, cm, p, f, 1.0f, wp, cm, dz, p,
-                        0.0f, dt + (int64_t)i * cm * p, p);
+            tg_sgemm(CblasTrans, CblasNoTrans, cm, p, f, 1.0f, wp, cm, dz, p, 0.0f,
+                     dt + (int64_t)i * cm * p, p);
     }
     if (need_dt)
         dw_backward(&g, batch, m, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data, dt, dx, dwd,

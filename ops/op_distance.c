@@ -13,9 +13,10 @@ static tg_status l2distance_infer(const tg_node *n, const tg_shape *in, tg_shape
     (void)params;
     char a[64], b[64];
     if (!tg_shape_equal(&in[0], &in[1]) || in[0].ndim < 2)
-        return tg_error(TG_ERR_SHAPE, "l2distance needs two (N, D) embeddings of equal shape, "
-                        "got %s and %s", tg_shape_str(&in[0], a, sizeof a),
-                        tg_shape_str(&in[1], b, sizeof b));
+        return tg_error(TG_ERR_SHAPE,
+                        "l2distance needs two (N, D) embeddings of equal shape, "
+                        "got %s and %s",
+                        tg_shape_str(&in[0], a, sizeof a), tg_shape_str(&in[1], b, sizeof b));
     *out = tg_shape1(in[0].dim[0]);
     return TG_OK;
 }
@@ -62,7 +63,8 @@ static double l2distance_flops(const tg_node *n) {
 const tg_op tg_op_l2distance = {
     .name = "l2distance",
     .doc = "Euclidean distance between paired rows of two embeddings",
-    .formula = "D_i = sqrt(sum_k (a_ik - b_ik)^2); dD_i/da_i = (a_i - b_i) / D_i, taken as 0 at D_i = 0",
+    .formula =
+        "D_i = sqrt(sum_k (a_ik - b_ik)^2); dD_i/da_i = (a_i - b_i) / D_i, taken as 0 at D_i = 0",
     .n_inputs = 2,
     .infer = l2distance_infer,
     .forward = l2distance_forward,
@@ -108,7 +110,8 @@ static tg_status l2normalize_forward(tg_node *n) {
     return TG_OK;
 }
 
-/* For ||x|| > eps: dx = (dy - y (y . dy)) / ||x||; below eps y = x / eps is linear: dx = dy / eps. */
+/* For ||x|| > eps: dx = (dy - y (y . dy)) / ||x||; below eps y = x / eps is linear: dx = dy / eps.
+ */
 static tg_status l2normalize_backward(tg_node *n) {
     const tg_shape *s = &n->value.shape;
     int64_t batch = s->dim[0], d = tg_shape_item_numel(s);
@@ -131,7 +134,9 @@ static tg_status l2normalize_backward(tg_node *n) {
     return TG_OK;
 }
 
-static double l2normalize_flops(const tg_node *n) { return 3.0 * (double)tg_numel(&n->value); }
+static double l2normalize_flops(const tg_node *n) {
+    return 3.0 * (double)tg_numel(&n->value);
+}
 
 const tg_op tg_op_l2normalize = {
     .name = "l2normalize",

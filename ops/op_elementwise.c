@@ -55,9 +55,16 @@ static tg_status mul_backward(tg_node *n) {
     return TG_OK;
 }
 
-static double elementwise_flops(const tg_node *n) { return (double)tg_numel(&n->value); }
+static double elementwise_flops(const tg_node *n) {
+    return (double)tg_numel(&n->value);
+}
 
-#define BINARY_EXAMPLES {{"4x5;4x5", ""}, {"2x3x4x4;2x3x4x4", ""}, {"7;7", ""}}
+#define BINARY_EXAMPLES                                                                            \
+    {                                                                                              \
+        {"4x5;4x5", ""}, {"2x3x4x4;2x3x4x4", ""}, {                                                \
+            "7;7", ""                                                                              \
+        }                                                                                          \
+    }
 
 const tg_op tg_op_add = {
     .name = "add",

@@ -9,7 +9,8 @@ enum { A_MARGIN, A_FORM };
 enum { FORM_HADSELL, FORM_SEED };
 
 static const tg_attr_spec contrastive_attrs[] = {
-    {"margin", TG_ATTR_FLOAT, "1", 1e-6, 1e6, NULL, "dissimilar pairs closer than this are pushed apart"},
+    {"margin", TG_ATTR_FLOAT, "1", 1e-6, 1e6, NULL,
+     "dissimilar pairs closer than this are pushed apart"},
     {"form", TG_ATTR_ENUM, "hadsell", 0, 0, "hadsell|seed",
      "hadsell: (1-Y) D^2/2 + Y max(0, m-D)^2/2; seed: (1-Y) D^2 + Y max(0, m-D^2)"},
 };
@@ -21,7 +22,8 @@ static tg_status contrastive_infer(const tg_node *n, const tg_shape *in, tg_shap
     (void)params;
     char a[64], b[64];
     if (in[0].ndim != 1 || tg_shape_numel(&in[1]) != in[0].dim[0])
-        return tg_error(TG_ERR_SHAPE, "contrastive needs distances (N) and labels (N), got %s and %s",
+        return tg_error(TG_ERR_SHAPE,
+                        "contrastive needs distances (N) and labels (N), got %s and %s",
                         tg_shape_str(&in[0], a, sizeof a), tg_shape_str(&in[1], b, sizeof b));
     *out = tg_shape1(1);
     return TG_OK;
@@ -34,8 +36,10 @@ static tg_status contrastive_forward(tg_node *n) {
     int seed_form = TG_ATTR_I(n, A_FORM) == FORM_SEED;
     for (int64_t i = 0; i < batch; i++) {
         if (!(y[i] >= 0.0f && y[i] <= 1.0f))
-            return tg_error(TG_ERR_INVALID, "contrastive: label %lld is %g; labels must be 0 "
-                            "(similar) or 1 (dissimilar)", (long long)i, (double)y[i]);
+            return tg_error(TG_ERR_INVALID,
+                            "contrastive: label %lld is %g; labels must be 0 "
+                            "(similar) or 1 (dissimilar)",
+                            (long long)i, (double)y[i]);
         double di = d[i], yi = y[i];
         if (seed_form) {
             double hinge = m - di * di;
@@ -73,7 +77,8 @@ static double contrastive_flops(const tg_node *n) {
 
 const tg_op tg_op_contrastive = {
     .name = "contrastive",
-    .doc = "contrastive loss over pair distances, mean over the batch (Y=0 similar, Y=1 dissimilar)",
+    .doc =
+        "contrastive loss over pair distances, mean over the batch (Y=0 similar, Y=1 dissimilar)",
     .formula = "hadsell: L = mean[(1-Y) D^2/2 + Y max(0, m-D)^2/2]; "
                "seed (paper eq. 4): L = mean[(1-Y) D^2 + Y max(0, m-D^2)]",
     .n_inputs = 2,
@@ -84,7 +89,5 @@ const tg_op tg_op_contrastive = {
     .forward = contrastive_forward,
     .backward = contrastive_backward,
     .flops = contrastive_flops,
-    .examples = {{"8;8", "margin=1"},
-                 {"6;6", "margin=1.5 form=seed"},
-                 {"5;5", "margin=0.5"}},
+    .examples = {{"8;8", "margin=1"}, {"6;6", "margin=1.5 form=seed"}, {"5;5", "margin=0.5"}},
 };

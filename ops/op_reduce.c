@@ -34,7 +34,9 @@ static tg_status reduce_backward(tg_node *n) {
     return TG_OK;
 }
 
-static double reduce_flops(const tg_node *n) { return (double)tg_numel(&n->inputs[0]->value); }
+static double reduce_flops(const tg_node *n) {
+    return (double)tg_numel(&n->inputs[0]->value);
+}
 
 const tg_op tg_op_sum = {
     .name = "sum",

@@ -24,10 +24,13 @@ static tg_status reshape_infer(const tg_node *n, const tg_shape *in, tg_shape *o
     const tg_shape *item = &n->attrs.v[A_SHAPE].shape;
     char a[64], b[64];
     if (item->ndim + 1 > TG_MAX_DIMS)
-        return tg_error(TG_ERR_SHAPE, "reshape: shape=%s has too many dimensions (at most %d "
-                        "besides the batch)", tg_shape_str(item, a, sizeof a), TG_MAX_DIMS - 1);
+        return tg_error(TG_ERR_SHAPE,
+                        "reshape: shape=%s has too many dimensions (at most %d "
+                        "besides the batch)",
+                        tg_shape_str(item, a, sizeof a), TG_MAX_DIMS - 1);
     if (tg_shape_numel(item) != tg_shape_item_numel(&in[0]))
-        return tg_error(TG_ERR_SHAPE, "reshape: input %s has %lld elements per item, shape=%s has %lld",
+        return tg_error(TG_ERR_SHAPE,
+                        "reshape: input %s has %lld elements per item, shape=%s has %lld",
                         tg_shape_str(&in[0], a, sizeof a), (long long)tg_shape_item_numel(&in[0]),
                         tg_shape_str(item, b, sizeof b), (long long)tg_shape_numel(item));
     out->ndim = item->ndim + 1;

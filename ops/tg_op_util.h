@@ -9,11 +9,19 @@
 #ifdef _OPENMP
 #include <omp.h>
 /* Threads a kernel may share work among, and the calling thread's index. */
-static inline int tg_max_workers(void) { return omp_get_max_threads(); }
-static inline int tg_worker_id(void) { return omp_get_thread_num(); }
+static inline int tg_max_workers(void) {
+    return omp_get_max_threads();
+}
+static inline int tg_worker_id(void) {
+    return omp_get_thread_num();
+}
 #else
-static inline int tg_max_workers(void) { return 1; }
-static inline int tg_worker_id(void) { return 0; }
+static inline int tg_max_workers(void) {
+    return 1;
+}
+static inline int tg_worker_id(void) {
+    return 0;
+}
 #endif
 
 /* Elementwise loops go parallel only above this many elements: below it the
@@ -30,14 +38,17 @@ void tg_act_forward(tg_act act, float *y, int64_t n);
 void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int64_t n,
                      int accumulate);
 
-
 #define TG_ATTR_I(node, idx) ((node)->attrs.v[(idx)].i)
 #define TG_ATTR_F(node, idx) ((node)->attrs.v[(idx)].f)
 
-static inline int64_t tg_numel(const tg_tensor *t) { return tg_shape_numel(&t->shape); }
+static inline int64_t tg_numel(const tg_tensor *t) {
+    return tg_shape_numel(&t->shape);
+}
 
 /* The input's value and, when it wants one, its gradient (else NULL). */
-static inline const float *tg_in(const tg_node *n, int i) { return n->inputs[i]->value.data; }
+static inline const float *tg_in(const tg_node *n, int i) {
+    return n->inputs[i]->value.data;
+}
 static inline float *tg_din(const tg_node *n, int i) {
     return tg_node_wants_grad(n->inputs[i]) ? n->inputs[i]->grad.data : NULL;
 }

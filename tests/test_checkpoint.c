@@ -410,7 +410,8 @@ START_TEST(test_checkpoint_round_trip_is_bit_identical) {
             tg_node *p = tg_graph_param_at(m.g, i);
             ck_assert_str_eq(tg_checkpoint_tensor_name(ck, i), tg_node_name(p));
             ck_assert(tg_shape_equal(tg_checkpoint_tensor_shape(ck, i), tg_node_shape(p)));
-            ck_assert_int_eq(tg_checkpoint_tensor_is_state(ck, i), (tg_node_kind(p) & TG_NODE_STATE) != 0);
+            ck_assert_int_eq(tg_checkpoint_tensor_is_state(ck, i),
+                             (tg_node_kind(p) & TG_NODE_STATE) != 0);
             n_state += tg_checkpoint_tensor_is_state(ck, i);
             assert_same_floats(tg_checkpoint_tensor_data(ck, i), tg_node_data(p),
                                tg_shape_numel(tg_node_shape(p)), tg_node_name(p));
@@ -772,8 +773,8 @@ START_TEST(test_checkpoint_rejects_crafted_sizes_and_records) {
         {"dimension 2^62", "TENS", 2, P("\1\0\0\0\1\0w\0\1\0\0\0\0\0\0\0\x40\0\0\0\0\0\0\0\0"), -1,
          TG_ERR_FORMAT, "invalid shape"},
         {"shape (2^24, 2^40): product overflows", "TENS", 2,
-         P("\1\0\0\0\1\0w\0\2\0\0\0\1\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0\0\0"), -1,
-         TG_ERR_FORMAT, "invalid shape"},
+         P("\1\0\0\0\1\0w\0\2\0\0\0\1\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT,
+         "invalid shape"},
         {"byte count not numel*4", "TENS", 2,
          P("\1\0\0\0\1\0w\0\1\2\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT,
          "shape needs 8"},
@@ -812,8 +813,8 @@ START_TEST(test_checkpoint_rejects_crafted_sizes_and_records) {
          P("\x78\x9c\x63\x60\x60\x60\x00\x00\x00\x04\x00\x01x"), 4, TG_ERR_CORRUPT,
          "after the end of the compressed stream"},
         {"name not UTF-8", "TENS", 2,
-         P("\1\0\0\0\1\0\xff\0\1\1\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0"), -1,
-         TG_ERR_FORMAT, "not valid UTF-8"},
+         P("\1\0\0\0\1\0\xff\0\1\1\0\0\0\0\0\0\0\4\0\0\0\0\0\0\0\0\0\0\0"), -1, TG_ERR_FORMAT,
+         "not valid UTF-8"},
         {"overlong UTF-8 name", "RNGS", 2,
          P("\1\0\0\0\2\0\xc0\xaf\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
            "\0\0\0\0\0\0\0\0"),
@@ -1079,9 +1080,9 @@ END_TEST
 /* Issue 10, failure 7: the temporary files of killed saves are removed, nothing else. */
 START_TEST(test_checkpoint_remove_stale_takes_only_save_temporaries) {
     make_dir();
-    const char *names[] = {"x.tgc.tmp-ab12CD", "x.tgc.tmp-000000", "x.tgc.tmp-abc12",
-                           "x.tgc.tmp-abc1234", "x.tgc.tmp-ab_12C", "y.tgc.tmp-abcdef",
-                           "x.tgc", "x.tgcXtmp-abcdef"};
+    const char *names[] = {
+        "x.tgc.tmp-ab12CD", "x.tgc.tmp-000000", "x.tgc.tmp-abc12", "x.tgc.tmp-abc1234",
+        "x.tgc.tmp-ab_12C", "y.tgc.tmp-abcdef", "x.tgc",           "x.tgcXtmp-abcdef"};
     for (int i = 0; i < 8; i++) write_all(path_in(names[i]), (const unsigned char *)"x", 1);
     ck_assert_int_eq(tg_checkpoint_remove_stale(path_in("x.tgc")), 2);
     ck_assert_int_eq(dir_entries(dir), 6);

@@ -118,13 +118,18 @@ static void case_attrs(const conv_case *cc, int with_filters, char *buf, size_t 
 }
 
 static const conv_case cases[] = {
-    {2, 3, 7, 7, 4, 3, 1, 1, -1, 1, 1, "none"},    {2, 3, 7, 7, 4, 3, 2, 1, -1, 1, 1, "relu"},
-    {3, 2, 8, 9, 3, 3, 2, 0, -1, 1, 1, "tanh"},    {2, 2, 6, 5, 3, 2, 2, 1, -1, 0, 1, "none"},
-    {2, 4, 5, 5, 3, 1, 1, 0, -1, 1, 1, "sigmoid"}, {2, 2, 9, 6, 5, 3, 2, 0, 2, 1, 1, "none"},
-    {1, 3, 5, 5, 2, 4, 1, 1, -1, 1, 2, "relu"},    {2, 5, 11, 13, 6, 5, 3, 1, -1, 1, 1, "none"},
+    {2, 3, 7, 7, 4, 3, 1, 1, -1, 1, 1, "none"},
+    {2, 3, 7, 7, 4, 3, 2, 1, -1, 1, 1, "relu"},
+    {3, 2, 8, 9, 3, 3, 2, 0, -1, 1, 1, "tanh"},
+    {2, 2, 6, 5, 3, 2, 2, 1, -1, 0, 1, "none"},
+    {2, 4, 5, 5, 3, 1, 1, 0, -1, 1, 1, "sigmoid"},
+    {2, 2, 9, 6, 5, 3, 2, 0, 2, 1, 1, "none"},
+    {1, 3, 5, 5, 2, 4, 1, 1, -1, 1, 2, "relu"},
+    {2, 5, 11, 13, 6, 5, 3, 1, -1, 1, 1, "none"},
     /* K = 3, stride 1 (depthwise's one-pass kernels): valid and wide (a vector tail),
      * explicit padding 2 and narrower than the kernel (no interior column) */
-    {2, 3, 9, 21, 4, 3, 1, 0, -1, 1, 1, "relu"},   {1, 2, 4, 2, 3, 3, 1, 0, 2, 1, 2, "none"},
+    {2, 3, 9, 21, 4, 3, 1, 0, -1, 1, 1, "relu"},
+    {1, 2, 4, 2, 3, 3, 1, 0, 2, 1, 2, "none"},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -399,7 +404,8 @@ START_TEST(test_batchnorm_train_eval_and_running_update) {
         ck_assert_int_eq(tg_graph_forward(o.g, o.y), TG_OK);
         for (int ch = 0; ch < c; ch++) {
             double m = n * s, v = bc[t].unbiased ? var[ch] * m / (m - 1) : var[ch];
-            ck_assert_double_eq_tol(param(&o, 2)[ch], bc[t].mom * 0.5 + (1 - bc[t].mom) * mean[ch], 1e-6);
+            ck_assert_double_eq_tol(param(&o, 2)[ch], bc[t].mom * 0.5 + (1 - bc[t].mom) * mean[ch],
+                                    1e-6);
             ck_assert_double_eq_tol(param(&o, 3)[ch], bc[t].mom * 2.0 + (1 - bc[t].mom) * v, 1e-6);
         }
         ck_assert_float_eq(param(&o, 4)[0], 1001.0f);

@@ -324,7 +324,8 @@ START_TEST(test_same_seed_same_initial_weights) {
         tg_node *x = tg_graph_input(g, "x", tg_shape2(1, 3));
         ck_assert_ptr_nonnull(tg_graph_op(g, "dense", "fc", "units=2", (tg_node *[]){x}, 1));
         float *p = tg_graph_param_data(g, NULL);
-        if (run == 0) memcpy(first, p, sizeof first);
+        if (run == 0)
+            memcpy(first, p, sizeof first);
         else
             for (int i = 0; i < 6; i++) ck_assert(first[i] == p[i]);
         tg_graph_free(g);
@@ -363,8 +364,8 @@ START_TEST(test_constant_is_fixed_and_gets_no_gradient) {
     ck_assert_int_eq(tg_graph_backward(g, loss), TG_OK);
     ck_assert(!tg_node_wants_grad(c));
     for (int i = 0; i < 6; i++) {
-        ck_assert(tg_node_data(c)[i] == (float)(i + 1));       /* unchanged */
-        ck_assert(tg_node_grad(x)[i] == (float)(i + 1));       /* d sum(x*c) / dx = c */
+        ck_assert(tg_node_data(c)[i] == (float)(i + 1)); /* unchanged */
+        ck_assert(tg_node_grad(x)[i] == (float)(i + 1)); /* d sum(x*c) / dx = c */
     }
     ck_assert_int_eq(tg_graph_param_count(g), 0); /* not a parameter */
     tg_graph_free(g);

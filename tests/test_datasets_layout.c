@@ -247,7 +247,7 @@ START_TEST(test_csv_split_and_fold_columns) {
     fx_write(fx_path(root, "split.csv"), csv, strlen(csv));
     const char *pos[] = {"COVID-19"}, *neg[] = {"*"};
     tg_csv_layout L = {fx_path(root, "split.csv"), NULL,   "patientid", "finding", "patient",
-                       {pos, 1, neg, 1},           "part", "fold", 0};
+                       {pos, 1, neg, 1},           "part", "fold",      0};
     tg_dataset_opts o = tg_dataset_opts_default(6, 6);
     tg_dataset ds;
     ck_assert_msg(tg_dataset_load_csv(&L, &o, &ds) == TG_OK, "%s", tg_last_error());
@@ -310,8 +310,15 @@ START_TEST(test_csv_layout_resolves_stems_counts_skips_and_groups) {
     snprintf(root, sizeof root, "%s/c", dir);
     make_csv_dataset(root);
     const char *pos[] = {"COVID-19"}, *neg[] = {"No finding", "Pneumonia"};
-    tg_csv_layout L = {
-        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", "patient", {pos, 1, neg, 2}, NULL, NULL, 0};
+    tg_csv_layout L = {fx_path(root, "metadata.csv"),
+                       NULL,
+                       "patientid",
+                       "finding",
+                       "patient",
+                       {pos, 1, neg, 2},
+                       NULL,
+                       NULL,
+                       0};
     tg_dataset_opts o = tg_dataset_opts_default(6, 6);
     tg_dataset ds;
     ck_assert_int_eq(tg_dataset_load_csv(&L, &o, &ds), TG_OK);
@@ -375,7 +382,8 @@ START_TEST(test_csv_image_paths_stay_inside_the_images_folder) {
         char csv[8192];
         snprintf(csv, sizeof csv, "file,label\nin.png,a\nsub/deep.png,b\n%s,b\n", bad[i]);
         ck_assert_int_eq(fx_write(fx_path(root, "m.csv"), csv, strlen(csv)), 0);
-        tg_csv_layout L = {fx_path(root, "m.csv"), NULL, "file", "label", NULL, {pos, 1, neg, 1}, NULL, NULL, 0};
+        tg_csv_layout L = {fx_path(root, "m.csv"), NULL, "file", "label", NULL,
+                           {pos, 1, neg, 1},       NULL, NULL,   0};
         ck_assert_msg(tg_dataset_load_csv(&L, &o, &ds) == TG_ERR_INVALID, "'%s' was followed",
                       bad[i]);
         ck_assert_msg(strstr(tg_last_error(), "m.csv:4: image") != NULL &&
@@ -389,18 +397,21 @@ START_TEST(test_csv_image_paths_stay_inside_the_images_folder) {
     }
     /* The spec key, and names that merely contain dots, which stay inside. */
     char spec[4200];
-    snprintf(spec, sizeof spec, "csv:%s,image=file,label=label,positive=b,size=6", fx_path(root, "m.csv"));
+    snprintf(spec, sizeof spec, "csv:%s,image=file,label=label,positive=b,size=6",
+             fx_path(root, "m.csv"));
     ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &ds), TG_ERR_INVALID);
     snprintf(spec, sizeof spec, "csv:%s,image=file,label=label,positive=b,size=6,outside=yes",
              fx_path(root, "m.csv"));
     ck_assert_msg(tg_dataset_load_spec(spec, &o, &ds) == TG_OK, "%s", tg_last_error());
     tg_dataset_free(&ds);
-    snprintf(spec, sizeof spec, "csv:%s,image=file,label=label,outside=maybe", fx_path(root, "m.csv"));
+    snprintf(spec, sizeof spec, "csv:%s,image=file,label=label,outside=maybe",
+             fx_path(root, "m.csv"));
     ck_assert_int_eq(tg_dataset_load_spec(spec, &o, &ds), TG_ERR_ATTR);
     ck_assert_int_eq(tg_png_write_gray8(fx_path(root, "images/..x.png"), 10, 10, px), TG_OK);
     const char *ok = "file,label\nin.png,a\n..x.png,b\n./sub/deep.png,b\n";
     ck_assert_int_eq(fx_write(fx_path(root, "m.csv"), ok, strlen(ok)), 0);
-    tg_csv_layout L = {fx_path(root, "m.csv"), NULL, "file", "label", NULL, {pos, 1, neg, 1}, NULL, NULL, 0};
+    tg_csv_layout L = {fx_path(root, "m.csv"), NULL, "file", "label", NULL,
+                       {pos, 1, neg, 1},       NULL, NULL,   0};
     ck_assert_msg(tg_dataset_load_csv(&L, &o, &ds) == TG_OK, "%s", tg_last_error());
     ck_assert_uint_eq(ds.n, 3);
     tg_dataset_free(&ds);
@@ -484,8 +495,15 @@ START_TEST(test_cache_hits_on_second_load_and_matches_decoding) {
     snprintf(cache, sizeof cache, "%s/cache.tgc", dir);
     make_csv_dataset(root);
     const char *pos[] = {"COVID-19"}, *neg[] = {"*"};
-    tg_csv_layout L = {
-        fx_path(root, "metadata.csv"), NULL, "patientid", "finding", NULL, {pos, 1, neg, 1}, NULL, NULL, 0};
+    tg_csv_layout L = {fx_path(root, "metadata.csv"),
+                       NULL,
+                       "patientid",
+                       "finding",
+                       NULL,
+                       {pos, 1, neg, 1},
+                       NULL,
+                       NULL,
+                       0};
     tg_dataset_opts o = tg_dataset_opts_default(7, 5);
     o.cache_path = cache;
     o.image.norm = TG_NORM_STANDARDIZE;

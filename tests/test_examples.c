@@ -16,8 +16,9 @@ START_TEST(test_user_ops_pass_gradcheck_after_registration) {
         ck_assert_ptr_nonnull(op);
         for (int e = 0; op->examples[e].inputs; e++) {
             tg_gradcheck_result r;
-            ck_assert_int_eq(tg_gradcheck_op(ops[i], op->examples[e].inputs, op->examples[e].attrs,
-                                             NULL, &r), TG_OK);
+            ck_assert_int_eq(
+                tg_gradcheck_op(ops[i], op->examples[e].inputs, op->examples[e].attrs, NULL, &r),
+                TG_OK);
             ck_assert_msg(r.passed, "%s: %s", ops[i], r.report);
         }
     }

@@ -62,19 +62,32 @@ static tg_status triple_backward_scaled(tg_node *n) {
 }
 static tg_status triple_backward_right(tg_node *n) {
     float *dx = tg_node_grad(tg_node_input(n, 0));
-    for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++) dx[i] += 3.0f * tg_node_grad(n)[i];
+    for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++)
+        dx[i] += 3.0f * tg_node_grad(n)[i];
     return TG_OK;
 }
 
-static const tg_op flip_op = {.name = "bad_sign_flip", .doc = "3x, one gradient sign flipped",
-                              .n_inputs = 1, .infer = same_infer, .forward = triple_forward,
-                              .backward = triple_backward_sign_flip, .examples = {{"3x4", ""}}};
-static const tg_op scaled_op = {.name = "bad_scaled", .doc = "3x, gradient scaled by 1.05",
-                                .n_inputs = 1, .infer = same_infer, .forward = triple_forward,
-                                .backward = triple_backward_scaled, .examples = {{"3x4", ""}}};
-static const tg_op right_op = {.name = "good_triple", .doc = "3x", .n_inputs = 1,
-                               .infer = same_infer, .forward = triple_forward,
-                               .backward = triple_backward_right, .examples = {{"3x4", ""}}};
+static const tg_op flip_op = {.name = "bad_sign_flip",
+                              .doc = "3x, one gradient sign flipped",
+                              .n_inputs = 1,
+                              .infer = same_infer,
+                              .forward = triple_forward,
+                              .backward = triple_backward_sign_flip,
+                              .examples = {{"3x4", ""}}};
+static const tg_op scaled_op = {.name = "bad_scaled",
+                                .doc = "3x, gradient scaled by 1.05",
+                                .n_inputs = 1,
+                                .infer = same_infer,
+                                .forward = triple_forward,
+                                .backward = triple_backward_scaled,
+                                .examples = {{"3x4", ""}}};
+static const tg_op right_op = {.name = "good_triple",
+                               .doc = "3x",
+                               .n_inputs = 1,
+                               .infer = same_infer,
+                               .forward = triple_forward,
+                               .backward = triple_backward_right,
+                               .examples = {{"3x4", ""}}};
 
 START_TEST(test_checker_catches_one_flipped_sign) {
     ck_assert_int_eq(tg_op_register(&flip_op), TG_OK);
@@ -150,8 +163,8 @@ START_TEST(test_smooth_ops_never_skip) {
         for (uint64_t seed = 1; seed <= 10; seed++) {
             tg_gradcheck_opts o = tg_gradcheck_defaults(seed);
             tg_gradcheck_result r;
-            ck_assert_int_eq(tg_gradcheck_op(smooth[i].op, smooth[i].shapes, smooth[i].attrs, &o, &r),
-                             TG_OK);
+            ck_assert_int_eq(
+                tg_gradcheck_op(smooth[i].op, smooth[i].shapes, smooth[i].attrs, &o, &r), TG_OK);
             ck_assert_msg(r.skipped == 0 && r.passed, "%s seed %d: %s", smooth[i].op, (int)seed,
                           r.report);
         }

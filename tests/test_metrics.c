@@ -149,7 +149,8 @@ START_TEST(test_knn_matches_brute_force) {
         for (int d = 0; d < D; d++) ref[i * D + d] = (float)tg_rng_normal(&r) + (float)labels[i];
     }
     for (int i = 0; i < NQ * D; i++) q[i] = (float)tg_rng_normal(&r);
-    ck_assert_int_eq(tg_knn_classify(ref, labels, NR, q, NQ, D, K, C, pred, score, nb, dist), TG_OK);
+    ck_assert_int_eq(tg_knn_classify(ref, labels, NR, q, NQ, D, K, C, pred, score, nb, dist),
+                     TG_OK);
     for (int i = 0; i < NQ; i++) {
         /* brute force: repeated selection of the smallest double distance */
         double dd[NR];
@@ -188,7 +189,8 @@ START_TEST(test_knn_tie_goes_to_nearest_and_bad_args_fail) {
     ck_assert_int_eq(pred, 1);
     ck_assert_int_ne(tg_knn_classify(ref, lab, 4, q, 1, 1, 5, 2, &pred, NULL, NULL, NULL), TG_OK);
     int badlab[4] = {0, 1, 2, 0};
-    ck_assert_int_ne(tg_knn_classify(ref, badlab, 4, q, 1, 1, 1, 2, &pred, NULL, NULL, NULL), TG_OK);
+    ck_assert_int_ne(tg_knn_classify(ref, badlab, 4, q, 1, 1, 1, 2, &pred, NULL, NULL, NULL),
+                     TG_OK);
 }
 END_TEST
 
@@ -222,7 +224,9 @@ START_TEST(test_report_writes_charts_atomically) {
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     buf[n] = 0;
     fclose(f);
-    ck_assert_int_eq((int)(strstr(buf, "<svg") != NULL) + (int)(strstr(strstr(buf, "<svg") + 1, "<svg") != NULL), 2);
+    ck_assert_int_eq((int)(strstr(buf, "<svg") != NULL) +
+                         (int)(strstr(strstr(buf, "<svg") + 1, "<svg") != NULL),
+                     2);
     ck_assert_ptr_nonnull(strstr(buf, "AUC 0.7500"));
     ck_assert_ptr_nonnull(strstr(buf, "Run &lt;1&gt; &amp; co"));
     ck_assert_ptr_nonnull(strstr(buf, "<td>3</td><td>2</td>")); /* tp, fn */

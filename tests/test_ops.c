@@ -39,14 +39,18 @@ START_TEST(test_dense_matches_naive_loop) {
         char attrs[64];
         snprintf(attrs, sizeof attrs, "units=%d act=%s", U, acts[a]);
         one_op r = run_op("dense", attrs, 1, (tg_shape[]){tg_shape2(N, D)}, (const float *[]){x});
-        float *w = tg_node_data(tg_graph_param_at(r.g, 0)), *b = tg_node_data(tg_graph_param_at(r.g, 1));
+        float *w = tg_node_data(tg_graph_param_at(r.g, 0)),
+              *b = tg_node_data(tg_graph_param_at(r.g, 1));
         for (int u = 0; u < U; u++) b[u] = 0.1f * (float)u; /* non-zero bias */
         ck_assert_int_eq(tg_graph_forward(r.g, r.out), TG_OK);
         for (int i = 0; i < N; i++)
             for (int u = 0; u < U; u++) {
                 double z = b[u];
                 for (int k = 0; k < D; k++) z += (double)x[i * D + k] * w[u * D + k];
-                double y = a == 0 ? z : a == 1 ? (z > 0 ? z : 0) : a == 2 ? 1 / (1 + exp(-z)) : tanh(z);
+                double y = a == 0   ? z
+                           : a == 1 ? (z > 0 ? z : 0)
+                           : a == 2 ? 1 / (1 + exp(-z))
+                                    : tanh(z);
                 ck_assert_double_eq_tol(tg_node_data(r.out)[i * U + u], y, 1e-5);
             }
         tg_graph_free(r.g);
@@ -99,7 +103,8 @@ END_TEST
 START_TEST(test_flatten_and_reshape_keep_order) {
     float x[24];
     for (int i = 0; i < 24; i++) x[i] = (float)i;
-    one_op r = run_op("flatten", NULL, 1, (tg_shape[]){tg_shape4(2, 3, 2, 2)}, (const float *[]){x});
+    one_op r =
+        run_op("flatten", NULL, 1, (tg_shape[]){tg_shape4(2, 3, 2, 2)}, (const float *[]){x});
     ck_assert_int_eq(tg_node_shape(r.out)->ndim, 2);
     ck_assert_int_eq(tg_node_shape(r.out)->dim[1], 12);
     ck_assert_float_eq(tg_node_data(r.out)[13], 13.0f);
@@ -201,9 +206,13 @@ static tg_status twice_backward(tg_node *n) {
             tg_node_grad(tg_node_input(n, 0))[i] += 2.0f * tg_node_grad(n)[i];
     return TG_OK;
 }
-static const tg_op twice_op = {.name = "user_twice", .doc = "2x", .n_inputs = 1,
-                               .infer = twice_infer, .forward = twice_forward,
-                               .backward = twice_backward, .examples = {{"3x4", ""}}};
+static const tg_op twice_op = {.name = "user_twice",
+                               .doc = "2x",
+                               .n_inputs = 1,
+                               .infer = twice_infer,
+                               .forward = twice_forward,
+                               .backward = twice_backward,
+                               .examples = {{"3x4", ""}}};
 
 START_TEST(test_user_op_registers_once_and_is_usable) {
     int before = tg_op_count();
@@ -243,7 +252,8 @@ START_TEST(test_every_op_is_documented_with_valid_defaults) {
             if (!op->attrs[a].default_value) continue;
             tg_attrs attrs;
             tg_attrs_init(op, &attrs);
-            ck_assert_msg(tg_attrs_set(op, &attrs, op->attrs[a].name, op->attrs[a].default_value) == TG_OK,
+            ck_assert_msg(tg_attrs_set(op, &attrs, op->attrs[a].name, op->attrs[a].default_value) ==
+                              TG_OK,
                           "%s.%s default: %s", op->name, op->attrs[a].name, tg_last_error());
             char text[64];
             tg_attr_str(op, &attrs, a, text, sizeof text);
@@ -273,8 +283,10 @@ START_TEST(test_docs_ops_md_matches_the_registry) {
     do {
         a = fgetc(doc);
         b = fgetc(gen);
-        ck_assert_msg(a == b, "docs/ops.md differs from the registry at line %d: "
-                              "regenerate it with ./twingrad ops --markdown > docs/ops.md", line);
+        ck_assert_msg(a == b,
+                      "docs/ops.md differs from the registry at line %d: "
+                      "regenerate it with ./twingrad ops --markdown > docs/ops.md",
+                      line);
         line += a == '\n';
     } while (a != EOF);
     fclose(doc);

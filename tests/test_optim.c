@@ -783,7 +783,7 @@ START_TEST(test_setting_tables_round_trip_every_setting) {
             tg_optimizer_config c = tg_optimizer_defaults((tg_optimizer_kind)k);
             tg_status st = tg_optimizer_config_set(&c, name, "1");
             ck_assert_int_eq(st, tg_optimizer_setting_used(i, (tg_optimizer_kind)k) ? TG_OK
-                                                                                  : TG_ERR_ATTR);
+                                                                                    : TG_ERR_ATTR);
             if (st == TG_OK) ck_assert(tg_optimizer_setting_get(&c, i) == 1.0);
             used_by += st == TG_OK;
         }
@@ -805,11 +805,12 @@ START_TEST(test_setting_tables_round_trip_every_setting) {
         ck_assert_int_eq(tg_schedule_setting_find(name), i);
         for (int k = TG_SCHEDULE_CONSTANT; k <= TG_SCHEDULE_PLATEAU; k++) {
             tg_schedule_config sc = tg_schedule_defaults((tg_schedule_kind)k, 0.1);
-            const char *text = !strcmp(name, "mode") ? "max"
-                               : !strcmp(name, "threshold_mode") ? "abs" : "1";
+            const char *text = !strcmp(name, "mode")             ? "max"
+                               : !strcmp(name, "threshold_mode") ? "abs"
+                                                                 : "1";
             tg_status st = tg_schedule_config_set(&sc, name, text);
             ck_assert_int_eq(st, tg_schedule_setting_used(i, (tg_schedule_kind)k) ? TG_OK
-                                                                                : TG_ERR_ATTR);
+                                                                                  : TG_ERR_ATTR);
             if (st == TG_OK) ck_assert(tg_schedule_setting_get(&sc, i) == 1.0);
         }
     }

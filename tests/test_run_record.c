@@ -10,13 +10,26 @@
 #include "eval/tg_run.h"
 
 static tg_run_record sample(void) {
-    return (tg_run_record){.data_spec = "synth:data/synth,cache=auto", .val_frac = 0.15,
-                           .test_frac = 0.2, .by_group = -1, .balance = 1,
-                           .pairs_per_epoch = 640, .similar_frac = 0.5, .augment = 1,
-                           .knn_k = 7, .batch = 16, .lr = 1e-4, .seed = 18446744073709551557ull,
-                           .epochs = 14, .step_in_epoch = 3, .partial_loss = 0.1234567890123,
-                           .best_epoch = 2, .since_best = 1, .threshold = 0.7071067811865476,
-                           .reduce = 1, .shards = 4};
+    return (tg_run_record){.data_spec = "synth:data/synth,cache=auto",
+                           .val_frac = 0.15,
+                           .test_frac = 0.2,
+                           .by_group = -1,
+                           .balance = 1,
+                           .pairs_per_epoch = 640,
+                           .similar_frac = 0.5,
+                           .augment = 1,
+                           .knn_k = 7,
+                           .batch = 16,
+                           .lr = 1e-4,
+                           .seed = 18446744073709551557ull,
+                           .epochs = 14,
+                           .step_in_epoch = 3,
+                           .partial_loss = 0.1234567890123,
+                           .best_epoch = 2,
+                           .since_best = 1,
+                           .threshold = 0.7071067811865476,
+                           .reduce = 1,
+                           .shards = 4};
 }
 
 /* Save a tiny graph with `meta` and load it back. */

@@ -76,7 +76,9 @@ static double now_seconds(void) {
 }
 
 /* dist: rank 0 alone writes files (every rank of a plain run is rank 0). */
-static int is_root(const trainer *t) { return tg_comm_rank(t->o->comm) == 0; }
+static int is_root(const trainer *t) {
+    return tg_comm_rank(t->o->comm) == 0;
+}
 /* ... and every rank learns whether the write worked, so no rank waits for a lost one. */
 #define ROOT_WRITES(t, call) tg_train_dist_agree((t)->dist, is_root(t) ? (call) : TG_OK)
 
@@ -87,15 +89,22 @@ static const char *nonfinite_state(trainer *t);
 static tg_status save_checkpoint(trainer *t, const char *path) {
     /* Never replace a good checkpoint with a diverged state. */
     const char *bad = nonfinite_state(t);
-    if (bad)
-        return tg_error(TG_ERR_NUMERIC, "not saving %s: %s are not finite", path, bad);
+    if (bad) return tg_error(TG_ERR_NUMERIC, "not saving %s: %s are not finite", path, bad);
     tg_run_meta meta;
     tg_run_record_to_meta(&t->run, &meta);
     tg_checkpoint_rng rngs[2] = {{"pairs", &t->pairs_rng}, {"aug", &t->aug_rng}};
-    tg_checkpoint_data d = {.graph = t->m->graph, .opt = t->opt, .sched = &t->sched,
-                            .model_text = t->def->text, .epoch = t->epoch, .step = t->step,
-                            .has_best = t->run.best_epoch > 0, .best = t->best_val,
-                            .rngs = rngs, .n_rngs = 2, .meta = meta.entries, .n_meta = meta.n};
+    tg_checkpoint_data d = {.graph = t->m->graph,
+                            .opt = t->opt,
+                            .sched = &t->sched,
+                            .model_text = t->def->text,
+                            .epoch = t->epoch,
+                            .step = t->step,
+                            .has_best = t->run.best_epoch > 0,
+                            .best = t->best_val,
+                            .rngs = rngs,
+                            .n_rngs = 2,
+                            .meta = meta.entries,
+                            .n_meta = meta.n};
     return tg_checkpoint_save(path, &d);
 }
 
@@ -298,7 +307,8 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         if (!o->model_path || !o->data_spec)
             return tg_error(TG_ERR_INVALID, "training needs a model file and a data spec");
         if ((st = tg_model_def_parse_file(o->model_path, &t->def))) return st;
-        if (!(t->run.data_spec = strdup(o->data_spec))) return tg_error(TG_ERR_NOMEM, "out of memory");
+        if (!(t->run.data_spec = strdup(o->data_spec)))
+            return tg_error(TG_ERR_NOMEM, "out of memory");
         const tg_model_train *tr = &t->def->train;
         t->run.val_frac = o->val_frac;
         t->run.test_frac = o->test_frac;
@@ -328,11 +338,13 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         }
     }
     t->def->train.seed = t->run.seed;
-    if ((st = tg_run_data_load(t->def, t->run.data_spec, t->run.val_frac, t->run.test_frac, t->run.by_group,
-                               t->run.balance, t->run.seed, o->progress >= 0 ? t->log : NULL, &t->data)))
+    if ((st = tg_run_data_load(t->def, t->run.data_spec, t->run.val_frac, t->run.test_frac,
+                               t->run.by_group, t->run.balance, t->run.seed,
+                               o->progress >= 0 ? t->log : NULL, &t->data)))
         goto done;
     if (t->def->triplet_line && !o->resume && o->batch > 0) {
-        st = tg_error(TG_ERR_INVALID, "%s:%d: --batch does not apply to triplet training: a batch "
+        st = tg_error(TG_ERR_INVALID,
+                      "%s:%d: --batch does not apply to triplet training: a batch "
                       "is classes x per_class images (the triplet line)",
                       t->def->source, t->def->triplet_line);
         goto done;
@@ -539,12 +551,13 @@ static tg_status shard_pass(void *ctx, int64_t start, int64_t count, double *los
     return tg_graph_backward(t->m->graph, t->m->loss);
 }
 
-static tg_status append_metrics(trainer *t, const tg_train_result *r, const val_result *v,
-                                float lr, double seconds) {
+static tg_status append_metrics(trainer *t, const tg_train_result *r, const val_result *v, float lr,
+                                double seconds) {
     FILE *mf = fopen(t->metrics_path, "a");
-    if (!mf || fprintf(mf, "%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.2f\n",
-                       (long long)t->epoch, r->train_loss, v->loss, v->accuracy, v->auc,
-                       v->threshold, lr, v->mean_dist, seconds, r->pairs_per_second) < 0 ||
+    if (!mf ||
+        fprintf(mf, "%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.2f\n", (long long)t->epoch,
+                r->train_loss, v->loss, v->accuracy, v->auc, v->threshold, lr, v->mean_dist,
+                seconds, r->pairs_per_second) < 0 ||
         fclose(mf))
         return tg_error(TG_ERR_IO, "cannot append to %s: %s", t->metrics_path, strerror(errno));
     return TG_OK;
@@ -568,12 +581,12 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     if (!st) st = setup(&t, o);
     /* dist: every rank learns whether all set up, then the data-parallel state */
     if (o->comm) st = tg_comm_agree(o->comm, st);
-    if (st || (st = tg_train_dist_start(o->comm, (tg_reduce)t.run.reduce, &t.run.shards,
-                                        t.m->graph, t.run.batch, t.run.seed,
-                                        &t.own_comm, &t.dist)))
+    if (st || (st = tg_train_dist_start(o->comm, (tg_reduce)t.run.reduce, &t.run.shards, t.m->graph,
+                                        t.run.batch, t.run.seed, &t.own_comm, &t.dist)))
         goto done;
     if (t.dist && t.m->triplet_loss) {
-        st = tg_error(TG_ERR_INVALID, "%s:%d: triplet training runs in one process: the "
+        st = tg_error(TG_ERR_INVALID,
+                      "%s:%d: triplet training runs in one process: the "
                       "data-parallel step splits pair batches, not P x K ones",
                       t.def->source, t.def->triplet_line);
         goto done;
@@ -587,7 +600,8 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     int hw_h = t.data.ds.height, hw_w = t.data.ds.width;
     tg_shape s4 = tg_shape4(t.run.batch, 1, hw_h, hw_w);
     double margin = tg_op_attr_index(t.m->loss->op, "margin") >= 0
-                        ? tg_node_attr_float(t.m->loss, "margin") : 1.0;
+                        ? tg_node_attr_float(t.m->loss, "margin")
+                        : 1.0;
     val_result v = {0};
     int validated = 0;
     char note[4200];
@@ -598,12 +612,12 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         }
         tg_rng epoch_start = t.pairs_rng; /* saved on interruption: the pairs can be redrawn */
         tg_pairs_free(&t.train_pairs);
-        if (t.m->triplet_loss ? (st = tg_triplet_epoch_sample(&t.trip, n_batches, &t.pairs_rng))
-                              : (st = tg_pairs_sample(&t.data.ds, t.data.train, t.data.n_train,
-                                                      (size_t)t.run.pairs_per_epoch,
-                                                      t.run.similar_frac,
-                                                      t.run.balance == TG_BALANCE_PAIRS,
-                                                      &t.pairs_rng, &t.train_pairs))) {
+        if (t.m->triplet_loss
+                ? (st = tg_triplet_epoch_sample(&t.trip, n_batches, &t.pairs_rng))
+                : (st = tg_pairs_sample(&t.data.ds, t.data.train, t.data.n_train,
+                                        (size_t)t.run.pairs_per_epoch, t.run.similar_frac,
+                                        t.run.balance == TG_BALANCE_PAIRS, &t.pairs_rng,
+                                        &t.train_pairs))) {
             st = tg_run_pairs_error(st, "training");
             goto done;
         }
@@ -630,10 +644,12 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                 st = tg_train_step(t.m->graph, t.m->triplet_loss, t.opt, &so, &step);
                 if (!st) tg_triplet_epoch_observe(&t.trip, t.m);
             } else {
-                if ((st = tg_pairs_batch(&t.data.ds, &t.train_pairs, (size_t)b * (size_t)t.run.batch,
-                                         (size_t)t.run.batch, t.run.augment ? &t.aug : NULL, &t.aug_rng,
-                                         t.xa, t.xb, t.y)) ||
-                    (st = tg_input_set(t.m->a, s4, t.xa)) || (st = tg_input_set(t.m->b, s4, t.xb)) ||
+                if ((st =
+                         tg_pairs_batch(&t.data.ds, &t.train_pairs, (size_t)b * (size_t)t.run.batch,
+                                        (size_t)t.run.batch, t.run.augment ? &t.aug : NULL,
+                                        &t.aug_rng, t.xa, t.xb, t.y)) ||
+                    (st = tg_input_set(t.m->a, s4, t.xa)) ||
+                    (st = tg_input_set(t.m->b, s4, t.xb)) ||
                     (st = tg_input_set(t.m->y, tg_shape1(t.run.batch), t.y)))
                     goto done;
                 st = tg_train_step(t.m->graph, t.m->loss, t.opt, &so, &step);
@@ -641,17 +657,19 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
             if (st == TG_ERR_NUMERIC) {
                 char why[256];
                 snprintf(why, sizeof why, "%s", tg_last_error());
-                st = tg_error(TG_ERR_NUMERIC, "training diverged at epoch %lld, batch %d (%s); "
+                st = tg_error(TG_ERR_NUMERIC,
+                              "training diverged at epoch %lld, batch %d (%s); "
                               "%s; try a lower learning rate (--lr) or gradient clipping (clip= on "
-                              "the train line)", (long long)t.epoch + 1, b + 1, why,
-                              kept_note(&t, note, sizeof note));
+                              "the train line)",
+                              (long long)t.epoch + 1, b + 1, why, kept_note(&t, note, sizeof note));
             }
             if (st) goto done;
             /* Every rank holds the same parameters, moments and statistics after a step, so
              * every rank reaches this verdict alone, with no extra exchange. */
             const char *bad = nonfinite_state(&t);
             if (bad) {
-                st = tg_error(TG_ERR_NUMERIC, "training diverged at epoch %lld, batch %d: %s are "
+                st = tg_error(TG_ERR_NUMERIC,
+                              "training diverged at epoch %lld, batch %d: %s are "
                               "no longer finite; %s; try a lower learning rate (--lr), gradient "
                               "clipping (clip= on the train line) or check the data's norm=",
                               (long long)t.epoch + 1, b + 1, bad, kept_note(&t, note, sizeof note));
@@ -689,9 +707,11 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         r->collapsed = v.max_dist < 1e-2 * margin;
         t.collapsed_epochs = r->collapsed ? t.collapsed_epochs + 1 : 0;
         if (r->collapsed && o->progress >= 0)
-            fprintf(t.log, "%swarning: the embedding has collapsed (validation distances at most %.2g "
+            fprintf(t.log,
+                    "%swarning: the embedding has collapsed (validation distances at most %.2g "
                     "with margin %g); normalise it (normalize=true on the siamese line) or pick a "
-                    "margin for the distance scale\n", o->progress == 1 ? "\n" : "", v.max_dist, margin);
+                    "margin for the distance scale\n",
+                    o->progress == 1 ? "\n" : "", v.max_dist, margin);
         if (v.loss < t.best_val) {
             t.best_val = v.loss;
             t.run.best_epoch = (int)t.epoch;
@@ -731,7 +751,8 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
     if (r->interrupted) {
         if ((st = ROOT_WRITES(&t, save_checkpoint(&t, t.last_path)))) goto done;
         if (o->progress >= 0)
-            fprintf(t.log, "\ninterrupted: state saved to %s; continue with --resume\n", t.last_path);
+            fprintf(t.log, "\ninterrupted: state saved to %s; continue with --resume\n",
+                    t.last_path);
     }
     r->epochs_done = (int)t.epoch;
     r->best_epoch = t.run.best_epoch;

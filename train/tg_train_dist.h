@@ -17,8 +17,8 @@
  * *own_comm, for the caller to free after the tg_dist). *shards: 0 means one per
  * rank; fixed mode stores its actual count there (kept in the run record). Errors
  * say how to pick a batch or rank count that fits. */
-tg_status tg_train_dist_start(tg_comm *comm, tg_reduce reduce, int *shards, tg_graph *g,
-                              int batch, uint64_t seed, tg_comm **own_comm, tg_dist **out);
+tg_status tg_train_dist_start(tg_comm *comm, tg_reduce reduce, int *shards, tg_graph *g, int batch,
+                              uint64_t seed, tg_comm **own_comm, tg_dist **out);
 
 /* Every rank learns the outcome of a step some ranks may fail alone (tg_comm_agree). */
 tg_status tg_train_dist_agree(tg_dist *d, tg_status st);
