@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -19,5 +20,32 @@ tg_status tg_mkdir_p(const char *path) {
         *p = c;
         if (!c) break;
     }
+    return TG_OK;
+}
+
+tg_status tg_epoch_csv_keep(const char *path, const char *header, int64_t keep) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        f = fopen(path, "w");
+        if (!f || fputs(header, f) < 0 || fclose(f))
+            return tg_error(TG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        return TG_OK;
+    }
+    char tmp[4200], line[1024];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(f);
+        return tg_error(TG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    }
+    fputs(header, out);
+    while (fgets(line, sizeof line, f)) {
+        char *end;
+        long e = strtol(line, &end, 10);
+        if (end != line && *end == ',' && e >= 1 && e <= keep) fputs(line, out);
+    }
+    fclose(f);
+    if (ferror(out) | fclose(out) | rename(tmp, path))
+        return tg_error(TG_ERR_IO, "cannot rewrite %s: %s", path, strerror(errno));
     return TG_OK;
 }

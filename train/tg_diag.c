@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/tg_fs.h"
+
 enum { HIST_BINS = 10 };
 
 /* One parameter tensor: where it lives in the flat buffer. */
@@ -40,32 +42,9 @@ struct tg_diag {
 
 static const char *HEADER = "epoch,metric,key,value\n";
 
-/* Keep the header and rows of epochs <= keep (a resumed run appends after them). */
-static tg_status truncate_rows(const char *path, int64_t keep) {
-    FILE *f = fopen(path, "r");
-    if (!f) return TG_OK;
-    char tmp[4200], line[512];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
-    if (!out) {
-        fclose(f);
-        return tg_error(TG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    }
-    fputs(HEADER, out);
-    while (fgets(line, sizeof line, f)) {
-        char *end;
-        long e = strtol(line, &end, 10);
-        if (end != line && *end == ',' && e >= 1 && e <= keep) fputs(line, out);
-    }
-    fclose(f);
-    if (ferror(out) | fclose(out) | rename(tmp, path))
-        return tg_error(TG_ERR_IO, "cannot rewrite %s: %s", path, strerror(errno));
-    return TG_OK;
-}
-
 tg_status tg_diag_open(const char *path, tg_model *m, int64_t keep, tg_diag **out) {
     *out = NULL;
-    tg_status st = truncate_rows(path, keep);
+    tg_status st = tg_epoch_csv_keep(path, HEADER, keep);
     if (st) return st;
     tg_diag *d = calloc(1, sizeof *d);
     if (!d) return tg_error(TG_ERR_NOMEM, "out of memory");

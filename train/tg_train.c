@@ -123,35 +123,6 @@ static tg_status load_settings(trainer *t, const tg_checkpoint *ck) {
 static const char *METRICS_HEADER = "epoch,train_loss,val_loss,val_accuracy,val_auc,threshold,lr,"
                                     "mean_val_distance,seconds,pairs_per_second\n";
 
-/* Keep only rows of completed epochs (<= keep), so a resumed run appends cleanly
- * whatever happened between a row and its checkpoint. */
-static tg_status metrics_truncate(const char *path, int64_t keep) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        f = fopen(path, "w");
-        if (!f || fputs(METRICS_HEADER, f) < 0 || fclose(f))
-            return tg_error(TG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-        return TG_OK;
-    }
-    char tmp[4200], line[1024];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
-    if (!out) {
-        fclose(f);
-        return tg_error(TG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    }
-    fputs(METRICS_HEADER, out);
-    while (fgets(line, sizeof line, f)) {
-        char *end;
-        long e = strtol(line, &end, 10);
-        if (end != line && *end == ',' && e >= 1 && e <= keep) fputs(line, out);
-    }
-    fclose(f);
-    if (ferror(out) | fclose(out) | rename(tmp, path))
-        return tg_error(TG_ERR_IO, "cannot rewrite %s: %s", path, strerror(errno));
-    return TG_OK;
-}
-
 typedef struct history {
     int n;
     double *epoch, *train_loss, *val_loss, *val_acc, *val_auc;
@@ -400,7 +371,7 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         st = tg_error(TG_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if (is_root(t)) st = metrics_truncate(t->metrics_path, t->epoch);
+    if (is_root(t)) st = tg_epoch_csv_keep(t->metrics_path, METRICS_HEADER, t->epoch);
     if (!st && o->diagnostics && t->m->triplet_loss)
         st = tg_error(TG_ERR_INVALID, "--diagnostics measures pair training; %s trains on triplets",
                       t->def->source);
