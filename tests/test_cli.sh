@@ -9,23 +9,7 @@ TG=${TG:-./twingrad}
 SRC=${TG_SRCDIR:-.}
 dir=$(mktemp -d /tmp/tg_cli.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else bad "$1"; fi; }
-
-# One line on stderr, non-zero exit: the contract for every bad input.
-one_line_error() { # name, expected exit code, command...
-    name=$1 want=$2
-    shift 2
-    "$@" >"$dir/out" 2>"$dir/err"
-    rc=$?
-    lines=$(wc -l <"$dir/err")
-    if [ "$rc" -eq "$want" ] && [ "$lines" -eq 1 ]; then ok; else
-        bad "$name: exit $rc (want $want), $lines stderr lines: $(cat "$dir/err")"
-    fi
-}
+. "$SRC/tests/tg_check.sh"
 
 cat >"$dir/tiny.tg" <<'MODEL'
 input 32 32 1
@@ -343,5 +327,4 @@ check "idle OpenMP threads sleep by default" "grep GOMP_SPINCOUNT '$dir/err' | t
 env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose $TG --version >"$dir/version" 2>"$dir/err"
 check "a user's OMP_WAIT_POLICY is kept" "! grep -q \"GOMP_SPINCOUNT = '0'\" '$dir/err' && grep -q 'OpenMP wait: active' '$dir/version'"
 
-echo "$passed passed, $failed failed, 0 skipped"
-[ "$failed" -eq 0 ]
+finish

@@ -12,9 +12,7 @@ if [ ! -f "$fig1/metadata.csv" ]; then
 fi
 dir=$(mktemp -d /tmp/tg_xray.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-passed=0
-failed=0
-check() { if eval "$2"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $1"; fi; }
+. "$SRC/tests/tg_check.sh"
 
 cat >"$dir/tiny.tg" <<'MODEL'
 input 32 32 1
@@ -34,5 +32,4 @@ check "train on the Figure 1 X-rays" "[ $? -eq 0 ] && [ -s '$dir/fig1/best.tgc' 
 check "the load summary counts 40 images, 15 left out for an empty finding" \
     "grep -q 'loaded 40 images' '$dir/fig1.txt' && grep -q '15 with an empty label' '$dir/fig1.txt'"
 
-echo "$passed passed, $failed failed, 0 skipped"
-[ "$failed" -eq 0 ]
+finish

@@ -13,7 +13,6 @@ fi
 TG=${TG:-./twingrad}
 BUILD=${TG_BUILDDIR:-.}
 SRC=${TG_SRCDIR:-.}
-# Under a LeakSanitizer build: what Open MPI keeps from MPI_Init to exit is not ours.
 # Under AddressSanitizer, leak detection is off for the ranks: Open MPI keeps
 # allocations from MPI_Init to exit inside components it dlopens, whose frames
 # LeakSanitizer cannot name, so no suppression matches them. Memory errors are
@@ -24,13 +23,9 @@ export ASAN_OPTIONS
 CKDIFF=$BUILD/tests/tg_ckdiff
 dir=$(mktemp -d /tmp/tg_mpi.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else bad "$1"; show_err; fi; }
+. "$SRC/tests/tg_check.sh"
 # On a failure, what the last command said (most checks read $dir/err).
-show_err() { [ -s "${dir:-}/err" ] && sed 's/^/    stderr: /' "$dir/err" | head -20; return 0; }
+on_fail() { [ -s "${dir:-}/err" ] && sed 's/^/    stderr: /' "$dir/err" | head -20; return 0; }
 
 # Two ranks on a two-core machine, as root in CI containers, not bound to cores
 # (other jobs share them).
@@ -185,5 +180,4 @@ took=$(($(date +%s) - start))
 check "a killed rank ends the job within seconds (exit $rc after ${took}s)" "[ $rc -ne 0 ] && [ $took -lt 30 ]"
 check "... with a message naming the dead rank" "grep -q 'rank 1 .*exited on signal 9' '$dir/dead.err'"
 
-echo "test_mpi: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish test_mpi
