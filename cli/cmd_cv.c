@@ -32,6 +32,7 @@ static void cv_usage(FILE *out) {
             "                     every training-fold image trains; validation on them)\n"
             "  --epochs N, --batch N, --lr X, --seed N, --pairs N, --early-stop N,\n"
             "  --schedule S, --knn K, --augment, --threads N   as for train\n"
+            "  --knn-rule R       class-mean (default) or vote, as for eval\n"
             "  --progress bar|lines|quiet\n");
 }
 
@@ -55,6 +56,7 @@ int tg_cmd_cv(int argc, char **argv) {
                                              {"early-stop", required_argument, 0, 'E'},
                                              {"schedule", required_argument, 0, 'C'},
                                              {"knn", required_argument, 0, 'k'},
+                                             {"knn-rule", required_argument, 0, 'R'},
                                              {"augment", no_argument, 0, 'a'},
                                              {"threads", required_argument, 0, 't'},
                                              {"progress", required_argument, 0, 'P'},
@@ -81,6 +83,9 @@ int tg_cmd_cv(int argc, char **argv) {
             break;
         case 'C':
             o.train.schedule = optarg;
+            break;
+        case 'R':
+            if (tg_knn_rule_parse(optarg, &o.knn_rule)) BAD("--knn-rule: %s", tg_last_error());
             break;
         case 'K':
             if (tg_cli_parse_long(optarg, 2, 1000, &v))

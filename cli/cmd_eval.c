@@ -10,25 +10,31 @@
 #include "train/tg_train.h"
 
 static void eval_usage(FILE *out) {
-    fprintf(
-        out,
-        "usage: twingrad eval CHECKPOINT [--data SPEC] [--report FILE] [--knn K] [--threads N]\n"
-        "       twingrad eval CHECKPOINT --test SPEC [--reference SPEC] [...]\n"
-        "Evaluate on the test split of the data the model was trained on (or of SPEC),\n"
-        "or with --test on every image of a separate test set, with every image of\n"
-        "--reference (default: the training spec) as the k-NN references:\n"
-        "pair accuracy at the threshold chosen on validation, ROC AUC and the confusion\n"
-        "matrix; then k-NN classification of single test images with the training\n"
-        "images as references: accuracy, sensitivity, specificity, AUC of the k-NN score.\n"
-        "The report goes to FILE (default: eval.html next to the checkpoint).\n");
+    fprintf(out,
+            "usage: twingrad eval CHECKPOINT [--data SPEC] [--report FILE] [--knn K]\n"
+            "                     [--knn-rule class-mean|vote] [--threads N]\n"
+            "       twingrad eval CHECKPOINT --test SPEC [--reference SPEC] [...]\n"
+            "Evaluate on the test split of the data the model was trained on (or of SPEC),\n"
+            "or with --test on every image of a separate test set, with every image of\n"
+            "--reference (default: the training spec) as the k-NN references:\n"
+            "pair accuracy at the threshold chosen on validation, ROC AUC and the confusion\n"
+            "matrix; then k-NN classification of single test images with the training\n"
+            "images as references: accuracy, sensitivity, specificity, AUC of the k-NN score.\n"
+            "--knn-rule: class-mean (default) takes the class whose own K nearest references\n"
+            "are nearest on average; vote takes the majority of the K nearest.\n"
+            "The report goes to FILE (default: eval.html next to the checkpoint).\n");
 }
 
 int tg_cmd_eval(int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"data", required_argument, 0, 'd'}, {"report", required_argument, 0, 'r'},
-        {"test", required_argument, 0, 'T'}, {"reference", required_argument, 0, 'R'},
-        {"knn", required_argument, 0, 'k'},  {"threads", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"data", required_argument, 0, 'd'},
+                                             {"report", required_argument, 0, 'r'},
+                                             {"test", required_argument, 0, 'T'},
+                                             {"reference", required_argument, 0, 'R'},
+                                             {"knn", required_argument, 0, 'k'},
+                                             {"threads", required_argument, 0, 't'},
+                                             {"knn-rule", required_argument, 0, 'K'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
     tg_eval_opts o = {0};
     long v;
     int c;
@@ -53,6 +59,10 @@ int tg_cmd_eval(int argc, char **argv) {
                 return tg_cli_fail("eval", TG_EXIT_USAGE, "--knn: expected 1..1000, got '%s'",
                                    optarg);
             o.knn_k = (int)v;
+            break;
+        case 'K':
+            if (tg_knn_rule_parse(optarg, &o.knn_rule))
+                return tg_cli_fail("eval", TG_EXIT_USAGE, "--knn-rule: %s", tg_last_error());
             break;
         case 't':
             if (tg_cli_parse_long(optarg, 1, 1024, &v))
@@ -217,9 +227,14 @@ done:
 static void predict_usage(FILE *out) {
     fprintf(out,
             "usage: twingrad predict CHECKPOINT IMAGE... --reference SPEC [--knn K] [--show N]\n"
+            "                        [--knn-rule class-mean|vote]\n"
             "Classify each IMAGE by its K nearest reference images (labelled, from SPEC) in\n"
-            "embedding space. Prints the class, the score (share of neighbours in class 1)\n"
-            "and the N nearest references with their distances (default N = 3).\n"
+            "embedding space: class-mean (default) takes the class whose own K nearest\n"
+            "references are nearest on average, vote the majority of the K nearest. Prints\n"
+            "the class, for two classes the score (class-mean: mean distance to the K nearest\n"
+            "of class 0 minus to the K nearest of class 1, positive means class 1; vote: the\n"
+            "share of neighbours in class 1), and the N nearest references with their\n"
+            "distances (default N = 3).\n"
             "Images are prepared like SPEC's images (its size, aspect and norm keys).\n");
 }
 
@@ -227,10 +242,12 @@ int tg_cmd_predict(int argc, char **argv) {
     static const struct option longopts[] = {{"reference", required_argument, 0, 'r'},
                                              {"knn", required_argument, 0, 'k'},
                                              {"show", required_argument, 0, 's'},
+                                             {"knn-rule", required_argument, 0, 'K'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     const char *ref_spec = NULL;
     long k = 0, show = 3;
+    tg_knn_rule rule = TG_KNN_CLASS_MEAN;
     int c;
     optind = 1;
     opterr = 0;
@@ -243,6 +260,10 @@ int tg_cmd_predict(int argc, char **argv) {
             if (tg_cli_parse_long(optarg, 1, 1000, &k))
                 return tg_cli_fail("predict", TG_EXIT_USAGE, "--knn: expected 1..1000, got '%s'",
                                    optarg);
+            break;
+        case 'K':
+            if (tg_knn_rule_parse(optarg, &rule))
+                return tg_cli_fail("predict", TG_EXIT_USAGE, "--knn-rule: %s", tg_last_error());
             break;
         case 's':
             if (tg_cli_parse_long(optarg, 0, 1000, &show))
@@ -315,12 +336,15 @@ int tg_cmd_predict(int argc, char **argv) {
     if (tg_eval_embed(t.model, &ref, idx, ref.n, ref_emb) ||
         tg_model_embed(t.model, q, n_img, q_emb) ||
         tg_knn_classify(ref_emb, ref_labels, (int)ref.n, q_emb, n_img, dim, (int)k, ref.n_classes,
-                        pred, score, nb, dist)) {
+                        NULL, NULL, nb, dist) ||
+        tg_knn_predict(ref_emb, ref_labels, (int)ref.n, q_emb, n_img, dim, (int)k, ref.n_classes,
+                       rule, pred, ref.n_classes == 2 ? score : NULL)) {
         tg_cli_fail("predict", TG_EXIT_FAILURE, "%s", tg_last_error());
         goto done;
     }
     for (int i = 0; i < n_img; i++) {
-        printf("%s\tclass=%s\tscore=%.3f", images[i], ref.class_names[pred[i]], score[i]);
+        printf("%s\tclass=%s", images[i], ref.class_names[pred[i]]);
+        if (ref.n_classes == 2) printf("\tscore=%.3f", score[i]);
         for (int j = 0; j < show && j < k; j++)
             printf("\t%s (%s, d=%.4f)", ref.paths[nb[i * k + j]],
                    ref.class_names[ref.labels[nb[i * k + j]]], dist[i * k + j]);

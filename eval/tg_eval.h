@@ -24,6 +24,7 @@ typedef struct tg_eval_opts {
     const char *reference_spec; /* with test_spec: the k-NN references (NULL: the stored spec) */
     const char *report_path;    /* NULL: no report; else an HTML report is written there */
     int knn_k;                  /* 0: the value stored in the checkpoint (default 5) */
+    tg_knn_rule knn_rule;       /* the k-NN decision (0: TG_KNN_CLASS_MEAN) */
     int threads;
     FILE *log; /* summary lines (NULL: quiet) */
 } tg_eval_opts;
@@ -34,6 +35,7 @@ typedef struct tg_eval_result {
     double pair_accuracy, pair_auc;
     tg_confusion pairs; /* positive = dissimilar pair, predicted when distance >= threshold */
     int n_test, n_reference, k, n_classes;
+    tg_knn_rule knn_rule; /* the rule knn_accuracy and knn decided by */
     double knn_accuracy, knn_sensitivity, knn_specificity, knn_auc; /* binary: class 1 positive */
     tg_confusion knn;                                               /* binary datasets only */
     float *scores; /* binary: n_test graded k-NN scores (tg_knn_margin_score), the

@@ -44,8 +44,8 @@ static tg_status pair_eval(tg_model *m, subset test, uint64_t seed, double thres
     return st;
 }
 
-static tg_status knn_eval(tg_model *m, subset refs, subset test, int k, tg_eval_result *r,
-                          tg_roc *roc) {
+static tg_status knn_eval(tg_model *m, subset refs, subset test, int k, tg_knn_rule rule,
+                          tg_eval_result *r, tg_roc *roc) {
     size_t n_ref = refs.n, n_test = test.n, dim = (size_t)m->embed_dim;
     float *ref = malloc(n_ref * dim * sizeof(float)), *q = malloc(n_test * dim * sizeof(float));
     float *score = malloc(n_test * sizeof(float));
@@ -61,9 +61,10 @@ static tg_status knn_eval(tg_model *m, subset refs, subset test, int k, tg_eval_
     tg_eval_labels(test.ds, test.idx, n_test, truth);
     if ((st = tg_eval_embed(m, refs.ds, refs.idx, n_ref, ref)) ||
         (st = tg_eval_embed(m, test.ds, test.idx, n_test, q)) ||
-        (st = tg_knn_classify(ref, ref_labels, (int)n_ref, q, (int)n_test, (int)dim, k,
-                              refs.ds->n_classes, pred, score, NULL, NULL)))
+        (st = tg_knn_predict(ref, ref_labels, (int)n_ref, q, (int)n_test, (int)dim, k,
+                             refs.ds->n_classes, rule, pred, NULL)))
         goto done;
+    r->knn_rule = rule;
     r->n_test = (int)n_test;
     r->n_reference = (int)n_ref;
     r->k = k;
@@ -74,7 +75,8 @@ static tg_status knn_eval(tg_model *m, subset refs, subset test, int k, tg_eval_
     r->knn_sensitivity = r->knn_specificity = r->knn_auc = NAN;
     if (refs.ds->n_classes == 2) {
         /* The AUC ranks the graded score (mean distance to the k nearest negatives
-         * minus to the k nearest positives); the confusion matrix counts the vote. */
+         * minus to the k nearest positives), whatever the rule; the confusion matrix
+         * counts the rule's decisions. */
         if ((st = tg_knn_margin_score(ref, ref_labels, (int)n_ref, q, (int)n_test, (int)dim, k,
                                       score)))
             goto done;
@@ -119,6 +121,11 @@ static tg_status write_eval_report(const char *path, const tg_eval_opts *o, cons
     tg_report_confusion(rep, "Pairs at the threshold", &r->pairs, "dissimilar", "similar");
     tg_report_heading(rep, "Single images by k-NN");
     tg_report_kv(rep, "k", "%d", r->k);
+    tg_report_kv(rep, "decision", "%s",
+                 r->knn_rule == TG_KNN_VOTE
+                     ? "vote: the majority class of the k nearest references"
+                     : "class-mean: the class whose own k nearest references are nearest on "
+                       "average");
     tg_report_kv(rep, "accuracy", "%.4f", r->knn_accuracy);
     if (r->n_classes == 2) {
         const char *pos = ds->class_names[1], *neg = ds->class_names[0];
@@ -232,13 +239,13 @@ static tg_status evaluate(const tg_eval_opts *o, tg_eval_result *r) {
     }
     int k = o->knn_k > 0 ? o->knn_k : t.knn_k;
     if ((st = pair_eval(t.model, test, t.seed, t.threshold, r, &pair_roc)) ||
-        (st = knn_eval(t.model, refs, test, k, r, &knn_roc)))
+        (st = knn_eval(t.model, refs, test, k, o->knn_rule, r, &knn_roc)))
         goto done;
     if (o->log) {
         fprintf(o->log, "test pairs: %d  accuracy %.4f  AUC %.4f  (threshold %.4f)\n", r->n_pairs,
                 r->pair_accuracy, r->pair_auc, r->threshold);
-        fprintf(o->log, "k-NN (k=%d, %d references): %d test images  accuracy %.4f", r->k,
-                r->n_reference, r->n_test, r->knn_accuracy);
+        fprintf(o->log, "k-NN (k=%d, %s, %d references): %d test images  accuracy %.4f", r->k,
+                tg_knn_rule_name(r->knn_rule), r->n_reference, r->n_test, r->knn_accuracy);
         if (r->n_classes == 2)
             fprintf(o->log, "  sensitivity %.4f  specificity %.4f  AUC %.4f", r->knn_sensitivity,
                     r->knn_specificity, r->knn_auc);

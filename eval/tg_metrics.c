@@ -266,54 +266,115 @@ done:
     return st;
 }
 
-tg_status tg_knn_margin_score(const float *ref, const int *ref_labels, int n_ref,
-                              const float *query, int n_query, int dim, int k, float *score) {
-    if (n_ref < 1 || n_query < 0 || dim < 1 || k < 1)
+const char *tg_knn_rule_name(tg_knn_rule rule) {
+    return rule == TG_KNN_CLASS_MEAN ? "class-mean" : rule == TG_KNN_VOTE ? "vote" : NULL;
+}
+
+tg_status tg_knn_rule_parse(const char *name, tg_knn_rule *out) {
+    for (tg_knn_rule r = TG_KNN_CLASS_MEAN; r <= TG_KNN_VOTE; r++)
+        if (name && !strcmp(name, tg_knn_rule_name(r))) {
+            *out = r;
+            return TG_OK;
+        }
+    return tg_error(TG_ERR_INVALID, "unknown k-NN rule '%s' (choose class-mean or vote)",
+                    name ? name : "");
+}
+
+tg_status tg_knn_class_distances(const float *ref, const int *ref_labels, int n_ref,
+                                 const float *query, int n_query, int dim, int k, int n_classes,
+                                 float *class_dist) {
+    if (n_ref < 1 || n_query < 0 || dim < 1 || k < 1 || n_classes < 1)
         return tg_error(TG_ERR_INVALID,
-                        "k-NN score: bad sizes (references %d, queries %d, dim %d, "
-                        "k %d)",
-                        n_ref, n_query, dim, k);
-    int count[2] = {0, 0};
-    for (int r = 0; r < n_ref; r++) {
-        if (ref_labels[r] != 0 && ref_labels[r] != 1)
-            return tg_error(TG_ERR_INVALID,
-                            "k-NN score: reference %d has label %d; two classes "
-                            "(0, 1) only",
-                            r, ref_labels[r]);
-        count[ref_labels[r]]++;
-    }
-    if (!count[0] || !count[1])
-        return tg_error(TG_ERR_INVALID, "k-NN score: the references hold only class %d",
-                        count[0] ? 0 : 1);
+                        "k-NN: bad sizes (references %d, queries %d, dim %d, k %d, "
+                        "classes %d)",
+                        n_ref, n_query, dim, k, n_classes);
+    for (int r = 0; r < n_ref; r++)
+        if (ref_labels[r] < 0 || ref_labels[r] >= n_classes)
+            return tg_error(TG_ERR_INVALID, "k-NN: reference %d has label %d, outside 0..%d", r,
+                            ref_labels[r], n_classes - 1);
     float *sub = malloc((size_t)n_ref * (size_t)dim * sizeof(float));
     int *zeros = calloc((size_t)n_ref, sizeof(int));
     float *dist = malloc((size_t)(n_query ? n_query : 1) * (size_t)k * sizeof(float));
     tg_status st = TG_OK;
     if (!sub || !zeros || !dist) {
-        st = tg_error(TG_ERR_NOMEM, "k-NN score: out of memory");
+        st = tg_error(TG_ERR_NOMEM, "k-NN: out of memory");
         goto done;
     }
-    for (int i = 0; i < n_query; i++) score[i] = 0.0f;
-    for (int c = 0; c < 2 && !st; c++) {
+    for (int c = 0; c < n_classes && !st; c++) {
         /* This class's references alone: the k nearest of them for every query. */
         int m = 0;
         for (int r = 0; r < n_ref; r++)
             if (ref_labels[r] == c)
                 memcpy(sub + (size_t)m++ * dim, ref + (size_t)r * dim, (size_t)dim * sizeof(float));
         int kc = k < m ? k : m;
-        if ((st = tg_knn_classify(sub, zeros, m, query, n_query, dim, kc, 1, NULL, NULL, NULL,
-                                  dist)))
+        if (m && (st = tg_knn_classify(sub, zeros, m, query, n_query, dim, kc, 1, NULL, NULL, NULL,
+                                       dist)))
             break;
         for (int i = 0; i < n_query; i++) {
             double mean = 0;
             for (int j = 0; j < kc; j++) mean += dist[(size_t)i * kc + j];
-            mean /= kc;
-            score[i] += (float)(c == 0 ? mean : -mean);
+            class_dist[(size_t)i * n_classes + c] = m ? (float)(mean / kc) : INFINITY;
         }
     }
 done:
     free(sub);
     free(zeros);
     free(dist);
+    return st;
+}
+
+static tg_status knn_need_both_classes(const int *ref_labels, int n_ref, const char *what) {
+    int count[2] = {0, 0};
+    for (int r = 0; r < n_ref; r++) {
+        if (ref_labels[r] != 0 && ref_labels[r] != 1)
+            return tg_error(TG_ERR_INVALID,
+                            "%s: reference %d has label %d; two classes (0, 1) only", what, r,
+                            ref_labels[r]);
+        count[ref_labels[r]]++;
+    }
+    if (!count[0] || !count[1])
+        return tg_error(TG_ERR_INVALID, "%s: the references hold only class %d", what,
+                        count[0] ? 0 : 1);
+    return TG_OK;
+}
+
+tg_status tg_knn_margin_score(const float *ref, const int *ref_labels, int n_ref,
+                              const float *query, int n_query, int dim, int k, float *score) {
+    tg_status st = knn_need_both_classes(ref_labels, n_ref, "k-NN score");
+    if (st) return st;
+    float *cd = malloc((size_t)(n_query ? n_query : 1) * 2 * sizeof(float));
+    if (!cd) return tg_error(TG_ERR_NOMEM, "k-NN score: out of memory");
+    st = tg_knn_class_distances(ref, ref_labels, n_ref, query, n_query, dim, k, 2, cd);
+    for (int i = 0; i < n_query && !st; i++) score[i] = cd[2 * i] - cd[2 * i + 1];
+    free(cd);
+    return st;
+}
+
+tg_status tg_knn_predict(const float *ref, const int *ref_labels, int n_ref, const float *query,
+                         int n_query, int dim, int k, int n_classes, tg_knn_rule rule, int *pred,
+                         float *score) {
+    if (score && n_classes != 2)
+        return tg_error(TG_ERR_INVALID, "k-NN: a score needs two classes, not %d", n_classes);
+    if (rule == TG_KNN_VOTE)
+        return tg_knn_classify(ref, ref_labels, n_ref, query, n_query, dim, k, n_classes, pred,
+                               score, NULL, NULL);
+    if (rule != TG_KNN_CLASS_MEAN) return tg_error(TG_ERR_INVALID, "k-NN: unknown rule %d", rule);
+    if (n_classes == 2) {
+        tg_status st = knn_need_both_classes(ref_labels, n_ref, "k-NN");
+        if (st) return st;
+    }
+    float *cd = malloc((size_t)(n_query ? n_query : 1) * (size_t)n_classes * sizeof(float));
+    if (!cd) return tg_error(TG_ERR_NOMEM, "k-NN: out of memory");
+    tg_status st =
+        tg_knn_class_distances(ref, ref_labels, n_ref, query, n_query, dim, k, n_classes, cd);
+    for (int i = 0; i < n_query && !st; i++) {
+        const float *row = cd + (size_t)i * n_classes;
+        int best = 0; /* the smallest mean distance; a tie goes to the lower class */
+        for (int c = 1; c < n_classes; c++)
+            if (row[c] < row[best]) best = c;
+        if (pred) pred[i] = best;
+        if (score) score[i] = row[0] - row[1];
+    }
+    free(cd);
     return st;
 }

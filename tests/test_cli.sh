@@ -96,6 +96,10 @@ img=$(ls "$dir/data/images" | head -n 1)
 $TG predict "$dir/ref/best.tgc" "$dir/data/images/$img" --reference "synth:$dir/data" >"$dir/pred.txt"
 check "predict prints one line per image with a class" "[ \$(wc -l <'$dir/pred.txt') -eq 1 ] && grep -q 'class=' '$dir/pred.txt'"
 check "predict finds the image itself at distance 0" "grep -q 'd=0.0000' '$dir/pred.txt'"
+$TG predict "$dir/ref/best.tgc" "$dir/data/images/$img" --reference "synth:$dir/data" \
+    --knn-rule vote >"$dir/pred-vote.txt"
+check "predict --knn-rule vote scores by the share of neighbours" \
+    "grep -Eq 'score=(0|0.2|0.4|0.6|0.8|1).000' '$dir/pred-vote.txt'"
 
 # models/siamese_cosine.tg needs the example plugin (tests/test_plugin.sh tests that)
 plugin="${TG_BUILDDIR:-.}/examples/.libs/triplet_ops.so"
@@ -129,7 +133,13 @@ $TG train "$dir/tiny.tg" --data "$spec_split" --out "$dir/split" --epochs 1 --th
     --progress lines >"$dir/split.txt" 2>&1
 check "train with split=COL" "[ $? -eq 0 ] && grep -q 'split given by the spec: 32 training, 8 validation, 8 test' '$dir/split.txt'"
 $TG eval "$dir/split/best.tgc" >"$dir/split-eval.txt"
-check "eval scores the spec's test rows" "grep -q 'k-NN (k=5, 32 references): 8 test images' '$dir/split-eval.txt'"
+check "eval scores the spec's test rows" "grep -q 'k-NN (k=5, class-mean, 32 references): 8 test images' '$dir/split-eval.txt'"
+# The k-NN rule: both rules score the same test images; a rule that is neither is refused.
+$TG eval "$dir/split/best.tgc" --knn-rule vote --report "$dir/vote.html" >"$dir/split-vote.txt"
+check "eval --knn-rule vote" "grep -q 'k-NN (k=5, vote, 32 references): 8 test images' '$dir/split-vote.txt'"
+check "the report names the k-NN rule" "grep -q 'majority class of the k nearest' '$dir/vote.html'"
+one_line_error "an unknown k-NN rule" 2 $TG eval "$dir/split/best.tgc" --knn-rule majority
+check "the k-NN rule error names both choices" "grep -q 'choose class-mean or vote' '$dir/err'"
 # The same rows scored as a separate test set against the training rows.
 awk -F, 'NR == 1 || $NF == "test"' "$dir/data/split.csv" >"$dir/data/test-only.csv"
 awk -F, 'NR == 1 || $NF == "train"' "$dir/data/split.csv" >"$dir/data/train-only.csv"

@@ -194,6 +194,74 @@ START_TEST(test_knn_tie_goes_to_nearest_and_bad_args_fail) {
 }
 END_TEST
 
+/* The class-mean rule against a brute force over three classes (one of them with
+ * fewer than k references), and the case it exists for: a minority class whose few
+ * references are nearest, outvoted by a majority class under TG_KNN_VOTE. */
+START_TEST(test_knn_class_mean_rule) {
+    tg_rng r;
+    tg_rng_seed(&r, 11);
+    enum { NR = 60, NQ = 30, D = 4, K = 5, C = 3 };
+    float ref[NR * D], q[NQ * D], cd[NQ * C];
+    int labels[NR], pred[NQ];
+    for (int i = 0; i < NR; i++) {
+        labels[i] = i < 2 ? 2 : (int)tg_rng_below(&r, 2); /* class 2: two references */
+        for (int d = 0; d < D; d++) ref[i * D + d] = (float)tg_rng_normal(&r) + (float)labels[i];
+    }
+    for (int i = 0; i < NQ * D; i++) q[i] = (float)tg_rng_normal(&r) + 1.0f;
+    ck_assert_int_eq(tg_knn_class_distances(ref, labels, NR, q, NQ, D, K, C, cd), TG_OK);
+    ck_assert_int_eq(tg_knn_predict(ref, labels, NR, q, NQ, D, K, C, TG_KNN_CLASS_MEAN, pred, NULL),
+                     TG_OK);
+    for (int i = 0; i < NQ; i++) {
+        int best = 0;
+        for (int c = 0; c < C; c++) {
+            double dd[NR], mean = 0;
+            int m = 0, used[NR] = {0};
+            for (int j = 0; j < NR; j++)
+                if (labels[j] == c) {
+                    double a = 0;
+                    for (int d = 0; d < D; d++) a += pow((double)q[i * D + d] - ref[j * D + d], 2);
+                    dd[m++] = sqrt(a);
+                }
+            int kc = K < m ? K : m;
+            for (int k = 0; k < kc; k++) {
+                int b = -1;
+                for (int j = 0; j < m; j++)
+                    if (!used[j] && (b < 0 || dd[j] < dd[b])) b = j;
+                used[b] = 1;
+                mean += dd[b] / kc;
+            }
+            ck_assert_double_eq_tol(cd[i * C + c], mean, 1e-4);
+            if (cd[i * C + c] < cd[i * C + best]) best = c;
+        }
+        ck_assert_int_eq(pred[i], best);
+    }
+    /* 1-D: negatives at 0 and 0.1, positives at 0.5 .. 1.0; query 0.3, k = 5. The
+     * five nearest are 0.1, 0.5, 0.0, 0.6, 0.7: three positives win the vote, but
+     * the negatives are nearer (mean 0.25 against 0.4 over five positives). */
+    float r1[8] = {0.0f, 0.1f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 1.0f}, q1[1] = {0.3f}, s1;
+    int l1[8] = {0, 0, 1, 1, 1, 1, 1, 1}, p1;
+    ck_assert_int_eq(tg_knn_predict(r1, l1, 8, q1, 1, 1, 5, 2, TG_KNN_VOTE, &p1, &s1), TG_OK);
+    ck_assert_int_eq(p1, 1);
+    ck_assert_float_eq_tol(s1, 0.6f, 1e-6f);
+    ck_assert_int_eq(tg_knn_predict(r1, l1, 8, q1, 1, 1, 5, 2, TG_KNN_CLASS_MEAN, &p1, &s1), TG_OK);
+    ck_assert_int_eq(p1, 0);
+    ck_assert_float_eq_tol(s1, 0.25f - 0.4f, 1e-5f);
+    /* A score needs two classes; two classes need both among the references. */
+    ck_assert_int_ne(tg_knn_predict(ref, labels, NR, q, NQ, D, K, C, TG_KNN_CLASS_MEAN, pred, cd),
+                     TG_OK);
+    int ones[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    ck_assert_int_ne(tg_knn_predict(r1, ones, 8, q1, 1, 1, 5, 2, TG_KNN_CLASS_MEAN, &p1, NULL),
+                     TG_OK);
+    /* Names round-trip; an unknown one is refused. */
+    tg_knn_rule rule;
+    ck_assert_int_eq(tg_knn_rule_parse("vote", &rule), TG_OK);
+    ck_assert_int_eq(rule, TG_KNN_VOTE);
+    ck_assert_int_eq(tg_knn_rule_parse(tg_knn_rule_name(TG_KNN_CLASS_MEAN), &rule), TG_OK);
+    ck_assert_int_eq(rule, TG_KNN_CLASS_MEAN);
+    ck_assert_int_ne(tg_knn_rule_parse("majority", &rule), TG_OK);
+}
+END_TEST
+
 START_TEST(test_report_writes_charts_atomically) {
     char dir[] = "/tmp/tg_report_XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -247,6 +315,7 @@ int main(void) {
     tcase_add_test(tc, test_knn_matches_brute_force);
     tcase_add_test(tc, test_knn_margin_score_matches_brute_force);
     tcase_add_test(tc, test_knn_tie_goes_to_nearest_and_bad_args_fail);
+    tcase_add_test(tc, test_knn_class_mean_rule);
     tcase_add_test(tc, test_report_writes_charts_atomically);
     suite_add_tcase(s, tc);
     return tg_check_run(s);

@@ -204,6 +204,7 @@ tg_status tg_cv(const tg_cv_opts *o, tg_cv_result *r) {
         tg_eval_opts eo = {.checkpoint = ckpt,
                            .report_path = report,
                            .knn_k = o->train.knn_k,
+                           .knn_rule = o->knn_rule,
                            .threads = o->train.threads};
         tg_eval_result e;
         if ((st = tg_evaluate(&eo, &e))) {

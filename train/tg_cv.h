@@ -9,16 +9,18 @@
 
 #include "autograd/tg_error.h"
 #include "autograd/tg_export.h"
+#include "eval/tg_metrics.h"
 #include "train/tg_train.h"
 
 TG_API_BEGIN
 
 typedef struct tg_cv_opts {
-    tg_train_opts train; /* model_path, data_spec, run_dir (the cv folder), and the training
-                            options every fold uses; its val_frac is carved from the training
-                            folds (0: none, the default here) and test_frac is unused */
-    int folds;           /* K >= 2; must equal the fold column's values when the spec has fold= */
-    uint64_t cv_seed;    /* seeds the fold assignment (the spec's cv_seed=) */
+    tg_train_opts train;  /* model_path, data_spec, run_dir (the cv folder), and the training
+                             options every fold uses; its val_frac is carved from the training
+                             folds (0: none, the default here) and test_frac is unused */
+    int folds;            /* K >= 2; must equal the fold column's values when the spec has fold= */
+    uint64_t cv_seed;     /* seeds the fold assignment (the spec's cv_seed=) */
+    tg_knn_rule knn_rule; /* the k-NN decision scoring each held-out fold */
 } tg_cv_opts;
 
 /* One fold's held-out scores. */
@@ -35,7 +37,7 @@ typedef struct tg_cv_result {
     double mean_auc, sd_auc;           /* k-NN score AUC over the folds */
     double mean_pair_auc, sd_pair_auc;
     double pooled_auc;      /* one ROC over every held-out image's k-NN score */
-    double pooled_accuracy; /* k-NN votes right over every held-out image */
+    double pooled_accuracy; /* k-NN decisions right over every held-out image */
 } tg_cv_result;
 
 /* Defaults: the training defaults with no validation images, 5 folds, seed 1. */
