@@ -31,7 +31,7 @@ static void cv_usage(FILE *out) {
             "  --val F            validation share carved from each training fold (default 0:\n"
             "                     every training-fold image trains; validation on them)\n"
             "  --epochs N, --batch N, --lr X, --seed N, --pairs N, --early-stop N,\n"
-            "  --schedule S, --knn K, --augment, --threads N   as for train\n"
+            "  --schedule S, --knn K, --augment, --no-augment, --threads N   as for train\n"
             "  --knn-rule R       class-mean (default) or vote, as for eval\n"
             "  --progress bar|lines|quiet\n");
 }
@@ -58,6 +58,7 @@ int tg_cmd_cv(int argc, char **argv) {
                                              {"knn", required_argument, 0, 'k'},
                                              {"knn-rule", required_argument, 0, 'R'},
                                              {"augment", no_argument, 0, 'a'},
+                                             {"no-augment", no_argument, 0, 'A'},
                                              {"threads", required_argument, 0, 't'},
                                              {"progress", required_argument, 0, 'P'},
                                              {"help", no_argument, 0, 'h'},
@@ -79,7 +80,8 @@ int tg_cmd_cv(int argc, char **argv) {
             o.train.run_dir = optarg;
             break;
         case 'a':
-            o.train.augment = 1;
+        case 'A':
+            o.train.augment = c == 'a';
             break;
         case 'C':
             o.train.schedule = optarg;

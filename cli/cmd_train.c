@@ -40,7 +40,8 @@ static void train_usage(FILE *out) {
         "  --balance pairs|undersample  class balance (default pairs: keep every image)\n"
         "  --pairs N          training pairs per epoch (default twice the training images)\n"
         "  --similar F        share of similar pairs (default 0.5)\n"
-        "  --augment          mild shifts, rotations, brightness and contrast\n"
+        "  --augment, --no-augment  mild shifts, rotations, brightness and contrast, or\n"
+        "                     none (default: the model's train line, augment=)\n"
         "  --knn K            k for k-NN evaluation (default 5)\n"
         "  --progress bar|lines|quiet   (default: bar on a terminal, lines otherwise)\n"
         "  --reduce fast|fixed  data-parallel combination of gradients (default fast);\n"
@@ -77,6 +78,7 @@ int tg_cmd_train(int argc, char **argv) {
         {"pairs", required_argument, 0, 'p'},
         {"similar", required_argument, 0, 'S'},
         {"augment", no_argument, 0, 'a'},
+        {"no-augment", no_argument, 0, 'A'},
         {"knn", required_argument, 0, 'k'},
         {"progress", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},
@@ -108,7 +110,8 @@ int tg_cmd_train(int argc, char **argv) {
             o.resume = 1;
             break;
         case 'a':
-            o.augment = 1;
+        case 'A':
+            o.augment = c == 'a';
             break;
         case 'D':
             o.diagnostics = 1;

@@ -64,6 +64,7 @@ typedef struct tg_model_train {
     int early_stop;              /* stop after this many epochs without a better validation
                                     loss; 0 = never (default) */
     double clip;                 /* clip the gradient's global norm to this; 0 = off (default) */
+    int augment;                 /* 1: mild augmentation of training images (default 0) */
 } tg_model_train;
 
 /* A parsed model file. The text is kept verbatim: a checkpoint stores it, and

@@ -1,6 +1,7 @@
 /* The head lines of a model file: `siamese` (normalisation, distance, loss and the
  * loss op's attributes) and `train` (optimizer, learning rate and schedule, batch,
- * epochs, seed, early stopping, clipping), each setting checked where it is written. */
+ * epochs, seed, early stopping, clipping, augmentation), each setting checked where it
+ * is written. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -13,8 +14,15 @@
 static const char *const siamese_keys[] = {"distance", "loss", "normalize", "output"};
 /* The train line's own keys; the optimizer's and the schedule's settings come
  * from their tables (tg_optimizer_setting_*, tg_schedule_setting_*). */
-static const char *const train_keys[] = {"optimizer", "lr",       "batch",      "epochs",
-                                         "seed",      "schedule", "early_stop", "clip"};
+static const char *const train_keys[] = {"optimizer", "lr",         "batch", "epochs", "seed",
+                                         "schedule",  "early_stop", "clip",  "augment"};
+
+/* true/yes/1 or false/no/0; -1 for anything else. */
+static int parse_bool(const char *value) {
+    if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "1")) return 1;
+    if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0")) return 0;
+    return -1;
+}
 
 /* ---- plugin lines: plugin NAME ---- */
 
@@ -94,12 +102,7 @@ tg_status tg_mp_parse_siamese(tg_mp_parser *p, const tg_mp_token *toks, int n) {
         if (strcmp(key, "distance") == 0) {
             if ((st = find_head_op(p, "distance", value, vcol, &d->distance))) return st;
         } else if (strcmp(key, "normalize") == 0) {
-            if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
-                d->normalize = 1;
-            else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
-                     strcmp(value, "0") == 0)
-                d->normalize = 0;
-            else
+            if ((d->normalize = parse_bool(value)) < 0)
                 return tg_mp_error(p, p->line, vcol, TG_ERR_ATTR,
                                    "siamese normalize: expected true or false, got '%s'", value);
             normalize_given = 1;
@@ -258,6 +261,10 @@ tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
                 return tg_mp_error(p, p->line, vcol, TG_ERR_ATTR,
                                    "train clip: expected a finite number >= 0 (0: off), got '%s'",
                                    value);
+        } else if (strcmp(key, "augment") == 0) {
+            if ((t->augment = parse_bool(value)) < 0)
+                return tg_mp_error(p, p->line, vcol, TG_ERR_ATTR,
+                                   "train augment: expected true or false, got '%s'", value);
         } else {
             int oi = tg_optimizer_setting_find(key), si = tg_schedule_setting_find(key);
             if (oi < 0 && si < 0) {
@@ -269,7 +276,7 @@ tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
                 return tg_mp_error(
                     p, p->line, toks[i].col, TG_ERR_ATTR,
                     "unknown train setting '%s' (expected optimizer, lr, batch, epochs, "
-                    "seed, schedule, early_stop, clip, or an optimizer or schedule "
+                    "seed, schedule, early_stop, clip, augment, or an optimizer or schedule "
                     "setting; see docs/model-format.md)",
                     key);
             }

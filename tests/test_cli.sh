@@ -163,6 +163,16 @@ one_line_error "a bad split value" 1 $TG train "$dir/tiny.tg" --out "$dir/bad" -
     --data "csv:$dir/data/metadata.csv,images=$dir/data/images,image=patientid,label=finding,positive=COVID-19,negative=*,split=sex"
 check "a bad split value names file:line" "grep -q 'metadata.csv:2:.*expected train, val or test' '$dir/err'"
 
+# augment= on the model's train line, and --no-augment over it.
+sed 's/^train .*/& augment=true/' "$dir/tiny.tg" >"$dir/tiny-aug.tg"
+$TG train "$dir/tiny-aug.tg" --data "synth:$dir/data" --out "$dir/aug" --epochs 1 --threads 1 \
+    --progress lines >"$dir/aug.txt" 2>&1
+check "train augment=true augments" "grep -q 'batch [0-9]*, augmented' '$dir/aug.txt'"
+$TG train "$dir/tiny-aug.tg" --data "synth:$dir/data" --out "$dir/noaug" --epochs 1 --threads 1 \
+    --no-augment --progress lines >"$dir/noaug.txt" 2>&1
+check "--no-augment overrides the model's augment=true" \
+    "grep -q 'training images' '$dir/noaug.txt' && ! grep -q 'augmented' '$dir/noaug.txt'"
+
 # --diagnostics: per-layer gradient norms and steps, margin terms, distance histograms.
 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/diag" --epochs 2 --diagnostics \
     --threads 1 --progress quiet

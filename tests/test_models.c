@@ -110,7 +110,7 @@ START_TEST(test_train_line_maps_onto_optimizer_and_schedule) {
                                "siamese normalize=false\n"
                                "train optimizer=sgd momentum=0.9 nesterov=1 weight_decay=5e-4 "
                                "lr=0.1 schedule=step step_size=7 gamma=0.5 seed=42 "
-                               "early_stop=3 clip=2.5 epochs=9 batch=16\n");
+                               "early_stop=3 clip=2.5 epochs=9 batch=16 augment=yes\n");
     ck_assert_int_eq(d->train.optim.kind, TG_OPTIM_SGD);
     ck_assert(d->train.optim.momentum == 0.9 && d->train.optim.nesterov == 1);
     ck_assert(d->train.optim.weight_decay == 5e-4);
@@ -118,7 +118,7 @@ START_TEST(test_train_line_maps_onto_optimizer_and_schedule) {
     ck_assert_int_eq(d->train.schedule.step_size, 7);
     ck_assert(d->train.schedule.gamma == 0.5 && d->train.schedule.lr == 0.1);
     ck_assert(d->train.seed == 42 && d->train.early_stop == 3 && d->train.clip == 2.5);
-    ck_assert(d->train.epochs == 9 && d->train.batch == 16);
+    ck_assert(d->train.epochs == 9 && d->train.batch == 16 && d->train.augment == 1);
     ck_assert_int_eq(d->normalize, 0);
     tg_model_def_free(d);
     /* No train line: the documented defaults. */
@@ -127,6 +127,7 @@ START_TEST(test_train_line_maps_onto_optimizer_and_schedule) {
     ck_assert_int_eq(d->train.schedule.kind, TG_SCHEDULE_CONSTANT);
     ck_assert(d->train.lr == 1e-3 && d->train.batch == 32 && d->train.epochs == 10);
     ck_assert(d->train.seed == 1 && d->train.early_stop == 0 && d->train.clip == 0.0);
+    ck_assert_int_eq(d->train.augment, 0);
     tg_model_def_free(d);
 }
 END_TEST
@@ -331,6 +332,10 @@ START_TEST(test_train_line_errors) {
     EXPECT_ERR(buf, 4, 14, "t_max");
     snprintf(buf, sizeof buf, "%strain seed=-4\n", head);
     EXPECT_ERR(buf, 4, 12, "train seed");
+    snprintf(buf, sizeof buf, "%strain augment=maybe\n", head);
+    EXPECT_ERR(buf, 4, 15, "train augment: expected true or false, got 'maybe'");
+    snprintf(buf, sizeof buf, "%strain augmnet=true\n", head);
+    EXPECT_ERR(buf, 4, 7, "did you mean 'augment'");
     snprintf(buf, sizeof buf, "%strain\ntrain\n", head);
     EXPECT_ERR(buf, 5, 1, "a second 'train' line");
 }

@@ -35,6 +35,7 @@ tg_train_opts tg_train_opts_default(void) {
     o.knn_k = 5;
     o.progress = 0;
     o.early_stop = -1;
+    o.augment = -1;
     o.collapse_stop = 3;
     return o;
 }
@@ -286,7 +287,7 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         t->run.by_group = o->by_group;
         t->run.balance = o->balance;
         t->run.similar_frac = o->similar_frac;
-        t->run.augment = o->augment;
+        t->run.augment = o->augment >= 0 ? o->augment : tr->augment;
         t->run.knn_k = o->knn_k > 0 ? o->knn_k : 5;
         t->run.batch = o->batch > 0 ? o->batch : tr->batch;
         t->run.lr = o->lr > 0 ? o->lr : tr->lr;
@@ -563,10 +564,10 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         goto done;
     }
     if (o->progress >= 0)
-        fprintf(t.log, "%s %s: %zu training images, %zu %s per epoch, %d epochs, batch %d\n",
+        fprintf(t.log, "%s %s: %zu training images, %zu %s per epoch, %d epochs, batch %d%s\n",
                 o->resume ? "resuming" : "training", t.def->source, t.data.n_train,
                 (size_t)t.run.pairs_per_epoch, t.m->triplet_loss ? "images (P x K)" : "pairs",
-                t.run.epochs, t.run.batch);
+                t.run.epochs, t.run.batch, t.run.augment ? ", augmented" : "");
     int n_batches = t.run.pairs_per_epoch / t.run.batch;
     int hw_h = t.data.ds.height, hw_w = t.data.ds.width;
     tg_shape s4 = tg_shape4(t.run.batch, 1, hw_h, hw_w);

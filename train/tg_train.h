@@ -33,7 +33,8 @@ typedef struct tg_train_opts {
     tg_balance balance;
     int pairs_per_epoch;  /* 0: twice the training images, rounded to whole batches */
     double similar_frac;  /* share of similar pairs (default 0.5) */
-    int augment;          /* 1: mild augmentation of training images */
+    int augment;          /* 1: mild augmentation of training images, 0: none, -1: as the
+                             model's train line says (the default) */
     int knn_k;            /* k for the k-NN evaluation in the report (default 5) */
     int threads;          /* 0: one per core */
     int progress;         /* 1: a progress bar (terminals), 0: a line per epoch, -1: quiet */
