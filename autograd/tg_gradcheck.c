@@ -30,6 +30,7 @@ typedef struct checker {
     double noise;          /* float rounding of f: FLT_EPSILON * sum_i |w_i out_i| at x */
     tg_gradcheck_opts o;
     tg_gradcheck_result *r;
+    const char *use_error; /* set when the op's backward_use proved wrong */
 } checker;
 
 /* f = sum_i w_i out_i, in double, after a forward from the saved RNG state; *scale (when
@@ -128,6 +129,49 @@ static tg_status check_tensor(checker *c, const char *name, float *x, const floa
     return TG_OK;
 }
 
+/* The op's backward_use, tested: a backward with every value it says it does not
+ * read poisoned (NaN; a TG_USE_SIGN output replaced by 1 and 0) must give the same
+ * gradients, bit for bit, as the one before. */
+static tg_status check_value_use(checker *c, float **grads) {
+    tg_node *out = c->out;
+    const tg_op *op = out->op;
+    float *saved[TG_MAX_INPUTS] = {0};
+    double f;
+    tg_status st = eval(c, &f);
+    for (int i = 0; i < out->n_inputs && !st; i++) {
+        if (op->backward_use(out, i) != TG_USE_NONE) continue;
+        tg_tensor *x = &out->inputs[i]->value;
+        size_t bytes = (size_t)tg_shape_numel(&x->shape) * sizeof(float);
+        if (!(saved[i] = malloc(bytes))) {
+            st = tg_error(TG_ERR_NOMEM, "gradcheck: out of memory");
+            break;
+        }
+        memcpy(saved[i], x->data, bytes);
+        for (int64_t k = 0; k < tg_shape_numel(&x->shape); k++) x->data[k] = NAN;
+    }
+    tg_value_use own = op->backward_use(out, -1);
+    for (int64_t k = 0; k < tg_shape_numel(&out->value.shape) && !st; k++)
+        if (own != TG_USE_VALUE)
+            out->value.data[k] = own == TG_USE_NONE ? NAN : (float)(out->value.data[k] > 0.0f);
+    if (!st) {
+        tg_graph_zero_grad(c->g);
+        st = tg_graph_backward_from(c->g, out, c->seed_grad);
+    }
+    for (int i = 0, n = tg_graph_node_count(c->g); i < n && !st; i++) {
+        tg_node *v = tg_graph_node(c->g, i);
+        if (grads[i] &&
+            memcmp(grads[i], v->grad.data, (size_t)tg_shape_numel(&v->value.shape) * sizeof(float)))
+            c->use_error = v->name;
+    }
+    for (int i = 0; i < out->n_inputs; i++)
+        if (saved[i]) {
+            memcpy(out->inputs[i]->value.data, saved[i],
+                   (size_t)tg_shape_numel(&out->inputs[i]->value.shape) * sizeof(float));
+            free(saved[i]);
+        }
+    return st;
+}
+
 static tg_status run_check(checker *c) {
     tg_graph *g = c->g;
     tg_gradcheck_result *r = c->r;
@@ -168,6 +212,8 @@ static tg_status run_check(checker *c) {
         }
         memcpy(grads[i], v->grad.data, (size_t)n * sizeof(float));
     }
+    if (c->weights && c->out->op && c->out->op->backward_use && (st = check_value_use(c, grads)))
+        goto done;
     tg_rng pick;
     tg_rng_seed(&pick, c->o.seed ^ 0x9e3779b97f4a7c15ULL);
     for (int i = 0; i < n_nodes && !st; i++) {
@@ -179,8 +225,13 @@ static tg_status run_check(checker *c) {
     if (st) goto done;
     int tried = r->probed + r->skipped;
     r->passed = r->probed > 0 && r->worst_error <= 1.0 &&
-                r->skipped <= (int)(TG_GRADCHECK_MAX_SKIP_SHARE * tried);
-    if (r->probed == 0)
+                r->skipped <= (int)(TG_GRADCHECK_MAX_SKIP_SHARE * tried) && !c->use_error;
+    if (c->use_error)
+        snprintf(r->report, sizeof r->report,
+                 "gradcheck FAILED: op '%s' declares (backward_use) that its backward does not "
+                 "read some values, but poisoning them changed the gradient of '%s'",
+                 c->out->op->name, c->use_error);
+    else if (r->probed == 0)
         snprintf(r->report, sizeof r->report, "gradcheck: nothing was probed (%d skipped on kinks)",
                  r->skipped);
     else

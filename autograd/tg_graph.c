@@ -50,6 +50,15 @@ struct tg_graph {
     size_t *pool_cap; /* floats in each */
     int *pool_busy;   /* 1 while a node's gradient lives in it */
     int n_pool;
+    tg_value_plan value_plan;
+    float *arena;     /* the values the plan drops, placed by forward liveness */
+    size_t arena_cap; /* floats */
+    struct {          /* what the current placement was made for */
+        int valid, version, shape_epoch;
+        const tg_node *target;
+        tg_value_plan plan;
+    } planned;
+    int values_dropped; /* the last forward ran under TG_VALUES_TARGET */
 };
 
 /* ---- small helpers ---- */
@@ -117,6 +126,7 @@ oom:
 static void node_free(tg_node *n) {
     tg_tensor_free(&n->value);
     tg_tensor_free(&n->grad);
+    free(n->sign_bits);
     free(n->saved);
     free(n->name);
     free(n);
@@ -171,6 +181,7 @@ void tg_graph_free(tg_graph *g) {
     free(g->pool);
     free(g->pool_cap);
     free(g->pool_busy);
+    free(g->arena);
     free(g);
 }
 
@@ -462,7 +473,15 @@ static tg_status size_buffers(tg_node *n, const tg_shape *out) {
         n->value.shape = *out;
         return TG_OK;
     }
-    if (tg_tensor_resize(&n->value, out)) return TG_ERR_NOMEM;
+    /* The value's memory comes from the plan at the next forward (plan_values): a
+     * value no forward computes, or that the plan drops, never takes a buffer. */
+    n->value.shape = *out;
+    if (n->value.owns_data && n->value.capacity < (size_t)tg_shape_numel(out)) {
+        free(n->value.data);
+        n->value.data = NULL;
+        n->value.capacity = 0;
+        n->value.owns_data = 0;
+    }
     if (n->grad.data && ensure_grad(n)) return TG_ERR_NOMEM;
     size_t saved = n->op->saved_bytes ? n->op->saved_bytes(n) : 0;
     if (saved > n->saved_size) {
@@ -629,6 +648,15 @@ tg_status tg_input_set(tg_node *x, tg_shape shape, const float *data) {
     return TG_OK;
 }
 
+void tg_node_keep_value(tg_node *n, int on) {
+    if (!n) return;
+    if (on)
+        n->flags |= TG_NODE_KEEP;
+    else
+        n->flags &= ~(unsigned)TG_NODE_KEEP;
+    n->graph->planned.valid = 0;
+}
+
 void tg_node_set_requires_grad(tg_node *x, int on) {
     if (x && (x->flags & TG_NODE_INPUT)) x->requires_grad = on != 0;
 }
@@ -646,79 +674,52 @@ void tg_graph_set_init(tg_graph *g, int on) {
     g->no_init = !on;
 }
 
-/* ---- topological order (Kahn's algorithm over the target's ancestors) ---- */
+/* ---- topological order: the target's ancestors, inputs first, depth first ---- */
 
+/* A depth-first post-order over inputs and then parameters: each branch (e.g.
+ * each Siamese tower) is finished before the next starts, so a value that only
+ * its branch reads (TG_VALUES_BACKWARD, TG_VALUES_TARGET) is dead before the next
+ * branch needs memory; the creation order interleaves the towers. */
 static tg_status order_for(tg_graph *g, tg_node *target) {
     tg_order *o = &g->order;
     if (o->target == target && o->version == g->version) return TG_OK;
     int n = g->n_nodes;
-    int *in_set = calloc((size_t)n, sizeof(int));
-    int *indeg = calloc((size_t)n, sizeof(int));
+    int *seen = calloc((size_t)n, sizeof(int));
     int *stack = malloc((size_t)n * sizeof(int));
+    int *next = calloc((size_t)n, sizeof(int)); /* per node: the next input or param to visit */
     int *ids = realloc(o->ids, (size_t)n * sizeof(int));
-    int *first = calloc((size_t)n + 1, sizeof(int)); /* consumer lists, CSR */
-    int *users = NULL;
     tg_status st = TG_OK;
-    if (!in_set || !indeg || !stack || !ids || !first) {
+    if (!seen || !stack || !next || !ids) {
         st = tg_error(TG_ERR_NOMEM, "out of memory ordering %d nodes", n);
         goto done;
     }
     o->ids = ids;
-    /* Mark ancestors with an explicit stack: towers can be deep. */
-    int top = 0, edges = 0;
+    int top = 0, count = 0;
     stack[top++] = target->id;
-    in_set[target->id] = 1;
+    seen[target->id] = 1;
     while (top) {
-        tg_node *v = g->nodes[stack[--top]];
-        for (int k = 0; k < v->n_inputs + TG_MAX_PARAMS; k++) {
-            tg_node *u = k < v->n_inputs ? v->inputs[k] : v->params[k - v->n_inputs];
-            if (!u) continue;
-            edges++;
-            indeg[v->id]++;
-            first[u->id + 1]++;
-            if (!in_set[u->id]) {
-                in_set[u->id] = 1;
-                stack[top++] = u->id;
-            }
+        tg_node *v = g->nodes[stack[top - 1]];
+        tg_node *u = NULL;
+        while (!u && next[v->id] < v->n_inputs + TG_MAX_PARAMS) {
+            int k = next[v->id]++;
+            u = k < v->n_inputs ? v->inputs[k] : v->params[k - v->n_inputs];
+            if (u && seen[u->id]) u = NULL;
         }
-    }
-    for (int i = 0; i < n; i++) first[i + 1] += first[i];
-    users = malloc((size_t)(edges ? edges : 1) * sizeof(int));
-    int *fill = calloc((size_t)n, sizeof(int));
-    if (!users || !fill) {
-        free(fill);
-        st = tg_error(TG_ERR_NOMEM, "out of memory ordering %d nodes", n);
-        goto done;
-    }
-    for (int i = 0; i < n; i++) {
-        if (!in_set[i]) continue;
-        tg_node *v = g->nodes[i];
-        for (int k = 0; k < v->n_inputs + TG_MAX_PARAMS; k++) {
-            tg_node *u = k < v->n_inputs ? v->inputs[k] : v->params[k - v->n_inputs];
-            if (u) users[first[u->id] + fill[u->id]++] = i;
+        if (u) {
+            seen[u->id] = 1;
+            stack[top++] = u->id;
+        } else {
+            ids[count++] = v->id;
+            top--;
         }
-    }
-    free(fill);
-    /* Ready nodes are taken lowest id first, so the order is stable. */
-    int head = 0, count = 0;
-    top = 0;
-    for (int i = 0; i < n; i++)
-        if (in_set[i] && indeg[i] == 0) stack[top++] = i;
-    while (head < top) {
-        int v = stack[head++];
-        ids[count++] = v;
-        for (int e = first[v]; e < first[v + 1]; e++)
-            if (--indeg[users[e]] == 0) stack[top++] = users[e];
     }
     o->target = target;
     o->version = g->version;
     o->n = count;
 done:
-    free(in_set);
-    free(indeg);
+    free(seen);
     free(stack);
-    free(first);
-    free(users);
+    free(next);
     return st;
 }
 
@@ -741,11 +742,188 @@ static tg_status reinfer(tg_graph *g) {
     return TG_OK;
 }
 
+/* ---- which values a forward keeps (tg_graph_set_value_plan) ---- */
+
+enum { VALUE_KEPT = 0, VALUE_DROPPED, VALUE_SIGN_KEPT };
+
+void tg_graph_set_value_plan(tg_graph *g, tg_value_plan plan) {
+    if (g && plan >= TG_VALUES_KEEP && plan <= TG_VALUES_TARGET) g->value_plan = plan;
+}
+tg_value_plan tg_graph_value_plan(const tg_graph *g) {
+    return g ? g->value_plan : TG_VALUES_KEEP;
+}
+int tg_node_value_kept(const tg_node *n) {
+    return n && n->dropped == VALUE_KEPT && n->value.data;
+}
+
+size_t tg_graph_value_bytes(const tg_graph *g) {
+    size_t bytes = g->arena_cap * sizeof(float);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const tg_node *n = g->nodes[i];
+        if (n->value.owns_data) bytes += n->value.capacity * sizeof(float);
+        bytes += n->sign_size;
+    }
+    return bytes;
+}
+
+/* What n's backward reads of data input `input`, or of its own output (-1). */
+static tg_value_use use_of(const tg_node *n, int input) {
+    return n->op && n->op->backward_use ? n->op->backward_use(n, input) : TG_USE_VALUE;
+}
+
+/* The plan's verdict on a node of the forward order (none for the target). */
+static int verdict(const tg_graph *g, const tg_node *n, const tg_node *target, int read) {
+    if (g->value_plan == TG_VALUES_KEEP || !n->op || n == target || (n->flags & TG_NODE_KEEP))
+        return VALUE_KEPT;
+    if (g->value_plan == TG_VALUES_TARGET) return VALUE_DROPPED;
+    if (read) return VALUE_KEPT;
+    tg_value_use own = use_of(n, -1);
+    return own == TG_USE_NONE ? VALUE_DROPPED : own == TG_USE_SIGN ? VALUE_SIGN_KEPT : VALUE_KEPT;
+}
+
+/* Place the values the plan drops in the arena: each from the forward of its node
+ * to that of its last consumer, first fit among the values alive then; the others
+ * get (back) a buffer of their own. Redone only when the order, the shapes or the
+ * plan change. */
+static tg_status plan_values(tg_graph *g, const tg_node *target) {
+    if (g->planned.valid && g->planned.target == target && g->planned.version == g->version &&
+        g->planned.shape_epoch == g->shape_epoch && g->planned.plan == g->value_plan)
+        return TG_OK;
+    const tg_order *o = &g->order;
+    const int nn = g->n_nodes;
+    int *pos = malloc((size_t)nn * sizeof *pos), *last = malloc((size_t)nn * sizeof *last);
+    int *read = calloc((size_t)nn, sizeof *read), *live = malloc((size_t)nn * sizeof *live);
+    int *was = malloc((size_t)nn * sizeof *was);
+    size_t *offset = malloc((size_t)nn * sizeof *offset), *size = malloc((size_t)nn * sizeof *size);
+    tg_status st = TG_OK;
+    if (!pos || !last || !read || !live || !was || !offset || !size) {
+        st = tg_error(TG_ERR_NOMEM, "out of memory planning %d values", nn);
+        goto done;
+    }
+    for (int i = 0; i < nn; i++) {
+        pos[i] = last[i] = -1;
+        was[i] = g->nodes[i]->dropped;
+        g->nodes[i]->dropped = VALUE_KEPT;
+    }
+    for (int p = 0; p < o->n; p++) pos[o->ids[p]] = p;
+    for (int i = 0; i < nn; i++) { /* every consumer, in the order or not, may read */
+        const tg_node *c = g->nodes[i];
+        for (int k = 0; k < c->n_inputs; k++) {
+            int u = c->inputs[k]->id;
+            if (pos[i] > last[u]) last[u] = pos[i];
+            if (use_of(c, k) != TG_USE_NONE) read[u] = 1;
+        }
+    }
+    size_t arena = 0;
+    int n_live = 0; /* dropped values alive at position p, by offset */
+    for (int p = 0; p < o->n; p++) {
+        tg_node *n = g->nodes[o->ids[p]];
+        n->dropped = verdict(g, n, target, read[n->id]);
+        if (n->dropped == VALUE_KEPT) continue;
+        int kept = 0;
+        for (int j = 0; j < n_live; j++)
+            if (last[live[j]] >= p) live[kept++] = live[j];
+        n_live = kept;
+        size_t need = ((size_t)tg_shape_numel(&n->value.shape) + 15) & ~(size_t)15, at = 0;
+        int j = 0;
+        for (; j < n_live && at + need > offset[live[j]]; j++)
+            if (offset[live[j]] + size[live[j]] > at) at = offset[live[j]] + size[live[j]];
+        memmove(live + j + 1, live + j, (size_t)(n_live - j) * sizeof *live);
+        live[j] = n->id;
+        n_live++;
+        offset[n->id] = at;
+        size[n->id] = need;
+        if (at + need > arena) arena = at + need;
+    }
+    if (arena > g->arena_cap) {
+        free(g->arena);
+        g->arena_cap = 0;
+        if (!(g->arena = aligned_alloc(64, arena * sizeof(float)))) {
+            st = tg_error(TG_ERR_NOMEM, "out of memory for %zu dropped values", arena);
+            goto done;
+        }
+        g->arena_cap = arena;
+    }
+    for (int i = 0; i < nn && !st; i++) {
+        tg_node *n = g->nodes[i];
+        if (pos[i] < 0) { /* not computed by this forward: as it was, without a dropped value */
+            if (was[i] != VALUE_KEPT) {
+                n->dropped = VALUE_DROPPED;
+                if (n->value.owns_data) free(n->value.data); /* a shape change gave it one */
+                n->value.owns_data = 0;
+                n->value.data = NULL;
+                n->value.capacity = 0;
+            }
+        } else if (n->dropped == VALUE_KEPT) {
+            /* An op node's own buffer is made here, at its first forward under a plan
+             * that keeps it (a resize that fits keeps it). */
+            if (n->op) st = tg_tensor_resize(&n->value, &n->value.shape);
+        } else {
+            if (n->value.owns_data) free(n->value.data);
+            n->value.data = g->arena + offset[i];
+            n->value.capacity = size[i];
+            n->value.owns_data = 0;
+        }
+        size_t bits =
+            n->dropped == VALUE_SIGN_KEPT ? ((size_t)tg_shape_numel(&n->value.shape) + 7) / 8 : 0;
+        if (bits > n->sign_size || !bits) {
+            free(n->sign_bits);
+            n->sign_bits = NULL;
+            n->sign_size = 0;
+            if (bits && !(n->sign_bits = malloc(bits)))
+                st = tg_error(TG_ERR_NOMEM, "out of memory for the sign bits of '%s'", n->name);
+            else
+                n->sign_size = bits;
+        }
+    }
+    g->planned.valid = !st;
+    g->planned.target = target;
+    g->planned.version = g->version;
+    g->planned.shape_epoch = g->shape_epoch;
+    g->planned.plan = g->value_plan;
+done:
+    free(pos);
+    free(last);
+    free(read);
+    free(live);
+    free(was);
+    free(offset);
+    free(size);
+    return st;
+}
+
+/* Keep bit i = value[i] > 0 of a node whose value the arena will reuse. */
+static void keep_sign(tg_node *n) {
+    const float *y = n->value.data;
+    const int64_t numel = tg_shape_numel(&n->value.shape), bytes = (numel + 7) / 8;
+    uint8_t *bits = n->sign_bits;
+#pragma omp parallel for schedule(static) if (numel > 65536)
+    for (int64_t b = 0; b < bytes; b++) {
+        unsigned v = 0;
+        for (int k = 0; k < 8 && 8 * b + k < numel; k++) v |= (unsigned)(y[8 * b + k] > 0.0f) << k;
+        bits[b] = (uint8_t)v;
+    }
+}
+
+/* Before its backward: the value as 1 where it was > 0 and 0 elsewhere, which is
+ * all a TG_USE_SIGN backward reads. */
+static void restore_sign(tg_node *n) {
+    float *y = n->value.data;
+    const int64_t numel = tg_shape_numel(&n->value.shape), bytes = (numel + 7) / 8;
+    const uint8_t *bits = n->sign_bits;
+#pragma omp parallel for schedule(static) if (numel > 65536)
+    for (int64_t b = 0; b < bytes; b++)
+        for (int k = 0; k < 8 && 8 * b + k < numel; k++) y[8 * b + k] = (float)((bits[b] >> k) & 1);
+}
+
 tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
     if (!g || !target)
         return tg_error(TG_ERR_INVALID, "tg_graph_forward: graph and target are required");
     tg_status st;
-    if ((st = pack_params(g)) || (st = order_for(g, target)) || (st = reinfer(g))) return st;
+    if ((st = pack_params(g)) || (st = order_for(g, target)) || (st = reinfer(g)) ||
+        (st = plan_values(g, target)))
+        return st;
+    g->values_dropped = 1; /* until this forward is complete */
     for (int i = 0; i < g->order.n; i++) {
         tg_node *n = g->nodes[g->order.ids[i]];
         if (!n->op) continue;
@@ -753,7 +931,9 @@ tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
         n->scratch_size = g->scratch_size;
         st = n->op->forward(n);
         if (st) return tg_error_context(st, "forward of node '%s' (%s): ", n->name, n->op->name);
+        if (n->dropped == VALUE_SIGN_KEPT) keep_sign(n);
     }
+    g->values_dropped = g->value_plan == TG_VALUES_TARGET;
     return TG_OK;
 }
 
@@ -763,6 +943,7 @@ static tg_status backward_node(tg_graph *g, tg_node *n) {
                         n->op->name);
     n->scratch = g->scratch;
     n->scratch_size = g->scratch_size;
+    if (n->dropped == VALUE_SIGN_KEPT) restore_sign(n);
     tg_status st = n->op->backward(n);
     if (st) return tg_error_context(st, "backward of node '%s' (%s): ", n->name, n->op->name);
     return TG_OK;
@@ -851,6 +1032,10 @@ done:
 tg_status tg_graph_backward_from(tg_graph *g, tg_node *node, const float *seed) {
     if (!g || !node)
         return tg_error(TG_ERR_INVALID, "tg_graph_backward: graph and node are required");
+    if (g->values_dropped)
+        return tg_error(TG_ERR_STATE,
+                        "backward: the last forward kept only its target's value "
+                        "(TG_VALUES_TARGET) or failed; run forward again under another plan");
     tg_status st;
     if ((st = pack_params(g)) || (st = order_for(g, node)) || (st = reinfer(g))) return st;
     tg_order *o = &g->order;

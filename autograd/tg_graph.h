@@ -35,6 +35,7 @@ enum {
     TG_NODE_CONST = 1u << 2, /* fixed value, no gradient */
     TG_NODE_STATE = 1u << 3, /* non-trainable parameter (running statistics) */
     TG_NODE_LOSS = 1u << 4,  /* marked as a loss (for summaries and the builder) */
+    TG_NODE_KEEP = 1u << 5,  /* its value is kept under every value plan (tg_node_keep_value) */
 };
 
 typedef struct tg_layer tg_layer;
@@ -112,6 +113,31 @@ void tg_graph_zero_grad(tg_graph *g);
  * (tg_node_grad of any other node is NULL). Off by default; models built by
  * tg_model_build turn it on. */
 void tg_graph_set_grad_reuse(tg_graph *g, int on);
+
+/* Which activation values a forward keeps. */
+typedef enum tg_value_plan {
+    TG_VALUES_KEEP = 0, /* every node's value, readable after forward (the default) */
+    TG_VALUES_BACKWARD, /* those some backward reads (tg_op.backward_use): a value read by
+                           no backward, or only through its sign (a fused ReLU's output that
+                           max pooling consumes), lives in a shared arena by forward
+                           liveness, with one bit per element kept where backward needs
+                           the sign. Gradients are unchanged, bit for bit. */
+    TG_VALUES_TARGET,   /* only the forward target's (inference): every other op node's
+                           value lives in the arena, and backward is refused until a
+                           forward under another plan */
+} tg_value_plan;
+/* Choose the plan for the forwards that follow (models built by tg_model_build train
+ * under TG_VALUES_BACKWARD and embed under TG_VALUES_TARGET). A value the plan drops
+ * is not readable after the forward: tg_node_value_kept says which are. */
+void tg_graph_set_value_plan(tg_graph *g, tg_value_plan plan);
+tg_value_plan tg_graph_value_plan(const tg_graph *g);
+/* 1 when the last forward kept n's value (inputs, parameters, kept op nodes). */
+int tg_node_value_kept(const tg_node *n);
+/* Keep n's value under every plan (on: 1), for a node the caller reads after forward. */
+void tg_node_keep_value(tg_node *n, int on);
+/* Bytes the node values take now: the buffers of kept values, the arena of dropped
+ * ones and their sign bits. */
+size_t tg_graph_value_bytes(const tg_graph *g);
 
 /* The nodes in creation order (which is a topological order). */
 int tg_graph_node_count(const tg_graph *g);

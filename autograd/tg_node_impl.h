@@ -25,6 +25,10 @@ struct tg_node {
     int wants_grad;      /* a gradient flows into this node */
     int requires_grad;   /* inputs: the caller asked for d loss / d input */
     tg_init init;        /* parameters: how they were initialised */
+    int dropped;         /* the value plan's verdict: 0 kept, else one of the DROP_* of
+                            tg_graph.c (the value lives in the graph's arena) */
+    uint8_t *sign_bits;  /* DROP_KEEP_SIGN: bit i is value[i] > 0, kept for backward */
+    size_t sign_size;    /* bytes allocated at sign_bits */
     tg_graph *graph;
 };
 

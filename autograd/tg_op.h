@@ -103,6 +103,18 @@ typedef size_t (*tg_op_bytes_fn)(const tg_node *node);
 /* Forward floating-point operations for the node's current shapes. */
 typedef double (*tg_op_flops_fn)(const tg_node *node);
 
+/* What an op's backward reads of a value: the memory plan (tg_graph_set_value_plan)
+ * keeps a node's value only when some backward reads it. */
+typedef enum tg_value_use {
+    TG_USE_VALUE = 0, /* the values themselves (what an op without backward_use declares) */
+    TG_USE_SIGN,      /* only whether each value is > 0 (a fused ReLU's mask) */
+    TG_USE_NONE,      /* nothing but the shape (max pooling reads its saved argmax) */
+} tg_value_use;
+/* What node's backward reads of its data input `input`, or of its own output for
+ * input = -1. A TG_USE_SIGN output is handed back to backward as 1 where the value
+ * was > 0 and 0 elsewhere. */
+typedef tg_value_use (*tg_op_use_fn)(const tg_node *node, int input);
+
 typedef struct tg_op {
     const char *name;
     const char *doc;     /* one line: what it computes */
@@ -119,6 +131,7 @@ typedef struct tg_op {
     tg_op_bytes_fn saved_bytes;   /* NULL: nothing saved (node->saved stays NULL) */
     tg_op_bytes_fn scratch_bytes; /* NULL: none; scratch lives only during one call */
     tg_op_flops_fn flops;
+    tg_op_use_fn backward_use; /* NULL: backward may read every input's value and its own */
     tg_op_example examples[TG_MAX_EXAMPLES]; /* ended by an entry with inputs == NULL */
     double gc_eps, gc_tol; /* gradcheck step and tolerance; 0 picks the defaults */
 } tg_op;

@@ -320,12 +320,14 @@ tg_status tg_run_pair_distances(tg_model *m, const tg_dataset *ds, const tg_pair
     float *y = malloc((size_t)batch * sizeof(float));
     tg_status st = TG_OK;
     int was_training = tg_graph_training(m->graph);
+    tg_value_plan plan = tg_graph_value_plan(m->graph);
     double loss_sum = 0.0;
     if (!xa || !xb || !y) {
         st = tg_error(TG_ERR_NOMEM, "out of memory");
         goto done;
     }
     tg_graph_set_training(m->graph, 0);
+    tg_graph_set_value_plan(m->graph, TG_VALUES_TARGET); /* the loss and distances alone */
     for (size_t start = 0; start < pairs->n; start += (size_t)batch) {
         int count = (int)(pairs->n - start < (size_t)batch ? pairs->n - start : (size_t)batch);
         tg_shape s4 = tg_shape4(count, 1, ds->height, ds->width);
@@ -341,6 +343,7 @@ tg_status tg_run_pair_distances(tg_model *m, const tg_dataset *ds, const tg_pair
     if (mean_loss) *mean_loss = pairs->n ? loss_sum / (double)pairs->n : 0.0;
 done:
     tg_graph_set_training(m->graph, was_training);
+    tg_graph_set_value_plan(m->graph, plan);
     free(xa);
     free(xb);
     free(y);

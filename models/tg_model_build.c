@@ -55,6 +55,7 @@ static tg_status build(tg_model *m, int batch, enum build_mode mode) {
     tg_graph *g = m->graph;
     tg_graph_set_init(g, mode == BUILD_INIT);
     tg_graph_set_grad_reuse(g, 1); /* only parameter gradients are read after backward */
+    tg_graph_set_value_plan(g, TG_VALUES_BACKWARD); /* only the values backward reads */
     tg_shape img = tg_shape4(batch, d->channels, d->height, d->width);
     m->a = tg_graph_input(g, "a", img);
     m->b = m->a ? tg_graph_input(g, "b", img) : NULL;
@@ -90,6 +91,10 @@ static tg_status build(tg_model *m, int batch, enum build_mode mode) {
                         d->source, sl, sc, d->loss->name,
                         tg_shape_str(&m->loss->value.shape, buf, sizeof buf));
     m->loss->flags |= TG_NODE_LOSS;
+    /* What training, evaluation and the diagnostics read after a forward. */
+    tg_node *read[] = {m->loss, m->distance,           m->ea,
+                       m->eb,   m->tower_a[d->output], m->tower_b[d->output]};
+    for (size_t i = 0; i < sizeof read / sizeof *read; i++) tg_node_keep_value(read[i], 1);
     m->embed_dim = (int)tg_shape_item_numel(&m->ea->value.shape);
     return d->triplet_line ? tg_model_build_triplet(m, batch) : TG_OK;
 }
@@ -165,7 +170,9 @@ tg_status tg_model_embed(tg_model *m, const float *images, int64_t n, float *out
     const tg_model_def *d = m->def;
     int64_t item = (int64_t)d->channels * d->height * d->width;
     int was_training = tg_graph_training(m->graph);
+    tg_value_plan plan = tg_graph_value_plan(m->graph);
     tg_graph_set_training(m->graph, 0);
+    tg_graph_set_value_plan(m->graph, TG_VALUES_TARGET); /* no backward follows */
     tg_status st = TG_OK;
     for (int64_t off = 0; off < n && !st; off += m->batch) {
         int64_t k = n - off < m->batch ? n - off : m->batch;
@@ -182,5 +189,6 @@ tg_status tg_model_embed(tg_model *m, const float *images, int64_t n, float *out
         }
     }
     tg_graph_set_training(m->graph, was_training);
+    tg_graph_set_value_plan(m->graph, plan);
     return st;
 }

@@ -82,5 +82,7 @@ tg_status tg_model_build_triplet(tg_model *m, int batch) {
         return tg_error_context(TG_ERR_SHAPE, "%s:%d:1: the triplet head: ", d->source,
                                 d->triplet_line);
     m->triplet_loss->flags |= TG_NODE_LOSS;
+    tg_node_keep_value(m->mined, 1); /* the epoch's triplet statistics read it */
+    tg_node_keep_value(m->triplet_loss, 1);
     return TG_OK;
 }

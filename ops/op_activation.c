@@ -38,6 +38,10 @@ void tg_act_forward(tg_act act, float *y, int64_t n) {
         }                                                                                          \
     } while (0)
 
+tg_value_use tg_act_output_use(tg_act act) {
+    return act == TG_ACT_NONE ? TG_USE_NONE : act == TG_ACT_RELU ? TG_USE_SIGN : TG_USE_VALUE;
+}
+
 /* act'(z) through y = act(z): relu' = [y > 0] (0 at the kink), sigmoid' = y(1-y), tanh' = 1-y^2 */
 void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int64_t n,
                      int accumulate) {
@@ -86,6 +90,11 @@ static tg_status act_backward(tg_node *n) {
     return TG_OK;
 }
 
+/* Backward reads its output (relu: only the sign), never its input. */
+static tg_value_use act_use(const tg_node *n, int input) {
+    return input < 0 ? tg_act_output_use(act_of(n)) : TG_USE_NONE;
+}
+
 static double act_flops(const tg_node *n) {
     return (double)tg_numel(&n->value);
 }
@@ -106,6 +115,7 @@ const tg_op tg_op_relu = {
     .forward = act_forward,
     .backward = act_backward,
     .flops = act_flops,
+    .backward_use = act_use,
     .examples = ACT_EXAMPLES,
 };
 
@@ -118,6 +128,7 @@ const tg_op tg_op_sigmoid = {
     .forward = act_forward,
     .backward = act_backward,
     .flops = act_flops,
+    .backward_use = act_use,
     .examples = ACT_EXAMPLES,
 };
 
@@ -130,5 +141,6 @@ const tg_op tg_op_tanh = {
     .forward = act_forward,
     .backward = act_backward,
     .flops = act_flops,
+    .backward_use = act_use,
     .examples = ACT_EXAMPLES,
 };

@@ -251,6 +251,11 @@ static double conv2d_flops(const tg_node *n) {
     return 2.0 * (double)tg_shape_numel(y) * (double)x->dim[1] * k * k;
 }
 
+/* Backward reads the input in full (dW), its output only through act. */
+static tg_value_use conv2d_use(const tg_node *n, int input) {
+    return input < 0 ? tg_act_output_use((tg_act)TG_ATTR_I(n, A_ACT)) : TG_USE_VALUE;
+}
+
 const tg_op tg_op_conv2d = {
     .name = "conv2d",
     .doc = "2-D convolution with optional bias and fused activation (im2col + GEMM)",
@@ -267,6 +272,7 @@ const tg_op tg_op_conv2d = {
     .backward = conv2d_backward,
     .scratch_bytes = conv2d_scratch,
     .flops = conv2d_flops,
+    .backward_use = conv2d_use,
     .examples = {{"2x3x5x5", "filters=4 kernel=3"},
                  {"3x2x7x6", "filters=3 kernel=3 stride=2 pad=valid act=tanh"},
                  {"2x3x7x7", "filters=2 kernel=3 stride=2 pad=same act=relu"},

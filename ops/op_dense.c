@@ -86,6 +86,11 @@ static double dense_flops(const tg_node *n) {
     return 2.0 * (double)s->dim[0] * (double)tg_shape_item_numel(s) * (double)TG_ATTR_I(n, A_UNITS);
 }
 
+/* Backward reads the input in full (dW), its output only through act. */
+static tg_value_use dense_use(const tg_node *n, int input) {
+    return input < 0 ? tg_act_output_use((tg_act)TG_ATTR_I(n, A_ACT)) : TG_USE_VALUE;
+}
+
 const tg_op tg_op_dense = {
     .name = "dense",
     .doc = "fully connected layer with optional bias and fused activation",
@@ -101,6 +106,7 @@ const tg_op tg_op_dense = {
     .backward = dense_backward,
     .scratch_bytes = dense_scratch,
     .flops = dense_flops,
+    .backward_use = dense_use,
     .examples = {{"4x6", "units=3"},
                  {"3x5", "units=4 act=tanh"},
                  {"2x3x2x2", "units=2 act=sigmoid bias=false"},

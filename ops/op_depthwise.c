@@ -354,6 +354,11 @@ static double depthwise_flops(const tg_node *n) {
     return 2.0 * (double)tg_shape_numel(&n->value.shape) * k * k;
 }
 
+/* Backward reads the input in full (dW), its output only through act. */
+static tg_value_use depthwise_use(const tg_node *n, int input) {
+    return input < 0 ? tg_act_output_use((tg_act)TG_ATTR_I(n, D_ACT)) : TG_USE_VALUE;
+}
+
 const tg_op tg_op_depthwise_conv2d = {
     .name = "depthwise_conv2d",
     .doc = "per-channel 2-D convolution (depth multiplier M) with optional bias and activation",
@@ -370,6 +375,7 @@ const tg_op tg_op_depthwise_conv2d = {
     .backward = depthwise_backward,
     .scratch_bytes = depthwise_scratch,
     .flops = depthwise_flops,
+    .backward_use = depthwise_use,
     .examples = {{"2x3x5x5", "kernel=3"},
                  {"3x2x7x6", "kernel=3 stride=2 pad=valid act=tanh"},
                  {"2x3x7x7", "kernel=3 stride=2 act=relu"},
@@ -499,6 +505,12 @@ static double sepconv_flops(const tg_node *n) {
     return 2.0 * pix * cm * (k * k + (double)y->dim[1]);
 }
 
+/* Backward reads the input in full (it recomputes t and takes dW from it), its
+ * output only through act. */
+static tg_value_use sepconv_use(const tg_node *n, int input) {
+    return input < 0 ? tg_act_output_use((tg_act)TG_ATTR_I(n, S_ACT)) : TG_USE_VALUE;
+}
+
 const tg_op tg_op_sepconv2d = {
     .name = "sepconv2d",
     .doc = "depthwise-separable convolution (Keras SeparableConv2D): depthwise KxK, then "
@@ -516,6 +528,7 @@ const tg_op tg_op_sepconv2d = {
     .backward = sepconv_backward,
     .scratch_bytes = sepconv_scratch,
     .flops = sepconv_flops,
+    .backward_use = sepconv_use,
     .examples = {{"2x3x5x5", "filters=4 kernel=3"},
                  {"3x2x7x6", "filters=3 kernel=3 stride=2 pad=valid act=tanh"},
                  {"2x3x7x7", "filters=2 kernel=3 stride=2 act=relu"},

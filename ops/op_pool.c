@@ -151,6 +151,13 @@ static double pool_flops(const tg_node *n) {
     return (double)tg_shape_numel(&n->value.shape) * k * k;
 }
 
+/* Backward reads neither the input (maxpool: its saved argmax) nor the output. */
+static tg_value_use pool_use(const tg_node *n, int input) {
+    (void)n;
+    (void)input;
+    return TG_USE_NONE;
+}
+
 const tg_op tg_op_maxpool2d = {
     .name = "maxpool2d",
     .doc = "max over size x size windows per channel; ties go to the first maximum in "
@@ -165,6 +172,7 @@ const tg_op tg_op_maxpool2d = {
     .backward = maxpool_backward,
     .saved_bytes = maxpool_saved,
     .flops = pool_flops,
+    .backward_use = pool_use,
     .examples = {{"2x3x4x4", ""},
                  {"2x2x5x5", "size=2"},
                  {"2x2x5x5", "size=2 pad=same"},
@@ -247,6 +255,7 @@ const tg_op tg_op_avgpool2d = {
     .forward = avgpool_forward,
     .backward = avgpool_backward,
     .flops = pool_flops,
+    .backward_use = pool_use,
     .examples = {{"2x3x4x4", ""},
                  {"2x2x5x5", "size=2 pad=same"},
                  {"3x2x7x6", "size=3 stride=2"},
@@ -307,5 +316,6 @@ const tg_op tg_op_global_avgpool = {
     .forward = gap_forward,
     .backward = gap_backward,
     .flops = gap_flops,
+    .backward_use = pool_use,
     .examples = {{"2x3x4x5", ""}, {"3x2x3x3", ""}},
 };

@@ -37,6 +37,8 @@ void tg_act_forward(tg_act act, float *y, int64_t n);
  * output y: all three derivatives are functions of y, so z need not be kept. */
 void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int64_t n,
                      int accumulate);
+/* What tg_act_backward reads of y: nothing (none), its sign (relu), the values. */
+tg_value_use tg_act_output_use(tg_act act);
 
 #define TG_ATTR_I(node, idx) ((node)->attrs.v[(idx)].i)
 #define TG_ATTR_F(node, idx) ((node)->attrs.v[(idx)].f)

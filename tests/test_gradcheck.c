@@ -89,6 +89,54 @@ static const tg_op right_op = {.name = "good_triple",
                                .backward = triple_backward_right,
                                .examples = {{"3x4", ""}}};
 
+/* y = x^2, whose backward reads x: declaring that it does not is caught. */
+static tg_status square_forward(tg_node *n) {
+    for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++)
+        tg_node_data(n)[i] =
+            tg_node_data(tg_node_input(n, 0))[i] * tg_node_data(tg_node_input(n, 0))[i];
+    return TG_OK;
+}
+static tg_status square_backward(tg_node *n) {
+    float *dx = tg_node_grad(tg_node_input(n, 0));
+    for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++)
+        dx[i] += 2.0f * tg_node_data(tg_node_input(n, 0))[i] * tg_node_grad(n)[i];
+    return TG_OK;
+}
+static tg_value_use reads_nothing(const tg_node *n, int input) {
+    (void)n;
+    (void)input;
+    return TG_USE_NONE;
+}
+static const tg_op square_misdeclared_op = {.name = "bad_square_use",
+                                            .doc = "x^2, declared not to read x in backward",
+                                            .n_inputs = 1,
+                                            .infer = same_infer,
+                                            .forward = square_forward,
+                                            .backward = square_backward,
+                                            .backward_use = reads_nothing,
+                                            .examples = {{"3x4", ""}}};
+static const tg_op triple_lean_op = {.name = "good_triple_lean",
+                                     .doc = "3x, declared (rightly) to read no value in backward",
+                                     .n_inputs = 1,
+                                     .infer = same_infer,
+                                     .forward = triple_forward,
+                                     .backward = triple_backward_right,
+                                     .backward_use = reads_nothing,
+                                     .examples = {{"3x4", ""}}};
+
+/* backward_use is checked with the gradient: a wrong declaration fails, a right one passes. */
+START_TEST(test_checker_catches_a_wrong_backward_use) {
+    ck_assert_int_eq(tg_op_register(&square_misdeclared_op), TG_OK);
+    ck_assert_int_eq(tg_op_register(&triple_lean_op), TG_OK);
+    tg_gradcheck_result r;
+    ck_assert_int_eq(tg_gradcheck_op("bad_square_use", "3x4", NULL, NULL, &r), TG_OK);
+    ck_assert_msg(!r.passed, "a wrong backward_use passed: %s", r.report);
+    ck_assert_ptr_nonnull(strstr(r.report, "poisoning them changed the gradient of 'in0'"));
+    ck_assert_int_eq(tg_gradcheck_op("good_triple_lean", "3x4", NULL, NULL, &r), TG_OK);
+    ck_assert_msg(r.passed, "%s", r.report);
+}
+END_TEST
+
 START_TEST(test_checker_catches_one_flipped_sign) {
     ck_assert_int_eq(tg_op_register(&flip_op), TG_OK);
     tg_gradcheck_result r;
@@ -224,6 +272,7 @@ int main(void) {
     tcase_add_test(tc, test_checker_catches_one_flipped_sign);
     tcase_add_test(tc, test_checker_catches_gradient_scaled_by_5_percent);
     tcase_add_test(tc, test_checker_passes_a_correct_user_op);
+    tcase_add_test(tc, test_checker_catches_a_wrong_backward_use);
     tcase_add_test(tc, test_checker_reports_bad_requests);
     tcase_add_test(tc, test_many_kink_skips_fail_the_check);
     tcase_add_test(tc, test_smooth_ops_never_skip);

@@ -132,6 +132,96 @@ START_TEST(test_train_line_maps_onto_optimizer_and_schedule) {
 }
 END_TEST
 
+/* The value plans on a small tower with every kind of node the plan touches: a
+ * fused-ReLU conv and sepconv feeding max pooling (dropped, sign kept), batch norm
+ * and dense layers (kept). Training under TG_VALUES_BACKWARD gives the gradients of
+ * TG_VALUES_KEEP bit for bit in less memory; embedding under TG_VALUES_TARGET gives
+ * the same embeddings in less again, and refuses a backward after it. */
+START_TEST(test_value_plans_change_memory_not_results) {
+    tg_model_def *d = parse_ok("input 12 12 1\n"
+                               "c1: conv2d filters=4 kernel=3 act=relu\n"
+                               "p1: maxpool2d size=2\n"
+                               "s1: sepconv2d filters=6 kernel=3 act=relu\n"
+                               "bn: batchnorm\n"
+                               "s2: sepconv2d filters=6 kernel=3 act=relu\n"
+                               "p2: maxpool2d size=2\n"
+                               "f: flatten\n"
+                               "h: dense units=5 act=relu\n"
+                               "e: dense units=3\n"
+                               "siamese normalize=true\n");
+    enum { B = 4, IMG = 144 };
+    tg_model *m;
+    ck_assert_msg(tg_model_build(d, B, &m) == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(tg_graph_value_plan(m->graph), TG_VALUES_BACKWARD);
+    tg_rng r;
+    tg_rng_seed(&r, 3);
+    float xa[B * IMG], xb[B * IMG], y[B] = {0, 1, 0, 1};
+    for (int i = 0; i < B * IMG; i++) {
+        xa[i] = (float)tg_rng_normal(&r);
+        xb[i] = (float)tg_rng_normal(&r);
+    }
+    tg_shape s4 = tg_shape4(B, 1, 12, 12);
+    ck_assert_int_eq(tg_input_set(m->a, s4, xa), TG_OK);
+    ck_assert_int_eq(tg_input_set(m->b, s4, xb), TG_OK);
+    ck_assert_int_eq(tg_input_set(m->y, tg_shape1(B), y), TG_OK);
+    int64_t n_grad;
+    float *grad = tg_graph_grad_data(m->graph, &n_grad), loss[2];
+    float *grads[2] = {malloc((size_t)n_grad * sizeof(float)),
+                       malloc((size_t)n_grad * sizeof(float))};
+    size_t bytes[3];
+    const tg_value_plan plans[2] = {TG_VALUES_KEEP, TG_VALUES_BACKWARD};
+    for (int p = 0; p < 2; p++) {
+        tg_graph_set_value_plan(m->graph, plans[p]);
+        tg_graph_zero_grad(m->graph);
+        ck_assert_int_eq(tg_graph_forward(m->graph, m->loss), TG_OK);
+        ck_assert_int_eq(tg_graph_backward(m->graph, m->loss), TG_OK);
+        loss[p] = tg_node_data(m->loss)[0];
+        memcpy(grads[p], grad, (size_t)n_grad * sizeof(float));
+        bytes[p] = tg_graph_value_bytes(m->graph);
+    }
+    ck_assert(loss[0] == loss[1]);
+    ck_assert_msg(!memcmp(grads[0], grads[1], (size_t)n_grad * sizeof(float)),
+                  "TG_VALUES_BACKWARD changed a gradient");
+    /* c1 feeds max pooling: dropped; s1 feeds batch norm, which reads it: kept. */
+    ck_assert(!tg_node_value_kept(m->tower_a[0]) && !tg_node_value_kept(m->tower_b[0]));
+    ck_assert(!tg_node_value_kept(m->tower_a[4]));
+    ck_assert(tg_node_value_kept(m->tower_a[1]) && tg_node_value_kept(m->tower_a[2]) &&
+              tg_node_value_kept(m->tower_a[3]) && tg_node_value_kept(m->tower_a[7]));
+    /* Dropped: c1 (4x12x12) and s2 (6x6x6) per image and tower, less one arena (the
+     * largest, c1's: one tower is done before the other starts) and one bit per
+     * dropped element. */
+    size_t c1 = 4 * 12 * 12 * B, s2 = 6 * 6 * 6 * B;
+    ck_assert_uint_eq(bytes[0] - bytes[1], 4 * (2 * (c1 + s2) - c1) - 2 * (c1 + s2) / 8);
+    /* Embeddings: the same under the inference plan, in less memory. */
+    float keep[B * 3], lean[B * 3];
+    tg_graph_set_value_plan(m->graph, TG_VALUES_KEEP);
+    tg_graph_set_training(m->graph, 0);
+    ck_assert_int_eq(tg_graph_forward(m->graph, m->ea), TG_OK);
+    memcpy(keep, tg_node_data(m->ea), sizeof keep);
+    tg_graph_set_value_plan(m->graph, TG_VALUES_BACKWARD);
+    ck_assert_int_eq(tg_model_embed(m, xa, B, lean), TG_OK);
+    ck_assert(!memcmp(keep, lean, sizeof keep));
+    ck_assert_int_eq(tg_graph_value_plan(m->graph), TG_VALUES_BACKWARD); /* given back */
+    tg_graph_set_value_plan(m->graph, TG_VALUES_TARGET);
+    ck_assert_int_eq(tg_graph_forward(m->graph, m->ea), TG_OK);
+    bytes[2] = tg_graph_value_bytes(m->graph);
+    ck_assert_uint_lt(bytes[2], bytes[1]);
+    ck_assert(!tg_node_value_kept(m->tower_a[7]) && tg_node_value_kept(m->ea));
+    /* No backward after an inference forward; a forward under another plan first. */
+    ck_assert_int_eq(tg_graph_backward(m->graph, m->loss), TG_ERR_STATE);
+    tg_graph_set_value_plan(m->graph, TG_VALUES_BACKWARD);
+    tg_graph_set_training(m->graph, 1);
+    tg_graph_zero_grad(m->graph);
+    ck_assert_int_eq(tg_graph_forward(m->graph, m->loss), TG_OK);
+    ck_assert_int_eq(tg_graph_backward(m->graph, m->loss), TG_OK);
+    ck_assert(!memcmp(grads[1], grad, (size_t)n_grad * sizeof(float)));
+    free(grads[0]);
+    free(grads[1]);
+    tg_model_free(m);
+    tg_model_def_free(d);
+}
+END_TEST
+
 START_TEST(test_comments_blank_lines_tabs_and_crlf_are_accepted) {
     tg_model_def *d = parse_ok("# a comment\r\n\r\n  input\t4 4 1   # trailing\r\n"
                                "x:flatten\r\n\tz: dense units=2#tight comment\r\n"
@@ -909,6 +999,7 @@ int main(void) {
     TCase *tc = tcase_create("grammar");
     tcase_add_test(tc, test_base_model_parses_with_its_settings);
     tcase_add_test(tc, test_train_line_maps_onto_optimizer_and_schedule);
+    tcase_add_test(tc, test_value_plans_change_memory_not_results);
     tcase_add_test(tc, test_comments_blank_lines_tabs_and_crlf_are_accepted);
     tcase_add_test(tc, test_generated_names_skip_written_ones);
     tcase_add_test(tc, test_forward_references_are_ordered_by_dependency);
