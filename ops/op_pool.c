@@ -59,9 +59,20 @@ static inline void window(int o, int stride, int pad, int k, int n_in, int *lo, 
 
 /* ---- maxpool2d ---- */
 
-/* Saved: per output, the flat index in its input plane of the winning pixel. */
+/* Saved: per output, where its winning pixel is. A window of up to 15x15 (every
+ * model's) keeps the pixel's place in the window, kh * size + kw, in one byte
+ * (NO_PIXEL: the window held only padding), a quarter of an index's memory;
+ * larger windows keep the flat index in the input plane (int32, -1: none). */
+#define SMALL_WINDOW 15
+#define NO_PIXEL 255
+
+static int small_window(const tg_node *n) {
+    return TG_ATTR_I(n, A_SIZE) <= SMALL_WINDOW;
+}
+
 static size_t maxpool_saved(const tg_node *n) {
-    return (size_t)tg_shape_numel(&n->value.shape) * sizeof(int32_t);
+    return (size_t)tg_shape_numel(&n->value.shape) *
+           (small_window(n) ? sizeof(uint8_t) : sizeof(int32_t));
 }
 
 static tg_status maxpool_forward(tg_node *n) {
@@ -72,7 +83,7 @@ static tg_status maxpool_forward(tg_node *n) {
     const int64_t out_p = (int64_t)g.ho * g.wo;
     const float *x = tg_in(n, 0);
     float *y = n->value.data;
-    int32_t *arg = n->saved;
+    const int small = small_window(n);
     /* 2x2 windows at stride 2 starting at (0,0): every whole window has a fast path */
     const int fast2 = g.k == 2 && g.stride == 2 && g.pt == 0 && g.pl == 0;
     const int full2 = g.w / 2 < g.wo ? g.w / 2 : g.wo;
@@ -80,7 +91,8 @@ static tg_status maxpool_forward(tg_node *n) {
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * in_p;
         float *yp = y + pl * out_p;
-        int32_t *ap = arg + pl * out_p;
+        uint8_t *ap8 = (uint8_t *)n->saved + pl * out_p;
+        int32_t *ap32 = (int32_t *)n->saved + pl * out_p;
         for (int oh = 0; oh < g.ho; oh++) {
             int h0, h1, ow = 0;
             window(oh, g.stride, g.pt, g.k, g.h, &h0, &h1);
@@ -89,19 +101,18 @@ static tg_status maxpool_forward(tg_node *n) {
                  * row-major order: a later pixel wins only when strictly greater */
                 const float *r0 = xp + (int64_t)h0 * g.w, *r1 = r0 + g.w;
                 float *yr = yp + (int64_t)oh * g.wo;
-                int32_t *ar = ap + (int64_t)oh * g.wo, row = h0 * g.w;
+                uint8_t *ar = ap8 + (int64_t)oh * g.wo; /* size 2 is a small window */
 #pragma omp simd
                 for (int j = 0; j < full2; j++) {
                     float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
-                    int32_t i = row + 2 * j;
                     float m = b > a ? b : a;
-                    int32_t at = b > a ? i + 1 : i;
-                    at = c > m ? i + g.w : at;
+                    int at = b > a ? 1 : 0; /* kh * 2 + kw */
+                    at = c > m ? 2 : at;
                     m = c > m ? c : m;
-                    at = d > m ? i + g.w + 1 : at;
+                    at = d > m ? 3 : at;
                     m = d > m ? d : m;
                     yr[j] = m;
-                    ar[j] = at;
+                    ar[j] = (uint8_t)at;
                 }
                 ow = full2;
             }
@@ -119,7 +130,13 @@ static tg_status maxpool_forward(tg_node *n) {
                         }
                     }
                 yp[oh * g.wo + ow] = at < 0 ? 0.0f : best;
-                ap[oh * g.wo + ow] = at;
+                if (small) /* the winner's place in the window, which starts at (ha, wa) */
+                    ap8[oh * g.wo + ow] =
+                        at < 0 ? NO_PIXEL
+                               : (uint8_t)((at / g.w - (oh * g.stride - g.pt)) * g.k +
+                                           (at % g.w - (ow * g.stride - g.pl)));
+                else
+                    ap32[oh * g.wo + ow] = at;
             }
         }
     }
@@ -130,18 +147,31 @@ static tg_status maxpool_forward(tg_node *n) {
 static tg_status maxpool_backward(tg_node *n) {
     float *dx = tg_din(n, 0);
     if (!dx) return TG_OK;
-    const tg_shape *x = &n->inputs[0]->value.shape, *y = &n->value.shape;
-    const int64_t planes = x->dim[0] * x->dim[1], in_p = x->dim[2] * x->dim[3];
-    const int64_t out_p = y->dim[2] * y->dim[3];
+    tg_conv_geom g;
+    tg_status st = pool_geom(n, &n->inputs[0]->value.shape, &g);
+    if (st) return st;
+    const int64_t planes = n->value.shape.dim[0] * g.c, in_p = (int64_t)g.h * g.w;
+    const int64_t out_p = (int64_t)g.ho * g.wo;
     const float *dy = n->grad.data;
-    const int32_t *arg = n->saved;
+    const int small = small_window(n);
 #pragma omp parallel for schedule(static) if (planes * out_p > TG_PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         float *dxp = dx + pl * in_p;
         const float *dyp = dy + pl * out_p;
-        const int32_t *ap = arg + pl * out_p;
-        for (int64_t j = 0; j < out_p; j++)
-            if (ap[j] >= 0) dxp[ap[j]] += dyp[j];
+        if (!small) {
+            const int32_t *ap = (const int32_t *)n->saved + pl * out_p;
+            for (int64_t j = 0; j < out_p; j++)
+                if (ap[j] >= 0) dxp[ap[j]] += dyp[j];
+            continue;
+        }
+        const uint8_t *ap = (const uint8_t *)n->saved + pl * out_p;
+        for (int oh = 0; oh < g.ho; oh++)
+            for (int ow = 0; ow < g.wo; ow++) {
+                int at = ap[oh * g.wo + ow];
+                if (at == NO_PIXEL) continue;
+                int ih = oh * g.stride - g.pt + at / g.k, iw = ow * g.stride - g.pl + at % g.k;
+                dxp[(int64_t)ih * g.w + iw] += dyp[oh * g.wo + ow];
+            }
     }
     return TG_OK;
 }
@@ -178,7 +208,8 @@ const tg_op tg_op_maxpool2d = {
                  {"2x2x5x5", "size=2 pad=same"},
                  {"3x2x7x6", "size=3 stride=2"},
                  {"2x2x7x7", "size=3 stride=2 pad=same"},
-                 {"2x2x5x5", "size=3 stride=1 padding=1"}},
+                 {"2x2x5x5", "size=3 stride=1 padding=1"},
+                 {"1x2x18x17", "size=16 stride=2"}}, /* a large window: int32 argmax */
 };
 
 /* ---- avgpool2d ---- */
