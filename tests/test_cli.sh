@@ -99,7 +99,7 @@ check "predict finds the image itself at distance 0" "grep -q 'd=0.0000' '$dir/p
 $TG predict "$dir/ref/best.tgc" "$dir/data/images/$img" --reference "synth:$dir/data" \
     --knn-rule vote >"$dir/pred-vote.txt"
 check "predict --knn-rule vote scores by the share of neighbours" \
-    "grep -Eq 'score=(0|0.2|0.4|0.6|0.8|1).000' '$dir/pred-vote.txt'"
+    "grep -Eq 'score=(0\\.[02468]00|1\\.000)\\s' '$dir/pred-vote.txt'"
 
 # models/siamese_cosine.tg needs the example plugin (tests/test_plugin.sh tests that)
 plugin="${TG_BUILDDIR:-.}/examples/.libs/triplet_ops.so"
