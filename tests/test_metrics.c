@@ -92,6 +92,29 @@ START_TEST(test_confusion_and_best_threshold) {
 }
 END_TEST
 
+/* Brute force: the mean distance from query q (d floats) to the k nearest of the
+ * references labelled c (all of them when fewer), by repeated selection in double. */
+static double brute_class_mean(const float *ref, const int *labels, int n_ref, const float *q,
+                               int d, int k, int c) {
+    double dd[512], mean = 0;
+    int m = 0, used[512] = {0};
+    for (int j = 0; j < n_ref; j++)
+        if (labels[j] == c) {
+            double a = 0;
+            for (int e = 0; e < d; e++) a += pow((double)q[e] - ref[j * d + e], 2);
+            dd[m++] = sqrt(a);
+        }
+    int kc = k < m ? k : m;
+    for (int t = 0; t < kc; t++) {
+        int best = -1;
+        for (int j = 0; j < m; j++)
+            if (!used[j] && (best < 0 || dd[j] < dd[best])) best = j;
+        used[best] = 1;
+        mean += dd[best] / kc;
+    }
+    return m ? mean : INFINITY;
+}
+
 /* The graded k-NN score against a brute force: mean distance to the k nearest of
  * class 0 minus to the k nearest of class 1; a class with fewer than k uses all. */
 START_TEST(test_knn_margin_score_matches_brute_force) {
@@ -107,29 +130,11 @@ START_TEST(test_knn_margin_score_matches_brute_force) {
     }
     for (int i = 0; i < NQ * D; i++) q[i] = (float)tg_rng_normal(&r) + 1.0f;
     ck_assert_int_eq(tg_knn_margin_score(ref, labels, NR, q, NQ, D, K, score), TG_OK);
-    for (int i = 0; i < NQ; i++) {
-        double mean[2];
-        for (int c = 0; c < 2; c++) {
-            double dd[NR];
-            int m = 0, used[NR] = {0};
-            for (int j = 0; j < NR; j++)
-                if (labels[j] == c) {
-                    double a = 0;
-                    for (int d = 0; d < D; d++) a += pow((double)q[i * D + d] - ref[j * D + d], 2);
-                    dd[m++] = sqrt(a);
-                }
-            int kc = K < m ? K : m;
-            mean[c] = 0;
-            for (int k = 0; k < kc; k++) {
-                int best = -1;
-                for (int j = 0; j < m; j++)
-                    if (!used[j] && (best < 0 || dd[j] < dd[best])) best = j;
-                used[best] = 1;
-                mean[c] += dd[best] / kc;
-            }
-        }
-        ck_assert_double_eq_tol(score[i], mean[0] - mean[1], 1e-4);
-    }
+    for (int i = 0; i < NQ; i++)
+        ck_assert_double_eq_tol(score[i],
+                                brute_class_mean(ref, labels, NR, q + i * D, D, K, 0) -
+                                    brute_class_mean(ref, labels, NR, q + i * D, D, K, 1),
+                                1e-4);
     /* One class only among the references: an error, not a meaningless score. */
     int ones[NR];
     for (int i = 0; i < NR; i++) ones[i] = 1;
@@ -214,23 +219,8 @@ START_TEST(test_knn_class_mean_rule) {
     for (int i = 0; i < NQ; i++) {
         int best = 0;
         for (int c = 0; c < C; c++) {
-            double dd[NR], mean = 0;
-            int m = 0, used[NR] = {0};
-            for (int j = 0; j < NR; j++)
-                if (labels[j] == c) {
-                    double a = 0;
-                    for (int d = 0; d < D; d++) a += pow((double)q[i * D + d] - ref[j * D + d], 2);
-                    dd[m++] = sqrt(a);
-                }
-            int kc = K < m ? K : m;
-            for (int k = 0; k < kc; k++) {
-                int b = -1;
-                for (int j = 0; j < m; j++)
-                    if (!used[j] && (b < 0 || dd[j] < dd[b])) b = j;
-                used[b] = 1;
-                mean += dd[b] / kc;
-            }
-            ck_assert_double_eq_tol(cd[i * C + c], mean, 1e-4);
+            ck_assert_double_eq_tol(cd[i * C + c],
+                                    brute_class_mean(ref, labels, NR, q + i * D, D, K, c), 1e-4);
             if (cd[i * C + c] < cd[i * C + best]) best = c;
         }
         ck_assert_int_eq(pred[i], best);
