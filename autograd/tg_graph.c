@@ -772,100 +772,150 @@ static tg_value_use use_of(const tg_node *n, int input) {
 }
 
 /* The plan's verdict on a node of the forward order (none for the target). */
-static int verdict(const tg_graph *g, const tg_node *n, const tg_node *target, int read) {
-    if (g->value_plan == TG_VALUES_KEEP || !n->op || n == target || (n->flags & TG_NODE_KEEP))
+static int verdict(tg_value_plan plan, const tg_node *n, const tg_node *target, int read) {
+    if (plan == TG_VALUES_KEEP || !n->op || n == target || (n->flags & TG_NODE_KEEP))
         return VALUE_KEPT;
-    if (g->value_plan == TG_VALUES_TARGET) return VALUE_DROPPED;
+    if (plan == TG_VALUES_TARGET) return VALUE_DROPPED;
     if (read) return VALUE_KEPT;
     tg_value_use own = use_of(n, -1);
     return own == TG_USE_NONE ? VALUE_DROPPED : own == TG_USE_SIGN ? VALUE_SIGN_KEPT : VALUE_KEPT;
 }
 
-/* Place the values the plan drops in the arena: each from the forward of its node
- * to that of its last consumer, first fit among the values alive then; the others
- * get (back) a buffer of their own. Redone only when the order, the shapes or the
- * plan change. */
-static tg_status plan_values(tg_graph *g, const tg_node *target) {
-    if (g->planned.valid && g->planned.target == target && g->planned.version == g->version &&
-        g->planned.shape_epoch == g->shape_epoch && g->planned.plan == g->value_plan)
-        return TG_OK;
+/* Where a forward of the current order puts each value: per node id, its position
+ * in the order (-1: not computed), the plan's verdict, and for a dropped value its
+ * offset and size (floats) in an arena of `arena` floats. */
+typedef struct placement {
+    int *pos, *verdict;
+    size_t *offset, *size;
+    size_t arena;
+} placement;
+
+static void placement_free(placement *pl) {
+    free(pl->pos);
+    free(pl->verdict);
+    free(pl->offset);
+    free(pl->size);
+}
+
+/* Each dropped value lives from the forward of its node to that of its last
+ * consumer, first fit among the values alive then. */
+static tg_status place_values(const tg_graph *g, const tg_node *target, tg_value_plan plan,
+                              placement *pl) {
     const tg_order *o = &g->order;
     const int nn = g->n_nodes;
-    int *pos = malloc((size_t)nn * sizeof *pos), *last = malloc((size_t)nn * sizeof *last);
-    int *read = calloc((size_t)nn, sizeof *read), *live = malloc((size_t)nn * sizeof *live);
-    int *was = malloc((size_t)nn * sizeof *was);
-    size_t *offset = malloc((size_t)nn * sizeof *offset), *size = malloc((size_t)nn * sizeof *size);
+    int *last = malloc((size_t)nn * sizeof *last), *read = calloc((size_t)nn, sizeof *read);
+    int *live = malloc((size_t)nn * sizeof *live);
+    *pl = (placement){malloc((size_t)nn * sizeof *pl->pos), calloc((size_t)nn, sizeof(int)),
+                      malloc((size_t)nn * sizeof(size_t)), malloc((size_t)nn * sizeof(size_t)), 0};
     tg_status st = TG_OK;
-    if (!pos || !last || !read || !live || !was || !offset || !size) {
+    if (!last || !read || !live || !pl->pos || !pl->verdict || !pl->offset || !pl->size) {
         st = tg_error(TG_ERR_NOMEM, "out of memory planning %d values", nn);
         goto done;
     }
-    for (int i = 0; i < nn; i++) {
-        pos[i] = last[i] = -1;
-        was[i] = g->nodes[i]->dropped;
-        g->nodes[i]->dropped = VALUE_KEPT;
-    }
-    for (int p = 0; p < o->n; p++) pos[o->ids[p]] = p;
+    for (int i = 0; i < nn; i++) pl->pos[i] = last[i] = -1;
+    for (int p = 0; p < o->n; p++) pl->pos[o->ids[p]] = p;
     for (int i = 0; i < nn; i++) { /* every consumer, in the order or not, may read */
         const tg_node *c = g->nodes[i];
         for (int k = 0; k < c->n_inputs; k++) {
             int u = c->inputs[k]->id;
-            if (pos[i] > last[u]) last[u] = pos[i];
+            if (pl->pos[i] > last[u]) last[u] = pl->pos[i];
             if (use_of(c, k) != TG_USE_NONE) read[u] = 1;
         }
     }
-    size_t arena = 0;
     int n_live = 0; /* dropped values alive at position p, by offset */
     for (int p = 0; p < o->n; p++) {
-        tg_node *n = g->nodes[o->ids[p]];
-        n->dropped = verdict(g, n, target, read[n->id]);
-        if (n->dropped == VALUE_KEPT) continue;
+        const tg_node *n = g->nodes[o->ids[p]];
+        int v = pl->verdict[n->id] = verdict(plan, n, target, read[n->id]);
+        if (v == VALUE_KEPT) continue;
         int kept = 0;
         for (int j = 0; j < n_live; j++)
             if (last[live[j]] >= p) live[kept++] = live[j];
         n_live = kept;
         size_t need = ((size_t)tg_shape_numel(&n->value.shape) + 15) & ~(size_t)15, at = 0;
         int j = 0;
-        for (; j < n_live && at + need > offset[live[j]]; j++)
-            if (offset[live[j]] + size[live[j]] > at) at = offset[live[j]] + size[live[j]];
+        for (; j < n_live && at + need > pl->offset[live[j]]; j++)
+            if (pl->offset[live[j]] + pl->size[live[j]] > at)
+                at = pl->offset[live[j]] + pl->size[live[j]];
         memmove(live + j + 1, live + j, (size_t)(n_live - j) * sizeof *live);
         live[j] = n->id;
         n_live++;
-        offset[n->id] = at;
-        size[n->id] = need;
-        if (at + need > arena) arena = at + need;
+        pl->offset[n->id] = at;
+        pl->size[n->id] = need;
+        if (at + need > pl->arena) pl->arena = at + need;
     }
-    if (arena > g->arena_cap) {
+done:
+    free(last);
+    free(read);
+    free(live);
+    if (st) placement_free(pl);
+    return st;
+}
+
+static size_t sign_bytes(const tg_node *n) {
+    return ((size_t)tg_shape_numel(&n->value.shape) + 7) / 8;
+}
+
+tg_status tg_graph_plan_bytes(tg_graph *g, tg_node *target, tg_value_plan plan, size_t *bytes) {
+    if (!g || !target || !bytes)
+        return tg_error(TG_ERR_INVALID,
+                        "tg_graph_plan_bytes: graph, target and bytes are required");
+    placement pl;
+    tg_status st;
+    if ((st = order_for(g, target)) || (st = place_values(g, target, plan, &pl))) return st;
+    size_t total = pl.arena * sizeof(float);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const tg_node *n = g->nodes[i];
+        if (pl.pos[i] < 0 || (n->flags & (TG_NODE_PARAM | TG_NODE_STATE))) continue;
+        if (pl.verdict[i] == VALUE_KEPT)
+            total += (size_t)tg_shape_numel(&n->value.shape) * sizeof(float);
+        else if (pl.verdict[i] == VALUE_SIGN_KEPT)
+            total += sign_bytes(n);
+    }
+    placement_free(&pl);
+    *bytes = total;
+    return TG_OK;
+}
+
+/* Apply the plan to the current order: dropped values into the arena, the others
+ * (back) into buffers of their own. Redone only when the order, the shapes or the
+ * plan change. */
+static tg_status plan_values(tg_graph *g, const tg_node *target) {
+    if (g->planned.valid && g->planned.target == target && g->planned.version == g->version &&
+        g->planned.shape_epoch == g->shape_epoch && g->planned.plan == g->value_plan)
+        return TG_OK;
+    placement pl;
+    tg_status st = place_values(g, target, g->value_plan, &pl);
+    if (st) return st;
+    if (pl.arena > g->arena_cap) {
         free(g->arena);
         g->arena_cap = 0;
-        if (!(g->arena = aligned_alloc(64, arena * sizeof(float)))) {
-            st = tg_error(TG_ERR_NOMEM, "out of memory for %zu dropped values", arena);
+        if (!(g->arena = aligned_alloc(64, pl.arena * sizeof(float)))) {
+            st = tg_error(TG_ERR_NOMEM, "out of memory for %zu dropped values", pl.arena);
             goto done;
         }
-        g->arena_cap = arena;
+        g->arena_cap = pl.arena;
     }
-    for (int i = 0; i < nn && !st; i++) {
+    for (int i = 0; i < g->n_nodes && !st; i++) {
         tg_node *n = g->nodes[i];
-        if (pos[i] < 0) { /* not computed by this forward: as it was, without a dropped value */
-            if (was[i] != VALUE_KEPT) {
+        if (pl.pos[i] < 0) { /* not computed by this forward: as it was, without a dropped value */
+            if (n->dropped != VALUE_KEPT) {
                 n->dropped = VALUE_DROPPED;
                 if (n->value.owns_data) free(n->value.data); /* a shape change gave it one */
                 n->value.owns_data = 0;
                 n->value.data = NULL;
                 n->value.capacity = 0;
             }
-        } else if (n->dropped == VALUE_KEPT) {
+        } else if ((n->dropped = pl.verdict[i]) == VALUE_KEPT) {
             /* An op node's own buffer is made here, at its first forward under a plan
              * that keeps it (a resize that fits keeps it). */
             if (n->op) st = tg_tensor_resize(&n->value, &n->value.shape);
         } else {
             if (n->value.owns_data) free(n->value.data);
-            n->value.data = g->arena + offset[i];
-            n->value.capacity = size[i];
+            n->value.data = g->arena + pl.offset[i];
+            n->value.capacity = pl.size[i];
             n->value.owns_data = 0;
         }
-        size_t bits =
-            n->dropped == VALUE_SIGN_KEPT ? ((size_t)tg_shape_numel(&n->value.shape) + 7) / 8 : 0;
+        size_t bits = n->dropped == VALUE_SIGN_KEPT ? sign_bytes(n) : 0;
         if (bits > n->sign_size || !bits) {
             free(n->sign_bits);
             n->sign_bits = NULL;
@@ -882,13 +932,7 @@ static tg_status plan_values(tg_graph *g, const tg_node *target) {
     g->planned.shape_epoch = g->shape_epoch;
     g->planned.plan = g->value_plan;
 done:
-    free(pos);
-    free(last);
-    free(read);
-    free(live);
-    free(was);
-    free(offset);
-    free(size);
+    placement_free(&pl);
     return st;
 }
 

@@ -138,6 +138,10 @@ void tg_node_keep_value(tg_node *n, int on);
 /* Bytes the node values take now: the buffers of kept values, the arena of dropped
  * ones and their sign bits. */
 size_t tg_graph_value_bytes(const tg_graph *g);
+/* The bytes a forward of `target` under `plan` would give the values of its inputs and
+ * op nodes (kept values, the arena, sign bits; not parameters), without running it or
+ * allocating any: also on a shape-only graph (tg_model_summary uses it). */
+tg_status tg_graph_plan_bytes(tg_graph *g, tg_node *target, tg_value_plan plan, size_t *bytes);
 
 /* The nodes in creation order (which is a topological order). */
 int tg_graph_node_count(const tg_graph *g);

@@ -154,6 +154,10 @@ typedef struct tg_model_stats {
     int64_t tower_floats; /* activation floats of one tower for `batch` images */
     int64_t tower_bytes;  /* values + gradients of one tower's activations, bytes */
     int64_t total_bytes;  /* both towers and the head, values + gradients, bytes */
+    /* The values a forward keeps (tg_graph_plan_bytes at the model's batch, scaled to
+     * `batch`): a training step's (TG_VALUES_BACKWARD, both towers and the head) and an
+     * embedding's (TG_VALUES_TARGET, one tower). */
+    int64_t train_value_bytes, embed_value_bytes;
 } tg_model_stats;
 
 /* Compute the summary totals for `batch` pairs (<= 0: the model's batch). */

@@ -153,6 +153,13 @@ tg_status tg_model_stats_get(const tg_model *m, int batch, tg_model_stats *st) {
     st->tower_bytes = (int64_t)sizeof(float) * batch * (input + 2 * items);
     /* Head: distance (value + grad), labels y, the scalar loss (value + grad). */
     st->total_bytes = 2 * st->tower_bytes + (int64_t)sizeof(float) * (3 * (int64_t)batch + 2);
+    size_t train, embed;
+    tg_status s;
+    if ((s = tg_graph_plan_bytes(m->graph, m->loss, TG_VALUES_BACKWARD, &train)) ||
+        (s = tg_graph_plan_bytes(m->graph, m->ea, TG_VALUES_TARGET, &embed)))
+        return s;
+    st->train_value_bytes = (int64_t)((double)train * batch / m->batch);
+    st->embed_value_bytes = (int64_t)((double)embed * batch / m->batch);
     return TG_OK;
 }
 
@@ -207,6 +214,11 @@ static void summary_text(const tg_model *m, int batch, sbuf *b) {
               "and head %s\n",
               batch, fmt_bytes((double)st.tower_bytes, s1, sizeof s1),
               fmt_bytes((double)st.total_bytes, s2, sizeof s2));
+    sb_printf(b,
+              "values kept at batch %d: %s by a training step (only those backward reads), "
+              "%s by embedding (one tower)\n",
+              batch, fmt_bytes((double)st.train_value_bytes, s1, sizeof s1),
+              fmt_bytes((double)st.embed_value_bytes, s2, sizeof s2));
     sb_repeat(b, '=', width);
 }
 

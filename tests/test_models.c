@@ -178,6 +178,9 @@ START_TEST(test_value_plans_change_memory_not_results) {
         loss[p] = tg_node_data(m->loss)[0];
         memcpy(grads[p], grad, (size_t)n_grad * sizeof(float));
         bytes[p] = tg_graph_value_bytes(m->graph);
+        size_t planned; /* what the plan says it takes, computed without running it */
+        ck_assert_int_eq(tg_graph_plan_bytes(m->graph, m->loss, plans[p], &planned), TG_OK);
+        ck_assert_uint_eq(planned, bytes[p]);
     }
     ck_assert(loss[0] == loss[1]);
     ck_assert_msg(!memcmp(grads[0], grads[1], (size_t)n_grad * sizeof(float)),
