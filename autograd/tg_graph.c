@@ -1,65 +1,13 @@
 /* The graph: node creation with shape inference, parameter packing into one flat
  * buffer, iterative topological ordering, forward and reverse sweeps. */
 #include "autograd/tg_graph.h"
+#include "autograd/tg_graph_impl.h"
 #include "autograd/tg_node_impl.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct tg_layer {
-    tg_graph *graph;
-    char *name;
-    const tg_op *op;
-    tg_attrs attrs;
-    tg_node *params[TG_MAX_PARAMS];
-    int applied; /* how many nodes apply this layer */
-};
-
-/* The ancestors of one target in topological order, cached until the graph changes. */
-typedef struct tg_order {
-    tg_node *target;
-    int version;
-    int n;
-    int *ids;
-} tg_order;
-
-struct tg_graph {
-    tg_node **nodes;
-    int n_nodes, cap_nodes;
-    tg_layer **layers;
-    int n_layers, cap_layers;
-    tg_node **params; /* parameter and state nodes, creation order */
-    int n_params, cap_params;
-    int training;
-    int no_init; /* parameters start at zero, drawing nothing (a restore will fill them) */
-    tg_rng rng;
-    int version;     /* bumped on every structural change */
-    int shape_epoch; /* bumped whenever an input changes shape */
-    int *node_epoch; /* per node: the epoch its shape was inferred at */
-    int packed;      /* parameters live in the flat buffers */
-    int shape_only;  /* shapes without values (tg_graph_new_shape_only) */
-    float *param_buf, *grad_buf, *state_buf;
-    int64_t n_param_floats, n_state_floats;
-    void *scratch;
-    size_t scratch_size;
-    tg_order order;
-    int grad_reuse;   /* share intermediate gradients by liveness */
-    float **pool;     /* those shared gradient buffers */
-    size_t *pool_cap; /* floats in each */
-    int *pool_busy;   /* 1 while a node's gradient lives in it */
-    int n_pool;
-    tg_value_plan value_plan;
-    float *arena;     /* the values the plan drops, placed by forward liveness */
-    size_t arena_cap; /* floats */
-    struct {          /* what the current placement was made for */
-        int valid, version, shape_epoch;
-        const tg_node *target;
-        tg_value_plan plan;
-    } planned;
-    int values_dropped; /* the last forward ran under TG_VALUES_TARGET */
-};
 
 /* ---- small helpers ---- */
 
@@ -648,15 +596,6 @@ tg_status tg_input_set(tg_node *x, tg_shape shape, const float *data) {
     return TG_OK;
 }
 
-void tg_node_keep_value(tg_node *n, int on) {
-    if (!n) return;
-    if (on)
-        n->flags |= TG_NODE_KEEP;
-    else
-        n->flags &= ~(unsigned)TG_NODE_KEEP;
-    n->graph->planned.valid = 0;
-}
-
 void tg_node_set_requires_grad(tg_node *x, int on) {
     if (x && (x->flags & TG_NODE_INPUT)) x->requires_grad = on != 0;
 }
@@ -742,222 +681,12 @@ static tg_status reinfer(tg_graph *g) {
     return TG_OK;
 }
 
-/* ---- which values a forward keeps (tg_graph_set_value_plan) ---- */
-
-enum { VALUE_KEPT = 0, VALUE_DROPPED, VALUE_SIGN_KEPT };
-
-void tg_graph_set_value_plan(tg_graph *g, tg_value_plan plan) {
-    if (g && plan >= TG_VALUES_KEEP && plan <= TG_VALUES_TARGET) g->value_plan = plan;
-}
-tg_value_plan tg_graph_value_plan(const tg_graph *g) {
-    return g ? g->value_plan : TG_VALUES_KEEP;
-}
-int tg_node_value_kept(const tg_node *n) {
-    return n && n->dropped == VALUE_KEPT && n->value.data;
-}
-
-size_t tg_graph_value_bytes(const tg_graph *g) {
-    size_t bytes = g->arena_cap * sizeof(float);
-    for (int i = 0; i < g->n_nodes; i++) {
-        const tg_node *n = g->nodes[i];
-        if (n->value.owns_data) bytes += n->value.capacity * sizeof(float);
-        bytes += n->sign_size;
-    }
-    return bytes;
-}
-
-/* What n's backward reads of data input `input`, or of its own output (-1). */
-static tg_value_use use_of(const tg_node *n, int input) {
-    return n->op && n->op->backward_use ? n->op->backward_use(n, input) : TG_USE_VALUE;
-}
-
-/* The plan's verdict on a node of the forward order (none for the target). */
-static int verdict(tg_value_plan plan, const tg_node *n, const tg_node *target, int read) {
-    if (plan == TG_VALUES_KEEP || !n->op || n == target || (n->flags & TG_NODE_KEEP))
-        return VALUE_KEPT;
-    if (plan == TG_VALUES_TARGET) return VALUE_DROPPED;
-    if (read) return VALUE_KEPT;
-    tg_value_use own = use_of(n, -1);
-    return own == TG_USE_NONE ? VALUE_DROPPED : own == TG_USE_SIGN ? VALUE_SIGN_KEPT : VALUE_KEPT;
-}
-
-/* Where a forward of the current order puts each value: per node id, its position
- * in the order (-1: not computed), the plan's verdict, and for a dropped value its
- * offset and size (floats) in an arena of `arena` floats. */
-typedef struct placement {
-    int *pos, *verdict;
-    size_t *offset, *size;
-    size_t arena;
-} placement;
-
-static void placement_free(placement *pl) {
-    free(pl->pos);
-    free(pl->verdict);
-    free(pl->offset);
-    free(pl->size);
-}
-
-/* Each dropped value lives from the forward of its node to that of its last
- * consumer, first fit among the values alive then. */
-static tg_status place_values(const tg_graph *g, const tg_node *target, tg_value_plan plan,
-                              placement *pl) {
-    const tg_order *o = &g->order;
-    const int nn = g->n_nodes;
-    int *last = malloc((size_t)nn * sizeof *last), *read = calloc((size_t)nn, sizeof *read);
-    int *live = malloc((size_t)nn * sizeof *live);
-    *pl = (placement){malloc((size_t)nn * sizeof *pl->pos), calloc((size_t)nn, sizeof(int)),
-                      malloc((size_t)nn * sizeof(size_t)), malloc((size_t)nn * sizeof(size_t)), 0};
-    tg_status st = TG_OK;
-    if (!last || !read || !live || !pl->pos || !pl->verdict || !pl->offset || !pl->size) {
-        st = tg_error(TG_ERR_NOMEM, "out of memory planning %d values", nn);
-        goto done;
-    }
-    for (int i = 0; i < nn; i++) pl->pos[i] = last[i] = -1;
-    for (int p = 0; p < o->n; p++) pl->pos[o->ids[p]] = p;
-    for (int i = 0; i < nn; i++) { /* every consumer, in the order or not, may read */
-        const tg_node *c = g->nodes[i];
-        for (int k = 0; k < c->n_inputs; k++) {
-            int u = c->inputs[k]->id;
-            if (pl->pos[i] > last[u]) last[u] = pl->pos[i];
-            if (use_of(c, k) != TG_USE_NONE) read[u] = 1;
-        }
-    }
-    int n_live = 0; /* dropped values alive at position p, by offset */
-    for (int p = 0; p < o->n; p++) {
-        const tg_node *n = g->nodes[o->ids[p]];
-        int v = pl->verdict[n->id] = verdict(plan, n, target, read[n->id]);
-        if (v == VALUE_KEPT) continue;
-        int kept = 0;
-        for (int j = 0; j < n_live; j++)
-            if (last[live[j]] >= p) live[kept++] = live[j];
-        n_live = kept;
-        size_t need = ((size_t)tg_shape_numel(&n->value.shape) + 15) & ~(size_t)15, at = 0;
-        int j = 0;
-        for (; j < n_live && at + need > pl->offset[live[j]]; j++)
-            if (pl->offset[live[j]] + pl->size[live[j]] > at)
-                at = pl->offset[live[j]] + pl->size[live[j]];
-        memmove(live + j + 1, live + j, (size_t)(n_live - j) * sizeof *live);
-        live[j] = n->id;
-        n_live++;
-        pl->offset[n->id] = at;
-        pl->size[n->id] = need;
-        if (at + need > pl->arena) pl->arena = at + need;
-    }
-done:
-    free(last);
-    free(read);
-    free(live);
-    if (st) placement_free(pl);
-    return st;
-}
-
-static size_t sign_bytes(const tg_node *n) {
-    return ((size_t)tg_shape_numel(&n->value.shape) + 7) / 8;
-}
-
 tg_status tg_graph_plan_bytes(tg_graph *g, tg_node *target, tg_value_plan plan, size_t *bytes) {
     if (!g || !target || !bytes)
         return tg_error(TG_ERR_INVALID,
                         "tg_graph_plan_bytes: graph, target and bytes are required");
-    placement pl;
-    tg_status st;
-    if ((st = order_for(g, target)) || (st = place_values(g, target, plan, &pl))) return st;
-    size_t total = pl.arena * sizeof(float);
-    for (int i = 0; i < g->n_nodes; i++) {
-        const tg_node *n = g->nodes[i];
-        if (pl.pos[i] < 0 || (n->flags & (TG_NODE_PARAM | TG_NODE_STATE))) continue;
-        if (pl.verdict[i] == VALUE_KEPT)
-            total += (size_t)tg_shape_numel(&n->value.shape) * sizeof(float);
-        else if (pl.verdict[i] == VALUE_SIGN_KEPT)
-            total += sign_bytes(n);
-    }
-    placement_free(&pl);
-    *bytes = total;
-    return TG_OK;
-}
-
-/* Apply the plan to the current order: dropped values into the arena, the others
- * (back) into buffers of their own. Redone only when the order, the shapes or the
- * plan change. */
-static tg_status plan_values(tg_graph *g, const tg_node *target) {
-    if (g->planned.valid && g->planned.target == target && g->planned.version == g->version &&
-        g->planned.shape_epoch == g->shape_epoch && g->planned.plan == g->value_plan)
-        return TG_OK;
-    placement pl;
-    tg_status st = place_values(g, target, g->value_plan, &pl);
-    if (st) return st;
-    if (pl.arena > g->arena_cap) {
-        free(g->arena);
-        g->arena_cap = 0;
-        if (!(g->arena = aligned_alloc(64, pl.arena * sizeof(float)))) {
-            st = tg_error(TG_ERR_NOMEM, "out of memory for %zu dropped values", pl.arena);
-            goto done;
-        }
-        g->arena_cap = pl.arena;
-    }
-    for (int i = 0; i < g->n_nodes && !st; i++) {
-        tg_node *n = g->nodes[i];
-        if (pl.pos[i] < 0) { /* not computed by this forward: as it was, without a dropped value */
-            if (n->dropped != VALUE_KEPT) {
-                n->dropped = VALUE_DROPPED;
-                if (n->value.owns_data) free(n->value.data); /* a shape change gave it one */
-                n->value.owns_data = 0;
-                n->value.data = NULL;
-                n->value.capacity = 0;
-            }
-        } else if ((n->dropped = pl.verdict[i]) == VALUE_KEPT) {
-            /* An op node's own buffer is made here, at its first forward under a plan
-             * that keeps it (a resize that fits keeps it). */
-            if (n->op) st = tg_tensor_resize(&n->value, &n->value.shape);
-        } else {
-            if (n->value.owns_data) free(n->value.data);
-            n->value.data = g->arena + pl.offset[i];
-            n->value.capacity = pl.size[i];
-            n->value.owns_data = 0;
-        }
-        size_t bits = n->dropped == VALUE_SIGN_KEPT ? sign_bytes(n) : 0;
-        if (bits > n->sign_size || !bits) {
-            free(n->sign_bits);
-            n->sign_bits = NULL;
-            n->sign_size = 0;
-            if (bits && !(n->sign_bits = malloc(bits)))
-                st = tg_error(TG_ERR_NOMEM, "out of memory for the sign bits of '%s'", n->name);
-            else
-                n->sign_size = bits;
-        }
-    }
-    g->planned.valid = !st;
-    g->planned.target = target;
-    g->planned.version = g->version;
-    g->planned.shape_epoch = g->shape_epoch;
-    g->planned.plan = g->value_plan;
-done:
-    placement_free(&pl);
-    return st;
-}
-
-/* Keep bit i = value[i] > 0 of a node whose value the arena will reuse. */
-static void keep_sign(tg_node *n) {
-    const float *y = n->value.data;
-    const int64_t numel = tg_shape_numel(&n->value.shape), bytes = (numel + 7) / 8;
-    uint8_t *bits = n->sign_bits;
-#pragma omp parallel for schedule(static) if (numel > 65536)
-    for (int64_t b = 0; b < bytes; b++) {
-        unsigned v = 0;
-        for (int k = 0; k < 8 && 8 * b + k < numel; k++) v |= (unsigned)(y[8 * b + k] > 0.0f) << k;
-        bits[b] = (uint8_t)v;
-    }
-}
-
-/* Before its backward: the value as 1 where it was > 0 and 0 elsewhere, which is
- * all a TG_USE_SIGN backward reads. */
-static void restore_sign(tg_node *n) {
-    float *y = n->value.data;
-    const int64_t numel = tg_shape_numel(&n->value.shape), bytes = (numel + 7) / 8;
-    const uint8_t *bits = n->sign_bits;
-#pragma omp parallel for schedule(static) if (numel > 65536)
-    for (int64_t b = 0; b < bytes; b++)
-        for (int k = 0; k < 8 && 8 * b + k < numel; k++) y[8 * b + k] = (float)((bits[b] >> k) & 1);
+    tg_status st = order_for(g, target);
+    return st ? st : tg_values_planned_bytes(g, target, plan, bytes);
 }
 
 tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
@@ -965,7 +694,7 @@ tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
         return tg_error(TG_ERR_INVALID, "tg_graph_forward: graph and target are required");
     tg_status st;
     if ((st = pack_params(g)) || (st = order_for(g, target)) || (st = reinfer(g)) ||
-        (st = plan_values(g, target)))
+        (st = tg_values_place(g, target)))
         return st;
     g->values_dropped = 1; /* until this forward is complete */
     for (int i = 0; i < g->order.n; i++) {
@@ -975,7 +704,7 @@ tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
         n->scratch_size = g->scratch_size;
         st = n->op->forward(n);
         if (st) return tg_error_context(st, "forward of node '%s' (%s): ", n->name, n->op->name);
-        if (n->dropped == VALUE_SIGN_KEPT) keep_sign(n);
+        if (n->dropped == TG_VALUE_SIGN_KEPT) tg_values_keep_sign(n);
     }
     g->values_dropped = g->value_plan == TG_VALUES_TARGET;
     return TG_OK;
@@ -987,7 +716,7 @@ static tg_status backward_node(tg_graph *g, tg_node *n) {
                         n->op->name);
     n->scratch = g->scratch;
     n->scratch_size = g->scratch_size;
-    if (n->dropped == VALUE_SIGN_KEPT) restore_sign(n);
+    if (n->dropped == TG_VALUE_SIGN_KEPT) tg_values_restore_sign(n);
     tg_status st = n->op->backward(n);
     if (st) return tg_error_context(st, "backward of node '%s' (%s): ", n->name, n->op->name);
     return TG_OK;
