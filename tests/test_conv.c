@@ -71,6 +71,7 @@ static void ref_geom(int in, int k, int s, int same, int padding, int *out, int 
 typedef struct conv_case {
     int n, c, h, w, f, k, s, same, padding, bias, mult;
     const char *act;
+    const char *algo; /* conv2d's algo= (NULL: the default, auto) */
 } conv_case;
 
 static float ref_act(const char *act, float v) {
@@ -115,30 +116,41 @@ static void case_attrs(const conv_case *cc, int with_filters, char *buf, size_t 
              cc->same ? "same" : "valid", cc->padding, cc->bias ? "true" : "false", cc->act,
              cc->mult);
     if (!with_filters) memmove(buf, strchr(buf, ' ') + 1, strlen(strchr(buf, ' ') + 1) + 1);
+    if (with_filters && cc->algo) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, " algo=%s", cc->algo);
+    }
 }
 
 static const conv_case cases[] = {
-    {2, 3, 7, 7, 4, 3, 1, 1, -1, 1, 1, "none"},
-    {2, 3, 7, 7, 4, 3, 2, 1, -1, 1, 1, "relu"},
-    {3, 2, 8, 9, 3, 3, 2, 0, -1, 1, 1, "tanh"},
-    {2, 2, 6, 5, 3, 2, 2, 1, -1, 0, 1, "none"},
-    {2, 4, 5, 5, 3, 1, 1, 0, -1, 1, 1, "sigmoid"},
-    {2, 2, 9, 6, 5, 3, 2, 0, 2, 1, 1, "none"},
-    {1, 3, 5, 5, 2, 4, 1, 1, -1, 1, 2, "relu"},
-    {2, 5, 11, 13, 6, 5, 3, 1, -1, 1, 1, "none"},
+    {2, 3, 7, 7, 4, 3, 1, 1, -1, 1, 1, "none", NULL},
+    {2, 3, 7, 7, 4, 3, 2, 1, -1, 1, 1, "relu", NULL},
+    {3, 2, 8, 9, 3, 3, 2, 0, -1, 1, 1, "tanh", NULL},
+    {2, 2, 6, 5, 3, 2, 2, 1, -1, 0, 1, "none", NULL},
+    {2, 4, 5, 5, 3, 1, 1, 0, -1, 1, 1, "sigmoid", NULL},
+    {2, 2, 9, 6, 5, 3, 2, 0, 2, 1, 1, "none", NULL},
+    {1, 3, 5, 5, 2, 4, 1, 1, -1, 1, 2, "relu", NULL},
+    {2, 5, 11, 13, 6, 5, 3, 1, -1, 1, 1, "none", NULL},
     /* K = 3, stride 1 (depthwise's one-pass kernels): valid and wide (a vector tail),
      * explicit padding 2 and narrower than the kernel (no interior column) */
-    {2, 3, 9, 21, 4, 3, 1, 0, -1, 1, 1, "relu"},
-    {1, 2, 4, 2, 3, 3, 1, 0, 2, 1, 2, "none"},
+    {2, 3, 9, 21, 4, 3, 1, 0, -1, 1, 1, "relu", NULL},
+    {1, 2, 4, 2, 3, 3, 1, 0, 2, 1, 2, "none", NULL},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
 /* Large enough that conv2d splits each image into blocks of output rows
- * (im2col block + output block > 1M floats): stride 1, stride 2, and 1x1 direct. */
+ * (im2col block + output block > 1M floats): stride 1, stride 2, and 1x1 direct;
+ * and Winograd F(2x2, 3x3) in two blocks of tile rows, with odd planes (a last
+ * tile half outside), valid and explicit padding, as few as 2 channels. */
 static const conv_case big_cases[] = {
-    {1, 32, 80, 100, 16, 3, 1, 1, -1, 1, 1, "relu"},
-    {2, 32, 121, 121, 8, 3, 2, 1, -1, 1, 1, "tanh"},
-    {1, 512, 40, 60, 16, 1, 1, 0, -1, 0, 1, "none"},
+    {1, 32, 80, 100, 16, 3, 1, 1, -1, 1, 1, "relu", "im2col"},
+    {2, 32, 81, 99, 16, 3, 1, 1, -1, 1, 1, "relu", NULL /* auto: Winograd */},
+    {2, 8, 9, 11, 8, 3, 1, 0, -1, 1, 1, "tanh", "winograd"},
+    {2, 3, 7, 6, 2, 3, 1, 0, 2, 0, 1, "none", "winograd"},
+    {1, 16, 5, 4, 9, 3, 1, 1, -1, 1, 1, "sigmoid", "winograd"},
+    {1, 4, 3, 3, 5, 3, 1, 0, 1, 1, 1, "none", "winograd"},
+    {2, 32, 121, 121, 8, 3, 2, 1, -1, 1, 1, "tanh", NULL},
+    {1, 512, 40, 60, 16, 1, 1, 0, -1, 0, 1, "none", NULL},
 };
 #define N_BIG ((int)(sizeof big_cases / sizeof big_cases[0]))
 
@@ -330,7 +342,7 @@ START_TEST(test_sepconv_is_depthwise_then_pointwise) {
         float *t = malloc(sizeof(float) * (size_t)cc.n * cm * cc.h * cc.w * 4);
         ref_conv(&dcc, 1, tg_node_data(o.x), param(&o, 0), NULL, t, &ho, &wo);
         /* the pointwise stage: a 1x1 conv of t with bias and activation */
-        conv_case pcc = {cc.n, cm, ho, wo, cc.f, 1, 1, 0, -1, cc.bias, 1, cc.act};
+        conv_case pcc = {cc.n, cm, ho, wo, cc.f, 1, 1, 0, -1, cc.bias, 1, cc.act, NULL};
         float *ref = malloc(sizeof(float) * (size_t)tg_shape_numel(tg_node_shape(o.y)));
         ref_conv(&pcc, 0, t, param(&o, 1), param(&o, 2), ref, &ho, &wo);
         const tg_shape *s = tg_node_shape(o.y);

@@ -1,0 +1,177 @@
+/* Winograd F(2x2, 3x3) convolution; see tg_winograd.h. */
+#include "ops/tg_winograd.h"
+
+#include <string.h>
+
+#include "autograd/tg_blas.h"
+#include "autograd/tg_cpu.h"
+#include "ops/tg_im2col.h"
+
+/* Transformed input and GEMM output of a block of tiles take at most about
+ * 2 MiB together (measured on the seed's 32->32 conv: 1 and 4 MiB within noise). */
+#define WINO_BLOCK_FLOATS (512 * 1024)
+
+size_t tg_wino_filter_floats(int f, int c) {
+    return 16 * (size_t)f * (size_t)c;
+}
+
+/* u (4x4) = G g G^T for one 3x3 filter g whose taps are g[a * sa + b * sb]. */
+static void filter_transform(const float *g, int sa, int sb, float *u) {
+    float t[4][3]; /* G g */
+    for (int b = 0; b < 3; b++) {
+        float g0 = g[0 * sa + b * sb], g1 = g[1 * sa + b * sb], g2 = g[2 * sa + b * sb];
+        t[0][b] = g0;
+        t[1][b] = 0.5f * (g0 + g1 + g2);
+        t[2][b] = 0.5f * (g0 - g1 + g2);
+        t[3][b] = g2;
+    }
+    for (int i = 0; i < 4; i++) {
+        u[i * 4 + 0] = t[i][0];
+        u[i * 4 + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+        u[i * 4 + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+        u[i * 4 + 3] = t[i][2];
+    }
+}
+
+void tg_wino_filters(const float *w, int f, int c, int flip, float *U) {
+    const int rows = flip ? c : f, cols = flip ? f : c;
+    for (int fi = 0; fi < f; fi++)
+        for (int ci = 0; ci < c; ci++) {
+            const float *g = w + ((size_t)fi * c + ci) * 9;
+            float u[16];
+            if (flip) /* g'[a][b] = g[2 - a][2 - b] */
+                filter_transform(g + 8, -3, -1, u);
+            else
+                filter_transform(g, 3, 1, u);
+            const size_t at = flip ? (size_t)ci * cols + fi : (size_t)fi * cols + ci;
+            for (int xi = 0; xi < 16; xi++) U[(size_t)xi * rows * cols + at] = u[xi];
+        }
+}
+
+/* Tile rows per block: the block's V (16, C, T) and M (16, F, T) within the budget. */
+static int tile_rows_per_block(const tg_wino_geom *g) {
+    const int tw = (g->wo + 1) / 2, th = (g->ho + 1) / 2;
+    long per_row = 16L * (g->c + g->f) * tw;
+    long rb = WINO_BLOCK_FLOATS / (per_row > 0 ? per_row : 1);
+    if (rb < 1) rb = 1;
+    return rb > th ? th : (int)rb;
+}
+
+/* Slabs of V and M (one per xi) are padded by this many floats so that the 16
+ * slabs a transform reads or writes at once do not map to the same cache sets. */
+#define SLAB_PAD 16
+
+/* V, M, the four padded input rows of one channel and their row transform, two
+ * output rows. */
+size_t tg_wino_scratch_floats(const tg_wino_geom *g) {
+    const size_t tw = (size_t)(g->wo + 1) / 2, t = (size_t)tile_rows_per_block(g) * tw;
+    return 16 * ((size_t)(g->c + g->f) * t + 2 * SLAB_PAD) + 8 * (2 * tw + 2) + 2 * 2 * tw;
+}
+
+/* V[xi][t] (stride vs between xi) = B^T d B for the tw tiles of one tile row of
+ * one channel, d read from the four zero-padded rows r (each 2 tw + 2 long):
+ * B^T's rows first, over whole rows (contiguous), into s; then its columns. */
+TG_HOT static void input_transform(const float *restrict r, int tw, float *restrict s,
+                                   float *restrict v, size_t vs) {
+    const int len = 2 * tw + 2;
+    const float *r0 = r, *r1 = r + len, *r2 = r + 2 * len, *r3 = r + 3 * len;
+    float *s0 = s, *s1 = s + len, *s2 = s + 2 * len, *s3 = s + 3 * len;
+    for (int j = 0; j < len; j++) {
+        s0[j] = r0[j] - r2[j];
+        s1[j] = r1[j] + r2[j];
+        s2[j] = r2[j] - r1[j];
+        s3[j] = r1[j] - r3[j];
+    }
+    for (int i = 0; i < 4; i++) {
+        const float *si = s + (size_t)i * len;
+        float *v0 = v + (size_t)(4 * i) * vs, *v1 = v0 + vs, *v2 = v1 + vs, *v3 = v2 + vs;
+        for (int t = 0; t < tw; t++) {
+            const float a = si[2 * t], b = si[2 * t + 1], c = si[2 * t + 2], d = si[2 * t + 3];
+            v0[t] = a - c;
+            v1[t] = b + c;
+            v2[t] = c - b;
+            v3[t] = b - d;
+        }
+    }
+}
+
+/* Two output rows y0, y1 (each 2 tw long) = A^T M A for the tw tiles whose
+ * M[xi][t] lie ms apart. */
+TG_HOT static void output_transform(const float *restrict m, size_t ms, int tw, float *restrict y0,
+                                    float *restrict y1) {
+    const float *m0 = m, *m1 = m0 + ms, *m2 = m1 + ms, *m3 = m2 + ms, *m4 = m3 + ms, *m5 = m4 + ms,
+                *m6 = m5 + ms, *m7 = m6 + ms, *m8 = m7 + ms, *m9 = m8 + ms, *m10 = m9 + ms,
+                *m11 = m10 + ms, *m12 = m11 + ms, *m13 = m12 + ms, *m14 = m13 + ms, *m15 = m14 + ms;
+    for (int t = 0; t < tw; t++) {
+        /* A^T M: rows 0 + 1 + 2 and 1 - 2 - 3 of M, column by column */
+        const float a0 = m0[t] + m4[t] + m8[t], a1 = m1[t] + m5[t] + m9[t],
+                    a2 = m2[t] + m6[t] + m10[t], a3 = m3[t] + m7[t] + m11[t];
+        const float b0 = m4[t] - m8[t] - m12[t], b1 = m5[t] - m9[t] - m13[t],
+                    b2 = m6[t] - m10[t] - m14[t], b3 = m7[t] - m11[t] - m15[t];
+        y0[2 * t] = a0 + a1 + a2;
+        y0[2 * t + 1] = a1 - a2 - a3;
+        y1[2 * t] = b0 + b1 + b2;
+        y1[2 * t + 1] = b1 - b2 - b3;
+    }
+}
+
+/* Input row ih of one plane into dst[0 .. len), shifted right by pl, zeros
+ * outside the plane. */
+static void padded_row(const float *plane, int h, int w, int ih, int pl, int len, float *dst) {
+    if (ih < 0 || ih >= h) {
+        memset(dst, 0, (size_t)len * sizeof(float));
+        return;
+    }
+    int lo = pl < len ? pl : len, n = w < len - lo ? w : len - lo;
+    memset(dst, 0, (size_t)lo * sizeof(float));
+    memcpy(dst + lo, plane + (size_t)ih * w, (size_t)n * sizeof(float));
+    memset(dst + lo + n, 0, (size_t)(len - lo - n) * sizeof(float));
+}
+
+/* One output row: act(bias + y) or out += y. */
+static void finish_row(const float *y, float b, tg_act act, int accumulate, int wo, float *out) {
+    if (accumulate) {
+        for (int j = 0; j < wo; j++) out[j] += y[j];
+        return;
+    }
+    for (int j = 0; j < wo; j++) out[j] = y[j] + b;
+    if (act != TG_ACT_NONE) tg_act_row(act, out, wo);
+}
+
+void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
+                  tg_act act, int accumulate, float *out, float *scratch) {
+    const int tw = (g->wo + 1) / 2, th = (g->ho + 1) / 2, rbt = tile_rows_per_block(g);
+    const int len = 2 * tw + 2;
+    const size_t plane_in = (size_t)g->h * g->w, plane_out = (size_t)g->ho * g->wo;
+    const size_t tmax = (size_t)rbt * tw;
+    float *V = scratch, *M = V + 16 * ((size_t)g->c * tmax + SLAB_PAD);
+    float *rows = M + 16 * ((size_t)g->f * tmax + SLAB_PAD), *srows = rows + 4 * (size_t)len;
+    float *y0 = srows + 4 * (size_t)len, *y1 = y0 + 2 * (size_t)tw;
+    for (int tr0 = 0; tr0 < th; tr0 += rbt) {
+        const int tr1 = tr0 + rbt < th ? tr0 + rbt : th;
+        const int T = (tr1 - tr0) * tw; /* tiles in this block; V (16, C, T), M (16, F, T) */
+        const size_t vs = (size_t)g->c * T + SLAB_PAD, ms = (size_t)g->f * T + SLAB_PAD;
+        for (int ci = 0; ci < g->c; ci++) {
+            const float *plane = in + (size_t)ci * plane_in;
+            for (int tr = tr0; tr < tr1; tr++) {
+                for (int r = 0; r < 4; r++)
+                    padded_row(plane, g->h, g->w, 2 * tr - g->pt + r, g->pl, len, rows + r * len);
+                input_transform(rows, tw, srows, V + (size_t)ci * T + (size_t)(tr - tr0) * tw, vs);
+            }
+        }
+        /* M[xi] (F, T) = U[xi] (F, C) . V[xi] (C, T) */
+        for (int xi = 0; xi < 16; xi++)
+            tg_sgemm(CblasNoTrans, CblasNoTrans, g->f, T, g->c, 1.0f, U + (size_t)xi * g->f * g->c,
+                     g->c, V + xi * vs, T, 0.0f, M + xi * ms, T);
+        for (int fi = 0; fi < g->f; fi++) {
+            const float b = bias ? bias[fi] : 0.0f;
+            float *plane = out + (size_t)fi * plane_out;
+            for (int tr = tr0; tr < tr1; tr++) {
+                output_transform(M + (size_t)fi * T + (size_t)(tr - tr0) * tw, ms, tw, y0, y1);
+                finish_row(y0, b, act, accumulate, g->wo, plane + (size_t)(2 * tr) * g->wo);
+                if (2 * tr + 1 < g->ho)
+                    finish_row(y1, b, act, accumulate, g->wo, plane + (size_t)(2 * tr + 1) * g->wo);
+            }
+        }
+    }
+}

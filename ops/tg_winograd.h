@@ -1,0 +1,40 @@
+/* Winograd's minimal filtering F(2x2, 3x3) for stride-1 3x3 convolutions: each
+ * 2x2 block of outputs is computed from a 4x4 input tile with 16 multiplies per
+ * (filter, channel) pair instead of 36, so the GEMMs do 2.25 times fewer flops
+ * than im2col's. Lavin and Gray, "Fast Algorithms for Convolutional Neural
+ * Networks" (CVPR 2016). Internal to ops/ (not installed).
+ *
+ *   U = G g G^T    (filter g 3x3 -> 4x4)      G   = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+ *   V = B^T d B    (input tile d 4x4 -> 4x4)  B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   Y = A^T M A    (M 4x4 -> output 2x2)      A^T = [1 1 1 0; 0 1 -1 -1]
+ * where M[xi] = sum over channels of U[xi] V[xi]: one GEMM per tile position xi. */
+#ifndef TG_WINOGRAD_H
+#define TG_WINOGRAD_H
+
+#include <stddef.h>
+
+#include "ops/tg_op_util.h"
+
+/* One image's correlation: input planes (C, H, W) zero-padded by pt rows on top
+ * and pl columns on the left (0..2, the rest of the padding implied by Ho, Wo),
+ * output planes (F, Ho, Wo). */
+typedef struct tg_wino_geom {
+    int c, h, w;
+    int f, ho, wo;
+    int pt, pl;
+} tg_wino_geom;
+
+/* Floats of the transformed filters U (16, F, C). */
+size_t tg_wino_filter_floats(int f, int c);
+/* U (16, F, C) of w (F, C, 3, 3). With `flip`, the filters of the input
+ * gradient instead: w'[c, f] = w[f, c] rotated by 180 degrees, U (16, C, F). */
+void tg_wino_filters(const float *w, int f, int c, int flip, float *U);
+/* Floats of one worker's scratch for tg_wino_conv on this geometry. */
+size_t tg_wino_scratch_floats(const tg_wino_geom *g);
+/* out (F, Ho, Wo) = act(bias + in * w), or out += in * w when `accumulate` (then
+ * bias must be NULL and act none); U from tg_wino_filters. Tiles are done a block
+ * of tile rows at a time; GEMMs by tg_sgemm. */
+void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
+                  tg_act act, int accumulate, float *out, float *scratch);
+
+#endif
