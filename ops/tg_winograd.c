@@ -61,21 +61,29 @@ static int tile_rows_per_block(const tg_wino_geom *g) {
  * slabs a transform reads or writes at once do not map to the same cache sets. */
 #define SLAB_PAD 16
 
+/* Tiles of a block rounded up to wino_gemm's 16: the row length of V and M. */
+static size_t padded_tiles(size_t t) {
+    return (t + 15) / 16 * 16;
+}
+
 /* V, M, the four padded input rows of one channel and their row transform, two
  * output rows. */
 size_t tg_wino_scratch_floats(const tg_wino_geom *g) {
-    const size_t tw = (size_t)(g->wo + 1) / 2, t = (size_t)tile_rows_per_block(g) * tw;
+    const size_t tw = (size_t)(g->wo + 1) / 2,
+                 t = padded_tiles((size_t)tile_rows_per_block(g) * tw);
     return 16 * ((size_t)(g->c + g->f) * t + 2 * SLAB_PAD) + 8 * (2 * tw + 2) + 2 * 2 * tw;
 }
 
 /* V[xi][t] (stride vs between xi) = B^T d B for the tw tiles of one tile row of
  * one channel, d read from the four zero-padded rows r (each 2 tw + 2 long):
- * B^T's rows first, over whole rows (contiguous), into s; then its columns. */
+ * B^T's rows first, over whole rows (contiguous), into s; then its columns.
+ * (omp simd: GCC's -O2 cost model leaves loops of unknown length scalar.) */
 TG_HOT static void input_transform(const float *restrict r, int tw, float *restrict s,
                                    float *restrict v, size_t vs) {
     const int len = 2 * tw + 2;
     const float *r0 = r, *r1 = r + len, *r2 = r + 2 * len, *r3 = r + 3 * len;
     float *s0 = s, *s1 = s + len, *s2 = s + 2 * len, *s3 = s + 3 * len;
+#pragma omp simd
     for (int j = 0; j < len; j++) {
         s0[j] = r0[j] - r2[j];
         s1[j] = r1[j] + r2[j];
@@ -85,6 +93,7 @@ TG_HOT static void input_transform(const float *restrict r, int tw, float *restr
     for (int i = 0; i < 4; i++) {
         const float *si = s + (size_t)i * len;
         float *v0 = v + (size_t)(4 * i) * vs, *v1 = v0 + vs, *v2 = v1 + vs, *v3 = v2 + vs;
+#pragma omp simd
         for (int t = 0; t < tw; t++) {
             const float a = si[2 * t], b = si[2 * t + 1], c = si[2 * t + 2], d = si[2 * t + 3];
             v0[t] = a - c;
@@ -102,6 +111,7 @@ TG_HOT static void output_transform(const float *restrict m, size_t ms, int tw, 
     const float *m0 = m, *m1 = m0 + ms, *m2 = m1 + ms, *m3 = m2 + ms, *m4 = m3 + ms, *m5 = m4 + ms,
                 *m6 = m5 + ms, *m7 = m6 + ms, *m8 = m7 + ms, *m9 = m8 + ms, *m10 = m9 + ms,
                 *m11 = m10 + ms, *m12 = m11 + ms, *m13 = m12 + ms, *m14 = m13 + ms, *m15 = m14 + ms;
+#pragma omp simd
     for (int t = 0; t < tw; t++) {
         /* A^T M: rows 0 + 1 + 2 and 1 - 2 - 3 of M, column by column */
         const float a0 = m0[t] + m4[t] + m8[t], a1 = m1[t] + m5[t] + m9[t],
@@ -112,6 +122,58 @@ TG_HOT static void output_transform(const float *restrict m, size_t ms, int tw, 
         y0[2 * t + 1] = a1 - a2 - a3;
         y1[2 * t] = b0 + b1 + b2;
         y1[2 * t + 1] = b1 - b2 - b3;
+    }
+}
+
+/* Eight floats at any float's address: GCC's vector extension, which the
+ * target clones compile to AVX2 or AVX-512 registers and the baseline to SSE. */
+typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
+#define AT8(p) (*(v8 *)(p))
+
+/* M (F, T) = U (F, C) . V (C, T), rows ldv and ldm apart, T a multiple of 16:
+ * Winograd's GEMMs are thin (C = the channels, T = a block of tiles), and
+ * OpenBLAS spends more on packing its operands and zeroing M than on these.
+ * Four rows of M by 16 tiles stay in registers over all of C; U is read in
+ * place, V streams. Multiply-adds are fused (one rounding, twice the rate):
+ * ISO C mode leaves GCC's contraction off, so it is asked for here. */
+__attribute__((optimize("fp-contract=fast"))) TG_HOT static void
+wino_gemm(int f, int c, int T, const float *restrict U, const float *restrict V, size_t ldv,
+          float *restrict M, size_t ldm) {
+    for (int t0 = 0; t0 < T; t0 += 16) {
+        int f0 = 0;
+        for (; f0 + 4 <= f; f0 += 4) {
+            const float *u0 = U + (size_t)f0 * c, *u1 = u0 + c, *u2 = u1 + c, *u3 = u2 + c;
+            v8 a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+            for (int k = 0; k < c; k++) {
+                const v8 x = AT8(V + (size_t)k * ldv + t0), y = AT8(V + (size_t)k * ldv + t0 + 8);
+                a0 += u0[k] * x;
+                b0 += u0[k] * y;
+                a1 += u1[k] * x;
+                b1 += u1[k] * y;
+                a2 += u2[k] * x;
+                b2 += u2[k] * y;
+                a3 += u3[k] * x;
+                b3 += u3[k] * y;
+            }
+            float *m = M + (size_t)f0 * ldm + t0;
+            AT8(m) = a0;
+            AT8(m + 8) = b0;
+            AT8(m + ldm) = a1;
+            AT8(m + ldm + 8) = b1;
+            AT8(m + 2 * ldm) = a2;
+            AT8(m + 2 * ldm + 8) = b2;
+            AT8(m + 3 * ldm) = a3;
+            AT8(m + 3 * ldm + 8) = b3;
+        }
+        for (; f0 < f; f0++) { /* the last F % 4 rows */
+            v8 a = {0}, b = {0};
+            for (int k = 0; k < c; k++) {
+                a += U[(size_t)f0 * c + k] * AT8(V + (size_t)k * ldv + t0);
+                b += U[(size_t)f0 * c + k] * AT8(V + (size_t)k * ldv + t0 + 8);
+            }
+            AT8(M + (size_t)f0 * ldm + t0) = a;
+            AT8(M + (size_t)f0 * ldm + t0 + 8) = b;
+        }
     }
 }
 
@@ -131,9 +193,11 @@ static void padded_row(const float *plane, int h, int w, int ih, int pl, int len
 /* One output row: act(bias + y) or out += y. */
 static void finish_row(const float *y, float b, tg_act act, int accumulate, int wo, float *out) {
     if (accumulate) {
+#pragma omp simd
         for (int j = 0; j < wo; j++) out[j] += y[j];
         return;
     }
+#pragma omp simd
     for (int j = 0; j < wo; j++) out[j] = y[j] + b;
     if (act != TG_ACT_NONE) tg_act_row(act, out, wo);
 }
@@ -143,31 +207,34 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
     const int tw = (g->wo + 1) / 2, th = (g->ho + 1) / 2, rbt = tile_rows_per_block(g);
     const int len = 2 * tw + 2;
     const size_t plane_in = (size_t)g->h * g->w, plane_out = (size_t)g->ho * g->wo;
-    const size_t tmax = (size_t)rbt * tw;
+    const size_t tmax = padded_tiles((size_t)rbt * tw);
     float *V = scratch, *M = V + 16 * ((size_t)g->c * tmax + SLAB_PAD);
     float *rows = M + 16 * ((size_t)g->f * tmax + SLAB_PAD), *srows = rows + 4 * (size_t)len;
     float *y0 = srows + 4 * (size_t)len, *y1 = y0 + 2 * (size_t)tw;
     for (int tr0 = 0; tr0 < th; tr0 += rbt) {
         const int tr1 = tr0 + rbt < th ? tr0 + rbt : th;
-        const int T = (tr1 - tr0) * tw; /* tiles in this block; V (16, C, T), M (16, F, T) */
-        const size_t vs = (size_t)g->c * T + SLAB_PAD, ms = (size_t)g->f * T + SLAB_PAD;
+        /* T tiles in this block, rows of ld >= T: V (16, C, ld), M (16, F, ld) */
+        const int T = (tr1 - tr0) * tw, ld = (int)padded_tiles((size_t)T);
+        const size_t vs = (size_t)g->c * ld + SLAB_PAD, ms = (size_t)g->f * ld + SLAB_PAD;
         for (int ci = 0; ci < g->c; ci++) {
             const float *plane = in + (size_t)ci * plane_in;
             for (int tr = tr0; tr < tr1; tr++) {
                 for (int r = 0; r < 4; r++)
                     padded_row(plane, g->h, g->w, 2 * tr - g->pt + r, g->pl, len, rows + r * len);
-                input_transform(rows, tw, srows, V + (size_t)ci * T + (size_t)(tr - tr0) * tw, vs);
+                input_transform(rows, tw, srows, V + (size_t)ci * ld + (size_t)(tr - tr0) * tw, vs);
             }
+            for (int xi = 0; xi < 16 && ld > T; xi++) /* the padding tiles: zeros */
+                memset(V + xi * vs + (size_t)ci * ld + T, 0, (size_t)(ld - T) * sizeof(float));
         }
         /* M[xi] (F, T) = U[xi] (F, C) . V[xi] (C, T) */
         for (int xi = 0; xi < 16; xi++)
-            tg_sgemm(CblasNoTrans, CblasNoTrans, g->f, T, g->c, 1.0f, U + (size_t)xi * g->f * g->c,
-                     g->c, V + xi * vs, T, 0.0f, M + xi * ms, T);
+            wino_gemm(g->f, g->c, ld, U + (size_t)xi * g->f * g->c, V + xi * vs, ld, M + xi * ms,
+                      ld);
         for (int fi = 0; fi < g->f; fi++) {
             const float b = bias ? bias[fi] : 0.0f;
             float *plane = out + (size_t)fi * plane_out;
             for (int tr = tr0; tr < tr1; tr++) {
-                output_transform(M + (size_t)fi * T + (size_t)(tr - tr0) * tw, ms, tw, y0, y1);
+                output_transform(M + (size_t)fi * ld + (size_t)(tr - tr0) * tw, ms, tw, y0, y1);
                 finish_row(y0, b, act, accumulate, g->wo, plane + (size_t)(2 * tr) * g->wo);
                 if (2 * tr + 1 < g->ho)
                     finish_row(y1, b, act, accumulate, g->wo, plane + (size_t)(2 * tr + 1) * g->wo);
