@@ -41,6 +41,7 @@ static struct {
     void (*set_threads)(int);
     tg_blas_info info;
     char load_error[256];
+    char replaced[96]; /* a user's OPENBLAS_CORETYPE this CPU cannot run, or "" */
 } blas;
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
@@ -54,18 +55,31 @@ static void *load(const char **origin) {
                                 : "detected by OpenBLAS, loaded before twingrad";
         return h;
     }
-    const char *core = tg_cpu_openblas_core(tg_cpu_get());
-    if (user && *user) {
+    const tg_cpu *cpu = tg_cpu_get();
+    if (user && *user && tg_openblas_core_isa(user) <= cpu->isa) {
         *origin = "OPENBLAS_CORETYPE set by the user";
-        core = NULL;
-    } else if (core) {
-        *origin = "chosen by twingrad from cpuid";
-        setenv("OPENBLAS_CORETYPE", core, 1);
-    } else {
-        *origin = "detected by OpenBLAS";
+        return dlopen(TG_BLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
     }
+    /* Unset, or a kernel for wider vectors than the CPU has (SkylakeX on an AVX2
+     * CPU), which would stop the process at its first GEMM with an illegal
+     * instruction: the core for this CPU is set just for the load (none: OpenBLAS
+     * detects), then the variable is put back as it was. */
+    const char *core = tg_cpu_openblas_core(cpu);
+    if (user && *user) snprintf(blas.replaced, sizeof blas.replaced, "%s", user);
+    if (blas.replaced[0])
+        *origin = core ? "chosen by twingrad from cpuid, replacing OPENBLAS_CORETYPE"
+                       : "detected by OpenBLAS, replacing OPENBLAS_CORETYPE";
+    else
+        *origin = core ? "chosen by twingrad from cpuid" : "detected by OpenBLAS";
+    if (core)
+        setenv("OPENBLAS_CORETYPE", core, 1);
+    else
+        unsetenv("OPENBLAS_CORETYPE");
     h = dlopen(TG_BLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (core) unsetenv("OPENBLAS_CORETYPE");
+    if (blas.replaced[0])
+        setenv("OPENBLAS_CORETYPE", blas.replaced, 1);
+    else
+        unsetenv("OPENBLAS_CORETYPE");
     return h;
 }
 
@@ -101,6 +115,28 @@ static void load_once(void) {
     snprintf(in->core, sizeof in->core, "%s", corename());
     tg_isa core_isa = tg_openblas_core_isa(in->core);
     in->core_isa = tg_isa_name(core_isa);
+    if (core_isa > cpu->isa) {
+        /* Loaded before twingrad with a kernel this CPU cannot run: never call it. */
+        snprintf(blas.load_error, sizeof blas.load_error,
+                 "OpenBLAS was loaded before twingrad with its %s kernel (%s), which this CPU "
+                 "(%s) cannot run; unset OPENBLAS_CORETYPE",
+                 in->core, in->core_isa, in->cpu_isa);
+        snprintf(in->library, sizeof in->library, "none (portable loop)");
+        in->slow_kernel = 1;
+        snprintf(in->warning, sizeof in->warning, "%s; matrix multiplies run a slow portable loop",
+                 blas.load_error);
+        tg_log(TG_LOG_WARN, "%s", in->warning);
+        return;
+    }
+    if (blas.replaced[0]) {
+        snprintf(in->warning, sizeof in->warning,
+                 "OPENBLAS_CORETYPE=%s is a kernel for %s, which this CPU (%s) does not have: it "
+                 "would stop at the first matrix multiply with an illegal instruction; OpenBLAS "
+                 "runs its %s kernel instead",
+                 blas.replaced, tg_isa_name(tg_openblas_core_isa(blas.replaced)), in->cpu_isa,
+                 in->core);
+        tg_log(TG_LOG_WARN, "%s", in->warning);
+    }
     in->slow_kernel = core_isa < cpu->isa;
     in->generic = core_isa == TG_ISA_BASE;
     if (in->slow_kernel) {

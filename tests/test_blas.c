@@ -1,6 +1,7 @@
 /* The BLAS kernel choice (a forced generic kernel is reported and warned about
  * through the log handler; with no OPENBLAS_CORETYPE the kernel matches the CPU
- * and the environment is left as it was) and tg_sgemm against a plain loop.
+ * and the environment is left as it was; a kernel the CPU cannot run is replaced)
+ * and tg_sgemm against a plain loop.
  * The BLAS loads once per process, so each choice is tested in a forked child. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,40 @@ START_TEST(test_blas_reports_forced_generic_kernel) {
 }
 END_TEST
 
+/* OPENBLAS_CORETYPE=SkylakeX: on a CPU without AVX-512 its kernels would stop the
+ * process at the first GEMM with an illegal instruction, so it is set aside for
+ * the load with a warning (and left in the environment); on one with AVX-512 it
+ * is the user's choice and runs. Either way a GEMM gives the right numbers. */
+static int forced_avx512(void) {
+    int failures = 0;
+    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+    tg_log_set_handler(capture, NULL);
+    tg_blas_info info;
+    EXPECT(tg_blas_info_get(&info) == TG_OK);
+    if (!strcmp(info.cpu_isa, "AVX-512")) {
+        EXPECT(!strcmp(info.core, "SkylakeX"));
+        EXPECT(strstr(info.core_origin, "set by the user") != NULL);
+    } else {
+        EXPECT(strcmp(info.core, "SkylakeX") != 0);
+        EXPECT(strstr(info.core_origin, "replacing OPENBLAS_CORETYPE") != NULL);
+        EXPECT(n_warn == 1);
+        EXPECT(strstr(last_message, "OPENBLAS_CORETYPE=SkylakeX") != NULL);
+        EXPECT(strstr(last_message, "illegal instruction") != NULL);
+        EXPECT(!strcmp(last_message, info.warning));
+    }
+    EXPECT(!strcmp(getenv("OPENBLAS_CORETYPE"), "SkylakeX")); /* the user's value kept */
+    const float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8};     /* row-major 2x2 */
+    float c[4] = {0};
+    tg_blas_gemm(0, 0, 2, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
+    EXPECT(c[0] == 19 && c[1] == 22 && c[2] == 43 && c[3] == 50);
+    return failures;
+}
+
+START_TEST(test_blas_never_runs_a_kernel_the_cpu_lacks) {
+    ck_assert_int_eq(in_child(forced_avx512), 0);
+}
+END_TEST
+
 static int unset_coretype(void) {
     int failures = 0;
     unsetenv("OPENBLAS_CORETYPE");
@@ -129,6 +164,7 @@ int main(void) {
     TCase *tc = tcase_create("blas");
     tcase_add_test(tc, test_blas_reports_forced_generic_kernel);
     tcase_add_test(tc, test_blas_matches_kernel_to_cpu_without_env);
+    tcase_add_test(tc, test_blas_never_runs_a_kernel_the_cpu_lacks);
     tcase_add_test(tc, test_blas_gemm_matches_plain_loop);
     suite_add_tcase(s, tc);
     return tg_check_run(s);
