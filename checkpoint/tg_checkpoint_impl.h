@@ -6,7 +6,7 @@
 #include "checkpoint/tg_checkpoint.h"
 
 /* Section header flags (docs/checkpoint-format.md, 2.2). */
-enum { CK_DEFLATE = 1u << 0, CK_CRITICAL = 1u << 1 };
+enum { CK_DEFLATE = 1u << 0, CK_CRITICAL = 1u << 1, CK_SHUFFLE = 1u << 2 };
 
 /* The sections this version knows, in the order the writer writes them: the one table the
  * writer and the reader both read (tags, flags written, required or not). */
@@ -21,6 +21,11 @@ extern const ck_section_info tg_ck_sections[CK_N_SECTIONS];
 /* 1 when the n bytes at s are well-formed UTF-8 (no overlong forms, no surrogates, nothing
  * above U+10FFFF); names in a checkpoint must be. */
 int tg_ck_utf8_valid(const unsigned char *s, size_t n);
+
+/* CK_SHUFFLE's byte planes: out = every 4th byte of in from offset 0, then from 1, 2
+ * and 3, then the n % 4 tail bytes as they are; and back. */
+void tg_ck_shuffle4(const unsigned char *in, size_t n, unsigned char *out);
+void tg_ck_unshuffle4(const unsigned char *in, size_t n, unsigned char *out);
 
 typedef struct ck_tensor {
     char *name;

@@ -539,7 +539,7 @@ static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsign
     uint32_t flags = (uint32_t)le(h + 4, 4);
     uint64_t raw_len = le(h + 8, 8), stored_len = le(h + 16, 8);
     uint32_t raw_crc = (uint32_t)le(h + 24, 4);
-    if (flags & ~(uint32_t)(CK_DEFLATE | CK_CRITICAL))
+    if (flags & ~(uint32_t)(CK_DEFLATE | CK_CRITICAL | CK_SHUFFLE))
         return tg_error(TG_ERR_FORMAT, "checkpoint '%s': section %s has unknown flags 0x%x",
                         r->path, tag, (unsigned)flags);
     if (stored_len > r->size - TRAILER - r->pos)
@@ -572,8 +572,9 @@ static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsign
      * skipped: a damaged file is refused whichever section the damage is in. */
     /* What reading this section costs, with what earlier ones hold: the stored bytes, the
      * inflated payload, and the parsed copy of it (at most as large as the payload). */
-    uint64_t cost = tg_cost_add(tg_cost_add(r->held, stored_len),
-                                tg_cost_mul((flags & CK_DEFLATE) ? 2 : 1, raw_len));
+    uint64_t cost =
+        tg_cost_add(tg_cost_add(r->held, stored_len),
+                    tg_cost_mul(1 + !!(flags & CK_DEFLATE) + !!(flags & CK_SHUFFLE), raw_len));
     char what[300];
     snprintf(what, sizeof what, "checkpoint '%s': section %s", r->path, tag);
     if ((st = tg_memory_check(cost, what))) return st;
@@ -601,6 +602,17 @@ static tg_status read_section(reader *r, tg_checkpoint *ck, unsigned idx, unsign
             free(raw);
             return st;
         }
+    }
+    if (flags & CK_SHUFFLE) { /* the writer regrouped the bytes by position mod 4 */
+        unsigned char *plain = malloc((size_t)raw_len + 1);
+        if (!plain) {
+            free(raw);
+            return tg_error(TG_ERR_NOMEM, "checkpoint '%s': out of memory for section %s", r->path,
+                            tag);
+        }
+        tg_ck_unshuffle4(raw, (size_t)raw_len, plain);
+        free(raw);
+        raw = plain;
     }
     if ((uint32_t)crc_of(raw, (size_t)raw_len) != raw_crc) {
         free(raw);

@@ -491,6 +491,65 @@ START_TEST(test_checkpoint_round_trip_is_bit_identical) {
 }
 END_TEST
 
+/* The flags of the first section tagged `tag` in a file image (the tag is followed by them). */
+static unsigned section_flags(const unsigned char *f, size_t len, const char *tag) {
+    for (size_t i = 0; i + 8 <= len; i++)
+        if (!memcmp(f + i, tag, 4))
+            return (unsigned)f[i + 4] | (unsigned)f[i + 5] << 8 | (unsigned)f[i + 6] << 16 |
+                   (unsigned)f[i + 7] << 24;
+    ck_abort_msg("no section %s", tag);
+    return 0;
+}
+
+/* By default, sections of 4 KiB or more (parameters, optimizer moments) are byte-shuffled
+ * and deflated (flags 4 | 1), small ones only deflated, and every state loads back bit for
+ * bit; tg_checkpoint_save_copies writes the one encoding to each of its paths. */
+START_TEST(test_checkpoint_shuffles_large_sections_and_saves_copies) {
+    make_dir();
+    model m;
+    model_build(&m, 12, 300, 0, TG_OPTIM_ADAM); /* fc1: 4 x 300 weights, 4.8 KB */
+    tg_rng data;
+    tg_rng_seed(&data, 7);
+    double el = 0;
+    model_train(&m, &data, 0, 3, &el);
+    const char *one = path_in("one.tgc");
+    ck_assert_msg(model_save(&m, one, 3, &data, el, 0) == TG_OK, "%s", tg_last_error());
+    size_t len;
+    unsigned char *f = read_all(one, &len);
+    ck_assert_uint_eq(section_flags(f, len, "TENS") & 5, 4 | 1); /* 2: critical */
+    ck_assert_uint_eq(section_flags(f, len, "OPTM") & 5, 4 | 1);
+    ck_assert_uint_eq(section_flags(f, len, "MODL") & 4, 0);
+    tg_checkpoint *ck;
+    ck_assert_msg(tg_checkpoint_load(one, &ck) == TG_OK, "%s", tg_last_error());
+    model m2;
+    model_build(&m2, 99, 300, 0, TG_OPTIM_ADAM);
+    ck_assert_msg(tg_checkpoint_restore(ck, m2.g, m2.opt, &m2.sched) == TG_OK, "%s",
+                  tg_last_error());
+    int64_t n1, n2;
+    const float *p1 = tg_graph_param_data(m.g, &n1), *p2 = tg_graph_param_data(m2.g, &n2);
+    ck_assert(n1 == n2);
+    assert_same_floats(p2, p1, n1, "parameters through a shuffled section");
+    tg_checkpoint_free(ck);
+    model_free(&m2);
+
+    tg_checkpoint_data d = {.graph = m.g, .opt = m.opt, .model_text = MODEL_TEXT, .epoch = 1};
+    const char *paths[2] = {path_in("best.tgc"), path_in("last.tgc")};
+    ck_assert_int_eq(tg_checkpoint_save_copies(paths, 2, &d), TG_OK);
+    ck_assert_int_eq(tg_checkpoint_save(one, &d), TG_OK);
+    size_t l0, l1, l2;
+    unsigned char *f0 = read_all(one, &l0), *f1 = read_all(paths[0], &l1),
+                  *f2 = read_all(paths[1], &l2);
+    ck_assert(l0 == l1 && l1 == l2 && !memcmp(f0, f1, l0) && !memcmp(f1, f2, l1));
+    ck_assert_int_eq(tg_checkpoint_save_copies(paths, 0, &d), TG_ERR_INVALID);
+    free(f);
+    free(f0);
+    free(f1);
+    free(f2);
+    model_free(&m);
+    remove_dir();
+}
+END_TEST
+
 /* Train N steps in one go, and in a second run stop at k, save, free everything, rebuild from
  * scratch (other seed), load, restore and continue: the parameters must agree bit for bit. */
 START_TEST(test_checkpoint_resume_is_bit_identical) {
@@ -795,7 +854,7 @@ START_TEST(test_checkpoint_rejects_crafted_sizes_and_records) {
         {"inflates to fewer", "TENS", 3, P("\0\0\0\0"), 5, TG_ERR_CORRUPT, "fewer bytes"},
         {"unknown critical section", "ZZZZ", 2, P(""), -1, TG_ERR_VERSION, "upgrade"},
         {"bad tag", "T\x01NS", 0, P(""), -1, TG_ERR_FORMAT, "invalid tag"},
-        {"unknown flag", "XTRA", 4, P(""), -1, TG_ERR_FORMAT, "flags"},
+        {"unknown flag", "XTRA", 8, P(""), -1, TG_ERR_FORMAT, "flags"},
         {"duplicate section", "TRAN", 2, (const char *)TRAN_OK, 28, -1, TG_ERR_FORMAT,
          "appears twice"},
         {"train flags", "TRAN", 2, P("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0\0\0\0\0"),
@@ -1144,6 +1203,7 @@ int main(void) {
     TCase *tc = tcase_create("checkpoint");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_checkpoint_round_trip_is_bit_identical);
+    tcase_add_test(tc, test_checkpoint_shuffles_large_sections_and_saves_copies);
     tcase_add_test(tc, test_checkpoint_resume_is_bit_identical);
     tcase_add_test(tc, test_checkpoint_matches_documented_example);
     tcase_add_test(tc, test_checkpoint_rejects_wrong_magic_and_newer_version);

@@ -87,10 +87,12 @@ static int is_root(const trainer *t) {
 
 static const char *nonfinite_state(trainer *t);
 
-static tg_status save_checkpoint(trainer *t, const char *path) {
+/* The training state to one file, or to best.tgc and last.tgc at once after a best epoch
+ * (encoded and compressed once). */
+static tg_status save_checkpoints(trainer *t, const char *const *paths, int n_paths) {
     /* Never replace a good checkpoint with a diverged state. */
     const char *bad = nonfinite_state(t);
-    if (bad) return tg_error(TG_ERR_NUMERIC, "not saving %s: %s are not finite", path, bad);
+    if (bad) return tg_error(TG_ERR_NUMERIC, "not saving %s: %s are not finite", paths[0], bad);
     tg_run_meta meta;
     tg_run_record_to_meta(&t->run, &meta);
     tg_checkpoint_rng rngs[2] = {{"pairs", &t->pairs_rng}, {"aug", &t->aug_rng}};
@@ -106,7 +108,11 @@ static tg_status save_checkpoint(trainer *t, const char *path) {
                             .n_rngs = 2,
                             .meta = meta.entries,
                             .n_meta = meta.n};
-    return tg_checkpoint_save(path, &d);
+    return tg_checkpoint_save_copies(paths, n_paths, &d);
+}
+
+static tg_status save_checkpoint(trainer *t, const char *path) {
+    return save_checkpoints(t, &path, 1);
 }
 
 /* Read the run settings and progress back from a checkpoint. */
@@ -684,16 +690,18 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
                     "with margin %g); normalise it (normalize=true on the siamese line) or pick a "
                     "margin for the distance scale\n",
                     o->progress == 1 ? "\n" : "", v.max_dist, margin);
-        if (v.loss < t.best_val) {
+        const int best = v.loss < t.best_val;
+        if (best) {
             t.best_val = v.loss;
             t.run.best_epoch = (int)t.epoch;
             t.run.since_best = 0;
-            if ((st = ROOT_WRITES(&t, save_checkpoint(&t, t.best_path)))) goto done;
         } else {
             t.run.since_best++;
         }
+        /* The metrics row first: a resume keeps the rows up to last.tgc's epoch. */
+        const char *paths[2] = {t.best_path, t.last_path};
         if ((st = ROOT_WRITES(&t, append_metrics(&t, r, &v, lr, seconds))) ||
-            (st = ROOT_WRITES(&t, save_checkpoint(&t, t.last_path))))
+            (st = ROOT_WRITES(&t, save_checkpoints(&t, best ? paths : paths + 1, best ? 2 : 1))))
             goto done;
         if (o->progress >= 0)
             fprintf(t.log, "%sepoch %lld/%d  train %.4f  val %.4f  acc %.3f  auc %.3f  %.1f %s/s\n",

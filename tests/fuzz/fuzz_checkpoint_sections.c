@@ -2,7 +2,8 @@
  * sections, each `tag[4] flags[1] length[2 LE] payload[length]`; the harness writes a
  * complete file around them (header, section headers, deflate when flags bit 0 is set,
  * every CRC and the trailer computed), so mutations reach the records themselves.
- * Flags bit 1 marks a section critical; bit 2 declares a raw length one byte off. */
+ * Flags bit 1 marks a section critical; bit 2 declares a raw length one byte off; bit 3
+ * byte-shuffles the payload (SHUFFLE, docs/checkpoint-format.md 2.2) before it is stored. */
 #include <string.h>
 #include <zlib.h>
 
@@ -33,16 +34,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (len > size - pos - 7) len = size - pos - 7;
         const uint8_t *payload = h + 7;
         pos += 7 + len;
-        unsigned flags = h[4] & 3u;
-        uint8_t *sh = p;
+        unsigned flags = (h[4] & 3u) | ((h[4] & 8u) ? 4u : 0u);
+        uint8_t *sh = p, *planes = NULL;
         p += 32;
+        const uint8_t *body = payload;
+        if ((flags & 4) && (planes = malloc(len + 1)) != NULL) {
+            const size_t m = len / 4;
+            for (size_t i = 0; i < 4 * m; i++) planes[(i % 4) * m + i / 4] = payload[i];
+            memcpy(planes + 4 * m, payload + 4 * m, len - 4 * m);
+            body = planes;
+        } else {
+            flags &= ~4u;
+        }
         uLongf stored = (uLongf)len;
         if (flags & 1) {
             stored = compressBound((uLong)len);
-            if (compress2(p, &stored, payload, (uLong)len, 1) != Z_OK) stored = 0;
+            if (compress2(p, &stored, body, (uLong)len, 1) != Z_OK) stored = 0;
         } else if (len) {
-            memcpy(p, payload, len);
+            memcpy(p, body, len);
         }
+        free(planes);
         p += stored;
         memcpy(sh, h, 4);
         put_le(sh + 4, flags, 4);
