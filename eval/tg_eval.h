@@ -38,9 +38,10 @@ typedef struct tg_eval_result {
     tg_knn_rule knn_rule; /* the rule knn_accuracy and knn decided by */
     double knn_accuracy, knn_sensitivity, knn_specificity, knn_auc; /* binary: class 1 positive */
     tg_confusion knn;                                               /* binary datasets only */
-    float *scores; /* binary: n_test graded k-NN scores (tg_knn_margin_score), the
-                      knn_auc's ROC; free with tg_eval_result_free */
-    int *truth;    /* binary: n_test true classes of the test images */
+    float *scores;  /* binary: n_test graded k-NN scores (tg_knn_margin_score), the
+                       knn_auc's ROC; free with tg_eval_result_free */
+    int *truth;     /* n_test true classes of the test images, in test order */
+    int *predicted; /* n_test k-NN decisions, in test order (misclassified: != truth) */
 } tg_eval_result;
 
 /* A trained model loaded from a checkpoint written by tg_train, ready to embed. */

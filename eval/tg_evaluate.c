@@ -72,6 +72,14 @@ static tg_status knn_eval(tg_model *m, subset refs, subset test, int k, tg_knn_r
     int correct = 0;
     for (size_t i = 0; i < n_test; i++) correct += pred[i] == truth[i];
     r->knn_accuracy = (double)correct / (double)n_test;
+    r->truth = malloc(n_test * sizeof(int));
+    r->predicted = malloc(n_test * sizeof(int));
+    if (!r->truth || !r->predicted) {
+        st = tg_error(TG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    memcpy(r->truth, truth, n_test * sizeof(int));
+    memcpy(r->predicted, pred, n_test * sizeof(int));
     r->knn_sensitivity = r->knn_specificity = r->knn_auc = NAN;
     if (refs.ds->n_classes == 2) {
         /* The AUC ranks the graded score (mean distance to the k nearest negatives
@@ -81,14 +89,11 @@ static tg_status knn_eval(tg_model *m, subset refs, subset test, int k, tg_knn_r
                                       score)))
             goto done;
         if (!tg_roc_compute(score, truth, (int)n_test, roc)) r->knn_auc = roc->auc;
-        r->scores = malloc(n_test * sizeof(float));
-        r->truth = malloc(n_test * sizeof(int));
-        if (!r->scores || !r->truth) {
+        if (!(r->scores = malloc(n_test * sizeof(float)))) {
             st = tg_error(TG_ERR_NOMEM, "out of memory");
             goto done;
         }
         memcpy(r->scores, score, n_test * sizeof(float));
-        memcpy(r->truth, truth, n_test * sizeof(int));
         for (size_t i = 0; i < n_test; i++) score[i] = (float)pred[i];
         r->knn = tg_confusion_at(score, truth, (int)n_test, 0.5);
         r->knn_sensitivity = tg_confusion_sensitivity(&r->knn);
@@ -104,9 +109,30 @@ done:
     return st;
 }
 
+/* The test images k-NN got wrong, one per line: path, true class, decision and, for two
+ * classes, the graded score; at most `most` lines (0: all), then how many were left out. */
+static void misclassified_lines(FILE *f, const tg_eval_result *r, const tg_dataset *ds,
+                                const size_t *idx, int most) {
+    int wrong = 0, shown = 0;
+    for (int i = 0; i < r->n_test; i++) wrong += r->predicted[i] != r->truth[i];
+    fprintf(f, "k-NN misclassified %d of %d test images%s\n", wrong, r->n_test, wrong ? ":" : "");
+    for (int i = 0; i < r->n_test; i++) {
+        if (r->predicted[i] == r->truth[i]) continue;
+        if (most > 0 && shown == most) {
+            fprintf(f, "  ... and %d more (eval.html lists them all)\n", wrong - shown);
+            break;
+        }
+        fprintf(f, "  %s  %s, called %s", ds->paths[idx[i]], ds->class_names[r->truth[i]],
+                ds->class_names[r->predicted[i]]);
+        if (r->scores) fprintf(f, "  (score %+.4f)", (double)r->scores[i]);
+        fputc('\n', f);
+        shown++;
+    }
+}
+
 static tg_status write_eval_report(const char *path, const tg_eval_opts *o, const tg_dataset *ds,
-                                   const tg_eval_result *r, const tg_roc *pair_roc,
-                                   const tg_roc *knn_roc) {
+                                   const size_t *test_idx, const tg_eval_result *r,
+                                   const tg_roc *pair_roc, const tg_roc *knn_roc) {
     tg_report *rep = tg_report_open(path, "twingrad evaluation");
     if (!rep) return TG_ERR_IO;
     tg_report_kv(rep, "checkpoint", "%s", o->checkpoint);
@@ -138,14 +164,27 @@ static tg_status write_eval_report(const char *path, const tg_eval_opts *o, cons
         if (knn_roc->n) tg_report_roc(rep, "ROC of the k-NN score", knn_roc);
         tg_report_confusion(rep, "k-NN classification", &r->knn, pos, neg);
     }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (m) {
+        misclassified_lines(m, r, ds, test_idx, 0);
+        if (fclose(m) == 0) {
+            tg_report_heading(rep, "Misclassified test images");
+            tg_report_pre(rep, text);
+        }
+    }
+    free(text);
     return tg_report_close(rep);
 }
 
 void tg_eval_result_free(tg_eval_result *r) {
     free(r->scores);
     free(r->truth);
+    free(r->predicted);
     r->scores = NULL;
     r->truth = NULL;
+    r->predicted = NULL;
 }
 
 tg_status tg_trained_load(const char *path, tg_trained *t) {
@@ -250,8 +289,10 @@ static tg_status evaluate(const tg_eval_opts *o, tg_eval_result *r) {
             fprintf(o->log, "  sensitivity %.4f  specificity %.4f  AUC %.4f", r->knn_sensitivity,
                     r->knn_specificity, r->knn_auc);
         fputc('\n', o->log);
+        misclassified_lines(o->log, r, shown, test.idx, 10);
     }
-    if (o->report_path) st = write_eval_report(o->report_path, o, shown, r, &pair_roc, &knn_roc);
+    if (o->report_path)
+        st = write_eval_report(o->report_path, o, shown, test.idx, r, &pair_roc, &knn_roc);
 done:
     if (st) tg_eval_result_free(r);
     tg_roc_free(&pair_roc);

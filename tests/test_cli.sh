@@ -134,6 +134,13 @@ $TG train "$dir/tiny.tg" --data "$spec_split" --out "$dir/split" --epochs 1 --th
 check "train with split=COL" "[ $? -eq 0 ] && grep -q 'split given by the spec: 32 training, 8 validation, 8 test' '$dir/split.txt'"
 $TG eval "$dir/split/best.tgc" >"$dir/split-eval.txt"
 check "eval scores the spec's test rows" "grep -q 'k-NN (k=5, class-mean, 32 references): 8 test images' '$dir/split-eval.txt'"
+# The images k-NN got wrong: as many as the accuracy says, each with its classes, in the report too.
+acc=$(sed -n 's/.*test images  accuracy \([0-9.]*\).*/\1/p' "$dir/split-eval.txt")
+wrong=$(sed -n 's/^k-NN misclassified \([0-9]*\) of 8 test images.*/\1/p' "$dir/split-eval.txt")
+listed=$(grep -c '^  .*, called ' "$dir/split-eval.txt")
+check "eval lists the images k-NN got wrong" \
+    "[ -n '$wrong' ] && [ '$listed' -eq '$wrong' ] && awk -v a='$acc' -v w='$wrong' 'BEGIN { exit !(w == int((1 - a) * 8 + 0.5)) }'"
+check "the eval report lists them" "grep -q 'Misclassified test images' '$dir/split/eval.html' && grep -q 'k-NN misclassified $wrong of 8' '$dir/split/eval.html'"
 # The k-NN rule: both rules score the same test images; a rule that is neither is refused.
 $TG eval "$dir/split/best.tgc" --knn-rule vote --report "$dir/vote.html" >"$dir/split-vote.txt"
 check "eval --knn-rule vote" "grep -q 'k-NN (k=5, vote, 32 references): 8 test images' '$dir/split-vote.txt'"
