@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "autograd/tg_cpu.h"
 #include "ops/tg_builtin_ops.h"
 #include "ops/tg_im2col.h"
 #include "ops/tg_op_util.h"
@@ -70,6 +71,43 @@ static int small_window(const tg_node *n) {
     return TG_ATTR_I(n, A_SIZE) <= SMALL_WINDOW;
 }
 
+/* The seed's 2x2 window at stride 2, one output row from input rows r0 and r1:
+ * the max and the winner's place kh * 2 + kw, in row-major order (a later pixel
+ * wins only when strictly greater). Selections are float-only and the function
+ * has the AVX2 and AVX-512 clones: GCC vectorises neither an int select chain
+ * nor the OpenMP body this was inlined in (measured: scalar code). */
+TG_HOT static void maxpool2_row(const float *restrict r0, const float *restrict r1, int n,
+                                float *restrict y, uint8_t *restrict at) {
+#pragma omp simd
+    for (int j = 0; j < n; j++) {
+        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+        float m = b > a ? b : a, w = b > a ? 1.0f : 0.0f;
+        w = c > m ? 2.0f : w;
+        m = c > m ? c : m;
+        w = d > m ? 3.0f : w;
+        m = d > m ? d : m;
+        y[j] = m;
+        at[j] = (uint8_t)(int)w;
+    }
+}
+
+/* Its backward over n whole windows: each pixel adds dy where it won, 0 elsewhere
+ * (written as loads, selects and stores so that it vectorises). */
+TG_HOT static void maxpool2_row_backward(const float *restrict dy, const uint8_t *restrict at,
+                                         int n, float *restrict d0, float *restrict d1) {
+#pragma omp simd
+    for (int j = 0; j < n; j++) {
+        const float w = (float)at[j], g = dy[j];
+        const float v0 = w == 0.0f ? g : 0.0f, v1 = w == 1.0f ? g : 0.0f;
+        const float v2 = w == 2.0f ? g : 0.0f, v3 = w == 3.0f ? g : 0.0f;
+        const float a0 = d0[2 * j], a1 = d0[2 * j + 1], b0 = d1[2 * j], b1 = d1[2 * j + 1];
+        d0[2 * j] = a0 + v0;
+        d0[2 * j + 1] = a1 + v1;
+        d1[2 * j] = b0 + v2;
+        d1[2 * j + 1] = b1 + v3;
+    }
+}
+
 static size_t maxpool_saved(const tg_node *n) {
     return (size_t)tg_shape_numel(&n->value.shape) *
            (small_window(n) ? sizeof(uint8_t) : sizeof(int32_t));
@@ -96,24 +134,10 @@ static tg_status maxpool_forward(tg_node *n) {
         for (int oh = 0; oh < g.ho; oh++) {
             int h0, h1, ow = 0;
             window(oh, g.stride, g.pt, g.k, g.h, &h0, &h1);
-            if (fast2 && h1 - h0 == 2) {
-                /* the seed's 2x2 stride-2 window, branch-free (vectorises), same
-                 * row-major order: a later pixel wins only when strictly greater */
-                const float *r0 = xp + (int64_t)h0 * g.w, *r1 = r0 + g.w;
-                float *yr = yp + (int64_t)oh * g.wo;
-                uint8_t *ar = ap8 + (int64_t)oh * g.wo; /* size 2 is a small window */
-#pragma omp simd
-                for (int j = 0; j < full2; j++) {
-                    float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
-                    float m = b > a ? b : a;
-                    int at = b > a ? 1 : 0; /* kh * 2 + kw */
-                    at = c > m ? 2 : at;
-                    m = c > m ? c : m;
-                    at = d > m ? 3 : at;
-                    m = d > m ? d : m;
-                    yr[j] = m;
-                    ar[j] = (uint8_t)at;
-                }
+            if (fast2 && h1 - h0 == 2) { /* size 2 is a small window: ap8 */
+                const float *r0 = xp + (int64_t)h0 * g.w;
+                maxpool2_row(r0, r0 + g.w, full2, yp + (int64_t)oh * g.wo,
+                             ap8 + (int64_t)oh * g.wo);
                 ow = full2;
             }
             for (; ow < g.wo; ow++) {
@@ -154,6 +178,8 @@ static tg_status maxpool_backward(tg_node *n) {
     const int64_t out_p = (int64_t)g.ho * g.wo;
     const float *dy = n->grad.data;
     const int small = small_window(n);
+    const int fast2 = g.k == 2 && g.stride == 2 && g.pt == 0 && g.pl == 0;
+    const int full2 = g.w / 2 < g.wo ? g.w / 2 : g.wo;
 #pragma omp parallel for schedule(static) if (planes * out_p > TG_PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         float *dxp = dx + pl * in_p;
@@ -165,13 +191,20 @@ static tg_status maxpool_backward(tg_node *n) {
             continue;
         }
         const uint8_t *ap = (const uint8_t *)n->saved + pl * out_p;
-        for (int oh = 0; oh < g.ho; oh++)
-            for (int ow = 0; ow < g.wo; ow++) {
+        for (int oh = 0; oh < g.ho; oh++) {
+            int ow = 0;
+            if (fast2 && 2 * oh + 1 < g.h) { /* whole 2x2 windows, as in forward */
+                float *d0 = dxp + (int64_t)(2 * oh) * g.w;
+                maxpool2_row_backward(dyp + oh * g.wo, ap + oh * g.wo, full2, d0, d0 + g.w);
+                ow = full2;
+            }
+            for (; ow < g.wo; ow++) {
                 int at = ap[oh * g.wo + ow];
                 if (at == NO_PIXEL) continue;
                 int ih = oh * g.stride - g.pt + at / g.k, iw = ow * g.stride - g.pl + at % g.k;
                 dxp[(int64_t)ih * g.w + iw] += dyp[oh * g.wo + ow];
             }
+        }
     }
     return TG_OK;
 }
