@@ -2,6 +2,7 @@
  * backward reads (tg_op.backward_use); a value that nothing reads in full lives in a
  * shared arena, placed by forward liveness, with one bit per element kept where its
  * own backward needs the sign. docs/architecture.md, "Values kept by plan". */
+#include "autograd/tg_cpu.h"
 #include "autograd/tg_graph_impl.h"
 #include "autograd/tg_node_impl.h"
 
@@ -204,23 +205,59 @@ done:
     return st;
 }
 
+/* bits[b] = the signs of y[8b .. 8b+7] (bit k: y[8b+k] > 0) for whole bytes, and
+ * back to 1.0 / 0.0: one expression per byte, which the clones vectorise (a loop
+ * over k stays scalar). */
+TG_HOT static void pack_signs(const float *restrict y, int64_t bytes, uint8_t *restrict bits) {
+#pragma omp simd
+    for (int64_t b = 0; b < bytes; b++) {
+        const float *p = y + 8 * b;
+        bits[b] = (uint8_t)((p[0] > 0.0f) | (p[1] > 0.0f) << 1 | (p[2] > 0.0f) << 2 |
+                            (p[3] > 0.0f) << 3 | (p[4] > 0.0f) << 4 | (p[5] > 0.0f) << 5 |
+                            (p[6] > 0.0f) << 6 | (p[7] > 0.0f) << 7);
+    }
+}
+
+TG_HOT static void unpack_signs(const uint8_t *restrict bits, int64_t bytes, float *restrict y) {
+#pragma omp simd
+    for (int64_t b = 0; b < bytes; b++) {
+        const int v = bits[b];
+        float *p = y + 8 * b;
+        p[0] = (float)(v & 1);
+        p[1] = (float)((v >> 1) & 1);
+        p[2] = (float)((v >> 2) & 1);
+        p[3] = (float)((v >> 3) & 1);
+        p[4] = (float)((v >> 4) & 1);
+        p[5] = (float)((v >> 5) & 1);
+        p[6] = (float)((v >> 6) & 1);
+        p[7] = (float)((v >> 7) & 1);
+    }
+}
+
+/* Whole bytes in pieces of this many, shared among the threads; the last
+ * numel % 8 values in a partial byte. */
+#define SIGN_PIECE 8192
+
 void tg_values_keep_sign(tg_node *n) {
     const float *y = n->value.data;
-    const int64_t numel = tg_shape_numel(&n->value.shape), bytes = (numel + 7) / 8;
+    const int64_t numel = tg_shape_numel(&n->value.shape), whole = numel / 8;
     uint8_t *bits = n->sign_bits;
 #pragma omp parallel for schedule(static) if (numel > 65536)
-    for (int64_t b = 0; b < bytes; b++) {
+    for (int64_t b0 = 0; b0 < whole; b0 += SIGN_PIECE)
+        pack_signs(y + 8 * b0, whole - b0 < SIGN_PIECE ? whole - b0 : SIGN_PIECE, bits + b0);
+    if (numel % 8) {
         unsigned v = 0;
-        for (int k = 0; k < 8 && 8 * b + k < numel; k++) v |= (unsigned)(y[8 * b + k] > 0.0f) << k;
-        bits[b] = (uint8_t)v;
+        for (int k = 0; k < numel % 8; k++) v |= (unsigned)(y[8 * whole + k] > 0.0f) << k;
+        bits[whole] = (uint8_t)v;
     }
 }
 
 void tg_values_restore_sign(tg_node *n) {
     float *y = n->value.data;
-    const int64_t numel = tg_shape_numel(&n->value.shape), bytes = (numel + 7) / 8;
+    const int64_t numel = tg_shape_numel(&n->value.shape), whole = numel / 8;
     const uint8_t *bits = n->sign_bits;
 #pragma omp parallel for schedule(static) if (numel > 65536)
-    for (int64_t b = 0; b < bytes; b++)
-        for (int k = 0; k < 8 && 8 * b + k < numel; k++) y[8 * b + k] = (float)((bits[b] >> k) & 1);
+    for (int64_t b0 = 0; b0 < whole; b0 += SIGN_PIECE)
+        unpack_signs(bits + b0, whole - b0 < SIGN_PIECE ? whole - b0 : SIGN_PIECE, y + 8 * b0);
+    for (int k = 0; k < numel % 8; k++) y[8 * whole + k] = (float)((bits[whole] >> k) & 1);
 }
