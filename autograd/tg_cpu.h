@@ -29,6 +29,15 @@ typedef struct tg_cpu {
 #define TG_HOT
 #endif
 
+/* Lets GCC fuse a * b + c into one instruction (one rounding, twice the rate) in a
+ * hot function: ISO C mode turns its contraction off; clang contracts by default.
+ * Only the FMA-capable clones (AVX2, AVX-512) do fuse. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TG_FMA __attribute__((optimize("fp-contract=fast")))
+#else
+#define TG_FMA
+#endif
+
 /* The CPU this process runs on (computed once; safe from any thread). */
 const tg_cpu *tg_cpu_get(void);
 /* "AVX-512", "AVX2", "AVX", "SSE2". */

@@ -27,8 +27,8 @@
 /* One output plane: yo (Ho, Wo) = bo + the K x K filter wo over the input plane xc (H, W).
  * Interior columns (every tap inside the row) accumulate all taps in a register and
  * store once; the few edge columns take the checked path. */
-TG_HOT static void dw_plane_forward(const tg_conv_geom *g, const float *xc, const float *wo,
-                                    float bo, float *yo) {
+TG_FMA TG_HOT static void dw_plane_forward(const tg_conv_geom *g, const float *xc, const float *wo,
+                                           float bo, float *yo) {
     const int k = g->k, s = g->stride, w = g->w;
     int wlo, whi, unused;
     tg_conv_span(g->wo, s, g->pl, 0, w, &wlo, &unused);     /* tap 0 has the largest lo */
@@ -111,8 +111,8 @@ static void dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, cons
 /* dx plane (H, W) += the adjoint of dw_plane_forward applied to dz (Ho, Wo).
  * Stride 1 gathers: dx[ih][iw] = sum_taps w[kh][kw] dz[ih+pt-kh][iw+pl-kw], one store
  * per input pixel; other strides scatter tap by tap. */
-TG_HOT static void dw_plane_backward_input(const tg_conv_geom *g, const float *dz, const float *wo,
-                                           float *dxc) {
+TG_FMA TG_HOT static void dw_plane_backward_input(const tg_conv_geom *g, const float *dz,
+                                                  const float *wo, float *dxc) {
     const int k = g->k, s = g->stride;
     if (s != 1) {
         for (int kh = 0; kh < k; kh++)
@@ -176,8 +176,8 @@ TG_HOT static void dw_plane_backward_input(const tg_conv_geom *g, const float *d
 }
 
 /* dw (K*K) += sum over the plane of dz times the input under each tap; db += sum dz. */
-TG_HOT static void dw_plane_backward_weight(const tg_conv_geom *g, const float *xc, const float *dz,
-                                            float *dw, float *db) {
+TG_FMA TG_HOT static void dw_plane_backward_weight(const tg_conv_geom *g, const float *xc,
+                                                   const float *dz, float *dw, float *db) {
     const int k = g->k, s = g->stride, p = g->ho * g->wo;
     if (db) {
         float acc = 0.0f;

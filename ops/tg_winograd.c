@@ -130,23 +130,15 @@ TG_HOT static void output_transform(const float *restrict m, size_t ms, int tw, 
 typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
 #define AT8(p) (*(v8 *)(p))
 
-/* GCC in ISO C mode does not fuse a * b + c into one instruction unless asked;
- * clang does by default. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define CONTRACT_FMA __attribute__((optimize("fp-contract=fast")))
-#else
-#define CONTRACT_FMA
-#endif
-
 /* M (F, T) = U (F, C) . V (C, T), rows ldv and ldm apart, T a multiple of 16:
  * Winograd's GEMMs are thin (C = the channels, T = a block of tiles), and
  * OpenBLAS spends more on packing its operands and zeroing M than on these.
  * Four rows of M by 16 tiles stay in registers over all of C; U is read in
  * place, V streams. Multiply-adds are fused (one rounding, twice the rate;
- * CONTRACT_FMA). */
-CONTRACT_FMA TG_HOT static void wino_gemm(int f, int c, int T, const float *restrict U,
-                                          const float *restrict V, size_t ldv, float *restrict M,
-                                          size_t ldm) {
+ * TG_FMA). */
+TG_FMA TG_HOT static void wino_gemm(int f, int c, int T, const float *restrict U,
+                                    const float *restrict V, size_t ldv, float *restrict M,
+                                    size_t ldm) {
     for (int t0 = 0; t0 < T; t0 += 16) {
         int f0 = 0;
         for (; f0 + 4 <= f; f0 += 4) {
