@@ -202,6 +202,21 @@ static void conv_forward_image(const tg_node *n, const conv_call *c, int i, floa
     }
 }
 
+/* dw (F, CKK) += dz (F, q) . col^T (q, CKK) for output rows [oh0, oh1) of image xi;
+ * dz has row stride ldz. col: the im2col block's scratch (a direct conv reads xi). */
+static void conv_dw_block(const conv_call *c, const float *xi, int oh0, int oh1, const float *dz,
+                          int ldz, float *col, float *dw) {
+    const int q = (oh1 - oh0) * c->g.wo;
+    const float *ci = xi + (int64_t)oh0 * c->g.wo;
+    int ldc = c->p;
+    if (!c->direct) {
+        tg_im2col(&c->g, xi, oh0, oh1, col);
+        ci = col;
+        ldc = q;
+    }
+    tg_sgemm(CblasNoTrans, CblasTrans, c->f, c->rows, q, 1.0f, dz, ldz, ci, ldc, 1.0f, dw, c->rows);
+}
+
 /* Backward of one image: dw and db accumulate into the given (private) buffers,
  * dx_i is this image's own. */
 static void conv_backward_image(const tg_node *n, const conv_call *c, int i, float *col, float *dw,
@@ -223,18 +238,7 @@ static void conv_backward_image(const tg_node *n, const conv_call *c, int i, flo
                 ldz = q;
             }
         }
-        if (dw) {
-            /* dw (F, CKK) += dz (F, q) . col^T (q, CKK) */
-            const float *ci = xi + (int64_t)oh0 * g->wo;
-            int ldc = c->p;
-            if (!c->direct) {
-                tg_im2col(g, xi, oh0, oh1, col);
-                ci = col;
-                ldc = q;
-            }
-            tg_sgemm(CblasNoTrans, CblasTrans, c->f, c->rows, q, 1.0f, dz, ldz, ci, ldc, 1.0f, dw,
-                     c->rows);
-        }
+        if (dw) conv_dw_block(c, xi, oh0, oh1, dz, ldz, col, dw);
         if (dxi) {
             /* d col (CKK, q) = w^T (CKK, F) . dz (F, q); a direct conv adds straight into dx */
             if (c->direct)
@@ -264,11 +268,8 @@ static void conv_backward_image_wino(const tg_node *n, const conv_call *c, const
         if (c->act != TG_ACT_NONE) dz = dzbuf;
     }
     for (int oh0 = 0; dw && oh0 < g->ho; oh0 += c->rb) {
-        const int oh1 = oh0 + c->rb < g->ho ? oh0 + c->rb : g->ho, q = (oh1 - oh0) * g->wo;
-        tg_im2col(g, xi, oh0, oh1, col);
-        /* dw (F, CKK) += dz[:, block] (F, q) . col^T (q, CKK) */
-        tg_sgemm(CblasNoTrans, CblasTrans, c->f, c->rows, q, 1.0f, dz + (int64_t)oh0 * g->wo, c->p,
-                 col, q, 1.0f, dw, c->rows);
+        const int oh1 = oh0 + c->rb < g->ho ? oh0 + c->rb : g->ho;
+        conv_dw_block(c, xi, oh0, oh1, dz + (int64_t)oh0 * g->wo, c->p, col, dw);
     }
     if (dxi) {
         tg_wino_geom bg = wino_backward_geom(g, c->f);

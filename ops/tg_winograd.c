@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-#include "autograd/tg_blas.h"
 #include "autograd/tg_cpu.h"
 #include "ops/tg_im2col.h"
 

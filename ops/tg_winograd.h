@@ -33,7 +33,7 @@ void tg_wino_filters(const float *w, int f, int c, int flip, float *U);
 size_t tg_wino_scratch_floats(const tg_wino_geom *g);
 /* out (F, Ho, Wo) = act(bias + in * w), or out += in * w when `accumulate` (then
  * bias must be NULL and act none); U from tg_wino_filters. Tiles are done a block
- * of tile rows at a time; GEMMs by tg_sgemm. */
+ * of tile rows at a time, the 16 products by a register-blocked loop of its own. */
 void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
                   tg_act act, int accumulate, float *out, float *scratch);
 
