@@ -65,29 +65,35 @@ static size_t padded_tiles(size_t t) {
     return (t + 15) / 16 * 16;
 }
 
-/* V, M, the four padded input rows of one channel and their row transform, two
- * output rows. */
+/* V, M, a row of zeros, the row transform of one tile row's input. */
 size_t tg_wino_scratch_floats(const tg_wino_geom *g) {
     const size_t tw = (size_t)(g->wo + 1) / 2,
                  t = padded_tiles((size_t)tile_rows_per_block(g) * tw);
-    return 16 * ((size_t)(g->c + g->f) * t + 2 * SLAB_PAD) + 8 * (2 * tw + 2) + 2 * 2 * tw;
+    return 16 * ((size_t)(g->c + g->f) * t + 2 * SLAB_PAD) + 5 * (2 * tw + 2);
 }
 
 /* V[xi][t] (stride vs between xi) = B^T d B for the tw tiles of one tile row of
- * one channel, d read from the four zero-padded rows r (each 2 tw + 2 long):
- * B^T's rows first, over whole rows (contiguous), into s; then its columns.
- * (omp simd: GCC's -O2 cost model leaves loops of unknown length scalar.) */
-TG_HOT static void input_transform(const float *restrict r, int tw, float *restrict s,
-                                   float *restrict v, size_t vs) {
+ * one channel. The tile row's four input rows are read in place: q[r] is input
+ * row r of the window (a row of zeros above or below the plane), whose element
+ * iw sits at column iw + pl of the zero-padded row d (len = 2 tw + 2 long), of
+ * which columns [pl, pl + n) lie inside the plane. B^T's rows first, over whole
+ * rows (contiguous), into s; then its columns. (omp simd: GCC's -O2 cost model
+ * leaves loops of unknown length scalar.) */
+TG_HOT static void input_transform(const float *const q[4], int pl, int n, int tw,
+                                   float *restrict s, float *restrict v, size_t vs) {
     const int len = 2 * tw + 2;
-    const float *r0 = r, *r1 = r + len, *r2 = r + 2 * len, *r3 = r + 3 * len;
+    const float *restrict q0 = q[0], *restrict q1 = q[1], *restrict q2 = q[2], *restrict q3 = q[3];
     float *s0 = s, *s1 = s + len, *s2 = s + 2 * len, *s3 = s + 3 * len;
+    for (int i = 0; i < 4; i++) { /* the padding columns: zeros */
+        memset(s + (size_t)i * len, 0, (size_t)pl * sizeof(float));
+        memset(s + (size_t)i * len + pl + n, 0, (size_t)(len - pl - n) * sizeof(float));
+    }
 #pragma omp simd
-    for (int j = 0; j < len; j++) {
-        s0[j] = r0[j] - r2[j];
-        s1[j] = r1[j] + r2[j];
-        s2[j] = r2[j] - r1[j];
-        s3[j] = r1[j] - r3[j];
+    for (int j = 0; j < n; j++) {
+        s0[pl + j] = q0[j] - q2[j];
+        s1[pl + j] = q1[j] + q2[j];
+        s2[pl + j] = q2[j] - q1[j];
+        s3[pl + j] = q1[j] - q3[j];
     }
     for (int i = 0; i < 4; i++) {
         const float *si = s + (size_t)i * len;
@@ -103,24 +109,59 @@ TG_HOT static void input_transform(const float *restrict r, int tw, float *restr
     }
 }
 
-/* Two output rows y0, y1 (each 2 tw long) = A^T M A for the tw tiles whose
- * M[xi][t] lie ms apart. */
-TG_HOT static void output_transform(const float *restrict m, size_t ms, int tw, float *restrict y0,
-                                    float *restrict y1) {
+/* The 2x2 outputs A^T M A of tile t, whose M[xi][t] lie ms apart. */
+typedef struct out2x2 {
+    float y00, y01, y10, y11;
+} out2x2;
+
+static inline __attribute__((always_inline)) out2x2 tile_outputs(const float *restrict m, size_t ms,
+                                                                 int t) {
     const float *m0 = m, *m1 = m0 + ms, *m2 = m1 + ms, *m3 = m2 + ms, *m4 = m3 + ms, *m5 = m4 + ms,
                 *m6 = m5 + ms, *m7 = m6 + ms, *m8 = m7 + ms, *m9 = m8 + ms, *m10 = m9 + ms,
                 *m11 = m10 + ms, *m12 = m11 + ms, *m13 = m12 + ms, *m14 = m13 + ms, *m15 = m14 + ms;
+    /* A^T M: rows 0 + 1 + 2 and 1 - 2 - 3 of M, column by column */
+    const float a0 = m0[t] + m4[t] + m8[t], a1 = m1[t] + m5[t] + m9[t], a2 = m2[t] + m6[t] + m10[t],
+                a3 = m3[t] + m7[t] + m11[t];
+    const float b0 = m4[t] - m8[t] - m12[t], b1 = m5[t] - m9[t] - m13[t],
+                b2 = m6[t] - m10[t] - m14[t], b3 = m7[t] - m11[t] - m15[t];
+    return (out2x2){a0 + a1 + a2, a1 - a2 - a3, b0 + b1 + b2, b1 - b2 - b3};
+}
+
+/* Output rows y0 and y1 (wo long; y1 NULL below the last row) from the
+ * ceil(wo / 2) tiles of one tile row: y = b + A^T M A, or y += A^T M A when
+ * accumulating. Written in place: no second pass over the rows. */
+TG_HOT static void output_transform(const float *restrict m, size_t ms, int wo, float b,
+                                    int accumulate, float *restrict y0, float *restrict y1) {
+    const int pairs = wo / 2; /* tiles whose two columns are both inside */
+    if (y1 && !accumulate) {
 #pragma omp simd
-    for (int t = 0; t < tw; t++) {
-        /* A^T M: rows 0 + 1 + 2 and 1 - 2 - 3 of M, column by column */
-        const float a0 = m0[t] + m4[t] + m8[t], a1 = m1[t] + m5[t] + m9[t],
-                    a2 = m2[t] + m6[t] + m10[t], a3 = m3[t] + m7[t] + m11[t];
-        const float b0 = m4[t] - m8[t] - m12[t], b1 = m5[t] - m9[t] - m13[t],
-                    b2 = m6[t] - m10[t] - m14[t], b3 = m7[t] - m11[t] - m15[t];
-        y0[2 * t] = a0 + a1 + a2;
-        y0[2 * t + 1] = a1 - a2 - a3;
-        y1[2 * t] = b0 + b1 + b2;
-        y1[2 * t + 1] = b1 - b2 - b3;
+        for (int t = 0; t < pairs; t++) {
+            const out2x2 o = tile_outputs(m, ms, t);
+            y0[2 * t] = b + o.y00;
+            y0[2 * t + 1] = b + o.y01;
+            y1[2 * t] = b + o.y10;
+            y1[2 * t + 1] = b + o.y11;
+        }
+    } else if (y1) {
+#pragma omp simd
+        for (int t = 0; t < pairs; t++) {
+            const out2x2 o = tile_outputs(m, ms, t);
+            y0[2 * t] += o.y00;
+            y0[2 * t + 1] += o.y01;
+            y1[2 * t] += o.y10;
+            y1[2 * t + 1] += o.y11;
+        }
+    } else { /* the last row of an odd height */
+        for (int t = 0; t < pairs; t++) {
+            const out2x2 o = tile_outputs(m, ms, t);
+            y0[2 * t] = accumulate ? y0[2 * t] + o.y00 : b + o.y00;
+            y0[2 * t + 1] = accumulate ? y0[2 * t + 1] + o.y01 : b + o.y01;
+        }
+    }
+    if (wo % 2) { /* the last column of an odd width */
+        const out2x2 o = tile_outputs(m, ms, pairs);
+        y0[wo - 1] = accumulate ? y0[wo - 1] + o.y00 : b + o.y00;
+        if (y1) y1[wo - 1] = accumulate ? y1[wo - 1] + o.y10 : b + o.y10;
     }
 }
 
@@ -176,31 +217,6 @@ TG_FMA TG_HOT static void wino_gemm(int f, int c, int T, const float *restrict U
     }
 }
 
-/* Input row ih of one plane into dst[0 .. len), shifted right by pl, zeros
- * outside the plane. */
-static void padded_row(const float *plane, int h, int w, int ih, int pl, int len, float *dst) {
-    if (ih < 0 || ih >= h) {
-        memset(dst, 0, (size_t)len * sizeof(float));
-        return;
-    }
-    int lo = pl < len ? pl : len, n = w < len - lo ? w : len - lo;
-    memset(dst, 0, (size_t)lo * sizeof(float));
-    memcpy(dst + lo, plane + (size_t)ih * w, (size_t)n * sizeof(float));
-    memset(dst + lo + n, 0, (size_t)(len - lo - n) * sizeof(float));
-}
-
-/* One output row: act(bias + y) or out += y. */
-static void finish_row(const float *y, float b, tg_act act, int accumulate, int wo, float *out) {
-    if (accumulate) {
-#pragma omp simd
-        for (int j = 0; j < wo; j++) out[j] += y[j];
-        return;
-    }
-#pragma omp simd
-    for (int j = 0; j < wo; j++) out[j] = y[j] + b;
-    if (act != TG_ACT_NONE) tg_act_row(act, out, wo);
-}
-
 void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
                   tg_act act, int accumulate, float *out, float *scratch) {
     const int tw = (g->wo + 1) / 2, th = (g->ho + 1) / 2, rbt = tile_rows_per_block(g);
@@ -208,8 +224,10 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
     const size_t plane_in = (size_t)g->h * g->w, plane_out = (size_t)g->ho * g->wo;
     const size_t tmax = padded_tiles((size_t)rbt * tw);
     float *V = scratch, *M = V + 16 * ((size_t)g->c * tmax + SLAB_PAD);
-    float *rows = M + 16 * ((size_t)g->f * tmax + SLAB_PAD), *srows = rows + 4 * (size_t)len;
-    float *y0 = srows + 4 * (size_t)len, *y1 = y0 + 2 * (size_t)tw;
+    float *zeros = M + 16 * ((size_t)g->f * tmax + SLAB_PAD), *srows = zeros + len;
+    /* Columns [pl, pl + n) of a padded row come from the plane. */
+    const int n = g->w < len - g->pl ? g->w : len - g->pl;
+    memset(zeros, 0, (size_t)len * sizeof(float));
     for (int tr0 = 0; tr0 < th; tr0 += rbt) {
         const int tr1 = tr0 + rbt < th ? tr0 + rbt : th;
         /* T tiles in this block, rows of ld >= T: V (16, C, ld), M (16, F, ld) */
@@ -218,9 +236,13 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
         for (int ci = 0; ci < g->c; ci++) {
             const float *plane = in + (size_t)ci * plane_in;
             for (int tr = tr0; tr < tr1; tr++) {
-                for (int r = 0; r < 4; r++)
-                    padded_row(plane, g->h, g->w, 2 * tr - g->pt + r, g->pl, len, rows + r * len);
-                input_transform(rows, tw, srows, V + (size_t)ci * ld + (size_t)(tr - tr0) * tw, vs);
+                const float *q[4];
+                for (int r = 0; r < 4; r++) {
+                    const int ih = 2 * tr - g->pt + r;
+                    q[r] = ih >= 0 && ih < g->h ? plane + (size_t)ih * g->w : zeros;
+                }
+                input_transform(q, g->pl, n, tw, srows,
+                                V + (size_t)ci * ld + (size_t)(tr - tr0) * tw, vs);
             }
             for (int xi = 0; xi < 16 && ld > T; xi++) /* the padding tiles: zeros */
                 memset(V + xi * vs + (size_t)ci * ld + T, 0, (size_t)(ld - T) * sizeof(float));
@@ -233,10 +255,11 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
             const float b = bias ? bias[fi] : 0.0f;
             float *plane = out + (size_t)fi * plane_out;
             for (int tr = tr0; tr < tr1; tr++) {
-                output_transform(M + (size_t)fi * ld + (size_t)(tr - tr0) * tw, ms, tw, y0, y1);
-                finish_row(y0, b, act, accumulate, g->wo, plane + (size_t)(2 * tr) * g->wo);
-                if (2 * tr + 1 < g->ho)
-                    finish_row(y1, b, act, accumulate, g->wo, plane + (size_t)(2 * tr + 1) * g->wo);
+                float *y0 = plane + (size_t)(2 * tr) * g->wo;
+                float *y1 = 2 * tr + 1 < g->ho ? y0 + g->wo : NULL;
+                output_transform(M + (size_t)fi * ld + (size_t)(tr - tr0) * tw, ms, g->wo, b,
+                                 accumulate, y0, y1);
+                if (act != TG_ACT_NONE) tg_act_row(act, y0, (y1 ? 2 : 1) * (int64_t)g->wo);
             }
         }
     }
