@@ -1,6 +1,7 @@
 /* Direct weight gradient of a stride-1 3x3 convolution; see tg_wgrad3x3.h. */
 #include "ops/tg_wgrad3x3.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "autograd/tg_cpu.h"
@@ -36,7 +37,8 @@ static wgrad_layout block_layout(const tg_conv_geom *g, int f, int panel) {
     wgrad_layout l;
     l.wp = g->wo + 2;
     l.fp = (f + panel - 1) / panel * panel;
-    l.rb = WGRAD_BLOCK_FLOATS / ((l.fp + g->c) * l.wp);
+    const int64_t per_row = (int64_t)(l.fp + g->c) * l.wp;
+    l.rb = per_row < WGRAD_BLOCK_FLOATS ? (int)(WGRAD_BLOCK_FLOATS / per_row) : 1;
     if (l.rb < 1) l.rb = 1;
     if (l.rb > g->ho) l.rb = g->ho;
     l.lp = whole_vectors((size_t)l.rb * l.wp);
