@@ -25,8 +25,13 @@ typedef struct tg_cpu {
  * runs anywhere; OpenBLAS does the same for its kernels. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define TG_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+/* A kernel whose register blocking differs by ISA: its AVX-512 version, called
+ * only where tg_cpu_get()->isa says so (TG_HAVE_AVX512_KERNELS is 1 then). */
+#define TG_AVX512 __attribute__((target("arch=x86-64-v4")))
+#define TG_HAVE_AVX512_KERNELS 1
 #else
 #define TG_HOT
+#define TG_HAVE_AVX512_KERNELS 0
 #endif
 
 /* Lets GCC fuse a * b + c into one instruction (one rounding, twice the rate) in a

@@ -46,14 +46,8 @@ static wgrad_layout block_layout(const tg_conv_geom *g, int f, int panel) {
     return l;
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define WGRAD_WIDE 1
-#else
-#define WGRAD_WIDE 0
-#endif
-
 static int panel_width(void) {
-    return WGRAD_WIDE && tg_cpu_get()->isa >= TG_ISA_AVX512 ? PANEL_WIDE : PANEL_NARROW;
+    return TG_HAVE_AVX512_KERNELS && tg_cpu_get()->isa >= TG_ISA_AVX512 ? PANEL_WIDE : PANEL_NARROW;
 }
 
 /* dzt: fp / panel panels of (lp, panel); xp (C, xl). */
@@ -101,16 +95,14 @@ TG_FMA TG_HOT static void taps_narrow(const float *restrict a, const float *rest
     }
 }
 
-#if WGRAD_WIDE
+#if TG_HAVE_AVX512_KERNELS
 typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
 #define AT16(p) (*(const v16 *)(p))
 
 /* taps_narrow for 32 filters in AVX-512 registers: eighteen accumulators, two
  * vector loads and nine broadcasts per eighteen multiply-adds. */
-TG_FMA __attribute__((target("arch=x86-64-v4"))) static void taps_wide(const float *restrict a,
-                                                                       const float *restrict b,
-                                                                       int wp, size_t n,
-                                                                       float out[9][PANEL_WIDE]) {
+TG_FMA TG_AVX512 static void taps_wide(const float *restrict a, const float *restrict b, int wp,
+                                       size_t n, float out[9][PANEL_WIDE]) {
     const float *b0 = b, *b1 = b + wp, *b2 = b + 2 * wp;
     memset(out, 0, 9 * sizeof out[0]);
     for (size_t j0 = 0; j0 < n; j0 += WGRAD_CHUNK) {
@@ -190,7 +182,7 @@ void tg_wgrad3x3(const tg_conv_geom *g, int f, const float *x, const float *dz, 
             const float *a = dzt + (size_t)(f0 / panel) * n * panel;
             for (int ci = 0; ci < g->c; ci++) {
                 float out[9][PANEL_WIDE];
-#if WGRAD_WIDE
+#if TG_HAVE_AVX512_KERNELS
                 if (panel == PANEL_WIDE)
                     taps_wide(a, xp + (size_t)ci * l.xl, l.wp, n, out);
                 else

@@ -77,17 +77,14 @@ size_t tg_wino_scratch_floats(const tg_wino_geom *g) {
  * row r of the window (a row of zeros above or below the plane), whose element
  * iw sits at column iw + pl of the zero-padded row d (len = 2 tw + 2 long), of
  * which columns [pl, pl + n) lie inside the plane. B^T's rows first, over whole
- * rows (contiguous), into s; then its columns. (omp simd: GCC's -O2 cost model
+ * rows (contiguous), into s, whose padding columns the caller zeroed once; then
+ * its columns. (omp simd: GCC's -O2 cost model
  * leaves loops of unknown length scalar.) */
 TG_HOT static void input_transform(const float *const q[4], int pl, int n, int tw,
                                    float *restrict s, float *restrict v, size_t vs) {
     const int len = 2 * tw + 2;
     const float *restrict q0 = q[0], *restrict q1 = q[1], *restrict q2 = q[2], *restrict q3 = q[3];
     float *s0 = s, *s1 = s + len, *s2 = s + 2 * len, *s3 = s + 3 * len;
-    for (int i = 0; i < 4; i++) { /* the padding columns: zeros */
-        memset(s + (size_t)i * len, 0, (size_t)pl * sizeof(float));
-        memset(s + (size_t)i * len + pl + n, 0, (size_t)(len - pl - n) * sizeof(float));
-    }
 #pragma omp simd
     for (int j = 0; j < n; j++) {
         s0[pl + j] = q0[j] - q2[j];
@@ -228,6 +225,7 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
     /* Columns [pl, pl + n) of a padded row come from the plane. */
     const int n = g->w < len - g->pl ? g->w : len - g->pl;
     memset(zeros, 0, (size_t)len * sizeof(float));
+    memset(srows, 0, 4 * (size_t)len * sizeof(float)); /* input_transform keeps its padding */
     for (int tr0 = 0; tr0 < th; tr0 += rbt) {
         const int tr1 = tr0 + rbt < th ? tr0 + rbt : th;
         /* T tiles in this block, rows of ld >= T: V (16, C, ld), M (16, F, ld) */
