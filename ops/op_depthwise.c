@@ -24,9 +24,10 @@
 
 /* Hot plane kernels get AVX-512 and AVX2+FMA clones picked at load time (TG_HOT). */
 
-/* One output plane: yo (Ho, Wo) = bo + the K x K filter wo over the input plane xc (H, W).
- * Interior columns (every tap inside the row) accumulate all taps in a register and
- * store once; the few edge columns take the checked path. */
+/* One output plane: yo (Ho, Wo) = bo + the K x K filter wo over the input plane xc (H, W),
+ * any K and stride (the padded kernels below take K = 3, stride 1). Interior columns
+ * (every tap inside the row) go row of taps by row of taps; the few edge columns
+ * take the checked path. */
 TG_FMA TG_HOT static void dw_plane_forward(const tg_conv_geom *g, const float *xc, const float *wo,
                                            float bo, float *yo) {
     const int k = g->k, s = g->stride, w = g->w;
@@ -50,61 +51,160 @@ TG_FMA TG_HOT static void dw_plane_forward(const tg_conv_geom *g, const float *x
                 }
             yr[ow] = acc;
         }
-        /* interior, K = 3, stride 1, all three input rows inside: the nine taps in
-         * one expression, one store per output, unit-stride loads (the seed model's
-         * case; a runtime stride would make every load a gather) */
-        if (k == 3 && s == 1 && kh0 == 0 && kh1 == 3) {
-            const float *r0 = xc + (int64_t)top * w - g->pl, *r1 = r0 + w, *r2 = r1 + w;
-            const float a0 = wo[0], a1 = wo[1], a2 = wo[2], a3 = wo[3], a4 = wo[4], a5 = wo[5],
-                        a6 = wo[6], a7 = wo[7], a8 = wo[8];
-#pragma omp simd
-            for (int ow = wlo; ow < whi; ow++)
-                yr[ow] = bo + (a0 * r0[ow] + a1 * r0[ow + 1] + a2 * r0[ow + 2]) +
-                         (a3 * r1[ow] + a4 * r1[ow + 1] + a5 * r1[ow + 2]) +
-                         (a6 * r2[ow] + a7 * r2[ow + 1] + a8 * r2[ow + 2]);
-            continue;
-        }
-        /* interior: row by row of taps, so the loop over ow has no inner loop and
-         * vectorises (a K = 3 row of taps is one expression) */
+        /* interior: tap by tap, so the loop over ow has no inner loop and vectorises */
 #pragma omp simd
         for (int ow = wlo; ow < whi; ow++) yr[ow] = bo;
         for (int kh = kh0; kh < kh1; kh++) {
             const float *wr = wo + kh * k;
             const int64_t base = (int64_t)(top + kh) * w - g->pl;
-            if (k == 3) {
-                const float w0 = wr[0], w1 = wr[1], w2 = wr[2];
+            for (int kw = 0; kw < k; kw++) {
+                const float wv = wr[kw];
 #pragma omp simd
-                for (int ow = wlo; ow < whi; ow++) {
-                    const int64_t i = base + (int64_t)ow * s;
-                    yr[ow] += w0 * xc[i] + w1 * xc[i + 1] + w2 * xc[i + 2];
-                }
-            } else {
-                for (int kw = 0; kw < k; kw++) {
-                    const float wv = wr[kw];
-#pragma omp simd
-                    for (int ow = wlo; ow < whi; ow++)
-                        yr[ow] += wv * xc[base + (int64_t)ow * s + kw];
-                }
+                for (int ow = wlo; ow < whi; ow++) yr[ow] += wv * xc[base + (int64_t)ow * s + kw];
             }
         }
     }
 }
 
-/* The whole batch in one parallel region over the N*C*M output planes, each
- * followed by its bias and activation while it is in cache.
+/* ---- K = 3, stride 1 (every depthwise conv of the seed model): padded planes ----
+ *
+ * The input plane is copied once into xp (Ho + 2, Wo + 2) with a zero border, so
+ * output (oh, ow) reads its nine taps at xp[oh + kh][ow + kw]: the row loops have no
+ * edge columns and vectorise from end to end. Backward borders dz the same way:
+ * dx is the correlation of dz (at 2 - pad in a zero plane) with the flipped filter,
+ * and dW is nine dot products of dz (rows widened to Wo + 2 with zeros) against xp
+ * read flat at the nine tap offsets, one accumulator per tap for the whole plane
+ * instead of one horizontal sum per tap and row. */
+
+/* A worker's planes, each with its zero border set once per call. */
+typedef struct dw_planes {
+    float *xp;  /* (Ho + 2, Wo + 2): x at (pt, pl) */
+    float *dzw; /* (Ho, Wo + 2): dz, two zero columns after each row */
+    float *dzb; /* (H + 2, W + 2): dz at (2 - pt, 2 - pl) */
+} dw_planes;
+
+/* K = 3, stride 1, and no side padded by more than 2 (so dz fits in dzb). */
+static int dw_padded(const tg_conv_geom *g) {
+    if (g->k != 3 || g->stride != 1) return 0;
+    const int pb = g->ho + 2 - g->h - g->pt, pr = g->wo + 2 - g->w - g->pl;
+    return g->pt <= 2 && g->pl <= 2 && pb <= 2 && pr <= 2;
+}
+
+static size_t dw_planes_floats(const tg_conv_geom *g) {
+    if (!dw_padded(g)) return 0;
+    const size_t wp = (size_t)g->wo + 2;
+    return ((size_t)g->ho + 2) * wp + (size_t)g->ho * wp + ((size_t)g->h + 2) * ((size_t)g->w + 2);
+}
+
+/* Worker t's planes in work, zeroed. */
+static dw_planes dw_planes_zeroed(const tg_conv_geom *g, float *work, int t) {
+    const size_t wp = (size_t)g->wo + 2, n = dw_planes_floats(g);
+    dw_planes d;
+    d.xp = work + (size_t)t * n;
+    d.dzw = d.xp + ((size_t)g->ho + 2) * wp;
+    d.dzb = d.dzw + (size_t)g->ho * wp;
+    memset(d.xp, 0, n * sizeof(float));
+    return d;
+}
+
+/* dst (row stride ld) at (top, left) = src (rows, cols); the rest of dst is untouched. */
+static void copy_plane(float *dst, int64_t ld, int top, int left, const float *src, int rows,
+                       int cols) {
+    for (int r = 0; r < rows; r++)
+        memcpy(dst + (top + r) * ld + left, src + (int64_t)r * cols, (size_t)cols * sizeof(float));
+}
+
+/* The nine taps f (3x3, row-major) at column j of the rows r0, r1, r2. */
+static inline float taps3(const float *r0, const float *r1, const float *r2, const float *f,
+                          int j) {
+    return (f[0] * r0[j] + f[1] * r0[j + 1] + f[2] * r0[j + 2]) +
+           (f[3] * r1[j] + f[4] * r1[j + 1] + f[5] * r1[j + 2]) +
+           (f[6] * r2[j] + f[7] * r2[j + 1] + f[8] * r2[j + 2]);
+}
+
+/* out (rows, n), row stride ldo, = bias + (or, with accumulate, +=) the 3x3 filter f
+ * over src (rows + 2, n + 2), row stride ld. */
+TG_FMA TG_HOT static void dw_rows3(const float *src, int64_t ld, const float *f, float bias,
+                                   float *out, int64_t ldo, int rows, int n, int accumulate) {
+    for (int r = 0; r < rows; r++) {
+        const float *r0 = src + r * ld, *r1 = r0 + ld, *r2 = r1 + ld;
+        float *o = out + r * ldo;
+        if (accumulate) {
+#pragma omp simd
+            for (int j = 0; j < n; j++) o[j] += taps3(r0, r1, r2, f, j);
+        } else {
+#pragma omp simd
+            for (int j = 0; j < n; j++) o[j] = bias + taps3(r0, r1, r2, f, j);
+        }
+    }
+}
+
+/* dw (9) += sum over q < n of dzw[q] xp[q + kh ld + kw]: the weight gradient of one
+ * plane, with dzw's zero columns keeping each row's sum to its own outputs. */
+TG_FMA TG_HOT static void dw_weight3(const float *xp, const float *dzw, int64_t ld, int64_t n,
+                                     float *dw) {
+    const float *x0 = xp, *x1 = xp + ld, *x2 = x1 + ld;
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s8 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7, s8)
+    for (int64_t q = 0; q < n; q++) {
+        const float d = dzw[q];
+        s0 += d * x0[q];
+        s1 += d * x0[q + 1];
+        s2 += d * x0[q + 2];
+        s3 += d * x1[q];
+        s4 += d * x1[q + 1];
+        s5 += d * x1[q + 2];
+        s6 += d * x2[q];
+        s7 += d * x2[q + 1];
+        s8 += d * x2[q + 2];
+    }
+    dw[0] += s0;
+    dw[1] += s1;
+    dw[2] += s2;
+    dw[3] += s3;
+    dw[4] += s4;
+    dw[5] += s5;
+    dw[6] += s6;
+    dw[7] += s7;
+    dw[8] += s8;
+}
+
+/* Workers that share the call: the threads, as many as have planes in work. */
+static int dw_workers(const tg_conv_geom *g, size_t work_floats) {
+    const size_t per = dw_planes_floats(g);
+    const int threads = tg_max_workers();
+    if (!per) return threads;
+    const size_t fit = work_floats / per;
+    return fit < (size_t)threads ? (int)(fit ? fit : 1) : threads;
+}
+
+/* The whole batch in one parallel region over the N*C input planes, each output
+ * plane followed by its bias and activation while it is in cache. work: the
+ * workers' padded planes (dw_planes_floats each) for the K = 3 kernels.
  * x: (N, C, H, W)  w: (C*M, K*K)  b: (C*M) or NULL  y: (N, C*M, Ho, Wo) */
 static void dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const float *x,
-                       const float *w, const float *b, float *y) {
-    const int k = g->k, p = g->ho * g->wo, cm = g->c * m;
-    const int64_t planes = (int64_t)batch * cm;
-#pragma omp parallel for schedule(static) if (planes * p * k * k > TG_PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const int64_t i = pl / cm;
-        const int o = (int)(pl % cm);
-        float *yo = y + pl * p;
-        dw_plane_forward(g, x + (i * g->c + o / m) * g->h * g->w, w + (int64_t)o * k * k,
-                         b ? b[o] : 0.0f, yo);
-        tg_act_row(act, yo, p);
+                       const float *w, const float *b, float *y, float *work, size_t work_floats) {
+    const int k = g->k, p = g->ho * g->wo, cm = g->c * m, padded = dw_padded(g);
+    const int64_t planes = (int64_t)batch * g->c, hw = (int64_t)g->h * g->w;
+    const int workers = dw_workers(g, work_floats);
+#pragma omp parallel num_threads(workers) if (planes * m * p * k * k > TG_PAR_MIN)
+    {
+        dw_planes d = {0};
+        if (padded) d = dw_planes_zeroed(g, work, tg_worker_id());
+#pragma omp for schedule(static)
+        for (int64_t pl = 0; pl < planes; pl++) {
+            const float *xc = x + pl * hw;
+            if (padded) copy_plane(d.xp, g->wo + 2, g->pt, g->pl, xc, g->h, g->w);
+            for (int o = (int)(pl % g->c) * m; o < (int)(pl % g->c + 1) * m; o++) {
+                float *yo = y + ((pl / g->c) * cm + o) * p;
+                const float *wo = w + (int64_t)o * k * k, bo = b ? b[o] : 0.0f;
+                if (padded)
+                    dw_rows3(d.xp, g->wo + 2, wo, bo, yo, g->wo, g->ho, g->wo, 0);
+                else
+                    dw_plane_forward(g, xc, wo, bo, yo);
+                tg_act_row(act, yo, p);
+            }
+        }
     }
 }
 
@@ -157,19 +257,10 @@ TG_FMA TG_HOT static void dw_plane_backward_input(const tg_conv_geom *g, const f
             const float *wr = wo + kh * k;
             const int64_t base =
                 (int64_t)(base_row - kh) * g->wo + g->pl; /* dz index of ow = iw + pl */
-            if (k == 3) {
-                const float w0 = wr[0], w1 = wr[1], w2 = wr[2];
+            for (int kw = 0; kw < k; kw++) {
+                const float wv = wr[kw];
 #pragma omp simd
-                for (int iw = ilo; iw < ihi; iw++) {
-                    const int64_t i = base + iw;
-                    dxr[iw] += w0 * dz[i] + w1 * dz[i - 1] + w2 * dz[i - 2];
-                }
-            } else {
-                for (int kw = 0; kw < k; kw++) {
-                    const float wv = wr[kw];
-#pragma omp simd
-                    for (int iw = ilo; iw < ihi; iw++) dxr[iw] += wv * dz[base + iw - kw];
-                }
+                for (int iw = ilo; iw < ihi; iw++) dxr[iw] += wv * dz[base + iw - kw];
             }
         }
     }
@@ -186,43 +277,6 @@ TG_FMA TG_HOT static void dw_plane_backward_weight(const tg_conv_geom *g, const 
         *db += acc;
     }
     if (!dw) return;
-    if (k == 3 && s == 1) { /* one pass over each dz row for its three taps per input row */
-        int lo, hi, unused;
-        tg_conv_span(g->wo, 1, g->pl, 0, g->w, &lo, &unused); /* tap 0 has the largest lo */
-        tg_conv_span(g->wo, 1, g->pl, 2, g->w, &unused, &hi); /* tap 2 the smallest hi */
-        if (hi < lo) hi = lo;
-        for (int kh = 0; kh < 3; kh++) {
-            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;
-            for (int oh = 0; oh < g->ho; oh++) {
-                const int ih = oh - g->pt + kh;
-                if (ih < 0 || ih >= g->h) continue;
-                const float *xr = xc + (int64_t)ih * g->w - g->pl, *dr = dz + (int64_t)oh * g->wo;
-                float r0 = 0.0f, r1 = 0.0f, r2 = 0.0f;
-                for (int ow = 0; ow < g->wo; ow++) { /* the edge columns, checked */
-                    if (ow == lo) ow = hi;
-                    if (ow >= g->wo) break;
-                    const int iw = ow - g->pl;
-                    if (iw >= 0 && iw < g->w) r0 += dr[ow] * xr[ow];
-                    if (iw + 1 >= 0 && iw + 1 < g->w) r1 += dr[ow] * xr[ow + 1];
-                    if (iw + 2 >= 0 && iw + 2 < g->w) r2 += dr[ow] * xr[ow + 2];
-                }
-#pragma omp simd reduction(+ : r0, r1, r2)
-                for (int ow = lo; ow < hi; ow++) {
-                    const float d = dr[ow];
-                    r0 += d * xr[ow];
-                    r1 += d * xr[ow + 1];
-                    r2 += d * xr[ow + 2];
-                }
-                a0 += r0;
-                a1 += r1;
-                a2 += r2;
-            }
-            dw[kh * 3] += a0;
-            dw[kh * 3 + 1] += a1;
-            dw[kh * 3 + 2] += a2;
-        }
-        return;
-    }
     for (int kh = 0; kh < k; kh++)
         for (int kw = 0; kw < k; kw++) {
             const int off = kw - g->pl;
@@ -242,28 +296,64 @@ TG_FMA TG_HOT static void dw_plane_backward_weight(const tg_conv_geom *g, const 
         }
 }
 
+/* One padded plane's backward (K = 3): the dz plane dzo (Ho, Wo) of filter wo reading
+ * the input whose padded copy is in d.xp; dw (9), db, dxc (H, W) += ..., each may be NULL. */
+static void dw_backward_padded(const tg_conv_geom *g, const dw_planes *d, const float *dzo,
+                               const float *wo, float *dxc, float *dw, float *db) {
+    const int p = g->ho * g->wo;
+    const int64_t wp = g->wo + 2;
+    if (db) {
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int j = 0; j < p; j++) acc += dzo[j];
+        *db += acc;
+    }
+    if (dw) {
+        copy_plane(d->dzw, wp, 0, 0, dzo, g->ho, g->wo);
+        dw_weight3(d->xp, d->dzw, wp, (g->ho - 1) * wp + g->wo, dw);
+    }
+    if (dxc) {
+        /* dx[ih][iw] = sum w[kh][kw] dz[ih + pt - kh][iw + pl - kw]: the flipped filter
+         * over dz placed at (2 - pt, 2 - pl) */
+        const float flipped[9] = {wo[8], wo[7], wo[6], wo[5], wo[4], wo[3], wo[2], wo[1], wo[0]};
+        copy_plane(d->dzb, g->w + 2, 2 - g->pt, 2 - g->pl, dzo, g->ho, g->wo);
+        dw_rows3(d->dzb, g->w + 2, flipped, 0.0f, dxc, g->w, g->h, g->w, 1);
+    }
+}
+
 /* x: (N, C, H, W)  w: (C*M, K*K)  dz: (N, C*M, Ho, Wo)
  * dx (N, C, H, W) += ..., dw (C*M, K*K) += ..., db (C*M) += ...; each may be NULL.
  * One parallel region over input channels: the thread of channel c owns its dx
- * planes and the M filters reading it, and sums over images in order. */
+ * planes and the M filters reading it, and sums over images in order. work: as
+ * for dw_forward. */
 static void dw_backward(const tg_conv_geom *g, int batch, int m, const float *x, const float *w,
-                        const float *dz, float *dx, float *dw, float *db) {
-    const int k = g->k, p = g->ho * g->wo, cm = g->c * m;
+                        const float *dz, float *dx, float *dw, float *db, float *work,
+                        size_t work_floats) {
+    const int k = g->k, p = g->ho * g->wo, cm = g->c * m, padded = dw_padded(g);
     const int64_t hw = (int64_t)g->h * g->w;
-#pragma omp parallel for schedule(static) if ((int64_t)batch * cm * p * k * k > TG_PAR_MIN)
-    for (int c = 0; c < g->c; c++)
-        for (int i = 0; i < batch; i++) {
-            const float *xc = x + ((int64_t)i * g->c + c) * hw;
-            for (int o = c * m; o < (c + 1) * m; o++) {
-                const float *dzo = dz + ((int64_t)i * cm + o) * p;
-                if (dw || db)
-                    dw_plane_backward_weight(g, xc, dzo, dw ? dw + (int64_t)o * k * k : NULL,
-                                             db ? db + o : NULL);
-                if (dx)
-                    dw_plane_backward_input(g, dzo, w + (int64_t)o * k * k,
-                                            dx + ((int64_t)i * g->c + c) * hw);
+    const int workers = dw_workers(g, work_floats);
+#pragma omp parallel num_threads(workers) if ((int64_t)batch * cm * p * k * k > TG_PAR_MIN)
+    {
+        dw_planes d = {0};
+        if (padded) d = dw_planes_zeroed(g, work, tg_worker_id());
+#pragma omp for schedule(static)
+        for (int c = 0; c < g->c; c++)
+            for (int i = 0; i < batch; i++) {
+                const float *xc = x + ((int64_t)i * g->c + c) * hw;
+                float *dxc = dx ? dx + ((int64_t)i * g->c + c) * hw : NULL;
+                if (padded && dw) copy_plane(d.xp, g->wo + 2, g->pt, g->pl, xc, g->h, g->w);
+                for (int o = c * m; o < (c + 1) * m; o++) {
+                    const float *dzo = dz + ((int64_t)i * cm + o) * p, *wo = w + (int64_t)o * k * k;
+                    float *dwo = dw ? dw + (int64_t)o * k * k : NULL, *dbo = db ? db + o : NULL;
+                    if (padded) {
+                        dw_backward_padded(g, &d, dzo, wo, dxc, dwo, dbo);
+                        continue;
+                    }
+                    if (dw || db) dw_plane_backward_weight(g, xc, dzo, dwo, dbo);
+                    if (dx) dw_plane_backward_input(g, dzo, wo, dxc);
+                }
             }
-        }
+    }
 }
 
 /* ---- depthwise_conv2d ---- */
@@ -316,10 +406,28 @@ static tg_status depthwise_infer(const tg_node *n, const tg_shape *in, tg_shape 
     return TG_OK;
 }
 
-/* Scratch: d(pre-activation) of the batch, when an activation is fused. */
-static size_t depthwise_scratch(const tg_node *n) {
+/* Floats of the padded planes of every worker, in the scratch after `before`. */
+static size_t planes_floats(const tg_node *n) {
+    tg_conv_geom g;
+    if (window_geom(n, &n->inputs[0]->value.shape, &g)) return 0;
+    return (size_t)tg_max_workers() * dw_planes_floats(&g);
+}
+
+/* Floats of the scratch before the padded planes: d(pre-activation) of the batch,
+ * when an activation is fused. */
+static size_t depthwise_dz_floats(const tg_node *n) {
     if (TG_ATTR_I(n, D_ACT) == TG_ACT_NONE) return 0;
-    return (size_t)tg_shape_numel(&n->value.shape) * sizeof(float);
+    return (size_t)tg_shape_numel(&n->value.shape);
+}
+
+static size_t depthwise_scratch(const tg_node *n) {
+    return (depthwise_dz_floats(n) + planes_floats(n)) * sizeof(float);
+}
+
+/* The padded planes in the scratch after `before` floats, and how many floats they have. */
+static float *planes_in(const tg_node *n, size_t before, size_t *floats) {
+    *floats = n->scratch_size / sizeof(float) - before;
+    return (float *)n->scratch + before;
 }
 
 static tg_status depthwise_forward(tg_node *n) {
@@ -327,9 +435,11 @@ static tg_status depthwise_forward(tg_node *n) {
     tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
     if (st) return st;
     const float *b = n->params[DP_BIAS] ? n->params[DP_BIAS]->value.data : NULL;
+    size_t floats;
+    float *work = planes_in(n, depthwise_dz_floats(n), &floats);
     dw_forward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT),
                (tg_act)TG_ATTR_I(n, D_ACT), tg_in(n, 0), n->params[DP_WEIGHT]->value.data, b,
-               n->value.data);
+               n->value.data, work, floats);
     return TG_OK;
 }
 
@@ -343,9 +453,11 @@ static tg_status depthwise_backward(tg_node *n) {
         tg_act_backward(act, n->value.data, n->grad.data, n->scratch, tg_numel(&n->value), 0);
         dz = n->scratch;
     }
+    size_t floats;
+    float *work = planes_in(n, depthwise_dz_floats(n), &floats);
     dw_backward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT), tg_in(n, 0),
                 n->params[DP_WEIGHT]->value.data, dz, tg_din(n, 0), tg_dparam(n, DP_WEIGHT),
-                n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL);
+                n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL, work, floats);
     return TG_OK;
 }
 
@@ -427,18 +539,25 @@ static tg_status sepconv_infer(const tg_node *n, const tg_shape *in, tg_shape *o
  * activation per layer (150 MiB of the seed model's 1.26 GiB at batch 16); the
  * second depthwise pass costs about 1% of the training step.
  * Scratch: dz (F, P) of one image, then dt and t (N, C*M, Ho, Wo) of the whole
- * batch (forward uses the t part only). */
-static size_t sepconv_scratch(const tg_node *n) {
+ * batch (forward uses the t part only), then the depthwise part's padded planes. */
+static size_t sepconv_dz_dt_t_floats(const tg_node *n) {
     const tg_shape *y = &n->value.shape;
     int64_t cm = n->inputs[0]->value.shape.dim[1] * TG_ATTR_I(n, D_MULT);
-    return (size_t)((y->dim[1] + 2 * y->dim[0] * cm) * y->dim[2] * y->dim[3]) * sizeof(float);
+    return (size_t)((y->dim[1] + 2 * y->dim[0] * cm) * y->dim[2] * y->dim[3]);
+}
+
+static size_t sepconv_scratch(const tg_node *n) {
+    return (sepconv_dz_dt_t_floats(n) + planes_floats(n)) * sizeof(float);
 }
 
 /* The depthwise output t of the whole batch, in the scratch after dz and dt. */
 static float *sepconv_t(tg_node *n, const tg_conv_geom *g, int batch, int m) {
     float *t = (float *)n->scratch + (int64_t)TG_ATTR_I(n, S_FILTERS) * g->ho * g->wo +
                (int64_t)batch * g->c * m * g->ho * g->wo;
-    dw_forward(g, batch, m, TG_ACT_NONE, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data, NULL, t);
+    size_t floats;
+    float *work = planes_in(n, sepconv_dz_dt_t_floats(n), &floats);
+    dw_forward(g, batch, m, TG_ACT_NONE, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data, NULL, t,
+               work, floats);
     return t;
 }
 
@@ -492,9 +611,12 @@ static tg_status sepconv_backward(tg_node *n) {
             tg_sgemm(CblasTrans, CblasNoTrans, cm, p, f, 1.0f, wp, cm, dz, p, 0.0f,
                      dt + (int64_t)i * cm * p, p);
     }
-    if (need_dt)
+    if (need_dt) {
+        size_t floats;
+        float *work = planes_in(n, sepconv_dz_dt_t_floats(n), &floats);
         dw_backward(&g, batch, m, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data, dt, dx, dwd,
-                    NULL);
+                    NULL, work, floats);
+    }
     return TG_OK;
 }
 

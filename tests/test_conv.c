@@ -131,10 +131,14 @@ static const conv_case cases[] = {
     {2, 2, 9, 6, 5, 3, 2, 0, 2, 1, 1, "none", NULL},
     {1, 3, 5, 5, 2, 4, 1, 1, -1, 1, 2, "relu", NULL},
     {2, 5, 11, 13, 6, 5, 3, 1, -1, 1, 1, "none", NULL},
-    /* K = 3, stride 1 (depthwise's one-pass kernels): valid and wide (a vector tail),
-     * explicit padding 2 and narrower than the kernel (no interior column) */
+    /* K = 3, stride 1 (depthwise's padded kernels): valid and wide (a vector tail),
+     * explicit padding 2 and narrower than the kernel (no interior column), same
+     * padding over a 37-wide plane with multiplier 2 (several vectors and a tail),
+     * and explicit padding 3 (past what the padded kernels take: the general path) */
     {2, 3, 9, 21, 4, 3, 1, 0, -1, 1, 1, "relu", NULL},
     {1, 2, 4, 2, 3, 3, 1, 0, 2, 1, 2, "none", NULL},
+    {2, 3, 12, 37, 4, 3, 1, 1, -1, 1, 2, "tanh", NULL},
+    {1, 2, 6, 5, 3, 3, 1, 0, 3, 1, 1, "none", NULL},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
