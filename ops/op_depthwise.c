@@ -96,11 +96,19 @@ static size_t dw_planes_floats(const tg_conv_geom *g) {
     return ((size_t)g->ho + 2) * wp + (size_t)g->ho * wp + ((size_t)g->h + 2) * ((size_t)g->w + 2);
 }
 
-/* Worker t's planes in work, zeroed. */
-static dw_planes dw_planes_zeroed(const tg_conv_geom *g, float *work, int t) {
+/* The workers' areas in a scratch: worker t's starts at base + t * stride and
+ * begins with its padded planes. */
+typedef struct dw_work {
+    float *base;
+    size_t stride;
+    int workers;
+} dw_work;
+
+/* Worker t's planes, zeroed. */
+static dw_planes dw_planes_zeroed(const tg_conv_geom *g, const dw_work *work, int t) {
     const size_t wp = (size_t)g->wo + 2, n = dw_planes_floats(g);
     dw_planes d;
-    d.xp = work + (size_t)t * n;
+    d.xp = work->base + (size_t)t * work->stride;
     d.dzw = d.xp + ((size_t)g->ho + 2) * wp;
     d.dzb = d.dzw + (size_t)g->ho * wp;
     memset(d.xp, 0, n * sizeof(float));
@@ -169,25 +177,15 @@ TG_FMA TG_HOT static void dw_weight3(const float *xp, const float *dzw, int64_t 
     dw[8] += s8;
 }
 
-/* Workers that share the call: the threads, as many as have planes in work. */
-static int dw_workers(const tg_conv_geom *g, size_t work_floats) {
-    const size_t per = dw_planes_floats(g);
-    const int threads = tg_max_workers();
-    if (!per) return threads;
-    const size_t fit = work_floats / per;
-    return fit < (size_t)threads ? (int)(fit ? fit : 1) : threads;
-}
-
 /* The whole batch in one parallel region over the N*C input planes, each output
- * plane followed by its bias and activation while it is in cache. work: the
- * workers' padded planes (dw_planes_floats each) for the K = 3 kernels.
+ * plane followed by its bias and activation while it is in cache, by work's workers
+ * (with their padded planes for the K = 3 kernels).
  * x: (N, C, H, W)  w: (C*M, K*K)  b: (C*M) or NULL  y: (N, C*M, Ho, Wo) */
 static void dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const float *x,
-                       const float *w, const float *b, float *y, float *work, size_t work_floats) {
+                       const float *w, const float *b, float *y, const dw_work *work) {
     const int k = g->k, p = g->ho * g->wo, cm = g->c * m, padded = dw_padded(g);
     const int64_t planes = (int64_t)batch * g->c, hw = (int64_t)g->h * g->w;
-    const int workers = dw_workers(g, work_floats);
-#pragma omp parallel num_threads(workers) if (planes * m * p * k * k > TG_PAR_MIN)
+#pragma omp parallel num_threads(work->workers) if (planes * m * p * k * k > TG_PAR_MIN)
     {
         dw_planes d = {0};
         if (padded) d = dw_planes_zeroed(g, work, tg_worker_id());
@@ -327,12 +325,10 @@ static void dw_backward_padded(const tg_conv_geom *g, const dw_planes *d, const 
  * planes and the M filters reading it, and sums over images in order. work: as
  * for dw_forward. */
 static void dw_backward(const tg_conv_geom *g, int batch, int m, const float *x, const float *w,
-                        const float *dz, float *dx, float *dw, float *db, float *work,
-                        size_t work_floats) {
+                        const float *dz, float *dx, float *dw, float *db, const dw_work *work) {
     const int k = g->k, p = g->ho * g->wo, cm = g->c * m, padded = dw_padded(g);
     const int64_t hw = (int64_t)g->h * g->w;
-    const int workers = dw_workers(g, work_floats);
-#pragma omp parallel num_threads(workers) if ((int64_t)batch * cm * p * k * k > TG_PAR_MIN)
+#pragma omp parallel num_threads(work->workers) if ((int64_t)batch * cm * p * k * k > TG_PAR_MIN)
     {
         dw_planes d = {0};
         if (padded) d = dw_planes_zeroed(g, work, tg_worker_id());
@@ -406,28 +402,33 @@ static tg_status depthwise_infer(const tg_node *n, const tg_shape *in, tg_shape 
     return TG_OK;
 }
 
-/* Floats of the padded planes of every worker, in the scratch after `before`. */
-static size_t planes_floats(const tg_node *n) {
-    tg_conv_geom g;
-    if (window_geom(n, &n->inputs[0]->value.shape, &g)) return 0;
-    return (size_t)tg_max_workers() * dw_planes_floats(&g);
+/* Workers whose areas of `per` floats fit in the scratch after `before` floats:
+ * the threads, fewer if the thread count grew after the scratch was sized. */
+static int fit_workers(const tg_node *n, size_t before, size_t per) {
+    const int threads = tg_max_workers();
+    if (!per) return threads;
+    const size_t fit = (n->scratch_size / sizeof(float) - before) / per;
+    return fit < (size_t)threads ? (int)fit : threads;
 }
 
-/* Floats of the scratch before the padded planes: d(pre-activation) of the batch,
- * when an activation is fused. */
+/* Floats of the scratch before the workers' planes: d(pre-activation) of the
+ * batch, when an activation is fused. */
 static size_t depthwise_dz_floats(const tg_node *n) {
     if (TG_ATTR_I(n, D_ACT) == TG_ACT_NONE) return 0;
     return (size_t)tg_shape_numel(&n->value.shape);
 }
 
 static size_t depthwise_scratch(const tg_node *n) {
-    return (depthwise_dz_floats(n) + planes_floats(n)) * sizeof(float);
+    tg_conv_geom g;
+    if (window_geom(n, &n->inputs[0]->value.shape, &g)) return 0;
+    return (depthwise_dz_floats(n) + (size_t)tg_max_workers() * dw_planes_floats(&g)) *
+           sizeof(float);
 }
 
-/* The padded planes in the scratch after `before` floats, and how many floats they have. */
-static float *planes_in(const tg_node *n, size_t before, size_t *floats) {
-    *floats = n->scratch_size / sizeof(float) - before;
-    return (float *)n->scratch + before;
+static dw_work depthwise_work(tg_node *n, const tg_conv_geom *g) {
+    const size_t before = depthwise_dz_floats(n), per = dw_planes_floats(g);
+    dw_work w = {(float *)n->scratch + before, per, fit_workers(n, before, per)};
+    return w;
 }
 
 static tg_status depthwise_forward(tg_node *n) {
@@ -435,11 +436,10 @@ static tg_status depthwise_forward(tg_node *n) {
     tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
     if (st) return st;
     const float *b = n->params[DP_BIAS] ? n->params[DP_BIAS]->value.data : NULL;
-    size_t floats;
-    float *work = planes_in(n, depthwise_dz_floats(n), &floats);
+    const dw_work work = depthwise_work(n, &g);
     dw_forward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT),
                (tg_act)TG_ATTR_I(n, D_ACT), tg_in(n, 0), n->params[DP_WEIGHT]->value.data, b,
-               n->value.data, work, floats);
+               n->value.data, &work);
     return TG_OK;
 }
 
@@ -453,11 +453,10 @@ static tg_status depthwise_backward(tg_node *n) {
         tg_act_backward(act, n->value.data, n->grad.data, n->scratch, tg_numel(&n->value), 0);
         dz = n->scratch;
     }
-    size_t floats;
-    float *work = planes_in(n, depthwise_dz_floats(n), &floats);
+    const dw_work work = depthwise_work(n, &g);
     dw_backward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT), tg_in(n, 0),
                 n->params[DP_WEIGHT]->value.data, dz, tg_din(n, 0), tg_dparam(n, DP_WEIGHT),
-                n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL, work, floats);
+                n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL, &work);
     return TG_OK;
 }
 
@@ -538,85 +537,145 @@ static tg_status sepconv_infer(const tg_node *n, const tg_shape *in, tg_shape *o
  * weight gradient needs, is computed again in backward. Keeping it cost one
  * activation per layer (150 MiB of the seed model's 1.26 GiB at batch 16); the
  * second depthwise pass costs about 1% of the training step.
- * Scratch: dz (F, P) of one image, then dt and t (N, C*M, Ho, Wo) of the whole
- * batch (forward uses the t part only), then the depthwise part's padded planes. */
-static size_t sepconv_dz_dt_t_floats(const tg_node *n) {
-    const tg_shape *y = &n->value.shape;
+ * Scratch: dt and t (N, C*M, Ho, Wo) of the whole batch (forward uses t only), then
+ * per worker its padded planes and, for backward, dz (F, P) of one image and its
+ * partial sums of dpointwise (F, C*M) and db (F). */
+typedef struct sep_call {
+    tg_conv_geom g;
+    int batch, m, f, cm, p;
+    float *dt, *t;
+    size_t planes; /* floats of a worker's padded planes, ahead of its dz */
+    dw_work work;
+} sep_call;
+
+static size_t sep_before(const tg_node *n, int64_t p) {
     int64_t cm = n->inputs[0]->value.shape.dim[1] * TG_ATTR_I(n, D_MULT);
-    return (size_t)((y->dim[1] + 2 * y->dim[0] * cm) * y->dim[2] * y->dim[3]);
+    return (size_t)(2 * n->value.shape.dim[0] * cm * p);
+}
+
+static size_t sep_worker_floats(const tg_node *n, const tg_conv_geom *g) {
+    const size_t f = (size_t)TG_ATTR_I(n, S_FILTERS);
+    const size_t cm = (size_t)g->c * (size_t)TG_ATTR_I(n, D_MULT);
+    return dw_planes_floats(g) + f * ((size_t)g->ho * g->wo + cm + 1);
 }
 
 static size_t sepconv_scratch(const tg_node *n) {
-    return (sepconv_dz_dt_t_floats(n) + planes_floats(n)) * sizeof(float);
-}
-
-/* The depthwise output t of the whole batch, in the scratch after dz and dt. */
-static float *sepconv_t(tg_node *n, const tg_conv_geom *g, int batch, int m) {
-    float *t = (float *)n->scratch + (int64_t)TG_ATTR_I(n, S_FILTERS) * g->ho * g->wo +
-               (int64_t)batch * g->c * m * g->ho * g->wo;
-    size_t floats;
-    float *work = planes_in(n, sepconv_dz_dt_t_floats(n), &floats);
-    dw_forward(g, batch, m, TG_ACT_NONE, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data, NULL, t,
-               work, floats);
-    return t;
-}
-
-/* Phases, not images, alternate: one OpenMP region for the depthwise part of the
- * whole batch, then the GEMMs image by image with serial cache-hot side passes,
- * so OpenMP and OpenBLAS hand over once per call (see op_conv.c). */
-static tg_status sepconv_forward(tg_node *n) {
     tg_conv_geom g;
-    tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
+    if (window_geom(n, &n->inputs[0]->value.shape, &g)) return 0;
+    return (sep_before(n, (int64_t)g.ho * g.wo) +
+            (size_t)tg_max_workers() * sep_worker_floats(n, &g)) *
+           sizeof(float);
+}
+
+static tg_status sep_call_init(tg_node *n, sep_call *c) {
+    tg_status st = window_geom(n, &n->inputs[0]->value.shape, &c->g);
     if (st) return st;
-    const int batch = (int)n->value.shape.dim[0], m = (int)TG_ATTR_I(n, D_MULT);
-    const int f = (int)TG_ATTR_I(n, S_FILTERS), cm = g.c * m, p = g.ho * g.wo;
-    const int64_t out_img = (int64_t)f * p;
+    c->batch = (int)n->value.shape.dim[0];
+    c->m = (int)TG_ATTR_I(n, D_MULT);
+    c->f = (int)TG_ATTR_I(n, S_FILTERS);
+    c->cm = c->g.c * c->m;
+    c->p = c->g.ho * c->g.wo;
+    c->dt = n->scratch;
+    c->t = c->dt + (int64_t)c->batch * c->cm * c->p;
+    c->planes = dw_planes_floats(&c->g);
+    const size_t before = sep_before(n, c->p), per = sep_worker_floats(n, &c->g);
+    c->work = (dw_work){(float *)n->scratch + before, per, fit_workers(n, before, per)};
+    return TG_OK;
+}
+
+/* The depthwise output t of the whole batch, in the scratch after dt. */
+static const float *sepconv_t(tg_node *n, const sep_call *c) {
+    dw_forward(&c->g, c->batch, c->m, TG_ACT_NONE, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data,
+               NULL, c->t, &c->work);
+    return c->t;
+}
+
+/* Workers for the pointwise GEMMs: whole images per thread when there are enough
+ * to go round (the bias, activation and dz passes then run in parallel too, and
+ * threads meet once per call), else one, whose GEMMs tg_sgemm splits. */
+static int sep_gemm_workers(const sep_call *c) {
+    const int w = c->work.workers;
+    return w > 1 && c->batch >= 2 * w ? w : 1;
+}
+
+static tg_status sepconv_forward(tg_node *n) {
+    sep_call c;
+    tg_status st = sep_call_init(n, &c);
+    if (st) return st;
+    const int64_t out_img = (int64_t)c.f * c.p;
     const float *wp = n->params[SP_POINTWISE]->value.data;
     const float *b = n->params[SP_BIAS] ? n->params[SP_BIAS]->value.data : NULL;
     const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
-    float *t = sepconv_t(n, &g, batch, m), *y = n->value.data;
-    for (int i = 0; i < batch; i++) {
+    const float *t = sepconv_t(n, &c);
+    float *y = n->value.data;
+    const int workers = sep_gemm_workers(&c);
+#pragma omp parallel for num_threads(workers) schedule(static) if (workers > 1)
+    for (int i = 0; i < c.batch; i++) {
         float *yi = y + i * out_img;
         /* y_i (F, P) = wp (F, CM) . t_i (CM, P) */
-        tg_sgemm(CblasNoTrans, CblasNoTrans, f, p, cm, 1.0f, wp, cm, t + (int64_t)i * cm * p, p,
-                 0.0f, yi, p);
-        if (b || act != TG_ACT_NONE) tg_bias_act(yi, b, act, f, p, p);
+        tg_sgemm(CblasNoTrans, CblasNoTrans, c.f, c.p, c.cm, 1.0f, wp, c.cm,
+                 t + (int64_t)i * c.cm * c.p, c.p, 0.0f, yi, c.p);
+        if (b || act != TG_ACT_NONE) tg_bias_act(yi, b, act, c.f, c.p, c.p);
     }
     return TG_OK;
 }
 
-static tg_status sepconv_backward(tg_node *n) {
-    tg_conv_geom g;
-    tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
-    if (st) return st;
-    const int batch = (int)n->value.shape.dim[0], m = (int)TG_ATTR_I(n, D_MULT);
-    const int f = (int)TG_ATTR_I(n, S_FILTERS), cm = g.c * m, p = g.ho * g.wo;
-    const int64_t out_img = (int64_t)f * p;
+/* Image i's pointwise backward: dwp (F, CM) and db (F) += its share, dt_i = wp^T dz.
+ * dzbuf (F, P): dz when an activation is fused. */
+static void sep_backward_image(tg_node *n, const sep_call *c, int i, float *dzbuf, float *dwp,
+                               float *db, int need_dt) {
+    const int64_t out_img = (int64_t)c->f * c->p;
     const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
-    const float *wp = n->params[SP_POINTWISE]->value.data, *t = sepconv_t(n, &g, batch, m);
+    const float *wp = n->params[SP_POINTWISE]->value.data, *ti = c->t + (int64_t)i * c->cm * c->p;
+    const float *dz = n->grad.data + i * out_img;
+    if (act != TG_ACT_NONE || db) {
+        tg_dz_bias(n->value.data + i * out_img, dz, dzbuf, db, act, c->f, c->p, c->p);
+        if (act != TG_ACT_NONE) dz = dzbuf;
+    }
+    /* dwp (F, CM) += dz (F, P) . t_i^T (P, CM) */
+    if (dwp)
+        tg_sgemm(CblasNoTrans, CblasTrans, c->f, c->cm, c->p, 1.0f, dz, c->p, ti, c->p, 1.0f, dwp,
+                 c->cm);
+    /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P) */
+    if (need_dt)
+        tg_sgemm(CblasTrans, CblasNoTrans, c->cm, c->p, c->f, 1.0f, wp, c->cm, dz, c->p, 0.0f,
+                 c->dt + (int64_t)i * c->cm * c->p, c->p);
+}
+
+static tg_status sepconv_backward(tg_node *n) {
+    sep_call c;
+    tg_status st = sep_call_init(n, &c);
+    if (st) return st;
+    sepconv_t(n, &c);
     float *dx = tg_din(n, 0), *dwd = tg_dparam(n, SP_DEPTHWISE), *dwp = tg_dparam(n, SP_POINTWISE);
     float *db = n->params[SP_BIAS] ? tg_dparam(n, SP_BIAS) : NULL;
-    float *dzbuf = n->scratch, *dt = dzbuf + out_img;
-    const int need_dt = dx || dwd;
-    for (int i = 0; i < batch; i++) {
-        const float *dz = n->grad.data + i * out_img, *ti = t + (int64_t)i * cm * p;
-        if (act != TG_ACT_NONE || db) {
-            tg_dz_bias(n->value.data + i * out_img, dz, dzbuf, db, act, f, p, p);
-            if (act != TG_ACT_NONE) dz = dzbuf;
+    const int need_dt = dx || dwd, workers = sep_gemm_workers(&c);
+    const size_t wsize = (size_t)c.f * c.cm, acc_off = c.planes + (size_t)c.f * c.p;
+    if (workers == 1) {
+        for (int i = 0; i < c.batch; i++)
+            sep_backward_image(n, &c, i, c.work.base + c.planes, dwp, db, need_dt);
+    } else {
+#pragma omp parallel num_threads(workers)
+        {
+            float *mine = c.work.base + (size_t)tg_worker_id() * c.work.stride;
+            float *my_dwp = dwp ? mine + acc_off : NULL,
+                  *my_db = db ? mine + acc_off + wsize : NULL;
+            if (my_dwp) memset(my_dwp, 0, wsize * sizeof(float));
+            if (my_db) memset(my_db, 0, (size_t)c.f * sizeof(float));
+#pragma omp for schedule(static)
+            for (int i = 0; i < c.batch; i++)
+                sep_backward_image(n, &c, i, mine + c.planes, my_dwp, my_db, need_dt);
         }
-        /* dwp (F, CM) += dz (F, P) . t_i^T (P, CM) */
-        if (dwp) tg_sgemm(CblasNoTrans, CblasTrans, f, cm, p, 1.0f, dz, p, ti, p, 1.0f, dwp, cm);
-        /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P) */
-        if (need_dt)
-            tg_sgemm(CblasTrans, CblasNoTrans, cm, p, f, 1.0f, wp, cm, dz, p, 0.0f,
-                     dt + (int64_t)i * cm * p, p);
+        /* Partial sums added in worker order: the same numbers for the same thread count. */
+        for (int w = 0; w < workers; w++) {
+            const float *mine = c.work.base + (size_t)w * c.work.stride + acc_off;
+            if (dwp) tg_axpy_add(dwp, mine, 1.0f, (int64_t)wsize);
+            if (db) tg_axpy_add(db, mine + wsize, 1.0f, c.f);
+        }
     }
-    if (need_dt) {
-        size_t floats;
-        float *work = planes_in(n, sepconv_dz_dt_t_floats(n), &floats);
-        dw_backward(&g, batch, m, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data, dt, dx, dwd,
-                    NULL, work, floats);
-    }
+    if (need_dt)
+        dw_backward(&c.g, c.batch, c.m, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data, c.dt, dx,
+                    dwd, NULL, &c.work);
     return TG_OK;
 }
 

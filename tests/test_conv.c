@@ -333,6 +333,59 @@ START_TEST(test_depthwise_forward_matches_direct_loops) {
 }
 END_TEST
 
+/* sepconv2d's gradients equal those of depthwise_conv2d (no bias) followed by a
+ * 1x1 conv2d with the same weights, for one random output gradient: batches of 2
+ * (one worker, each GEMM split) and 6 (whole images per thread), with and without
+ * an activation and a multiplier. */
+START_TEST(test_sepconv_backward_is_depthwise_then_pointwise) {
+    static const struct {
+        int n, c, h, w, f, mult;
+        const char *act;
+    } sc[] = {
+        {2, 3, 11, 13, 5, 1, "relu"}, {6, 4, 20, 19, 6, 2, "none"}, {6, 3, 9, 37, 4, 1, "tanh"}};
+    for (int i = 0; i < (int)(sizeof sc / sizeof sc[0]); i++) {
+        char attrs[160], dattrs[96], pattrs[96];
+        snprintf(attrs, sizeof attrs, "filters=%d kernel=3 multiplier=%d act=%s", sc[i].f,
+                 sc[i].mult, sc[i].act);
+        snprintf(dattrs, sizeof dattrs, "kernel=3 multiplier=%d bias=false", sc[i].mult);
+        snprintf(pattrs, sizeof pattrs, "filters=%d kernel=1 act=%s", sc[i].f, sc[i].act);
+        const tg_shape xs = tg_shape4(sc[i].n, sc[i].c, sc[i].h, sc[i].w);
+        one_op o = make_op("sepconv2d", attrs, xs, 40 + (uint64_t)i);
+        tg_graph *g = tg_graph_new(1);
+        tg_node *x = tg_graph_input(g, "x", xs);
+        tg_node *d = tg_graph_op(g, "depthwise_conv2d", "d", dattrs, (tg_node *[]){x}, 1);
+        tg_node *p = tg_graph_op(g, "conv2d", "p", pattrs, (tg_node *[]){d}, 1);
+        ck_assert_ptr_nonnull(p);
+        memcpy(tg_node_data(x), tg_node_data(o.x), sizeof(float) * (size_t)tg_shape_numel(&xs));
+        tg_node *ours[4] = {o.x, tg_node_param(o.y, 0), tg_node_param(o.y, 1),
+                            tg_node_param(o.y, 2)};
+        tg_node *theirs[4] = {x, tg_node_param(d, 0), tg_node_param(p, 0), tg_node_param(p, 1)};
+        for (int k = 1; k < 4; k++)
+            memcpy(tg_node_data(theirs[k]), tg_node_data(ours[k]),
+                   sizeof(float) * (size_t)tg_shape_numel(tg_node_shape(ours[k])));
+        tg_node_set_requires_grad(o.x, 1);
+        tg_node_set_requires_grad(x, 1);
+        ck_assert_int_eq(tg_graph_forward(g, p), TG_OK);
+        const int64_t ny = tg_shape_numel(tg_node_shape(o.y));
+        float *seed = malloc(sizeof(float) * (size_t)ny);
+        tg_rng r;
+        tg_rng_seed(&r, 77 + (uint64_t)i);
+        fill(seed, ny, &r);
+        tg_graph_zero_grad(o.g);
+        tg_graph_zero_grad(g);
+        ck_assert_int_eq(tg_graph_backward_from(o.g, o.y, seed), TG_OK);
+        ck_assert_int_eq(tg_graph_backward_from(g, p, seed), TG_OK);
+        static const char *what[4] = {"dx", "d depthwise", "d pointwise", "db"};
+        for (int k = 0; k < 4; k++)
+            assert_close(tg_node_grad(ours[k]), tg_node_grad(theirs[k]),
+                         tg_shape_numel(tg_node_shape(ours[k])), 2e-5, what[k]);
+        free(seed);
+        tg_graph_free(g);
+        tg_graph_free(o.g);
+    }
+}
+END_TEST
+
 START_TEST(test_sepconv_is_depthwise_then_pointwise) {
     for (int i = 0; i < N_CASES; i++) {
         conv_case cc = cases[i];
@@ -636,6 +689,7 @@ int main(void) {
     tcase_add_test(tc, test_depthwise_forward_matches_direct_loops);
     tcase_add_test(tc, test_depthwise_backward_matches_direct_loops);
     tcase_add_test(tc, test_sepconv_is_depthwise_then_pointwise);
+    tcase_add_test(tc, test_sepconv_backward_is_depthwise_then_pointwise);
     tcase_add_test(tc, test_batchnorm_train_eval_and_running_update);
     tcase_add_test(tc, test_pools_match_direct_loops);
     tcase_add_test(tc, test_maxpool_tie_goes_to_first_in_row_major_order);
