@@ -132,8 +132,9 @@ static inline float taps3(const float *r0, const float *r1, const float *r2, con
 
 /* out (rows, n), row stride ldo, = bias + (or, with accumulate, +=) the 3x3 filter f
  * over src (rows + 2, n + 2), row stride ld. */
-TG_FMA TG_HOT static void dw_rows3(const float *src, int64_t ld, const float *f, float bias,
-                                   float *out, int64_t ldo, int rows, int n, int accumulate) {
+TG_FMA TG_HOT static void dw_rows3(const float *restrict src, int64_t ld, const float *restrict f,
+                                   float bias, float *restrict out, int64_t ldo, int rows, int n,
+                                   int accumulate) {
     for (int r = 0; r < rows; r++) {
         const float *r0 = src + r * ld, *r1 = r0 + ld, *r2 = r1 + ld;
         float *o = out + r * ldo;
@@ -149,8 +150,8 @@ TG_FMA TG_HOT static void dw_rows3(const float *src, int64_t ld, const float *f,
 
 /* dw (9) += sum over q < n of dzw[q] xp[q + kh ld + kw]: the weight gradient of one
  * plane, with dzw's zero columns keeping each row's sum to its own outputs. */
-TG_FMA TG_HOT static void dw_weight3(const float *xp, const float *dzw, int64_t ld, int64_t n,
-                                     float *dw) {
+TG_FMA TG_HOT static void dw_weight3(const float *restrict xp, const float *restrict dzw,
+                                     int64_t ld, int64_t n, float *restrict dw) {
     const float *x0 = xp, *x1 = xp + ld, *x2 = x1 + ld;
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s8 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7, s8)
