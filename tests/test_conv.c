@@ -145,7 +145,8 @@ static const conv_case cases[] = {
 /* Large enough that conv2d splits each image into blocks of output rows
  * (im2col block + output block > 1M floats): stride 1, stride 2, and 1x1 direct;
  * and Winograd F(2x2, 3x3) in two blocks of tile rows, with odd planes (a last
- * tile half outside), valid and explicit padding, as few as 2 channels. */
+ * tile half outside), valid and explicit padding, as few as 2 channels, and
+ * filter and tile counts that leave partial register blocks. */
 static const conv_case big_cases[] = {
     {1, 32, 80, 100, 16, 3, 1, 1, -1, 1, 1, "relu", "im2col"},
     {2, 32, 81, 99, 16, 3, 1, 1, -1, 1, 1, "relu", NULL /* auto: Winograd */},
@@ -153,6 +154,8 @@ static const conv_case big_cases[] = {
     {2, 3, 7, 6, 2, 3, 1, 0, 2, 0, 1, "none", "winograd"},
     {1, 16, 5, 4, 9, 3, 1, 1, -1, 1, 1, "sigmoid", "winograd"},
     {1, 4, 3, 3, 5, 3, 1, 0, 1, 1, 1, "none", "winograd"},
+    /* 36 tiles (rows of 48: the AVX-512 GEMM's 32 and a last 16), 12 filters (8 + 4) */
+    {2, 8, 12, 12, 12, 3, 1, 1, -1, 1, 1, "relu", "winograd"},
     {2, 32, 121, 121, 8, 3, 2, 1, -1, 1, 1, "tanh", NULL},
     {1, 512, 40, 60, 16, 1, 1, 0, -1, 0, 1, "none", NULL},
 };
