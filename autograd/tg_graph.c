@@ -137,6 +137,18 @@ void tg_graph_set_grad_reuse(tg_graph *g, int on) {
     if (g) g->grad_reuse = on != 0;
 }
 
+/* p[0, n) = 0, shared among the threads when large: a gradient buffer of the
+ * seed model runs to tens of MiB, and zeroing it on one core left the others idle. */
+#define ZERO_PIECE ((size_t)1 << 16)
+static void zero_floats(float *p, size_t n) {
+    const size_t pieces = (n + ZERO_PIECE - 1) / ZERO_PIECE;
+#pragma omp parallel for schedule(static) if (pieces >= 8)
+    for (size_t i = 0; i < pieces; i++) {
+        const size_t lo = i * ZERO_PIECE, len = n - lo < ZERO_PIECE ? n - lo : ZERO_PIECE;
+        memset(p + lo, 0, len * sizeof(float));
+    }
+}
+
 /* A free pooled buffer of at least `need` floats for n's gradient, zeroed: the
  * smallest that fits, else the largest free one grown, else a new one; so there
  * are never more buffers than gradients alive at once. The sweep is the same
@@ -179,7 +191,7 @@ static tg_status pool_take(tg_graph *g, tg_node *n) {
     n->grad.capacity = g->pool_cap[best];
     n->grad.owns_data = 0;
     n->grad.shape = n->value.shape;
-    memset(n->grad.data, 0, need * sizeof(float));
+    zero_floats(n->grad.data, need);
     return TG_OK;
 }
 
