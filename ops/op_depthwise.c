@@ -534,38 +534,31 @@ static tg_status sepconv_infer(const tg_node *n, const tg_shape *in, tg_shape *o
     return TG_OK;
 }
 
-/* Nothing is saved: the depthwise output t (N, C*M, Ho, Wo), which the pointwise
- * weight gradient needs, is computed again in backward. Keeping it cost one
- * activation per layer (150 MiB of the seed model's 1.26 GiB at batch 16); the
- * second depthwise pass costs about 1% of the training step.
- * Scratch: dt and t (N, C*M, Ho, Wo) of the whole batch (forward uses t only), then
- * per worker its padded planes and, for backward, dz (F, P) of one image and its
- * partial sums of dpointwise (F, C*M) and db (F). */
+/* Image by image, whole images per thread: the depthwise output t_i (C*M, Ho, Wo)
+ * of one image is made, used by its pointwise GEMM and dropped while it is still
+ * in the core's cache, instead of the whole batch's t going out to memory and
+ * coming back. Nothing is saved: backward makes t_i again (keeping t cost one
+ * activation per layer, 150 MiB of the seed model's 1.26 GiB at batch 16), then
+ * runs the image's whole backward, depthwise part included, on the same thread.
+ * Scratch, per worker: its padded planes, t_i and dt_i (C*M, P), dz (F, P), and
+ * its partial sums of dpointwise (F, C*M), db (F) and ddepthwise (C*M, K*K). */
 typedef struct sep_call {
     tg_conv_geom g;
-    int batch, m, f, cm, p;
-    float *dt, *t;
-    size_t planes; /* floats of a worker's padded planes, ahead of its dz */
-    dw_work work;
+    int batch, m, f, cm, p, kk;
+    size_t planes; /* floats of a worker's padded planes, ahead of its t_i */
+    dw_work work;  /* every worker's area */
 } sep_call;
 
-static size_t sep_before(const tg_node *n, int64_t p) {
-    int64_t cm = n->inputs[0]->value.shape.dim[1] * TG_ATTR_I(n, D_MULT);
-    return (size_t)(2 * n->value.shape.dim[0] * cm * p);
-}
-
 static size_t sep_worker_floats(const tg_node *n, const tg_conv_geom *g) {
-    const size_t f = (size_t)TG_ATTR_I(n, S_FILTERS);
-    const size_t cm = (size_t)g->c * (size_t)TG_ATTR_I(n, D_MULT);
-    return dw_planes_floats(g) + f * ((size_t)g->ho * g->wo + cm + 1);
+    const size_t f = (size_t)TG_ATTR_I(n, S_FILTERS), p = (size_t)g->ho * g->wo;
+    const size_t cm = (size_t)g->c * (size_t)TG_ATTR_I(n, D_MULT), kk = (size_t)g->k * g->k;
+    return dw_planes_floats(g) + 2 * cm * p + f * p + f * cm + f + cm * kk;
 }
 
 static size_t sepconv_scratch(const tg_node *n) {
     tg_conv_geom g;
     if (window_geom(n, &n->inputs[0]->value.shape, &g)) return 0;
-    return (sep_before(n, (int64_t)g.ho * g.wo) +
-            (size_t)tg_max_workers() * sep_worker_floats(n, &g)) *
-           sizeof(float);
+    return (size_t)tg_max_workers() * sep_worker_floats(n, &g) * sizeof(float);
 }
 
 static tg_status sep_call_init(tg_node *n, sep_call *c) {
@@ -576,107 +569,134 @@ static tg_status sep_call_init(tg_node *n, sep_call *c) {
     c->f = (int)TG_ATTR_I(n, S_FILTERS);
     c->cm = c->g.c * c->m;
     c->p = c->g.ho * c->g.wo;
-    c->dt = n->scratch;
-    c->t = c->dt + (int64_t)c->batch * c->cm * c->p;
+    c->kk = c->g.k * c->g.k;
     c->planes = dw_planes_floats(&c->g);
-    const size_t before = sep_before(n, c->p), per = sep_worker_floats(n, &c->g);
-    c->work = (dw_work){(float *)n->scratch + before, per, fit_workers(n, before, per)};
+    const size_t per = sep_worker_floats(n, &c->g);
+    c->work = (dw_work){n->scratch, per, fit_workers(n, 0, per)};
     return TG_OK;
 }
 
-/* The depthwise output t of the whole batch, in the scratch after dt. */
-static const float *sepconv_t(tg_node *n, const sep_call *c) {
-    dw_forward(&c->g, c->batch, c->m, TG_ACT_NONE, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data,
-               NULL, c->t, &c->work);
-    return c->t;
-}
-
-/* Workers for the pointwise GEMMs: whole images per thread when there are enough
- * to go round (the bias, activation and dz passes then run in parallel too, and
- * threads meet once per call), else one, whose GEMMs tg_sgemm splits. */
-static int sep_gemm_workers(const sep_call *c) {
+/* Workers that take whole images: all, when there are enough images to go round
+ * (each image's depthwise pass and GEMMs then run on its own thread, which meet
+ * once per call), else one, whose depthwise passes share out the channels and
+ * whose GEMMs tg_sgemm splits. */
+static int sep_image_workers(const sep_call *c) {
     const int w = c->work.workers;
     return w > 1 && c->batch >= 2 * w ? w : 1;
+}
+
+/* One worker's view: its area of the scratch, and the workers its depthwise passes
+ * use (itself alone inside an image-parallel region, else all). */
+typedef struct sep_worker {
+    float *t, *dt, *dz, *dwp, *db, *dwd; /* t_i, dt_i, dz, then the partial sums */
+    dw_work dw;
+} sep_worker;
+
+static sep_worker sep_worker_at(const sep_call *c, int t, int alone) {
+    sep_worker w;
+    float *area = c->work.base + (size_t)t * c->work.stride;
+    w.t = area + c->planes;
+    w.dt = w.t + (size_t)c->cm * c->p;
+    w.dz = w.dt + (size_t)c->cm * c->p;
+    w.dwp = w.dz + (size_t)c->f * c->p;
+    w.db = w.dwp + (size_t)c->f * c->cm;
+    w.dwd = w.db + c->f;
+    w.dw = alone ? (dw_work){area, c->work.stride, 1} : c->work;
+    return w;
+}
+
+/* t_i (CM, P) = the depthwise conv of image i. */
+static void sep_depthwise(tg_node *n, const sep_call *c, int i, const sep_worker *w) {
+    const float *xi = tg_in(n, 0) + (int64_t)i * c->g.c * c->g.h * c->g.w;
+    dw_forward(&c->g, 1, c->m, TG_ACT_NONE, xi, n->params[SP_DEPTHWISE]->value.data, NULL, w->t,
+               &w->dw);
+}
+
+static void sep_forward_image(tg_node *n, const sep_call *c, int i, const sep_worker *w) {
+    const float *b = n->params[SP_BIAS] ? n->params[SP_BIAS]->value.data : NULL;
+    const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
+    float *yi = n->value.data + (int64_t)i * c->f * c->p;
+    sep_depthwise(n, c, i, w);
+    /* y_i (F, P) = wp (F, CM) . t_i (CM, P) */
+    tg_sgemm(CblasNoTrans, CblasNoTrans, c->f, c->p, c->cm, 1.0f,
+             n->params[SP_POINTWISE]->value.data, c->cm, w->t, c->p, 0.0f, yi, c->p);
+    if (b || act != TG_ACT_NONE) tg_bias_act(yi, b, act, c->f, c->p, c->p);
 }
 
 static tg_status sepconv_forward(tg_node *n) {
     sep_call c;
     tg_status st = sep_call_init(n, &c);
     if (st) return st;
-    const int64_t out_img = (int64_t)c.f * c.p;
-    const float *wp = n->params[SP_POINTWISE]->value.data;
-    const float *b = n->params[SP_BIAS] ? n->params[SP_BIAS]->value.data : NULL;
-    const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
-    const float *t = sepconv_t(n, &c);
-    float *y = n->value.data;
-    const int workers = sep_gemm_workers(&c);
-#pragma omp parallel for num_threads(workers) schedule(static) if (workers > 1)
-    for (int i = 0; i < c.batch; i++) {
-        float *yi = y + i * out_img;
-        /* y_i (F, P) = wp (F, CM) . t_i (CM, P) */
-        tg_sgemm(CblasNoTrans, CblasNoTrans, c.f, c.p, c.cm, 1.0f, wp, c.cm,
-                 t + (int64_t)i * c.cm * c.p, c.p, 0.0f, yi, c.p);
-        if (b || act != TG_ACT_NONE) tg_bias_act(yi, b, act, c.f, c.p, c.p);
+    const int workers = sep_image_workers(&c);
+    if (workers == 1) {
+        const sep_worker w = sep_worker_at(&c, 0, 0);
+        for (int i = 0; i < c.batch; i++) sep_forward_image(n, &c, i, &w);
+        return TG_OK;
+    }
+#pragma omp parallel num_threads(workers)
+    {
+        const sep_worker w = sep_worker_at(&c, tg_worker_id(), 1);
+#pragma omp for schedule(static)
+        for (int i = 0; i < c.batch; i++) sep_forward_image(n, &c, i, &w);
     }
     return TG_OK;
 }
 
-/* Image i's pointwise backward: dwp (F, CM) and db (F) += its share, dt_i = wp^T dz.
- * dzbuf (F, P): dz when an activation is fused. */
-static void sep_backward_image(tg_node *n, const sep_call *c, int i, float *dzbuf, float *dwp,
-                               float *db, int need_dt) {
-    const int64_t out_img = (int64_t)c->f * c->p;
+/* Image i's backward: dwp (F, CM), db (F) and dwd (CM, K*K) += its share (each may be
+ * NULL), dx_i += ... */
+static void sep_backward_image(tg_node *n, const sep_call *c, int i, const sep_worker *w,
+                               float *dwp, float *db, float *dwd) {
+    const int64_t out_img = (int64_t)c->f * c->p, in_img = (int64_t)c->g.c * c->g.h * c->g.w;
     const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
-    const float *wp = n->params[SP_POINTWISE]->value.data, *ti = c->t + (int64_t)i * c->cm * c->p;
-    const float *dz = n->grad.data + i * out_img;
+    const float *wp = n->params[SP_POINTWISE]->value.data, *dz = n->grad.data + i * out_img;
+    float *dx = tg_din(n, 0);
+    sep_depthwise(n, c, i, w);
     if (act != TG_ACT_NONE || db) {
-        tg_dz_bias(n->value.data + i * out_img, dz, dzbuf, db, act, c->f, c->p, c->p);
-        if (act != TG_ACT_NONE) dz = dzbuf;
+        tg_dz_bias(n->value.data + i * out_img, dz, w->dz, db, act, c->f, c->p, c->p);
+        if (act != TG_ACT_NONE) dz = w->dz;
     }
     /* dwp (F, CM) += dz (F, P) . t_i^T (P, CM) */
     if (dwp)
-        tg_sgemm(CblasNoTrans, CblasTrans, c->f, c->cm, c->p, 1.0f, dz, c->p, ti, c->p, 1.0f, dwp,
+        tg_sgemm(CblasNoTrans, CblasTrans, c->f, c->cm, c->p, 1.0f, dz, c->p, w->t, c->p, 1.0f, dwp,
                  c->cm);
-    /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P) */
-    if (need_dt)
-        tg_sgemm(CblasTrans, CblasNoTrans, c->cm, c->p, c->f, 1.0f, wp, c->cm, dz, c->p, 0.0f,
-                 c->dt + (int64_t)i * c->cm * c->p, c->p);
+    if (!dx && !dwd) return;
+    /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P), then the depthwise backward */
+    tg_sgemm(CblasTrans, CblasNoTrans, c->cm, c->p, c->f, 1.0f, wp, c->cm, dz, c->p, 0.0f, w->dt,
+             c->p);
+    dw_backward(&c->g, 1, c->m, tg_in(n, 0) + i * in_img, n->params[SP_DEPTHWISE]->value.data,
+                w->dt, dx ? dx + i * in_img : NULL, dwd, NULL, &w->dw);
 }
 
 static tg_status sepconv_backward(tg_node *n) {
     sep_call c;
     tg_status st = sep_call_init(n, &c);
     if (st) return st;
-    sepconv_t(n, &c);
-    float *dx = tg_din(n, 0), *dwd = tg_dparam(n, SP_DEPTHWISE), *dwp = tg_dparam(n, SP_POINTWISE);
+    float *dwd = tg_dparam(n, SP_DEPTHWISE), *dwp = tg_dparam(n, SP_POINTWISE);
     float *db = n->params[SP_BIAS] ? tg_dparam(n, SP_BIAS) : NULL;
-    const int need_dt = dx || dwd, workers = sep_gemm_workers(&c);
-    const size_t wsize = (size_t)c.f * c.cm, acc_off = c.planes + (size_t)c.f * c.p;
+    const int workers = sep_image_workers(&c);
     if (workers == 1) {
-        for (int i = 0; i < c.batch; i++)
-            sep_backward_image(n, &c, i, c.work.base + c.planes, dwp, db, need_dt);
-    } else {
-#pragma omp parallel num_threads(workers)
-        {
-            float *mine = c.work.base + (size_t)tg_worker_id() * c.work.stride;
-            float *my_dwp = dwp ? mine + acc_off : NULL,
-                  *my_db = db ? mine + acc_off + wsize : NULL;
-            if (my_dwp) memset(my_dwp, 0, wsize * sizeof(float));
-            if (my_db) memset(my_db, 0, (size_t)c.f * sizeof(float));
-#pragma omp for schedule(static)
-            for (int i = 0; i < c.batch; i++)
-                sep_backward_image(n, &c, i, mine + c.planes, my_dwp, my_db, need_dt);
-        }
-        /* Partial sums added in worker order: the same numbers for the same thread count. */
-        for (int w = 0; w < workers; w++) {
-            const float *mine = c.work.base + (size_t)w * c.work.stride + acc_off;
-            if (dwp) tg_axpy_add(dwp, mine, 1.0f, (int64_t)wsize);
-            if (db) tg_axpy_add(db, mine + wsize, 1.0f, c.f);
-        }
+        const sep_worker w = sep_worker_at(&c, 0, 0);
+        for (int i = 0; i < c.batch; i++) sep_backward_image(n, &c, i, &w, dwp, db, dwd);
+        return TG_OK;
     }
-    if (need_dt)
-        dw_backward(&c.g, c.batch, c.m, tg_in(n, 0), n->params[SP_DEPTHWISE]->value.data, c.dt, dx,
-                    dwd, NULL, &c.work);
+    const size_t nwp = (size_t)c.f * c.cm, nwd = (size_t)c.cm * c.kk;
+#pragma omp parallel num_threads(workers)
+    {
+        const sep_worker w = sep_worker_at(&c, tg_worker_id(), 1);
+        /* the partials lie together: dwp (F*CM), db (F), dwd (CM*K*K) */
+        memset(w.dwp, 0, (nwp + c.f + nwd) * sizeof(float));
+#pragma omp for schedule(static)
+        for (int i = 0; i < c.batch; i++)
+            sep_backward_image(n, &c, i, &w, dwp ? w.dwp : NULL, db ? w.db : NULL,
+                               dwd ? w.dwd : NULL);
+    }
+    /* Partial sums added in worker order: the same numbers for the same thread count. */
+    for (int t = 0; t < workers; t++) {
+        const sep_worker w = sep_worker_at(&c, t, 1);
+        if (dwp) tg_axpy_add(dwp, w.dwp, 1.0f, (int64_t)nwp);
+        if (db) tg_axpy_add(db, w.db, 1.0f, c.f);
+        if (dwd) tg_axpy_add(dwd, w.dwd, 1.0f, (int64_t)nwd);
+    }
     return TG_OK;
 }
 
