@@ -1,6 +1,7 @@
 /* Thread policy: twingrad's parallel work runs on the caller's OpenMP pool. */
 #include "autograd/tg_threads.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <unistd.h>
@@ -27,15 +28,31 @@ int tg_threads_get(void) {
 }
 
 const char *tg_threads_wait_policy(void) {
+    static _Thread_local char spin_text[64];
     const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
     if (policy && !strcasecmp(policy, "passive")) return "passive";
     if (policy && !strcasecmp(policy, "active")) return "active";
-    if (spin) return "spin GOMP_SPINCOUNT times, then sleep";
+    if (spin) {
+        snprintf(spin_text, sizeof spin_text, "spin %.24s times, then sleep", spin);
+        return spin_text;
+    }
     return "spin, then sleep (libgomp's default)";
 }
 
-void tg_threads_passive_wait(char **argv) {
+/* Unless the user chose how OpenMP waits: set `name` to `value` and run the program
+ * again, so that libgomp reads it when it loads. */
+static void reexec_with(char **argv, const char *name, const char *value) {
     if (!argv || !argv[0] || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 0)) return;
+    if (setenv(name, value, 0)) return;
     execv("/proc/self/exe", argv);
+}
+
+void tg_threads_bounded_wait(char **argv) {
+    char count[16];
+    snprintf(count, sizeof count, "%d", TG_SPINCOUNT);
+    reexec_with(argv, "GOMP_SPINCOUNT", count);
+}
+
+void tg_threads_passive_wait(char **argv) {
+    reexec_with(argv, "OMP_WAIT_POLICY", "passive");
 }

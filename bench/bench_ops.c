@@ -221,7 +221,7 @@ static int bench_layer(const layer *L, int batch, int reps) {
 }
 
 int main(int argc, char **argv) {
-    tg_threads_passive_wait(argv);
+    tg_threads_bounded_wait(argv);
     int threads = 0, reps = 7, batch = 16;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)

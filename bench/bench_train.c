@@ -53,7 +53,7 @@ done:
 }
 
 int main(int argc, char **argv) {
-    tg_threads_passive_wait(argv);
+    tg_threads_bounded_wait(argv);
     const char *model_path = NULL;
     int batch = 16, threads = 2, steps = 10, warmup = 2, images = 64;
     for (int i = 1; i < argc; i++) {

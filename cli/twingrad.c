@@ -151,7 +151,7 @@ static int print_version(void) {
 }
 
 int main(int argc, char **argv) {
-    tg_threads_passive_wait(argv); /* first: it may re-execute with the same argv */
+    tg_threads_bounded_wait(argv); /* first: it may re-execute with the same argv */
     /* Under a file-size limit, a write past it fails with EFBIG, which the library reports
      * with the file's name; the default SIGXFSZ would kill us silently mid-save instead. */
     signal(SIGXFSZ, SIG_IGN);

@@ -348,9 +348,12 @@ if ! grep -q '^CPU:.*(SSE2)' "$dir/version"; then
     check "commands warn on the generic kernel" "grep -q 'warning: .*Prescott' '$dir/err'"
 fi
 
-# OpenMP's wait policy: passive unless the user chose one (libgomp shows what it read).
+# OpenMP's wait policy: a short spin, then sleep, unless the user chose one (libgomp
+# shows what it read).
 env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose $TG --version >"$dir/version" 2>"$dir/err"
-check "idle OpenMP threads sleep by default" "grep GOMP_SPINCOUNT '$dir/err' | tail -n 1 | grep -q \"'0'\" && grep -q 'OpenMP wait: passive' '$dir/version'"
+check "idle OpenMP threads spin briefly, then sleep, by default" "grep GOMP_SPINCOUNT '$dir/err' | tail -n 1 | grep -q \"'30000'\" && grep -q 'OpenMP wait: spin 30000 times, then sleep' '$dir/version'"
+env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive OMP_DISPLAY_ENV=verbose $TG --version >"$dir/version" 2>"$dir/err"
+check "a user's passive policy is kept" "grep GOMP_SPINCOUNT '$dir/err' | tail -n 1 | grep -q \"'0'\" && grep -q 'OpenMP wait: passive' '$dir/version'"
 env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose $TG --version >"$dir/version" 2>"$dir/err"
 check "a user's OMP_WAIT_POLICY is kept" "! grep -q \"GOMP_SPINCOUNT = '0'\" '$dir/err' && grep -q 'OpenMP wait: active' '$dir/version'"
 
