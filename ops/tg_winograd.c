@@ -225,7 +225,8 @@ typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
  * accumulators, enough to keep two vector FMA units busy through their latency
  * (the 4 x 16 block of eight 8-wide accumulators above keeps half of each
  * 16-wide unit idle). Every M entry sums over C in the same order as wino_gemm,
- * so the results are the same. The last 16 tiles of an odd count go to wino_gemm. */
+ * so the results are the same. The last F % 8 rows and the last 16 tiles of an odd
+ * count go to wino_gemm. */
 TG_FMA TG_AVX512 static void wino_gemm_wide(int f, int c, int T, const float *restrict U,
                                             const float *restrict V, size_t ldv, float *restrict M,
                                             size_t ldm) {
@@ -265,15 +266,9 @@ TG_FMA TG_AVX512 static void wino_gemm_wide(int f, int c, int T, const float *re
                 AT16(m + r * ldm + 16) = b[r];
             }
         }
-        for (; f0 < f; f0++) { /* the last F % 8 rows */
-            v16 a = {0}, b = {0};
-            for (int k = 0; k < c; k++) {
-                a += U[(size_t)f0 * c + k] * AT16(V + (size_t)k * ldv + t0);
-                b += U[(size_t)f0 * c + k] * AT16(V + (size_t)k * ldv + t0 + 16);
-            }
-            AT16(M + (size_t)f0 * ldm + t0) = a;
-            AT16(M + (size_t)f0 * ldm + t0 + 16) = b;
-        }
+        if (f0 < f) /* the last F % 8 rows */
+            wino_gemm(f - f0, c, 32, U + (size_t)f0 * c, V + t0, ldv, M + (size_t)f0 * ldm + t0,
+                      ldm);
     }
     if (t0 < T) wino_gemm(f, c, T - t0, U, V + t0, ldv, M + t0, ldm);
 }
