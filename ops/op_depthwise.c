@@ -404,12 +404,21 @@ static tg_status depthwise_infer(const tg_node *n, const tg_shape *in, tg_shape 
 }
 
 /* Workers whose areas of `per` floats fit in the scratch after `before` floats:
- * the threads, fewer if the thread count grew after the scratch was sized. */
+ * the threads, fewer if the thread count grew after the scratch was sized; 0 if
+ * not even one fits (a scratch smaller than the op asked for). */
 static int fit_workers(const tg_node *n, size_t before, size_t per) {
+    const size_t floats = n->scratch_size / sizeof(float);
     const int threads = tg_max_workers();
+    if (floats < before) return 0;
     if (!per) return threads;
-    const size_t fit = (n->scratch_size / sizeof(float) - before) / per;
+    const size_t fit = (floats - before) / per;
     return fit < (size_t)threads ? (int)fit : threads;
+}
+
+static tg_status scratch_too_small(const tg_node *n) {
+    return tg_error(TG_ERR_STATE,
+                    "node '%s' (%s): its scratch (%zu bytes) is smaller than it asked for", n->name,
+                    n->op->name, n->scratch_size);
 }
 
 /* Floats of the scratch before the workers' planes: d(pre-activation) of the
@@ -438,6 +447,7 @@ static tg_status depthwise_forward(tg_node *n) {
     if (st) return st;
     const float *b = n->params[DP_BIAS] ? n->params[DP_BIAS]->value.data : NULL;
     const dw_work work = depthwise_work(n, &g);
+    if (work.workers < 1) return scratch_too_small(n);
     dw_forward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT),
                (tg_act)TG_ATTR_I(n, D_ACT), tg_in(n, 0), n->params[DP_WEIGHT]->value.data, b,
                n->value.data, &work);
@@ -448,13 +458,14 @@ static tg_status depthwise_backward(tg_node *n) {
     tg_conv_geom g;
     tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
     if (st) return st;
+    const dw_work work = depthwise_work(n, &g);
+    if (work.workers < 1) return scratch_too_small(n);
     const tg_act act = (tg_act)TG_ATTR_I(n, D_ACT);
     const float *dz = n->grad.data;
     if (act != TG_ACT_NONE) {
         tg_act_backward(act, n->value.data, n->grad.data, n->scratch, tg_numel(&n->value), 0);
         dz = n->scratch;
     }
-    const dw_work work = depthwise_work(n, &g);
     dw_backward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT), tg_in(n, 0),
                 n->params[DP_WEIGHT]->value.data, dz, tg_din(n, 0), tg_dparam(n, DP_WEIGHT),
                 n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL, &work);
@@ -573,7 +584,7 @@ static tg_status sep_call_init(tg_node *n, sep_call *c) {
     c->planes = dw_planes_floats(&c->g);
     const size_t per = sep_worker_floats(n, &c->g);
     c->work = (dw_work){n->scratch, per, fit_workers(n, 0, per)};
-    return TG_OK;
+    return c->work.workers < 1 ? scratch_too_small(n) : TG_OK;
 }
 
 /* Workers that take whole images: all, when there are enough images to go round
