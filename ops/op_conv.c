@@ -1,8 +1,8 @@
 /* conv2d: 2-D convolution (cross-correlation, as in PyTorch and Keras) by
  * im2col + tg_sgemm (blocked OpenBLAS), one image at a time, with a fused bias and activation;
  * stride-1 3x3 convolutions with 8 or more channels in and out by Winograd's F(2x2, 3x3)
- * instead (tg_winograd.h: 2.25 times fewer flops), forward and for the input gradient,
- * and their weight gradient directly from shifted rows (tg_wgrad3x3.h), without im2col.
+ * instead (tg_winograd.h: 2.25 times fewer flops), forward, for the input gradient
+ * and for the weight gradient.
  *   x: (N, C, H, W)   weight: (F, C, K, K)   bias: (F)   y: (N, F, Ho, Wo)
  *
  * Memory: im2col is done for a block of output rows of one image at a time into
@@ -19,7 +19,6 @@
 #include "ops/tg_builtin_ops.h"
 #include "ops/tg_im2col.h"
 #include "ops/tg_op_util.h"
-#include "ops/tg_wgrad3x3.h"
 #include "ops/tg_winograd.h"
 
 enum { A_FILTERS, A_KERNEL, A_STRIDE, A_PAD, A_PADDING, A_BIAS, A_ACT, A_INIT, A_ALGO };
@@ -108,18 +107,16 @@ static int conv2d_rows_per_block(const tg_conv_geom *g, int f);
  * rows (reused for d col in backward), d(pre-activation) of that block when an
  * activation is fused, and private dW and db accumulators for backward. A
  * Winograd conv needs d(pre-activation) of the whole image (its input-gradient
- * tiles overlap the blocks) and room for either its own tiles or the direct
- * weight gradient's padded rows (tg_wgrad3x3.h). */
+ * tiles overlap the blocks) and room for the tiles of its forward, input-gradient
+ * or weight-gradient transforms. */
 static size_t conv2d_worker_floats(const tg_node *n, const tg_conv_geom *g) {
     int f = (int)TG_ATTR_I(n, A_FILTERS);
     size_t rows = (size_t)g->c * g->k * g->k;
     size_t q = (size_t)conv2d_rows_per_block(g, f) * g->wo, acc = (size_t)f * rows + (size_t)f;
     if (conv2d_winograd(n, g)) {
         tg_wino_geom fw = wino_forward_geom(g, f), bw = wino_backward_geom(g, f);
-        size_t tiles = tg_wino_scratch_floats(&fw), btiles = tg_wino_scratch_floats(&bw);
-        size_t wgrad = tg_wgrad3x3_scratch_floats(g, f);
-        size_t work = wgrad > tiles ? wgrad : tiles;
-        if (btiles > work) work = btiles;
+        size_t work = tg_wino_wgrad_scratch_floats(&fw), btiles = tg_wino_scratch_floats(&bw);
+        if (btiles > work) work = btiles; /* forward: tg_wino_scratch_floats(&fw) < work */
         return (size_t)f * g->ho * g->wo + work + acc;
     }
     size_t dz = TG_ATTR_I(n, A_ACT) == TG_ACT_NONE ? 0 : (size_t)f * q;
@@ -258,8 +255,8 @@ static void conv_backward_image(const tg_node *n, const conv_call *c, int i, flo
 }
 
 /* Backward of one image of a Winograd conv: dz of the whole image first (the
- * input gradient's tiles straddle the row blocks), dW directly (tg_wgrad3x3, no
- * im2col), dx by Winograd with the flipped filters U. */
+ * input gradient's tiles straddle the row blocks), dW by Winograd on the forward's
+ * tiles, dx by Winograd with the flipped filters U. */
 static void conv_backward_image_wino(const tg_node *n, const conv_call *c, const float *U, int i,
                                      float *work, float *dw, float *db) {
     const tg_conv_geom *g = &c->g;
@@ -271,7 +268,10 @@ static void conv_backward_image_wino(const tg_node *n, const conv_call *c, const
         tg_dz_bias(n->value.data + i * c->out_img, dy, dzbuf, db, c->act, c->f, c->p, c->p);
         if (c->act != TG_ACT_NONE) dz = dzbuf;
     }
-    if (dw) tg_wgrad3x3(g, c->f, xi, dz, dw, col);
+    if (dw) {
+        tg_wino_geom fg = wino_forward_geom(g, c->f);
+        tg_wino_wgrad(&fg, xi, dz, dw, col);
+    }
     if (dxi) {
         tg_wino_geom bg = wino_backward_geom(g, c->f);
         tg_wino_conv(&bg, U, dz, NULL, TG_ACT_NONE, 1, dxi, col);

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "autograd/tg_blas.h"
 #include "autograd/tg_cpu.h"
 #include "ops/tg_im2col.h"
 
@@ -282,17 +283,40 @@ static wino_gemm_fn *wino_gemm_for_cpu(void) {
     return wino_gemm;
 }
 
+/* V (16, C, ld), slabs vs = C ld + SLAB_PAD apart: B^T d B of the tiles of tile
+ * rows [tr0, tr1) of every input channel; the tiles past the block's last (up to
+ * ld) are zeros. zeros: a zero row; srows: input_transform's four rows, whose
+ * padding columns are zero (both 2 tw + 2 long). */
+static void transform_inputs(const tg_wino_geom *g, const float *in, int tr0, int tr1, int ld,
+                             const float *zeros, float *srows, float *V) {
+    const int tw = (g->wo + 1) / 2, len = 2 * tw + 2, T = (tr1 - tr0) * tw;
+    const int n = g->w < len - g->pl ? g->w : len - g->pl; /* columns [pl, pl + n) from the plane */
+    const size_t plane_in = (size_t)g->h * g->w, vs = (size_t)g->c * ld + SLAB_PAD;
+    for (int ci = 0; ci < g->c; ci++) {
+        const float *plane = in + (size_t)ci * plane_in;
+        for (int tr = tr0; tr < tr1; tr++) {
+            const float *q[4];
+            for (int r = 0; r < 4; r++) {
+                const int ih = 2 * tr - g->pt + r;
+                q[r] = ih >= 0 && ih < g->h ? plane + (size_t)ih * g->w : zeros;
+            }
+            input_transform(q, g->pl, n, tw, srows, V + (size_t)ci * ld + (size_t)(tr - tr0) * tw,
+                            vs);
+        }
+        for (int xi = 0; xi < 16 && ld > T; xi++) /* the padding tiles: zeros */
+            memset(V + xi * vs + (size_t)ci * ld + T, 0, (size_t)(ld - T) * sizeof(float));
+    }
+}
+
 void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
                   tg_act act, int accumulate, float *out, float *scratch) {
     const int tw = (g->wo + 1) / 2, th = (g->ho + 1) / 2, rbt = tile_rows_per_block(g);
     const int len = 2 * tw + 2;
-    const size_t plane_in = (size_t)g->h * g->w, plane_out = (size_t)g->ho * g->wo;
+    const size_t plane_out = (size_t)g->ho * g->wo;
     const size_t tmax = padded_tiles((size_t)rbt * tw);
     wino_gemm_fn *const gemm = wino_gemm_for_cpu();
     float *V = scratch, *M = V + 16 * ((size_t)g->c * tmax + SLAB_PAD);
     float *zeros = M + 16 * ((size_t)g->f * tmax + SLAB_PAD), *srows = zeros + len;
-    /* Columns [pl, pl + n) of a padded row come from the plane. */
-    const int n = g->w < len - g->pl ? g->w : len - g->pl;
     memset(zeros, 0, (size_t)len * sizeof(float));
     memset(srows, 0, 4 * (size_t)len * sizeof(float)); /* input_transform keeps its padding */
     for (int tr0 = 0; tr0 < th; tr0 += rbt) {
@@ -300,20 +324,7 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
         /* T tiles in this block, rows of ld >= T: V (16, C, ld), M (16, F, ld) */
         const int T = (tr1 - tr0) * tw, ld = (int)padded_tiles((size_t)T);
         const size_t vs = (size_t)g->c * ld + SLAB_PAD, ms = (size_t)g->f * ld + SLAB_PAD;
-        for (int ci = 0; ci < g->c; ci++) {
-            const float *plane = in + (size_t)ci * plane_in;
-            for (int tr = tr0; tr < tr1; tr++) {
-                const float *q[4];
-                for (int r = 0; r < 4; r++) {
-                    const int ih = 2 * tr - g->pt + r;
-                    q[r] = ih >= 0 && ih < g->h ? plane + (size_t)ih * g->w : zeros;
-                }
-                input_transform(q, g->pl, n, tw, srows,
-                                V + (size_t)ci * ld + (size_t)(tr - tr0) * tw, vs);
-            }
-            for (int xi = 0; xi < 16 && ld > T; xi++) /* the padding tiles: zeros */
-                memset(V + xi * vs + (size_t)ci * ld + T, 0, (size_t)(ld - T) * sizeof(float));
-        }
+        transform_inputs(g, in, tr0, tr1, ld, zeros, srows, V);
         /* M[xi] (F, T) = U[xi] (F, C) . V[xi] (C, T) */
         for (int xi = 0; xi < 16; xi++)
             gemm(g->f, g->c, ld, U + (size_t)xi * g->f * g->c, V + xi * vs, ld, M + xi * ms, ld);
@@ -329,4 +340,92 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
             }
         }
     }
+}
+
+/* ---- weight gradient ---- */
+
+/* Z[xi][t] (slabs zs apart) = A dY A^T for the tw tiles of one tile row of one
+ * output-gradient plane: dY's two rows r0, r1 (a zero row below the last), wo
+ * long; the second column of the last tile of an odd width is zero. With
+ * dY = [p q; r s], A dY = [p q; p+r q+s; p-r q-s; -r -s], and each of its rows
+ * (u v) times A^T is (u, u+v, u-v, -v). */
+static inline __attribute__((always_inline)) void grad_tile(float p, float q, float r, float s,
+                                                            float *restrict z, size_t zs, int t) {
+    const float u[4] = {p, p + r, p - r, -r}, v[4] = {q, q + s, q - s, -s};
+    for (int i = 0; i < 4; i++) {
+        z[(size_t)(4 * i + 0) * zs + t] = u[i];
+        z[(size_t)(4 * i + 1) * zs + t] = u[i] + v[i];
+        z[(size_t)(4 * i + 2) * zs + t] = u[i] - v[i];
+        z[(size_t)(4 * i + 3) * zs + t] = -v[i];
+    }
+}
+
+TG_HOT static void grad_transform(const float *restrict r0, const float *restrict r1, int wo,
+                                  float *restrict z, size_t zs) {
+    const int pairs = wo / 2;
+#pragma omp simd
+    for (int t = 0; t < pairs; t++)
+        grad_tile(r0[2 * t], r0[2 * t + 1], r1[2 * t], r1[2 * t + 1], z, zs, t);
+    if (wo % 2) grad_tile(r0[wo - 1], 0.0f, r1[wo - 1], 0.0f, z, zs, pairs);
+}
+
+/* dg (3x3) += G^T m G for one (filter, channel) pair whose m[xi] lie ms apart. */
+static void filter_grad(const float *m, size_t ms, float *dg) {
+    float t[3][4]; /* G^T m: rows 0 + (1 + 2)/2, (1 - 2)/2, (1 + 2)/2 + 3 */
+    for (int j = 0; j < 4; j++) {
+        const float m0 = m[(size_t)j * ms], m1 = m[(size_t)(4 + j) * ms],
+                    m2 = m[(size_t)(8 + j) * ms], m3 = m[(size_t)(12 + j) * ms];
+        t[0][j] = m0 + 0.5f * (m1 + m2);
+        t[1][j] = 0.5f * (m1 - m2);
+        t[2][j] = 0.5f * (m1 + m2) + m3;
+    }
+    for (int a = 0; a < 3; a++) {
+        dg[a * 3 + 0] += t[a][0] + 0.5f * (t[a][1] + t[a][2]);
+        dg[a * 3 + 1] += 0.5f * (t[a][1] - t[a][2]);
+        dg[a * 3 + 2] += 0.5f * (t[a][1] + t[a][2]) + t[a][3];
+    }
+}
+
+/* V and Z as tg_wino_conv's V and M, then the sums over tiles (16, F, C). */
+size_t tg_wino_wgrad_scratch_floats(const tg_wino_geom *g) {
+    return tg_wino_scratch_floats(g) + 16 * (size_t)g->f * g->c;
+}
+
+/* Per block of tile rows: V = B^T d B of the input's tiles, Z = A dY A^T of the
+ * output gradient's, and for each xi S[xi] (F, C) += Z[xi] (F, T) . V[xi] (C, T)^T,
+ * a GEMM whose inner dimension is the block's tiles. dw takes G^T S G at the end. */
+void tg_wino_wgrad(const tg_wino_geom *g, const float *in, const float *dz, float *dw,
+                   float *scratch) {
+    const int tw = (g->wo + 1) / 2, th = (g->ho + 1) / 2, rbt = tile_rows_per_block(g);
+    const int len = 2 * tw + 2;
+    const size_t plane_out = (size_t)g->ho * g->wo, fc = (size_t)g->f * g->c;
+    const size_t tmax = padded_tiles((size_t)rbt * tw);
+    float *V = scratch, *Z = V + 16 * ((size_t)g->c * tmax + SLAB_PAD);
+    float *zeros = Z + 16 * ((size_t)g->f * tmax + SLAB_PAD), *srows = zeros + len;
+    float *S = srows + 4 * (size_t)len;
+    memset(zeros, 0, (size_t)len * sizeof(float));
+    memset(srows, 0, 4 * (size_t)len * sizeof(float));
+    for (int tr0 = 0; tr0 < th; tr0 += rbt) {
+        const int tr1 = tr0 + rbt < th ? tr0 + rbt : th;
+        const int T = (tr1 - tr0) * tw, ld = (int)padded_tiles((size_t)T);
+        const size_t vs = (size_t)g->c * ld + SLAB_PAD, zs = (size_t)g->f * ld + SLAB_PAD;
+        transform_inputs(g, in, tr0, tr1, ld, zeros, srows, V);
+        for (int fi = 0; fi < g->f; fi++) {
+            const float *plane = dz + (size_t)fi * plane_out;
+            for (int tr = tr0; tr < tr1; tr++) {
+                const float *r0 = plane + (size_t)(2 * tr) * g->wo;
+                const float *r1 = 2 * tr + 1 < g->ho ? r0 + g->wo : zeros;
+                grad_transform(r0, r1, g->wo, Z + (size_t)fi * ld + (size_t)(tr - tr0) * tw, zs);
+            }
+        }
+        /* S[xi] (F, C) += Z[xi] (F, T) . V[xi] (C, T)^T over the block's T tiles (not
+         * the padding); OpenBLAS's small-matrix kernel (no packing) ran these faster
+         * than a register-blocked loop of ours (4 x 4 dot products, AVX-512) */
+        for (int xi = 0; xi < 16; xi++)
+            tg_sgemm(CblasNoTrans, CblasTrans, g->f, g->c, T, 1.0f, Z + xi * zs, ld, V + xi * vs,
+                     ld, tr0 ? 1.0f : 0.0f, S + xi * fc, g->c);
+    }
+    for (int fi = 0; fi < g->f; fi++)
+        for (int ci = 0; ci < g->c; ci++)
+            filter_grad(S + (size_t)fi * g->c + ci, fc, dw + ((size_t)fi * g->c + ci) * 9);
 }

@@ -7,7 +7,10 @@
  *   U = G g G^T    (filter g 3x3 -> 4x4)      G   = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
  *   V = B^T d B    (input tile d 4x4 -> 4x4)  B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
  *   Y = A^T M A    (M 4x4 -> output 2x2)      A^T = [1 1 1 0; 0 1 -1 -1]
- * where M[xi] = sum over channels of U[xi] V[xi]: one GEMM per tile position xi. */
+ * where M[xi] = sum over channels of U[xi] V[xi]: one GEMM per tile position xi.
+ * The weight gradient is that identity differentiated: with Z = A dY A^T for each
+ * tile's 2x2 output gradient dY, dg = G^T (sum over tiles of Z (.) V) G, again one
+ * GEMM per xi, now summing over the tiles (Lavin and Gray, section 4). */
 #ifndef TG_WINOGRAD_H
 #define TG_WINOGRAD_H
 
@@ -36,5 +39,13 @@ size_t tg_wino_scratch_floats(const tg_wino_geom *g);
  * of tile rows at a time, the 16 products by a register-blocked loop of its own. */
 void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
                   tg_act act, int accumulate, float *out, float *scratch);
+
+/* Floats of one worker's scratch for tg_wino_wgrad on this geometry. */
+size_t tg_wino_wgrad_scratch_floats(const tg_wino_geom *g);
+/* dw (F, C, 3, 3) += the weight gradient of one image: in (C, H, W) the conv's
+ * input, dz (F, Ho, Wo) the gradient of its output (before bias and activation).
+ * Sums in a fixed order: the same numbers for the same inputs on the same CPU. */
+void tg_wino_wgrad(const tg_wino_geom *g, const float *in, const float *dz, float *dw,
+                   float *scratch);
 
 #endif
