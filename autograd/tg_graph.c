@@ -728,7 +728,9 @@ static tg_status backward_node(tg_graph *g, tg_node *n) {
                         n->op->name);
     n->scratch = g->scratch;
     n->scratch_size = g->scratch_size;
-    if (n->dropped == TG_VALUE_SIGN_KEPT) tg_values_restore_sign(n);
+    /* A TG_USE_SIGN_BITS backward reads the bits as they are. */
+    if (n->dropped == TG_VALUE_SIGN_KEPT && n->op->backward_use(n, -1) == TG_USE_SIGN)
+        tg_values_restore_sign(n);
     tg_status st = n->op->backward(n);
     if (st) return tg_error_context(st, "backward of node '%s' (%s): ", n->name, n->op->name);
     return TG_OK;

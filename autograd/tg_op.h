@@ -109,11 +109,18 @@ typedef enum tg_value_use {
     TG_USE_VALUE = 0, /* the values themselves (what an op without backward_use declares) */
     TG_USE_SIGN,      /* only whether each value is > 0 (a fused ReLU's mask) */
     TG_USE_NONE,      /* nothing but the shape (max pooling reads its saved argmax) */
+    TG_USE_SIGN_BITS, /* only the sign, read from the packed bits (tg_node_sign_bits) */
 } tg_value_use;
 /* What node's backward reads of its data input `input`, or of its own output for
  * input = -1. A TG_USE_SIGN output is handed back to backward as 1 where the value
- * was > 0 and 0 elsewhere. */
+ * was > 0 and 0 elsewhere. A TG_USE_SIGN_BITS output is not unpacked: backward reads
+ * tg_node_sign_bits when it is not NULL, the values (all kept) when it is. */
 typedef tg_value_use (*tg_op_use_fn)(const tg_node *node, int input);
+
+/* A node's output kept only as its signs by the value plan: bit k of byte b is
+ * value[8 b + k] > 0, for every element in order. NULL when the values are there
+ * (kept in full). For the backward of a TG_USE_SIGN_BITS op. */
+const uint8_t *tg_node_sign_bits(const tg_node *node);
 
 typedef struct tg_op {
     const char *name;

@@ -50,9 +50,13 @@ static int verdict(tg_value_plan plan, const tg_node *n, const tg_node *target, 
     if (plan == TG_VALUES_TARGET) return TG_VALUE_DROPPED;
     if (read) return TG_VALUE_KEPT;
     tg_value_use own = use_of(n, -1);
-    return own == TG_USE_NONE   ? TG_VALUE_DROPPED
-           : own == TG_USE_SIGN ? TG_VALUE_SIGN_KEPT
-                                : TG_VALUE_KEPT;
+    return own == TG_USE_NONE                              ? TG_VALUE_DROPPED
+           : own == TG_USE_SIGN || own == TG_USE_SIGN_BITS ? TG_VALUE_SIGN_KEPT
+                                                           : TG_VALUE_KEPT;
+}
+
+const uint8_t *tg_node_sign_bits(const tg_node *n) {
+    return n && n->dropped == TG_VALUE_SIGN_KEPT ? n->sign_bits : NULL;
 }
 
 /* Where a forward of the current order puts each value: per node id, its position

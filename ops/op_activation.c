@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "autograd/tg_cpu.h"
 #include "ops/tg_builtin_ops.h"
 #include "ops/tg_op_util.h"
 
@@ -39,19 +40,62 @@ void tg_act_forward(tg_act act, float *y, int64_t n) {
     } while (0)
 
 tg_value_use tg_act_output_use(tg_act act) {
-    return act == TG_ACT_NONE ? TG_USE_NONE : act == TG_ACT_RELU ? TG_USE_SIGN : TG_USE_VALUE;
+    return act == TG_ACT_NONE ? TG_USE_NONE : act == TG_ACT_RELU ? TG_USE_SIGN_BITS : TG_USE_VALUE;
+}
+
+/* Eight lanes: the bits' mask and the floats it selects (GCC's vector extension,
+ * which the target clones compile to AVX2 or AVX-512 and the baseline to SSE). */
+typedef int32_t bits_i8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef float bits_f8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* The eight floats at x where bit k of `byte` is set, +0 elsewhere (what y > 0 ? dy : 0
+ * gives): the byte broadcast, tested against each lane's bit, the mask and-ed in. */
+static const bits_i8 lane_bits = {1, 2, 4, 8, 16, 32, 64, 128};
+#define SELECT_BY_BITS(x, byte)                                                                    \
+    ((bits_f8)(*(const bits_i8 *)(x) & ((((bits_i8){0} + (byte)) & lane_bits) != 0)))
+
+TG_HOT void tg_relu_grad_bits(const uint8_t *bits, int64_t first, const float *dy, float *dz,
+                              int64_t n, int accumulate) {
+    int64_t j = 0;
+    /* up to the first whole byte, the whole bytes eight lanes at a time, the rest */
+    for (; j < n && (first + j) % 8; j++) {
+        const float g = (bits[(first + j) / 8] >> ((first + j) % 8)) & 1 ? dy[j] : 0.0f;
+        dz[j] = accumulate ? dz[j] + g : g;
+    }
+    const uint8_t *b = bits + (first + j) / 8;
+    const int64_t bytes = (n - j) / 8;
+    if (accumulate)
+        for (int64_t k = 0; k < bytes; k++)
+            *(bits_f8 *)(dz + j + 8 * k) += SELECT_BY_BITS(dy + j + 8 * k, b[k]);
+    else
+        for (int64_t k = 0; k < bytes; k++)
+            *(bits_f8 *)(dz + j + 8 * k) = SELECT_BY_BITS(dy + j + 8 * k, b[k]);
+    for (j += 8 * bytes; j < n; j++) {
+        const float g = (bits[(first + j) / 8] >> ((first + j) % 8)) & 1 ? dy[j] : 0.0f;
+        dz[j] = accumulate ? dz[j] + g : g;
+    }
 }
 
 /* act'(z) through y = act(z): relu' = [y > 0] (0 at the kink), sigmoid' = y(1-y), tanh' = 1-y^2 */
-void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int64_t n,
+void tg_act_backward(const tg_node *node, tg_act act, const float *dy, float *dz, int64_t n,
                      int accumulate) {
+    const float *y = node->value.data;
+    const uint8_t *bits = act == TG_ACT_RELU ? tg_node_sign_bits(node) : NULL;
+    if (bits) { /* in pieces of whole bytes, shared among the threads */
+        const int64_t piece = 65536;
+#pragma omp parallel for schedule(static) if (n > TG_PAR_MIN)
+        for (int64_t i0 = 0; i0 < n; i0 += piece)
+            tg_relu_grad_bits(bits, i0, dy + i0, dz + i0, n - i0 < piece ? n - i0 : piece,
+                              accumulate);
+        return;
+    }
     switch (act) {
     case TG_ACT_NONE:
         TG_ACT_STORE(dy[i]);
         break;
     case TG_ACT_RELU:
-        TG_ACT_STORE(dy[i] * (float)(y[i] > 0.0f));
-        break; /* branch-free: vectorises */
+        TG_ACT_STORE(y[i] > 0.0f ? dy[i] : 0.0f);
+        break; /* dy loaded unconditionally: vectorises */
     case TG_ACT_SIGMOID:
         TG_ACT_STORE(dy[i] * y[i] * (1.0f - y[i]));
         break;
@@ -86,7 +130,7 @@ static tg_status act_forward(tg_node *n) {
 
 static tg_status act_backward(tg_node *n) {
     float *dx = tg_din(n, 0);
-    if (dx) tg_act_backward(act_of(n), n->value.data, n->grad.data, dx, tg_numel(&n->value), 1);
+    if (dx) tg_act_backward(n, act_of(n), n->grad.data, dx, tg_numel(&n->value), 1);
     return TG_OK;
 }
 

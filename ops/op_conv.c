@@ -232,8 +232,8 @@ static void conv_backward_image(const tg_node *n, const conv_call *c, int i, flo
         const float *dz = n->grad.data + i * c->out_img + (int64_t)oh0 * g->wo;
         int ldz = c->p;
         if (c->act != TG_ACT_NONE || db) {
-            tg_dz_bias(n->value.data + i * c->out_img + (int64_t)oh0 * g->wo, dz, dzbuf, db, c->act,
-                       c->f, q, c->p);
+            tg_dz_bias(n, i * c->out_img + (int64_t)oh0 * g->wo, dz, dzbuf, db, c->act, c->f, q,
+                       c->p);
             if (c->act != TG_ACT_NONE) {
                 dz = dzbuf;
                 ldz = q;
@@ -265,7 +265,7 @@ static void conv_backward_image_wino(const tg_node *n, const conv_call *c, const
     float *dzbuf = work, *col = work + (size_t)c->f * c->p;
     const float *dz = dy; /* (F, P) */
     if (c->act != TG_ACT_NONE || db) {
-        tg_dz_bias(n->value.data + i * c->out_img, dy, dzbuf, db, c->act, c->f, c->p, c->p);
+        tg_dz_bias(n, i * c->out_img, dy, dzbuf, db, c->act, c->f, c->p, c->p);
         if (c->act != TG_ACT_NONE) dz = dzbuf;
     }
     if (dw) {

@@ -62,7 +62,7 @@ static tg_status dense_backward(tg_node *n) {
     const float *dz = n->grad.data;
     if (act != TG_ACT_NONE) {
         float *buf = n->scratch;
-        tg_act_backward(act, n->value.data, n->grad.data, buf, (int64_t)batch * units, 0);
+        tg_act_backward(n, act, n->grad.data, buf, (int64_t)batch * units, 0);
         dz = buf;
     }
     float *dw = tg_dparam(n, P_WEIGHT), *db = n->params[P_BIAS] ? tg_dparam(n, P_BIAS) : NULL;

@@ -463,7 +463,7 @@ static tg_status depthwise_backward(tg_node *n) {
     const tg_act act = (tg_act)TG_ATTR_I(n, D_ACT);
     const float *dz = n->grad.data;
     if (act != TG_ACT_NONE) {
-        tg_act_backward(act, n->value.data, n->grad.data, n->scratch, tg_numel(&n->value), 0);
+        tg_act_backward(n, act, n->grad.data, n->scratch, tg_numel(&n->value), 0);
         dz = n->scratch;
     }
     dw_backward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT), tg_in(n, 0),
@@ -663,7 +663,7 @@ static void sep_backward_image(tg_node *n, const sep_call *c, int i, const sep_w
     float *dx = tg_din(n, 0);
     sep_depthwise(n, c, i, w);
     if (act != TG_ACT_NONE || db) {
-        tg_dz_bias(n->value.data + i * out_img, dz, w->dz, db, act, c->f, c->p, c->p);
+        tg_dz_bias(n, i * out_img, dz, w->dz, db, act, c->f, c->p, c->p);
         if (act != TG_ACT_NONE) dz = w->dz;
     }
     /* dwp (F, CM) += dz (F, P) . t_i^T (P, CM) */

@@ -169,14 +169,17 @@ TG_HOT void tg_bias_act(float *y, const float *b, tg_act act, int f, int64_t q, 
 /* dz (F, q) = dy * act'(y) and db (F) += its row sums, one pass, one writer per row;
  * y and dy have row stride ld, dz is packed (stride q). With no activation only the
  * sums are taken (dz is dy itself). */
-TG_HOT void tg_dz_bias(const float *y, const float *dy, float *dz, float *db, tg_act act, int f,
-                       int64_t q, int64_t ld) {
+TG_HOT void tg_dz_bias(const tg_node *node, int64_t first, const float *dy, float *dz, float *db,
+                       tg_act act, int f, int64_t q, int64_t ld) {
+    const float *y = node->value.data + first;
+    const uint8_t *bits = act == TG_ACT_RELU ? tg_node_sign_bits(node) : NULL;
     for (int i = 0; i < f; i++) {
         const float *row = dy + (int64_t)i * ld;
-        if (act != TG_ACT_NONE) {
+        if (bits)
+            tg_relu_grad_bits(bits, first + (int64_t)i * ld, row, dz + (int64_t)i * q, q, 0);
+        else if (act != TG_ACT_NONE)
             tg_act_grad_row(act, y + (int64_t)i * ld, row, dz + (int64_t)i * q, q);
-            row = dz + (int64_t)i * q;
-        }
+        if (act != TG_ACT_NONE) row = dz + (int64_t)i * q;
         if (db) {
             float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)

@@ -48,10 +48,12 @@ void tg_act_row(tg_act act, float *y, int64_t n);
 void tg_act_grad_row(tg_act act, const float *y, const float *dy, float *dz, int64_t n);
 /* y (F, q), row stride ld: y = act(y + b), one pass per row; b may be NULL. */
 void tg_bias_act(float *y, const float *b, tg_act act, int f, int64_t q, int64_t ld);
-/* dz (F, q) = dy * act'(y) (y, dy with row stride ld; dz packed) and db (F) += the row
- * sums of dz, in one pass. With act none, dz is not written and db sums dy. db may be NULL. */
-void tg_dz_bias(const float *y, const float *dy, float *dz, float *db, tg_act act, int f, int64_t q,
-                int64_t ld);
+/* dz (F, q) = dy * act'(y) and db (F) += the row sums of dz, in one pass: y is node's
+ * output from element `first` on (its values, or its sign bits for a ReLU whose values
+ * the plan dropped), y and dy with row stride ld, dz packed. With act none, dz is not
+ * written and db sums dy. db may be NULL. */
+void tg_dz_bias(const tg_node *node, int64_t first, const float *dy, float *dz, float *db,
+                tg_act act, int f, int64_t q, int64_t ld);
 
 /* The outputs [lo, hi) along one axis whose tap `tap` reads a real input, not
  * padding: i = o * stride - pad + tap in [0, n_in). */

@@ -33,12 +33,18 @@ typedef enum tg_act { TG_ACT_NONE, TG_ACT_RELU, TG_ACT_SIGMOID, TG_ACT_TANH } tg
 #define TG_ACT_CHOICES "none|relu|sigmoid|tanh"
 /* y = act(y) in place over n floats. */
 void tg_act_forward(tg_act act, float *y, int64_t n);
-/* dz = dy * act'(z) (or dz += ... when `accumulate`), computed from the activation's
- * output y: all three derivatives are functions of y, so z need not be kept. */
-void tg_act_backward(tg_act act, const float *y, const float *dy, float *dz, int64_t n,
+/* dz = dy * act'(z) (or dz += ... when `accumulate`) for the n values of node's
+ * output y = act(z): all three derivatives are functions of y, so z need not be
+ * kept, and a ReLU's only of y's sign, read from the sign bits when the value plan
+ * kept only those. relu' is taken as [y > 0] by selection (dy where y > 0, else 0). */
+void tg_act_backward(const tg_node *node, tg_act act, const float *dy, float *dz, int64_t n,
                      int accumulate);
-/* What tg_act_backward reads of y: nothing (none), its sign (relu), the values. */
+/* What tg_act_backward reads of y: nothing (none), its sign bits (relu), the values. */
 tg_value_use tg_act_output_use(tg_act act);
+/* ReLU's dz[j] = dy[j] where bit first + j of a sign-bit array (tg_node_sign_bits) is
+ * set, else 0, for j < n; or dz[j] += that when `accumulate`. Serial. */
+void tg_relu_grad_bits(const uint8_t *bits, int64_t first, const float *dy, float *dz, int64_t n,
+                       int accumulate);
 
 #define TG_ATTR_I(node, idx) ((node)->attrs.v[(idx)].i)
 #define TG_ATTR_F(node, idx) ((node)->attrs.v[(idx)].f)

@@ -225,6 +225,51 @@ START_TEST(test_value_plans_change_memory_not_results) {
 }
 END_TEST
 
+/* A relu op whose output only max pooling reads keeps its signs, and its backward
+ * (which adds into its input's gradient) reads them packed: the gradients of
+ * TG_VALUES_KEEP, bit for bit, with planes whose rows start inside a byte. */
+START_TEST(test_relu_op_backward_reads_the_packed_signs) {
+    tg_model_def *d = parse_ok("input 7 7 2\n"
+                               "c: conv2d filters=3 kernel=3 pad=same\n"
+                               "r: relu\n"
+                               "p: maxpool2d size=2\n"
+                               "f: flatten\n"
+                               "e: dense units=3\n"
+                               "siamese normalize=true\n");
+    enum { B = 3, IMG = 98 };
+    tg_model *m;
+    ck_assert_msg(tg_model_build(d, B, &m) == TG_OK, "%s", tg_last_error());
+    tg_rng r;
+    tg_rng_seed(&r, 5);
+    float xa[B * IMG], xb[B * IMG], y[B] = {0, 1, 1};
+    for (int i = 0; i < B * IMG; i++) {
+        xa[i] = (float)tg_rng_normal(&r);
+        xb[i] = (float)tg_rng_normal(&r);
+    }
+    tg_shape s4 = tg_shape4(B, 2, 7, 7);
+    ck_assert_int_eq(tg_input_set(m->a, s4, xa), TG_OK);
+    ck_assert_int_eq(tg_input_set(m->b, s4, xb), TG_OK);
+    ck_assert_int_eq(tg_input_set(m->y, tg_shape1(B), y), TG_OK);
+    int64_t n_grad;
+    float *grad = tg_graph_grad_data(m->graph, &n_grad);
+    float *keep = malloc((size_t)n_grad * sizeof(float));
+    const tg_value_plan plans[2] = {TG_VALUES_KEEP, TG_VALUES_BACKWARD};
+    for (int p = 0; p < 2; p++) {
+        tg_graph_set_value_plan(m->graph, plans[p]);
+        tg_graph_zero_grad(m->graph);
+        ck_assert_int_eq(tg_graph_forward(m->graph, m->loss), TG_OK);
+        ck_assert_int_eq(tg_graph_backward(m->graph, m->loss), TG_OK);
+        if (p == 0) memcpy(keep, grad, (size_t)n_grad * sizeof(float));
+    }
+    ck_assert(!tg_node_value_kept(m->tower_a[1]) && tg_node_sign_bits(m->tower_a[1]));
+    ck_assert_msg(!memcmp(keep, grad, (size_t)n_grad * sizeof(float)),
+                  "reading the relu's packed signs changed a gradient");
+    free(keep);
+    tg_model_free(m);
+    tg_model_def_free(d);
+}
+END_TEST
+
 START_TEST(test_comments_blank_lines_tabs_and_crlf_are_accepted) {
     tg_model_def *d = parse_ok("# a comment\r\n\r\n  input\t4 4 1   # trailing\r\n"
                                "x:flatten\r\n\tz: dense units=2#tight comment\r\n"
@@ -1003,6 +1048,7 @@ int main(void) {
     tcase_add_test(tc, test_base_model_parses_with_its_settings);
     tcase_add_test(tc, test_train_line_maps_onto_optimizer_and_schedule);
     tcase_add_test(tc, test_value_plans_change_memory_not_results);
+    tcase_add_test(tc, test_relu_op_backward_reads_the_packed_signs);
     tcase_add_test(tc, test_comments_blank_lines_tabs_and_crlf_are_accepted);
     tcase_add_test(tc, test_generated_names_skip_written_ones);
     tcase_add_test(tc, test_forward_references_are_ordered_by_dependency);
