@@ -149,11 +149,11 @@ static void zero_floats(float *p, size_t n) {
     }
 }
 
-/* A free pooled buffer of at least `need` floats for n's gradient, zeroed: the
- * smallest that fits, else the largest free one grown, else a new one; so there
- * are never more buffers than gradients alive at once. The sweep is the same
- * every step, so after the first step nothing is allocated. */
-static tg_status pool_take(tg_graph *g, tg_node *n) {
+/* A free pooled buffer of at least `need` floats for n's gradient, zeroed unless
+ * `fresh`: the smallest that fits, else the largest free one grown, else a new one;
+ * so there are never more buffers than gradients alive at once. The sweep is the
+ * same every step, so after the first step nothing is allocated. */
+static tg_status pool_take(tg_graph *g, tg_node *n, int fresh) {
     size_t need = (size_t)tg_shape_numel(&n->value.shape);
     int best = -1, largest = -1;
     for (int i = 0; i < g->n_pool; i++) {
@@ -191,8 +191,25 @@ static tg_status pool_take(tg_graph *g, tg_node *n) {
     n->grad.capacity = g->pool_cap[best];
     n->grad.owns_data = 0;
     n->grad.shape = n->value.shape;
-    zero_floats(n->grad.data, need);
+    if (!fresh) zero_floats(n->grad.data, need);
     return TG_OK;
+}
+
+/* The input slot of `in` in consumer c when c's backward can set in's whole
+ * gradient itself (c's op says so and reads `in` once), else -1. */
+static int fresh_slot(const tg_node *c, const tg_node *in) {
+    if (c == in || !c->op || !c->op->sets_fresh_input_grads || !c->wants_grad) return -1;
+    int slot = -1;
+    for (int k = 0; k < c->n_inputs; k++)
+        if (c->inputs[k] == in) {
+            if (slot >= 0) return -1;
+            slot = k;
+        }
+    return slot;
+}
+
+int tg_node_grad_fresh(const tg_node *n, int input) {
+    return n && input >= 0 && input < n->n_inputs && (n->fresh_grads >> input) & 1;
 }
 
 /* Return n's gradient buffer to the pool; n keeps no gradient. */
@@ -797,9 +814,16 @@ static tg_status backward_pooled(tg_graph *g, tg_node *seed_node) {
         }
     }
     for (int i = len - 1; i >= 0 && !st; i--) {
-        for (int id = head[i]; id >= 0 && !st; id = next[id]) st = pool_take(g, g->nodes[id]);
         tg_node *n = g->nodes[seq[i]];
+        /* taken just before the first backward to write them, n's: which may set a
+         * whole input gradient itself instead of adding into a zeroed one */
+        for (int id = head[i]; id >= 0 && !st; id = next[id]) {
+            const int slot = fresh_slot(n, g->nodes[id]);
+            st = pool_take(g, g->nodes[id], slot >= 0);
+            if (slot >= 0) n->fresh_grads |= 1u << slot;
+        }
         if (!st && n->op && n->wants_grad) st = backward_node(g, n);
+        n->fresh_grads = 0;
         if (pooled(g, n, seed_node) && n->grad.data) pool_give(g, n);
     }
     for (int i = 0; i < len; i++) { /* after a failure: give back what is still taken */

@@ -141,7 +141,16 @@ typedef struct tg_op {
     tg_op_use_fn backward_use; /* NULL: backward may read every input's value and its own */
     tg_op_example examples[TG_MAX_EXAMPLES]; /* ended by an entry with inputs == NULL */
     double gc_eps, gc_tol; /* gradcheck step and tolerance; 0 picks the defaults */
+    /* 1: for an input whose gradient tg_node_grad_fresh reports fresh, backward sets
+     * every element itself (zeroes its slice before adding into it, or overwrites
+     * it), and the graph skips zeroing that buffer in a separate pass. */
+    int sets_fresh_input_grads;
 } tg_op;
+
+/* Whether the gradient of node's data input `input` is fresh in this backward: not
+ * zeroed, holding stale numbers, and this node the first to write it. Only for
+ * ops with sets_fresh_input_grads; 0 everywhere else. */
+int tg_node_grad_fresh(const tg_node *node, int input);
 
 /* Register a user op (the struct must outlive its use). A duplicate or invalid
  * entry is refused with TG_ERR_INVALID. The registry is process-wide: register

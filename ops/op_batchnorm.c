@@ -16,6 +16,7 @@
  * Threading: every loop runs over channels, so each channel's statistics and
  * its dgamma/dbeta are summed by one thread in a fixed order (deterministic). */
 #include <math.h>
+#include <string.h>
 
 #include "autograd/tg_cpu.h"
 #include "ops/tg_builtin_ops.h"
@@ -169,6 +170,7 @@ static tg_status batchnorm_backward(tg_node *n) {
     const float *mean = n->saved, *istd = mean + d.c;
     const int train = istd[d.c] != 0.0f;
     float *dx = tg_din(n, 0), *dgamma = tg_dparam(n, P_GAMMA), *dbeta = tg_dparam(n, P_BETA);
+    const int fresh = tg_node_grad_fresh(n, 0);
 #pragma omp parallel for schedule(static) if (m * d.c > TG_PAR_MIN)
     for (int64_t c = 0; c < d.c; c++) {
         const float mu = mean[c], is = istd[c];
@@ -185,9 +187,11 @@ static tg_status batchnorm_backward(tg_node *n) {
         const float k = gamma[c] * is;
         const float k1 = train ? (float)(sdy / (double)m) : 0.0f;
         const float k2 = train ? (float)(sdyx / (double)m) : 0.0f;
-        for (int64_t i = 0; i < d.n; i++)
-            row_dx(x + i * cs + c * d.s, dy + i * cs + c * d.s, d.s, mu, is, k, k1, k2,
-                   dx + i * cs + c * d.s);
+        for (int64_t i = 0; i < d.n; i++) {
+            float *row = dx + i * cs + c * d.s;
+            if (fresh) memset(row, 0, (size_t)d.s * sizeof(float)); /* in cache for row_dx */
+            row_dx(x + i * cs + c * d.s, dy + i * cs + c * d.s, d.s, mu, is, k, k1, k2, row);
+        }
     }
     return TG_OK;
 }
@@ -213,6 +217,7 @@ const tg_op tg_op_batchnorm = {
     .infer = batchnorm_infer,
     .forward = batchnorm_forward,
     .backward = batchnorm_backward,
+    .sets_fresh_input_grads = 1,
     .saved_bytes = batchnorm_saved,
     .flops = batchnorm_flops,
     .examples = {{"3x2x4x5", ""},

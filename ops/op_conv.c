@@ -153,6 +153,7 @@ static int conv2d_rows_per_block(const tg_conv_geom *g, int f) {
 typedef struct conv_call {
     tg_conv_geom g;
     int f, p, rows, rb, direct, wino;
+    int fresh_dx; /* backward sets each dx_i itself (tg_node_grad_fresh) */
     int64_t in_img, out_img;
     tg_act act;
     size_t shared_floats, worker_floats;
@@ -170,6 +171,7 @@ static tg_status conv_call_init(const tg_node *n, conv_call *c) {
     c->in_img = (int64_t)c->g.c * c->g.h * c->g.w;
     c->out_img = (int64_t)c->f * c->p;
     c->act = (tg_act)TG_ATTR_I(n, A_ACT);
+    c->fresh_dx = tg_node_grad_fresh(n, 0);
     c->shared_floats = conv2d_shared_floats(n, &c->g);
     c->worker_floats = conv2d_worker_floats(n, &c->g);
     return TG_OK;
@@ -226,6 +228,7 @@ static void conv_backward_image(const tg_node *n, const conv_call *c, int i, flo
     const float *xi = tg_in(n, 0) + i * c->in_img, *w = n->params[P_WEIGHT]->value.data;
     float *dx = tg_din(n, 0), *dxi = dx ? dx + i * c->in_img : NULL;
     float *dzbuf = col + (size_t)c->rows * c->rb * g->wo;
+    if (dxi && c->fresh_dx) memset(dxi, 0, (size_t)c->in_img * sizeof(float));
     for (int oh0 = 0; oh0 < g->ho; oh0 += c->rb) {
         const int oh1 = oh0 + c->rb < g->ho ? oh0 + c->rb : g->ho, q = (oh1 - oh0) * g->wo;
         /* dz block (F, q), row stride ldz: dy itself, or dy * act'(y) in scratch */
@@ -274,7 +277,7 @@ static void conv_backward_image_wino(const tg_node *n, const conv_call *c, const
     }
     if (dxi) {
         tg_wino_geom bg = wino_backward_geom(g, c->f);
-        tg_wino_conv(&bg, U, dz, NULL, TG_ACT_NONE, 1, dxi, col);
+        tg_wino_conv(&bg, U, dz, NULL, TG_ACT_NONE, !c->fresh_dx, dxi, col); /* sets a fresh dx_i */
     }
 }
 
@@ -370,6 +373,7 @@ const tg_op tg_op_conv2d = {
     .infer = conv2d_infer,
     .forward = conv2d_forward,
     .backward = conv2d_backward,
+    .sets_fresh_input_grads = 1,
     .scratch_bytes = conv2d_scratch,
     .flops = conv2d_flops,
     .backward_use = conv2d_use,

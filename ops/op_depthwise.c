@@ -671,6 +671,8 @@ static void sep_backward_image(tg_node *n, const sep_call *c, int i, const sep_w
         tg_sgemm(CblasNoTrans, CblasTrans, c->f, c->cm, c->p, 1.0f, dz, c->p, w->t, c->p, 1.0f, dwp,
                  c->cm);
     if (!dx && !dwd) return;
+    /* a fresh dx_i is zeroed here, in cache for the depthwise backward's adds */
+    if (dx && tg_node_grad_fresh(n, 0)) memset(dx + i * in_img, 0, (size_t)in_img * sizeof(float));
     /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P), then the depthwise backward */
     tg_sgemm(CblasTrans, CblasNoTrans, c->cm, c->p, c->f, 1.0f, wp, c->cm, dz, c->p, 0.0f, w->dt,
              c->p);
@@ -739,6 +741,7 @@ const tg_op tg_op_sepconv2d = {
     .infer = sepconv_infer,
     .forward = sepconv_forward,
     .backward = sepconv_backward,
+    .sets_fresh_input_grads = 1,
     .scratch_bytes = sepconv_scratch,
     .flops = sepconv_flops,
     .backward_use = sepconv_use,

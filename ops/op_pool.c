@@ -10,6 +10,7 @@
  * input, so backward has one writer per dx plane and no races. */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "autograd/tg_cpu.h"
 #include "ops/tg_builtin_ops.h"
@@ -180,10 +181,12 @@ static tg_status maxpool_backward(tg_node *n) {
     const int small = small_window(n);
     const int fast2 = g.k == 2 && g.stride == 2 && g.pt == 0 && g.pl == 0;
     const int full2 = g.w / 2 < g.wo ? g.w / 2 : g.wo;
+    const int fresh = tg_node_grad_fresh(n, 0);
 #pragma omp parallel for schedule(static) if (planes * out_p > TG_PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         float *dxp = dx + pl * in_p;
         const float *dyp = dy + pl * out_p;
+        if (fresh) memset(dxp, 0, (size_t)in_p * sizeof(float)); /* in cache for the adds */
         if (!small) {
             const int32_t *ap = (const int32_t *)n->saved + pl * out_p;
             for (int64_t j = 0; j < out_p; j++)
@@ -233,6 +236,7 @@ const tg_op tg_op_maxpool2d = {
     .infer = pool_infer,
     .forward = maxpool_forward,
     .backward = maxpool_backward,
+    .sets_fresh_input_grads = 1,
     .saved_bytes = maxpool_saved,
     .flops = pool_flops,
     .backward_use = pool_use,

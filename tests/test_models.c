@@ -994,23 +994,20 @@ START_TEST(test_layer_from_parsed_attributes_checks_required_ones) {
 END_TEST
 
 /* Gradient buffers shared by liveness (on for models) give the parameter gradients
- * of the plain sweep, over a tower with a residual add, batch norm and pooling,
- * and keep no intermediate gradient; switched off, every gradient is kept. */
-START_TEST(test_shared_gradient_buffers_give_the_same_parameter_gradients) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/models/siamese_small.tg", srcdir());
-    char *text = read_file(path);
-    ck_assert_ptr_nonnull(text);
-    tg_model_def *def = parse_ok(text);
+ * of the plain sweep, twice (the second time over stale buffers, which the ops that
+ * set a fresh input gradient themselves must not add into), and keep no
+ * intermediate gradient; switched off, every gradient is kept. */
+static void check_shared_gradients(const char *model_text, int c, int h, int w) {
+    tg_model_def *def = parse_ok(model_text);
     tg_model *m;
     ck_assert_msg(tg_model_build(def, 3, &m) == TG_OK, "%s", tg_last_error());
-    int64_t item = 64 * 64, n;
+    int64_t item = (int64_t)c * h * w, n;
     float *x = malloc(sizeof(float) * (size_t)(6 * item)), y[3] = {0, 1, 0};
     tg_rng rng;
     tg_rng_seed(&rng, 11);
     for (int64_t i = 0; i < 6 * item; i++) x[i] = (float)tg_rng_uniform(&rng);
-    ck_assert_int_eq(tg_input_set(m->a, tg_shape4(3, 1, 64, 64), x), TG_OK);
-    ck_assert_int_eq(tg_input_set(m->b, tg_shape4(3, 1, 64, 64), x + 3 * item), TG_OK);
+    ck_assert_int_eq(tg_input_set(m->a, tg_shape4(3, c, h, w), x), TG_OK);
+    ck_assert_int_eq(tg_input_set(m->b, tg_shape4(3, c, h, w), x + 3 * item), TG_OK);
     ck_assert_int_eq(tg_input_set(m->y, tg_shape1(3), y), TG_OK);
     float *grads = tg_graph_grad_data(m->graph, &n), *plain = malloc(sizeof(float) * (size_t)n);
     for (int run = 0; run < 3; run++) { /* plain, then shared twice (stale buffers) */
@@ -1036,9 +1033,33 @@ START_TEST(test_shared_gradient_buffers_give_the_same_parameter_gradients) {
     }
     free(plain);
     free(x);
-    free(text);
     tg_model_free(m);
     tg_model_def_free(def);
+}
+
+/* A tower with a residual add, sepconvs, batch norm and max pooling. */
+START_TEST(test_shared_gradient_buffers_give_the_same_parameter_gradients) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/models/siamese_small.tg", srcdir());
+    char *text = read_file(path);
+    ck_assert_ptr_nonnull(text);
+    check_shared_gradients(text, 1, 64, 64);
+    free(text);
+}
+END_TEST
+
+/* Convolutions that set a fresh input gradient themselves: Winograd (c2, writing
+ * c1's), im2col (c3, zeroing c2's per image) and max pooling (c3's). */
+START_TEST(test_shared_gradient_buffers_through_convolutions) {
+    check_shared_gradients("input 13 12 2\n"
+                           "c1: conv2d filters=8 kernel=3 act=relu\n"
+                           "c2: conv2d filters=8 kernel=3 act=relu algo=winograd\n"
+                           "c3: conv2d filters=4 kernel=3 stride=2 act=relu\n"
+                           "p: maxpool2d size=2\n"
+                           "f: flatten\n"
+                           "e: dense units=3\n"
+                           "siamese normalize=true\n",
+                           2, 13, 12);
 }
 END_TEST
 
@@ -1083,6 +1104,7 @@ int main(void) {
     tcase_add_test(tc, test_models_dir_fashion_mnist_round_trip);
     tcase_add_test(tc, test_models_dir_siamese_xray_round_trip);
     tcase_add_test(tc, test_shared_gradient_buffers_give_the_same_parameter_gradients);
+    tcase_add_test(tc, test_shared_gradient_buffers_through_convolutions);
     tcase_add_test(tc, test_models_dir_siamese_xray_matches_the_seed_architecture);
     suite_add_tcase(s, tc);
     tc = tcase_create("robustness");
