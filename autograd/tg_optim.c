@@ -381,10 +381,36 @@ tg_status tg_optimizer_step(tg_optimizer *opt, float *params, const float *grads
     return TG_OK;
 }
 
+/* The squares of x[0..n) summed in double by eight accumulators, element i into
+ * accumulator i % 8, then added in order: independent chains the compiler may
+ * vectorise without changing a bit of the result. */
+static double sum_squares(const float *x, int64_t n) {
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += (double)x[i + k] * (double)x[i + k];
+    for (; i < n; i++) acc[i % 8] += (double)x[i] * (double)x[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* At most this many pieces, and pieces of at least this many floats. */
+#define NORM_PIECES 1024
+#define NORM_PIECE_MIN 8192
+
 double tg_grad_norm(const float *grads, int64_t n) {
-    /* Serial on purpose: the sum must not depend on the thread count. */
+    /* Pieces of a size fixed by n alone, summed in order: the same norm on any
+     * number of threads. */
+    int64_t piece = (n + NORM_PIECES - 1) / NORM_PIECES;
+    if (piece < NORM_PIECE_MIN) piece = NORM_PIECE_MIN;
+    const int pieces = (int)((n + piece - 1) / piece);
+    double part[NORM_PIECES];
+#pragma omp parallel for schedule(static) if (pieces > 1)
+    for (int p = 0; p < pieces; p++) {
+        const int64_t lo = (int64_t)p * piece;
+        part[p] = sum_squares(grads + lo, n - lo < piece ? n - lo : piece);
+    }
     double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) sum += (double)grads[i] * (double)grads[i];
+    for (int p = 0; p < pieces; p++) sum += part[p];
     return sqrt(sum);
 }
 

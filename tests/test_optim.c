@@ -495,6 +495,38 @@ START_TEST(test_optimizer_names_and_settings_parse_from_text) {
 }
 END_TEST
 
+/* The gradient norm is shared among the threads in pieces fixed by the length: the
+ * same bits on 1, 2 and 3 threads, and within a few ulps of a long-double sum, for
+ * lengths around the piece boundaries (a last piece of one float, of 8191, ...). */
+START_TEST(test_grad_norm_is_exact_and_independent_of_thread_count) {
+    const int64_t lengths[] = {5, 8193, 16385, 6000001};
+    float *g = malloc(6000001 * sizeof *g);
+    for (int64_t i = 0; i < 6000001; i++) g[i] = sinf(0.1f * (float)i) * (float)(1 + i % 7);
+    for (int li = 0; li < 4; li++) {
+        const int64_t n = lengths[li];
+        long double ref = 0.0L;
+        for (int64_t i = 0; i < n; i++) ref += (long double)g[i] * (long double)g[i];
+        double norm[3];
+#ifdef _OPENMP
+        int threads = omp_get_max_threads();
+        for (int t = 0; t < 3; t++) {
+            omp_set_num_threads(t + 1);
+            norm[t] = tg_grad_norm(g, n);
+        }
+        omp_set_num_threads(threads);
+#else
+        for (int t = 0; t < 3; t++) norm[t] = tg_grad_norm(g, n);
+#endif
+        ck_assert_mem_eq(&norm[0], &norm[1], sizeof(double));
+        ck_assert_mem_eq(&norm[0], &norm[2], sizeof(double));
+        ck_assert_msg(fabs(norm[0] - (double)sqrtl(ref)) <= 1e-13 * (double)sqrtl(ref),
+                      "n %lld: norm %.17g, long-double reference %.17Lg", (long long)n, norm[0],
+                      sqrtl(ref));
+    }
+    free(g);
+}
+END_TEST
+
 START_TEST(test_clip_scales_exactly_to_max_norm) {
     float g[4] = {3.0f, -4.0f, 0.0f, 12.0f}; /* norm 13 */
     ck_assert_float_eq(tg_clip_grad_norm(g, 4, 1.0f), 13.0f);
@@ -841,6 +873,7 @@ static Suite *optim_suite(void) {
     tcase_add_test(o, test_optimizer_names_and_settings_parse_from_text);
     suite_add_tcase(s, o);
     TCase *c = tcase_create("clipping");
+    tcase_add_test(c, test_grad_norm_is_exact_and_independent_of_thread_count);
     tcase_add_test(c, test_clip_scales_exactly_to_max_norm);
     tcase_add_test(c, test_clip_leaves_small_gradients_alone);
     tcase_add_test(c, test_clip_reports_nan_and_inf_and_leaves_grads);
