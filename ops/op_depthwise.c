@@ -12,10 +12,10 @@
  * and the weights of its M output channels, and sums over pixels and images in a
  * fixed order (deterministic). Each call opens one OpenMP region for the whole
  * batch, never one per image between GEMMs (see op_conv.c on threading). */
-#include "autograd/tg_blas.h"
-#include "autograd/tg_cpu.h"
 #include <string.h>
 
+#include "autograd/tg_blas.h"
+#include "autograd/tg_cpu.h"
 #include "ops/tg_builtin_ops.h"
 #include "ops/tg_im2col.h"
 #include "ops/tg_op_util.h"
