@@ -73,6 +73,13 @@ size_t tg_wino_scratch_floats(const tg_wino_geom *g) {
     return 16 * ((size_t)(g->c + g->f) * t + 2 * SLAB_PAD) + 5 * (2 * tw + 2);
 }
 
+/* Eight floats at any float's address: GCC's vector extension, which the
+ * target clones compile to AVX2 or AVX-512 registers and the baseline to SSE. */
+typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
+#define AT8(p) (*(v8 *)(p))
+/* Shuffle masks take the first or the second of each pair of floats of two vectors. */
+typedef int v8i __attribute__((vector_size(32)));
+
 /* V[xi][t] (stride vs between xi) = B^T d B for the tw tiles of one tile row of
  * one channel. The tile row's four input rows are read in place: q[r] is input
  * row r of the window (a row of zeros above or below the plane), whose element
@@ -162,11 +169,6 @@ TG_HOT static void output_transform(const float *restrict m, size_t ms, int wo, 
         if (y1) y1[wo - 1] = accumulate ? y1[wo - 1] + o.y10 : b + o.y10;
     }
 }
-
-/* Eight floats at any float's address: GCC's vector extension, which the
- * target clones compile to AVX2 or AVX-512 registers and the baseline to SSE. */
-typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
-#define AT8(p) (*(v8 *)(p))
 
 /* M (F, T) = U (F, C) . V (C, T), rows ldv and ldm apart, T a multiple of 16:
  * Winograd's GEMMs are thin (C = the channels, T = a block of tiles), and
@@ -360,12 +362,35 @@ static inline __attribute__((always_inline)) void grad_tile(float p, float q, fl
     }
 }
 
+/* Eight tiles at a time: the row pairs (p q) and (r s) of eight tiles split into
+ * the vectors of their first and second columns by shuffles (the loop over tiles
+ * with its two-apart loads does not vectorise by itself), the rest one by one. */
+/* Row i (u v) of A dY as row i of Z, (u, u+v, u-v, -v), for eight tiles from t on. */
+#define GRAD_ROW(i, u, v)                                                                          \
+    do {                                                                                           \
+        const v8 u_ = (u), v_ = (v);                                                               \
+        AT8(z + (size_t)(4 * (i) + 0) * zs + t) = u_;                                              \
+        AT8(z + (size_t)(4 * (i) + 1) * zs + t) = u_ + v_;                                         \
+        AT8(z + (size_t)(4 * (i) + 2) * zs + t) = u_ - v_;                                         \
+        AT8(z + (size_t)(4 * (i) + 3) * zs + t) = -v_;                                             \
+    } while (0)
+
 TG_HOT static void grad_transform(const float *restrict r0, const float *restrict r1, int wo,
                                   float *restrict z, size_t zs) {
     const int pairs = wo / 2;
-#pragma omp simd
-    for (int t = 0; t < pairs; t++)
-        grad_tile(r0[2 * t], r0[2 * t + 1], r1[2 * t], r1[2 * t + 1], z, zs, t);
+    const v8i first = {0, 2, 4, 6, 8, 10, 12, 14}, second = {1, 3, 5, 7, 9, 11, 13, 15};
+    int t = 0;
+    for (; t + 8 <= pairs; t += 8) {
+        const v8 a0 = AT8(r0 + 2 * t), a1 = AT8(r0 + 2 * t + 8);
+        const v8 b0 = AT8(r1 + 2 * t), b1 = AT8(r1 + 2 * t + 8);
+        const v8 p = __builtin_shuffle(a0, a1, first), q = __builtin_shuffle(a0, a1, second);
+        const v8 r = __builtin_shuffle(b0, b1, first), s = __builtin_shuffle(b0, b1, second);
+        GRAD_ROW(0, p, q);
+        GRAD_ROW(1, p + r, q + s);
+        GRAD_ROW(2, p - r, q - s);
+        GRAD_ROW(3, -r, -s);
+    }
+    for (; t < pairs; t++) grad_tile(r0[2 * t], r0[2 * t + 1], r1[2 * t], r1[2 * t + 1], z, zs, t);
     if (wo % 2) grad_tile(r0[wo - 1], 0.0f, r1[wo - 1], 0.0f, z, zs, pairs);
 }
 
