@@ -733,7 +733,8 @@ tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
         n->scratch_size = g->scratch_size;
         st = n->op->forward(n);
         if (st) return tg_error_context(st, "forward of node '%s' (%s): ", n->name, n->op->name);
-        if (n->dropped == TG_VALUE_SIGN_KEPT) tg_values_keep_sign(n);
+        if (n->dropped == TG_VALUE_SIGN_KEPT && !n->signs_packed) tg_values_keep_sign(n);
+        n->signs_packed = 0;
     }
     g->values_dropped = g->value_plan == TG_VALUES_TARGET;
     return TG_OK;

@@ -30,6 +30,7 @@ struct tg_node {
     uint8_t *sign_bits;   /* DROP_KEEP_SIGN: bit i is value[i] > 0, kept for backward */
     size_t sign_size;     /* bytes allocated at sign_bits */
     unsigned fresh_grads; /* bit k: input k's gradient is fresh (tg_node_grad_fresh) */
+    int signs_packed;     /* this forward's op packed sign_bits itself (tg_pack_signs) */
     tg_graph *graph;
 };
 

@@ -242,6 +242,10 @@ TG_HOT static void unpack_signs(const uint8_t *restrict bits, int64_t bytes, flo
  * numel % 8 values in a partial byte. */
 #define SIGN_PIECE 8192
 
+void tg_pack_signs(tg_node *n, int64_t first, int64_t count) {
+    pack_signs(n->value.data + first, count / 8, n->sign_bits + first / 8);
+}
+
 void tg_values_keep_sign(tg_node *n) {
     const float *y = n->value.data;
     const int64_t numel = tg_shape_numel(&n->value.shape), whole = numel / 8;

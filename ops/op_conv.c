@@ -307,11 +307,15 @@ static tg_status conv2d_forward(tg_node *n) {
     const int batch = (int)n->value.shape.dim[0], workers = conv_workers(n, &c, batch);
     if (c.wino) tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, 0, n->scratch);
     float *scratch = (float *)n->scratch + c.shared_floats;
+    /* a ReLU output kept only as signs: each image's packed while it is in cache */
+    const int pack = tg_node_sign_bits(n) && c.out_img % 8 == 0;
 #pragma omp parallel for num_threads(workers) schedule(static) if (workers > 1)
     for (int i = 0; i < batch; i++) {
         int t = workers > 1 ? tg_worker_id() : 0;
         conv_forward_image(n, &c, i, scratch + (size_t)t * c.worker_floats);
+        if (pack) tg_pack_signs(n, i * c.out_img, c.out_img);
     }
+    n->signs_packed = pack;
     return TG_OK;
 }
 

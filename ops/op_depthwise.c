@@ -639,16 +639,26 @@ static tg_status sepconv_forward(tg_node *n) {
     tg_status st = sep_call_init(n, &c);
     if (st) return st;
     const int workers = sep_image_workers(&c);
+    /* a ReLU output kept only as signs: each image's packed while it is in cache */
+    const int64_t out_img = (int64_t)c.f * c.p;
+    const int pack = tg_node_sign_bits(n) && out_img % 8 == 0;
+    n->signs_packed = pack;
     if (workers == 1) {
         const sep_worker w = sep_worker_at(&c, 0, 0);
-        for (int i = 0; i < c.batch; i++) sep_forward_image(n, &c, i, &w);
+        for (int i = 0; i < c.batch; i++) {
+            sep_forward_image(n, &c, i, &w);
+            if (pack) tg_pack_signs(n, i * out_img, out_img);
+        }
         return TG_OK;
     }
 #pragma omp parallel num_threads(workers)
     {
         const sep_worker w = sep_worker_at(&c, tg_worker_id(), 1);
 #pragma omp for schedule(static)
-        for (int i = 0; i < c.batch; i++) sep_forward_image(n, &c, i, &w);
+        for (int i = 0; i < c.batch; i++) {
+            sep_forward_image(n, &c, i, &w);
+            if (pack) tg_pack_signs(n, i * out_img, out_img);
+        }
     }
     return TG_OK;
 }

@@ -39,6 +39,11 @@ void tg_act_forward(tg_act act, float *y, int64_t n);
  * kept only those. relu' is taken as [y > 0] by selection (dy where y > 0, else 0). */
 void tg_act_backward(const tg_node *node, tg_act act, const float *dy, float *dz, int64_t n,
                      int accumulate);
+/* Sign bits of a node's values [first, first + count), both multiples of 8, packed
+ * by its own forward while they are in cache (tg_node_sign_bits non-NULL); the op
+ * then sets node->signs_packed once every value is, and the graph's pass over the
+ * whole output is skipped. Serial; distinct ranges may be packed concurrently. */
+void tg_pack_signs(tg_node *node, int64_t first, int64_t count);
 /* What tg_act_backward reads of y: nothing (none), its sign bits (relu), the values. */
 tg_value_use tg_act_output_use(tg_act act);
 /* ReLU's dz[j] = dy[j] where bit first + j of a sign-bit array (tg_node_sign_bits) is
