@@ -90,6 +90,11 @@ static int dw_padded(const tg_conv_geom *g) {
     return g->pt <= 2 && g->pl <= 2 && pb <= 2 && pr <= 2;
 }
 
+/* Floats of one padded input plane (dw_planes.xp). */
+static size_t padded_plane_floats(const tg_conv_geom *g) {
+    return ((size_t)g->ho + 2) * ((size_t)g->wo + 2);
+}
+
 static size_t dw_planes_floats(const tg_conv_geom *g) {
     if (!dw_padded(g)) return 0;
     const size_t wp = (size_t)g->wo + 2;
@@ -183,7 +188,7 @@ TG_FMA TG_HOT static void dw_weight3(const float *restrict xp, const float *rest
  * (with their padded planes for the K = 3 kernels).
  * x: (N, C, H, W)  w: (C*M, K*K)  b: (C*M) or NULL  y: (N, C*M, Ho, Wo) */
 static void dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const float *x,
-                       const float *w, const float *b, float *y, const dw_work *work) {
+                       const float *w, const float *b, float *y, const dw_work *work, float *keep) {
     const int k = g->k, p = g->ho * g->wo, cm = g->c * m, padded = dw_padded(g);
     const int64_t planes = (int64_t)batch * g->c, hw = (int64_t)g->h * g->w;
 #pragma omp parallel num_threads(work->workers) if (planes * m * p * k * k > TG_PAR_MIN)
@@ -193,6 +198,7 @@ static void dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, cons
 #pragma omp for schedule(static)
         for (int64_t pl = 0; pl < planes; pl++) {
             const float *xc = x + pl * hw;
+            if (padded && keep) d.xp = keep + (pl % g->c) * padded_plane_floats(g);
             if (padded) copy_plane(d.xp, g->wo + 2, g->pt, g->pl, xc, g->h, g->w);
             for (int o = (int)(pl % g->c) * m; o < (int)(pl % g->c + 1) * m; o++) {
                 float *yo = y + ((pl / g->c) * cm + o) * p;
@@ -307,15 +313,20 @@ static void dw_backward_padded(const tg_conv_geom *g, const dw_planes *d, const 
         for (int j = 0; j < p; j++) acc += dzo[j];
         *db += acc;
     }
+    /* dz placed at (2 - pt, 2 - pl) in dzb for dx; where its rows are as long as dzw's
+     * (W = Wo: same padding) and the two columns after each of them are border zeros
+     * (pl = 1), that copy serves dW too */
+    const int shared = dxc && g->w == g->wo && g->pl == 1;
+    if (dxc) copy_plane(d->dzb, g->w + 2, 2 - g->pt, 2 - g->pl, dzo, g->ho, g->wo);
     if (dw) {
-        copy_plane(d->dzw, wp, 0, 0, dzo, g->ho, g->wo);
-        dw_weight3(d->xp, d->dzw, wp, (g->ho - 1) * wp + g->wo, dw);
+        const float *dzp = shared ? d->dzb + (int64_t)(2 - g->pt) * wp + 1 : d->dzw;
+        if (!shared) copy_plane(d->dzw, wp, 0, 0, dzo, g->ho, g->wo);
+        dw_weight3(d->xp, dzp, wp, (g->ho - 1) * wp + g->wo, dw);
     }
     if (dxc) {
         /* dx[ih][iw] = sum w[kh][kw] dz[ih + pt - kh][iw + pl - kw]: the flipped filter
          * over dz placed at (2 - pt, 2 - pl) */
         const float flipped[9] = {wo[8], wo[7], wo[6], wo[5], wo[4], wo[3], wo[2], wo[1], wo[0]};
-        copy_plane(d->dzb, g->w + 2, 2 - g->pt, 2 - g->pl, dzo, g->ho, g->wo);
         dw_rows3(d->dzb, g->w + 2, flipped, 0.0f, dxc, g->w, g->h, g->w, 1);
     }
 }
@@ -326,7 +337,8 @@ static void dw_backward_padded(const tg_conv_geom *g, const dw_planes *d, const 
  * planes and the M filters reading it, and sums over images in order. work: as
  * for dw_forward. */
 static void dw_backward(const tg_conv_geom *g, int batch, int m, const float *x, const float *w,
-                        const float *dz, float *dx, float *dw, float *db, const dw_work *work) {
+                        const float *dz, float *dx, float *dw, float *db, const dw_work *work,
+                        float *kept) {
     const int k = g->k, p = g->ho * g->wo, cm = g->c * m, padded = dw_padded(g);
     const int64_t hw = (int64_t)g->h * g->w;
 #pragma omp parallel num_threads(work->workers) if ((int64_t)batch * cm * p * k * k > TG_PAR_MIN)
@@ -338,7 +350,10 @@ static void dw_backward(const tg_conv_geom *g, int batch, int m, const float *x,
             for (int i = 0; i < batch; i++) {
                 const float *xc = x + ((int64_t)i * g->c + c) * hw;
                 float *dxc = dx ? dx + ((int64_t)i * g->c + c) * hw : NULL;
-                if (padded && dw) copy_plane(d.xp, g->wo + 2, g->pt, g->pl, xc, g->h, g->w);
+                if (padded && kept)
+                    d.xp = kept + c * padded_plane_floats(g); /* copied by dw_forward */
+                else if (padded && dw)
+                    copy_plane(d.xp, g->wo + 2, g->pt, g->pl, xc, g->h, g->w);
                 for (int o = c * m; o < (c + 1) * m; o++) {
                     const float *dzo = dz + ((int64_t)i * cm + o) * p, *wo = w + (int64_t)o * k * k;
                     float *dwo = dw ? dw + (int64_t)o * k * k : NULL, *dbo = db ? db + o : NULL;
@@ -450,7 +465,7 @@ static tg_status depthwise_forward(tg_node *n) {
     if (work.workers < 1) return scratch_too_small(n);
     dw_forward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT),
                (tg_act)TG_ATTR_I(n, D_ACT), tg_in(n, 0), n->params[DP_WEIGHT]->value.data, b,
-               n->value.data, &work);
+               n->value.data, &work, NULL);
     return TG_OK;
 }
 
@@ -468,7 +483,7 @@ static tg_status depthwise_backward(tg_node *n) {
     }
     dw_backward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT), tg_in(n, 0),
                 n->params[DP_WEIGHT]->value.data, dz, tg_din(n, 0), tg_dparam(n, DP_WEIGHT),
-                n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL, &work);
+                n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL, &work, NULL);
     return TG_OK;
 }
 
@@ -560,10 +575,16 @@ typedef struct sep_call {
     dw_work work;  /* every worker's area */
 } sep_call;
 
+/* Backward keeps the padded planes of an image's C channels from remaking t_i to
+ * the depthwise weight gradient: one copy of the input instead of two. */
+static size_t kept_floats(const tg_conv_geom *g) {
+    return dw_padded(g) ? (size_t)g->c * padded_plane_floats(g) : 0;
+}
+
 static size_t sep_worker_floats(const tg_node *n, const tg_conv_geom *g) {
     const size_t f = (size_t)TG_ATTR_I(n, S_FILTERS), p = (size_t)g->ho * g->wo;
     const size_t cm = (size_t)g->c * (size_t)TG_ATTR_I(n, D_MULT), kk = (size_t)g->k * g->k;
-    return dw_planes_floats(g) + 2 * cm * p + f * p + f * cm + f + cm * kk;
+    return dw_planes_floats(g) + 2 * cm * p + f * p + f * cm + f + cm * kk + kept_floats(g);
 }
 
 static size_t sepconv_scratch(const tg_node *n) {
@@ -600,6 +621,7 @@ static int sep_image_workers(const sep_call *c) {
  * use (itself alone inside an image-parallel region, else all). */
 typedef struct sep_worker {
     float *t, *dt, *dz, *dwp, *db, *dwd; /* t_i, dt_i, dz, then the partial sums */
+    float *kept;                         /* backward's padded planes (kept_floats), or NULL */
     dw_work dw;
 } sep_worker;
 
@@ -612,22 +634,24 @@ static sep_worker sep_worker_at(const sep_call *c, int t, int alone) {
     w.dwp = w.dz + (size_t)c->f * c->p;
     w.db = w.dwp + (size_t)c->f * c->cm;
     w.dwd = w.db + c->f;
+    w.kept = dw_padded(&c->g) ? w.dwd + (size_t)c->cm * c->kk : NULL;
     w.dw = alone ? (dw_work){area, c->work.stride, 1} : c->work;
     return w;
 }
 
-/* t_i (CM, P) = the depthwise conv of image i. */
-static void sep_depthwise(tg_node *n, const sep_call *c, int i, const sep_worker *w) {
+/* t_i (CM, P) = the depthwise conv of image i; `keep`: leave the padded input planes
+ * in w->kept for the backward. */
+static void sep_depthwise(tg_node *n, const sep_call *c, int i, const sep_worker *w, int keep) {
     const float *xi = tg_in(n, 0) + (int64_t)i * c->g.c * c->g.h * c->g.w;
     dw_forward(&c->g, 1, c->m, TG_ACT_NONE, xi, n->params[SP_DEPTHWISE]->value.data, NULL, w->t,
-               &w->dw);
+               &w->dw, keep ? w->kept : NULL);
 }
 
 static void sep_forward_image(tg_node *n, const sep_call *c, int i, const sep_worker *w) {
     const float *b = n->params[SP_BIAS] ? n->params[SP_BIAS]->value.data : NULL;
     const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
     float *yi = n->value.data + (int64_t)i * c->f * c->p;
-    sep_depthwise(n, c, i, w);
+    sep_depthwise(n, c, i, w, 0);
     /* y_i (F, P) = wp (F, CM) . t_i (CM, P) */
     tg_sgemm(CblasNoTrans, CblasNoTrans, c->f, c->p, c->cm, 1.0f,
              n->params[SP_POINTWISE]->value.data, c->cm, w->t, c->p, 0.0f, yi, c->p);
@@ -671,7 +695,7 @@ static void sep_backward_image(tg_node *n, const sep_call *c, int i, const sep_w
     const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
     const float *wp = n->params[SP_POINTWISE]->value.data, *dz = n->grad.data + i * out_img;
     float *dx = tg_din(n, 0);
-    sep_depthwise(n, c, i, w);
+    sep_depthwise(n, c, i, w, 1);
     if (act != TG_ACT_NONE || db) {
         tg_dz_bias(n, i * out_img, dz, w->dz, db, act, c->f, c->p, c->p);
         if (act != TG_ACT_NONE) dz = w->dz;
@@ -687,7 +711,7 @@ static void sep_backward_image(tg_node *n, const sep_call *c, int i, const sep_w
     tg_sgemm(CblasTrans, CblasNoTrans, c->cm, c->p, c->f, 1.0f, wp, c->cm, dz, c->p, 0.0f, w->dt,
              c->p);
     dw_backward(&c->g, 1, c->m, tg_in(n, 0) + i * in_img, n->params[SP_DEPTHWISE]->value.data,
-                w->dt, dx ? dx + i * in_img : NULL, dwd, NULL, &w->dw);
+                w->dt, dx ? dx + i * in_img : NULL, dwd, NULL, &w->dw, w->kept);
 }
 
 static tg_status sepconv_backward(tg_node *n) {
@@ -697,8 +721,10 @@ static tg_status sepconv_backward(tg_node *n) {
     float *dwd = tg_dparam(n, SP_DEPTHWISE), *dwp = tg_dparam(n, SP_POINTWISE);
     float *db = n->params[SP_BIAS] ? tg_dparam(n, SP_BIAS) : NULL;
     const int workers = sep_image_workers(&c);
+    const size_t kept = kept_floats(&c.g); /* their borders stay zero through the call */
     if (workers == 1) {
         const sep_worker w = sep_worker_at(&c, 0, 0);
+        if (kept) memset(w.kept, 0, kept * sizeof(float));
         for (int i = 0; i < c.batch; i++) sep_backward_image(n, &c, i, &w, dwp, db, dwd);
         return TG_OK;
     }
@@ -706,8 +732,8 @@ static tg_status sepconv_backward(tg_node *n) {
 #pragma omp parallel num_threads(workers)
     {
         const sep_worker w = sep_worker_at(&c, tg_worker_id(), 1);
-        /* the partials lie together: dwp (F*CM), db (F), dwd (CM*K*K) */
-        memset(w.dwp, 0, (nwp + c.f + nwd) * sizeof(float));
+        /* the partials lie together: dwp (F*CM), db (F), dwd (CM*K*K), then the kept planes */
+        memset(w.dwp, 0, (nwp + c.f + nwd + kept) * sizeof(float));
 #pragma omp for schedule(static)
         for (int i = 0; i < c.batch; i++)
             sep_backward_image(n, &c, i, &w, dwp ? w.dwp : NULL, db ? w.db : NULL,
