@@ -103,7 +103,7 @@ TG_HOT void tg_col2im_add(const tg_conv_geom *g, const float *col, int oh0, int 
 
 /* The activation on one row, serially (tg_act_forward/backward would open OpenMP
  * regions between GEMMs). Same formulas, derivatives from the output y. */
-void tg_act_row(tg_act act, float *y, int64_t p) {
+TG_HOT void tg_act_row(tg_act act, float *y, int64_t p) {
     switch (act) {
     case TG_ACT_NONE:
         break;
