@@ -92,6 +92,19 @@ TG_HOT static void maxpool2_row(const float *restrict r0, const float *restrict 
     }
 }
 
+/* The same maxima without the winners, for a forward no backward follows (the value
+ * plan TG_VALUES_TARGET): the same select chain, so the same values. */
+TG_HOT static void maxpool2_row_max(const float *restrict r0, const float *restrict r1, int n,
+                                    float *restrict y) {
+#pragma omp simd
+    for (int j = 0; j < n; j++) {
+        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+        float m = b > a ? b : a;
+        m = c > m ? c : m;
+        y[j] = d > m ? d : m;
+    }
+}
+
 /* Its backward over n whole windows: each pixel adds dy where it won, 0 elsewhere
  * (written as loads, selects and stores so that it vectorises). */
 TG_HOT static void maxpool2_row_backward(const float *restrict dy, const uint8_t *restrict at,
@@ -126,6 +139,7 @@ static tg_status maxpool_forward(tg_node *n) {
     /* 2x2 windows at stride 2 starting at (0,0): every whole window has a fast path */
     const int fast2 = g.k == 2 && g.stride == 2 && g.pt == 0 && g.pl == 0;
     const int full2 = g.w / 2 < g.wo ? g.w / 2 : g.wo;
+    const int winners = tg_graph_value_plan(n->graph) != TG_VALUES_TARGET; /* for a backward */
 #pragma omp parallel for schedule(static) if (planes * in_p > TG_PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * in_p;
@@ -137,8 +151,11 @@ static tg_status maxpool_forward(tg_node *n) {
             window(oh, g.stride, g.pt, g.k, g.h, &h0, &h1);
             if (fast2 && h1 - h0 == 2) { /* size 2 is a small window: ap8 */
                 const float *r0 = xp + (int64_t)h0 * g.w;
-                maxpool2_row(r0, r0 + g.w, full2, yp + (int64_t)oh * g.wo,
-                             ap8 + (int64_t)oh * g.wo);
+                if (winners)
+                    maxpool2_row(r0, r0 + g.w, full2, yp + (int64_t)oh * g.wo,
+                                 ap8 + (int64_t)oh * g.wo);
+                else
+                    maxpool2_row_max(r0, r0 + g.w, full2, yp + (int64_t)oh * g.wo);
                 ow = full2;
             }
             for (; ow < g.wo; ow++) {
