@@ -132,6 +132,26 @@ START_TEST(test_train_line_maps_onto_optimizer_and_schedule) {
 }
 END_TEST
 
+/* Normal random images (b of c x h x w, seeded) into both towers of m and the
+ * labels y; returns tower a's images, which the caller frees. */
+static float *set_random_pairs(tg_model *m, int b, int c, int h, int w, uint64_t seed,
+                               const float *y) {
+    const int64_t n = (int64_t)b * c * h * w;
+    float *xa = malloc((size_t)n * sizeof(float)), *xb = malloc((size_t)n * sizeof(float));
+    tg_rng r;
+    tg_rng_seed(&r, seed);
+    for (int64_t i = 0; i < n; i++) {
+        xa[i] = (float)tg_rng_normal(&r);
+        xb[i] = (float)tg_rng_normal(&r);
+    }
+    tg_shape s4 = tg_shape4(b, c, h, w);
+    ck_assert_int_eq(tg_input_set(m->a, s4, xa), TG_OK);
+    ck_assert_int_eq(tg_input_set(m->b, s4, xb), TG_OK);
+    ck_assert_int_eq(tg_input_set(m->y, tg_shape1(b), y), TG_OK);
+    free(xb);
+    return xa;
+}
+
 /* The value plans on a small tower with every kind of node the plan touches: a
  * fused-ReLU conv and sepconv feeding max pooling (dropped, sign kept), batch norm
  * and dense layers (kept). Training under TG_VALUES_BACKWARD gives the gradients of
@@ -149,21 +169,12 @@ START_TEST(test_value_plans_change_memory_not_results) {
                                "h: dense units=5 act=relu\n"
                                "e: dense units=3\n"
                                "siamese normalize=true\n");
-    enum { B = 4, IMG = 144 };
+    enum { B = 4 };
     tg_model *m;
     ck_assert_msg(tg_model_build(d, B, &m) == TG_OK, "%s", tg_last_error());
     ck_assert_int_eq(tg_graph_value_plan(m->graph), TG_VALUES_BACKWARD);
-    tg_rng r;
-    tg_rng_seed(&r, 3);
-    float xa[B * IMG], xb[B * IMG], y[B] = {0, 1, 0, 1};
-    for (int i = 0; i < B * IMG; i++) {
-        xa[i] = (float)tg_rng_normal(&r);
-        xb[i] = (float)tg_rng_normal(&r);
-    }
-    tg_shape s4 = tg_shape4(B, 1, 12, 12);
-    ck_assert_int_eq(tg_input_set(m->a, s4, xa), TG_OK);
-    ck_assert_int_eq(tg_input_set(m->b, s4, xb), TG_OK);
-    ck_assert_int_eq(tg_input_set(m->y, tg_shape1(B), y), TG_OK);
+    const float y[B] = {0, 1, 0, 1};
+    float *xa = set_random_pairs(m, B, 1, 12, 12, 3, y);
     int64_t n_grad;
     float *grad = tg_graph_grad_data(m->graph, &n_grad), loss[2];
     float *grads[2] = {malloc((size_t)n_grad * sizeof(float)),
@@ -220,6 +231,7 @@ START_TEST(test_value_plans_change_memory_not_results) {
     ck_assert(!memcmp(grads[1], grad, (size_t)n_grad * sizeof(float)));
     free(grads[0]);
     free(grads[1]);
+    free(xa);
     tg_model_free(m);
     tg_model_def_free(d);
 }
@@ -236,20 +248,11 @@ START_TEST(test_relu_op_backward_reads_the_packed_signs) {
                                "f: flatten\n"
                                "e: dense units=3\n"
                                "siamese normalize=true\n");
-    enum { B = 3, IMG = 98 };
+    enum { B = 3 };
     tg_model *m;
     ck_assert_msg(tg_model_build(d, B, &m) == TG_OK, "%s", tg_last_error());
-    tg_rng r;
-    tg_rng_seed(&r, 5);
-    float xa[B * IMG], xb[B * IMG], y[B] = {0, 1, 1};
-    for (int i = 0; i < B * IMG; i++) {
-        xa[i] = (float)tg_rng_normal(&r);
-        xb[i] = (float)tg_rng_normal(&r);
-    }
-    tg_shape s4 = tg_shape4(B, 2, 7, 7);
-    ck_assert_int_eq(tg_input_set(m->a, s4, xa), TG_OK);
-    ck_assert_int_eq(tg_input_set(m->b, s4, xb), TG_OK);
-    ck_assert_int_eq(tg_input_set(m->y, tg_shape1(B), y), TG_OK);
+    const float y[B] = {0, 1, 1};
+    free(set_random_pairs(m, B, 2, 7, 7, 5, y));
     int64_t n_grad;
     float *grad = tg_graph_grad_data(m->graph, &n_grad);
     float *keep = malloc((size_t)n_grad * sizeof(float));
