@@ -77,8 +77,17 @@ size_t tg_wino_scratch_floats(const tg_wino_geom *g) {
  * target clones compile to AVX2 or AVX-512 registers and the baseline to SSE. */
 typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
 #define AT8(p) (*(v8 *)(p))
-/* Shuffle masks take the first or the second of each pair of floats of two vectors. */
+/* The first (EVENS) or the second (ODDS) of each pair of floats of two vectors:
+ * __builtin_shufflevector is in clang and in GCC from 12; older GCC has only
+ * __builtin_shuffle, which clang lacks. */
+#if defined(__clang__) || __GNUC__ >= 12
+#define EVENS(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#define ODDS(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
+#else
 typedef int v8i __attribute__((vector_size(32)));
+#define EVENS(a, b) __builtin_shuffle(a, b, (v8i){0, 2, 4, 6, 8, 10, 12, 14})
+#define ODDS(a, b) __builtin_shuffle(a, b, (v8i){1, 3, 5, 7, 9, 11, 13, 15})
+#endif
 
 /* V[xi][t] (stride vs between xi) = B^T d B for the tw tiles of one tile row of
  * one channel. The tile row's four input rows are read in place: q[r] is input
@@ -378,13 +387,12 @@ static inline __attribute__((always_inline)) void grad_tile(float p, float q, fl
 TG_HOT static void grad_transform(const float *restrict r0, const float *restrict r1, int wo,
                                   float *restrict z, size_t zs) {
     const int pairs = wo / 2;
-    const v8i first = {0, 2, 4, 6, 8, 10, 12, 14}, second = {1, 3, 5, 7, 9, 11, 13, 15};
     int t = 0;
     for (; t + 8 <= pairs; t += 8) {
         const v8 a0 = AT8(r0 + 2 * t), a1 = AT8(r0 + 2 * t + 8);
         const v8 b0 = AT8(r1 + 2 * t), b1 = AT8(r1 + 2 * t + 8);
-        const v8 p = __builtin_shuffle(a0, a1, first), q = __builtin_shuffle(a0, a1, second);
-        const v8 r = __builtin_shuffle(b0, b1, first), s = __builtin_shuffle(b0, b1, second);
+        const v8 p = EVENS(a0, a1), q = ODDS(a0, a1);
+        const v8 r = EVENS(b0, b1), s = ODDS(b0, b1);
         GRAD_ROW(0, p, q);
         GRAD_ROW(1, p + r, q + s);
         GRAD_ROW(2, p - r, q - s);
