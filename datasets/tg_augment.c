@@ -12,17 +12,18 @@ tg_augment tg_augment_default(void) {
     a.max_rotate_deg = 5.0f;
     a.brightness = 0.05f;
     a.contrast = 0.1f;
+    a.gamma = 0.4f; /* g in [0.67, 1.49] */
     return a;
 }
 
 int tg_augment_active(const tg_augment *a) {
     return a && (a->max_shift > 0 || a->max_rotate_deg > 0 || a->hflip || a->vflip ||
-                 a->brightness > 0 || a->contrast > 0);
+                 a->brightness > 0 || a->contrast > 0 || a->gamma > 0);
 }
 
-/* Always six draws, so turning one option on does not shift the others' stream. */
+/* Always seven draws, so turning one option on does not shift the others' stream. */
 typedef struct draws {
-    float dx, dy, rot, b, c;
+    float dx, dy, rot, b, c, g;
     double flip;
 } draws;
 
@@ -34,11 +35,39 @@ static draws draw(tg_rng *rng) {
     u.flip = tg_rng_uniform(rng);
     u.b = tg_rng_uniform_range(rng, -1, 1);
     u.c = tg_rng_uniform_range(rng, -1, 1);
+    u.g = tg_rng_uniform_range(rng, -1, 1);
     return u;
 }
 
 void tg_augment_skip(tg_rng *rng, size_t images) {
     for (size_t i = 0; i < images; i++) (void)draw(rng);
+}
+
+/* Mean and standard deviation of v[0, n). */
+static void moments(const float *v, size_t n, float *mean, float *sd) {
+    double s = 0, ss = 0;
+    for (size_t i = 0; i < n; i++) s += v[i];
+    const double m = s / (double)n;
+    for (size_t i = 0; i < n; i++) ss += ((double)v[i] - m) * ((double)v[i] - m);
+    *mean = (float)m;
+    *sd = (float)sqrt(ss / (double)n);
+}
+
+/* v^g on the image's own range, then its mean and sd as before: the ratio of dark
+ * to bright structures changes (lungs against soft tissue in an X-ray), which an
+ * affine change of brightness and contrast, undone by standardising, cannot do. */
+static void apply_gamma(float *v, size_t n, float g) {
+    float lo = v[0], hi = v[0], m0, s0, m1, s1;
+    for (size_t i = 1; i < n; i++) {
+        lo = v[i] < lo ? v[i] : lo;
+        hi = v[i] > hi ? v[i] : hi;
+    }
+    if (!(hi > lo)) return;
+    moments(v, n, &m0, &s0);
+    for (size_t i = 0; i < n; i++) v[i] = powf((v[i] - lo) / (hi - lo), g);
+    moments(v, n, &m1, &s1);
+    const float k = s1 > 0 ? s0 / s1 : 0.0f;
+    for (size_t i = 0; i < n; i++) v[i] = (v[i] - m1) * k + m0;
 }
 
 void tg_augment_apply(const tg_augment *a, const float *src, float *dst, int w, int h,
@@ -81,6 +110,7 @@ void tg_augment_apply(const tg_augment *a, const float *src, float *dst, int w, 
             dst[(size_t)y * (size_t)w + (size_t)x] = v;
         }
     }
+    if (a->gamma > 0) apply_gamma(dst, n, expf(u.g * a->gamma));
     if (a->brightness > 0 || a->contrast > 0) {
         double mean = 0;
         for (size_t i = 0; i < n; i++) mean += dst[i];

@@ -1,6 +1,6 @@
 /* Optional, seeded data augmentation for training images: small shifts,
- * rotations, flips, brightness and contrast. A zeroed struct means "off",
- * which is the default everywhere. */
+ * rotations, flips, brightness, contrast and gamma. A zeroed
+ * struct means "off", which is the default everywhere. */
 #ifndef TG_AUGMENT_H
 #define TG_AUGMENT_H
 
@@ -15,6 +15,8 @@ typedef struct tg_augment {
     int hflip, vflip;     /* flip left-right / up-down with probability 1/2 */
     float brightness;     /* add a uniform offset in [-brightness, brightness] */
     float contrast;       /* scale around the image mean by a factor in [1-c, 1+c] */
+    float gamma;          /* v^g on the image's own [min, max] range, g = exp(u), |u| <= gamma;
+                             then the image's mean and sd are restored */
     float fill;           /* value for pixels shifted or rotated in from outside */
 } tg_augment;
 

@@ -428,6 +428,41 @@ START_TEST(test_augmentation_off_by_default_seeded_and_flip_exact) {
 }
 END_TEST
 
+/* Gamma only: the image keeps its mean, its sd and the order of its pixels, but
+ * is no longer an affine function of the source (the ratio of dark to bright moved). */
+START_TEST(test_augmentation_gamma_keeps_order_mean_and_sd) {
+    enum { N = 64 };
+    float src[N], a[N];
+    for (int i = 0; i < N; i++) src[i] = 0.1f + 0.8f * (float)(i * 37 % N) / N;
+    tg_augment g;
+    memset(&g, 0, sizeof g);
+    g.gamma = 0.4f;
+    ck_assert(tg_augment_active(&g));
+    tg_rng r;
+    tg_rng_seed(&r, 3);
+    int curved = 0;
+    for (int it = 0; it < 20; it++) {
+        tg_augment_apply(&g, src, a, N, 1, &r);
+        double ms = 0, ma = 0, vs = 0, va = 0;
+        for (int i = 0; i < N; i++) ms += src[i], ma += a[i];
+        ms /= N, ma /= N;
+        for (int i = 0; i < N; i++)
+            vs += (src[i] - ms) * (src[i] - ms), va += (a[i] - ma) * (a[i] - ma);
+        ck_assert_double_eq_tol(ma, ms, 1e-5);
+        ck_assert_double_eq_tol(sqrt(va / N), sqrt(vs / N), 1e-5);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < N; j++)
+                if (src[i] < src[j]) ck_assert(a[i] < a[j]);
+        /* Affine in src would keep (a - mean) / (src - mean) one constant. */
+        double k0 = (a[0] - ma) / (src[0] - ms), dev = 0;
+        for (int i = 0; i < N; i++)
+            if (fabs(src[i] - ms) > 0.1) dev = fmax(dev, fabs((a[i] - ma) / (src[i] - ms) - k0));
+        curved += dev > 0.05;
+    }
+    ck_assert_int_ge(curved, 15);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("datasets_split");
     TCase *t = tcase_create("split");
@@ -444,6 +479,7 @@ static Suite *suite(void) {
     tcase_add_test(t, test_exhaustive_pairs_follow_the_seed_scheme);
     tcase_add_test(t, test_batch_assembly_copies_pairs_into_caller_buffers);
     tcase_add_test(t, test_augmentation_off_by_default_seeded_and_flip_exact);
+    tcase_add_test(t, test_augmentation_gamma_keeps_order_mean_and_sd);
     suite_add_tcase(s, t);
     return s;
 }
