@@ -72,6 +72,7 @@ static const tg_setting config_keys[] = {
      offsetof(tg_schedule_config, threshold_mode), "rel|abs"}, /* tg_threshold_mode */
     {"cooldown", K(TG_SCHEDULE_PLATEAU), TG_SETTING_INT, offsetof(tg_schedule_config, cooldown),
      NULL},
+    {"warmup", ~0u, TG_SETTING_INT, offsetof(tg_schedule_config, warmup), NULL},
 };
 static const tg_settings settings = {config_keys, (int)(sizeof config_keys / sizeof config_keys[0]),
                                      "schedule"};
@@ -114,6 +115,9 @@ tg_status tg_schedule_config_validate(const tg_schedule_config *c, int *bad_sett
     const char *k = kind_names[c->kind];
     if (!(c->lr > 0.0 && isfinite(c->lr)))
         return bad(bad_setting, "lr", "%s schedule: lr must be finite and > 0, got %g", k, c->lr);
+    if (c->warmup < 0)
+        return bad(bad_setting, "warmup", "%s schedule: warmup must be >= 0 epochs, got %d", k,
+                   c->warmup);
     switch (c->kind) {
     case TG_SCHEDULE_CONSTANT:
         break;
@@ -187,6 +191,16 @@ double tg_schedule_lr(const tg_schedule *s, int epoch) {
         return s->lr;
     }
     return c->lr;
+}
+
+double tg_schedule_step_lr(const tg_schedule *s, int epoch, int step, int steps) {
+    double lr = tg_schedule_lr(s, epoch);
+    if (s->cfg.warmup <= 0 || steps < 1) return lr;
+    /* Adam's first steps move every weight by about lr whatever its gradient's size (the
+     * second-moment estimate has seen one or two batches): the ramp keeps them small. */
+    double done = (double)(epoch < 0 ? 0 : epoch) * steps + (step < 0 ? 0 : step) + 1;
+    double total = (double)s->cfg.warmup * steps;
+    return done < total ? lr * done / total : lr;
 }
 
 /* ReduceLROnPlateau._is_better */

@@ -56,6 +56,8 @@ typedef struct tg_schedule_config {
     double threshold;                 /* plateau: least progress that counts, >= 0 */
     tg_threshold_mode threshold_mode; /* plateau */
     int cooldown;                     /* plateau: epochs ignored after a reduction, >= 0 */
+    int warmup; /* every kind: epochs over which the rate rises linearly, step by step, from
+                   1/(warmup x steps per epoch) of the schedule's rate to all of it; 0: none */
 } tg_schedule_config;
 
 /* A schedule: its config and the plateau state (unused by the other kinds). */
@@ -101,6 +103,10 @@ tg_status tg_schedule_init(tg_schedule *s, const tg_schedule_config *cfg);
  * returns its current rate. Cosine follows PyTorch's closed form, which rises again after
  * t_max, so set t_max to the number of epochs. */
 double tg_schedule_lr(const tg_schedule *s, int epoch);
+/* The learning rate for step `step` (0-based) of `steps` in epoch `epoch`: tg_schedule_lr
+ * times the warm-up factor min(1, (epoch x steps + step + 1) / (warmup x steps)). Without a
+ * warm-up (or with steps < 1) it is tg_schedule_lr. */
+double tg_schedule_step_lr(const tg_schedule *s, int epoch, int step, int steps);
 /* Report the epoch's validation metric (plateau reduces lr when it stalls; the other kinds
  * ignore it). A NaN or Inf metric is refused with TG_ERR_NUMERIC and changes nothing. */
 tg_status tg_schedule_observe(tg_schedule *s, double metric);

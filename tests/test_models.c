@@ -109,7 +109,7 @@ START_TEST(test_train_line_maps_onto_optimizer_and_schedule) {
     tg_model_def *d = parse_ok("input 2 2 1\nflatten\n"
                                "siamese normalize=false\n"
                                "train optimizer=sgd momentum=0.9 nesterov=1 weight_decay=5e-4 "
-                               "lr=0.1 schedule=step step_size=7 gamma=0.5 seed=42 "
+                               "lr=0.1 schedule=step step_size=7 gamma=0.5 warmup=2 seed=42 "
                                "early_stop=3 clip=2.5 epochs=9 batch=16 augment=yes\n");
     ck_assert_int_eq(d->train.optim.kind, TG_OPTIM_SGD);
     ck_assert(d->train.optim.momentum == 0.9 && d->train.optim.nesterov == 1);
@@ -117,6 +117,7 @@ START_TEST(test_train_line_maps_onto_optimizer_and_schedule) {
     ck_assert_int_eq(d->train.schedule.kind, TG_SCHEDULE_STEP);
     ck_assert_int_eq(d->train.schedule.step_size, 7);
     ck_assert(d->train.schedule.gamma == 0.5 && d->train.schedule.lr == 0.1);
+    ck_assert_int_eq(d->train.schedule.warmup, 2);
     ck_assert(d->train.seed == 42 && d->train.early_stop == 3 && d->train.clip == 2.5);
     ck_assert(d->train.epochs == 9 && d->train.batch == 16 && d->train.augment == 1);
     ck_assert_int_eq(d->normalize, 0);

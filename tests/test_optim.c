@@ -630,6 +630,35 @@ START_TEST(test_schedule_cosine_by_hand) {
 }
 END_TEST
 
+START_TEST(test_schedule_warmup_ramps_per_step_then_follows_the_schedule) {
+    /* cosine over 4 epochs with a 2-epoch warm-up at 5 steps per epoch: step k of the first
+     * 10 (0-based, counted across epochs) runs at (k + 1) / 10 of the epoch's cosine rate. */
+    tg_schedule_config c = tg_schedule_defaults(TG_SCHEDULE_COSINE, 0.1);
+    c.t_max = 4;
+    ck_assert_int_eq(tg_schedule_config_set(&c, "warmup", "2"), TG_OK);
+    tg_schedule s = make_schedule(c);
+    for (int e = 0; e < 4; e++)
+        for (int b = 0; b < 5; b++) {
+            int k = e * 5 + b;
+            double want = tg_schedule_lr(&s, e) * (k < 10 ? (k + 1) / 10.0 : 1.0);
+            ck_assert_msg(fabs(tg_schedule_step_lr(&s, e, b, 5) - want) <= 1e-15,
+                          "epoch %d step %d: %.17g, by hand %.17g", e, b,
+                          tg_schedule_step_lr(&s, e, b, 5), want);
+        }
+    ck_assert_double_eq_tol(tg_schedule_step_lr(&s, 0, 0, 5), 0.01, 1e-15);
+    ck_assert_double_eq(tg_schedule_step_lr(&s, 2, 0, 5), tg_schedule_lr(&s, 2));
+    /* No warm-up: exactly the epoch's rate (runs without it are unchanged, bit for bit). */
+    c.warmup = 0;
+    s = make_schedule(c);
+    for (int b = 0; b < 5; b++)
+        ck_assert(tg_schedule_step_lr(&s, 1, b, 5) == tg_schedule_lr(&s, 1));
+    int bad = -2;
+    c.warmup = -1;
+    ck_assert_int_eq(tg_schedule_config_validate(&c, &bad), TG_ERR_INVALID);
+    ck_assert_str_eq(tg_schedule_setting_name(bad), "warmup");
+}
+END_TEST
+
 START_TEST(test_schedule_plateau_min_rel_by_hand) {
     /* Traced by hand with PyTorch's rules: better means < best * 0.9; after more than 2 bad
      * epochs lr halves (floor 0.2) and one epoch of cooldown follows. */
@@ -792,7 +821,9 @@ START_TEST(test_schedule_names_and_settings_parse_from_text) {
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "whole number"));
     ck_assert_int_eq(tg_schedule_config_set(&c, "patience", "3"), TG_ERR_ATTR);
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "cosine does not take 'patience'"));
-    ck_assert_int_eq(tg_schedule_config_set(&c, "warmup", "3"), TG_ERR_UNKNOWN);
+    ck_assert_int_eq(tg_schedule_config_set(&c, "cycles", "3"), TG_ERR_UNKNOWN);
+    ck_assert_int_eq(tg_schedule_config_set(&c, "warmup", "3"), TG_OK); /* every kind */
+    ck_assert_int_eq(c.warmup, 3);
     c = tg_schedule_defaults(TG_SCHEDULE_PLATEAU, 0.1);
     ck_assert_int_eq(tg_schedule_config_set(&c, "mode", "maximum"), TG_ERR_ATTR);
     ck_assert_int_eq(tg_schedule_config_set(&c, "threshold_mode", "relative"), TG_ERR_ATTR);
@@ -831,7 +862,7 @@ START_TEST(test_setting_tables_round_trip_every_setting) {
     ck_assert_int_eq(tg_optimizer_config_validate(&c, &bad), TG_ERR_INVALID);
     ck_assert_str_eq(tg_optimizer_setting_name(bad), "momentum");
 
-    ck_assert_int_eq(tg_schedule_setting_count(), 11);
+    ck_assert_int_eq(tg_schedule_setting_count(), 12);
     for (int i = 0; i < tg_schedule_setting_count(); i++) {
         const char *name = tg_schedule_setting_name(i);
         ck_assert_int_eq(tg_schedule_setting_find(name), i);
@@ -881,6 +912,7 @@ static Suite *optim_suite(void) {
     TCase *l = tcase_create("schedules");
     tcase_add_test(l, test_schedule_constant_step_exponential_by_hand);
     tcase_add_test(l, test_schedule_cosine_by_hand);
+    tcase_add_test(l, test_schedule_warmup_ramps_per_step_then_follows_the_schedule);
     tcase_add_test(l, test_schedule_plateau_min_rel_by_hand);
     tcase_add_test(l, test_schedule_plateau_max_abs_by_hand);
     tcase_add_test(l, test_schedule_plateau_resume_is_identical);

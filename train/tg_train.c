@@ -599,14 +599,17 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
             st = tg_run_pairs_error(st, "training");
             goto done;
         }
-        float lr = (float)tg_schedule_lr(&t.sched, (int)t.epoch);
+        /* metrics.csv's lr: the rate of the epoch's last step (a warm-up ramps within it) */
+        float lr = (float)tg_schedule_step_lr(&t.sched, (int)t.epoch, n_batches - 1, n_batches);
         double t0 = now_seconds();
         int done_here = 0;
         tg_graph_set_training(t.m->graph, 1);
         for (int b = t.run.step_in_epoch; b < n_batches; b++) {
             tg_step_result step;
             tg_diag_before_step(t.diag);
-            tg_step_opts so = {.lr = lr, .clip = t.def->train.clip};
+            tg_step_opts so = {.lr =
+                                   (float)tg_schedule_step_lr(&t.sched, (int)t.epoch, b, n_batches),
+                               .clip = t.def->train.clip};
             if (t.dist) { /* dist: this rank's shares of the batch, gradients combined */
                 t.batch_start = (size_t)b * (size_t)t.run.batch;
                 t.batch_aug = t.aug_rng;
