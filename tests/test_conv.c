@@ -389,9 +389,21 @@ START_TEST(test_sepconv_backward_is_depthwise_then_pointwise) {
 }
 END_TEST
 
+/* The pointwise GEMM's register blocks (AVX-512: 8 filters by 32 positions; else 4 by 16)
+ * with every kind of remainder: filters 8 + 8 + 4 and 8 + 1, positions 32 + 32 + 16 + 10,
+ * 32 + 16 + 1 and 17 x 32 + 8; one image whose GEMM (40 x 576 x 32) is shared out by
+ * columns, and four images shared out whole. */
+static const conv_case sep_cases[] = {
+    {2, 12, 10, 9, 20, 3, 1, 1, -1, 1, 1, "relu", NULL},
+    {1, 9, 7, 7, 9, 3, 1, 1, -1, 0, 2, "sigmoid", NULL},
+    {1, 32, 24, 24, 40, 3, 1, 1, -1, 1, 1, "relu", NULL},
+    {4, 32, 24, 23, 36, 3, 1, 1, -1, 1, 1, "none", NULL},
+};
+#define N_SEP ((int)(sizeof sep_cases / sizeof sep_cases[0]))
+
 START_TEST(test_sepconv_is_depthwise_then_pointwise) {
-    for (int i = 0; i < N_CASES; i++) {
-        conv_case cc = cases[i];
+    for (int i = 0; i < N_CASES + N_SEP; i++) {
+        conv_case cc = i < N_CASES ? cases[i] : sep_cases[i - N_CASES];
         char attrs[256];
         case_attrs(&cc, 1, attrs, sizeof attrs);
         one_op o = make_op("sepconv2d", attrs, tg_shape4(cc.n, cc.c, cc.h, cc.w), 30 + i);
