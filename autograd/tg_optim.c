@@ -20,7 +20,7 @@
 #define TG_OPTIM_FOR
 #endif
 
-#define TG_OPTIM_MAX_STATE 3
+#define TG_OPTIM_MAX_STATE 4 /* rmsprop with momentum and centering, and an ema */
 
 struct tg_optimizer {
     tg_optimizer_config cfg;
@@ -82,6 +82,7 @@ static const tg_setting config_keys[] = {
     REAL(eps, K_ADAM | K_ADAMW | K_RMS),
     REAL(alpha, K_RMS),
     FLAG(centered, K_RMS),
+    REAL(ema, K_SGD | K_ADAM | K_ADAMW | K_RMS),
 };
 static const tg_settings settings = {config_keys, (int)(sizeof config_keys / sizeof config_keys[0]),
                                      "optimizer"};
@@ -131,6 +132,8 @@ tg_status tg_optimizer_config_validate(const tg_optimizer_config *c, int *bad_se
     if (!in_range(c->weight_decay, 0.0, INFINITY, 1))
         return bad(bad_setting, "weight_decay", "%s: weight_decay must be finite and >= 0, got %g",
                    k, c->weight_decay);
+    if (!in_range(c->ema, 0.0, 1.0, 1))
+        return bad(bad_setting, "ema", "%s: ema must be in [0,1), got %g", k, c->ema);
     switch (c->kind) {
     case TG_OPTIM_SGD:
         if (!in_range(c->momentum, 0.0, 1.0, 1))
@@ -199,6 +202,7 @@ tg_optimizer *tg_optimizer_new(const tg_optimizer_config *cfg, int64_t n) {
         if (cfg->centered) opt->state_name[opt->n_state++] = "grad_avg";
         break;
     }
+    if (cfg->ema > 0.0) opt->state_name[opt->n_state++] = "ema"; /* last: tg_optimizer_step */
     for (int i = 0; i < opt->n_state; i++) {
         opt->state[i] = calloc((size_t)n, sizeof(float));
         if (!opt->state[i]) goto nomem;
@@ -262,7 +266,7 @@ int tg_optimizer_state_find(const tg_optimizer *opt, const char *name) {
 static void sgd_step(tg_optimizer *opt, float *restrict p, const float *restrict g, int64_t n,
                      float lr) {
     const float wd = (float)opt->cfg.weight_decay;
-    if (opt->n_state == 0) {
+    if (opt->cfg.momentum <= 0.0) { /* no buffer (state 0, if any, is the ema) */
         TG_OPTIM_FOR
         for (int64_t i = 0; i < n; i++) p[i] -= lr * (g[i] + wd * p[i]);
         return;
@@ -352,6 +356,19 @@ static void rmsprop_step(tg_optimizer *opt, float *restrict p, const float *rest
     }
 }
 
+/* The moving average of the parameters after step t = opt->steps (1 on the first step, where
+ * it starts from the parameters): decay min(ema, (1 + t) / (10 + t)), TensorFlow's
+ * ExponentialMovingAverage with num_updates, so the first steps' weights, drawn at
+ * initialisation, fade within a few dozen steps. */
+static void ema_step(tg_optimizer *opt, const float *restrict p, int64_t n) {
+    float *restrict avg = opt->state[opt->n_state - 1];
+    const double t = (double)opt->steps, warm = (1.0 + t) / (10.0 + t);
+    const double d = opt->cfg.ema < warm ? opt->cfg.ema : warm;
+    if (opt->steps == 1) memcpy(avg, p, (size_t)n * sizeof *avg);
+    TG_OPTIM_FOR
+    for (int64_t i = 0; i < n; i++) avg[i] = (float)(d * avg[i] + (1.0 - d) * p[i]);
+}
+
 tg_status tg_optimizer_step(tg_optimizer *opt, float *params, const float *grads, int64_t n,
                             float lr) {
     if (!opt || !params || !grads)
@@ -378,6 +395,7 @@ tg_status tg_optimizer_step(tg_optimizer *opt, float *params, const float *grads
         break;
     }
     opt->steps++;
+    if (opt->cfg.ema > 0.0) ema_step(opt, params, n);
     return TG_OK;
 }
 

@@ -40,6 +40,10 @@ typedef struct tg_optimizer_config {
     double eps;          /* adam, adamw, rmsprop: > 0, added outside the square root */
     double alpha;        /* rmsprop: smoothing of the squared gradient, in [0, 1) */
     int centered;        /* rmsprop: 0 or 1; divide by the estimated variance */
+    double ema; /* every kind: in [0, 1); > 0 keeps a moving average of the parameters beside
+                   them (Polyak averaging), state "ema", updated after each step with decay
+                   min(ema, (1 + t) / (10 + t)) at step t (starting from the parameters at
+                   step 1); 0: none */
 } tg_optimizer_config;
 
 typedef struct tg_optimizer tg_optimizer;
@@ -75,7 +79,8 @@ tg_status tg_optimizer_setting_put(tg_optimizer_config *cfg, int i, double value
 tg_optimizer *tg_optimizer_new(const tg_optimizer_config *cfg, int64_t n);
 /* Free the optimizer and its state; NULL is allowed. */
 void tg_optimizer_free(tg_optimizer *opt);
-/* One update of params (n floats) from grads with learning rate lr >= 0. */
+/* One update of params (n floats) from grads with learning rate lr >= 0; then, with an
+ * ema, the average follows: ema = d ema + (1 - d) params (in double, per element). */
 tg_status tg_optimizer_step(tg_optimizer *opt, float *params, const float *grads, int64_t n,
                             float lr);
 /* Zero the state and the step count, as if freshly created. */

@@ -31,7 +31,8 @@ static void cv_usage(FILE *out) {
             "  --val F            validation share carved from each training fold (default 0:\n"
             "                     every training-fold image trains; validation on them)\n"
             "  --epochs N, --batch N, --lr X, --seed N, --pairs N, --early-stop N,\n"
-            "  --schedule S, --knn K, --augment, --no-augment, --threads N   as for train\n"
+            "  --schedule S, --ema D, --knn K, --augment, --no-augment, --threads N   as for\n"
+            "                     train\n"
             "  --knn-rule R       class-mean (default) or vote, as for eval\n"
             "  --progress bar|lines|quiet\n");
 }
@@ -51,6 +52,7 @@ int tg_cmd_cv(int argc, char **argv) {
                                              {"epochs", required_argument, 0, 'e'},
                                              {"batch", required_argument, 0, 'b'},
                                              {"lr", required_argument, 0, 'l'},
+                                             {"ema", required_argument, 0, 'M'},
                                              {"seed", required_argument, 0, 's'},
                                              {"pairs", required_argument, 0, 'p'},
                                              {"early-stop", required_argument, 0, 'E'},
@@ -115,6 +117,11 @@ int tg_cmd_cv(int argc, char **argv) {
             if (tg_cli_parse_double(optarg, &d) || d <= 0)
                 BAD("--lr: expected a positive number, got '%s'", optarg);
             o.train.lr = d;
+            break;
+        case 'M':
+            if (tg_cli_parse_double(optarg, &d) || !(d >= 0 && d < 1))
+                BAD("--ema: expected a decay in [0, 1), got '%s'", optarg);
+            o.train.ema = d;
             break;
         case 'e':
         case 'b':

@@ -33,6 +33,8 @@ static void train_usage(FILE *out) {
         "  --schedule 'KIND key=value ...'   e.g. 'constant' or 'cosine t_max=20' (train line's\n"
         "                     otherwise)\n"
         "  --collapse-stop N  fail after N collapsed epochs in a row (default 3; 0: only warn)\n"
+        "  --ema D            validate and keep (best.tgc) a moving average of the weights\n"
+        "                     with decay D in [0, 1), 0: none (train line's ema= otherwise)\n"
         "  --threads N        threads for kernels and BLAS (default: one per core)\n"
         "  --val F, --test F  validation and test fractions (default 0.15 each); --val 0:\n"
         "                     train on every non-test image, validate on the training images\n"
@@ -88,6 +90,7 @@ int tg_cmd_train(int argc, char **argv) {
         {"early-stop", required_argument, 0, 'E'},
         {"schedule", required_argument, 0, 'C'},
         {"collapse-stop", required_argument, 0, 'X'},
+        {"ema", required_argument, 0, 'M'},
         {"stop-after-steps", required_argument, 0, 'Z'}, /* hidden: tests interrupt here */
         {0, 0, 0, 0}};
     tg_train_opts o = tg_train_opts_default();
@@ -143,6 +146,11 @@ int tg_cmd_train(int argc, char **argv) {
             if (tg_cli_parse_double(optarg, &d) || d <= 0)
                 BAD("--lr: expected a positive number, got '%s'", optarg);
             o.lr = d;
+            break;
+        case 'M':
+            if (tg_cli_parse_double(optarg, &d) || !(d >= 0 && d < 1))
+                BAD("--ema: expected a decay in [0, 1), got '%s'", optarg);
+            o.ema = d;
             break;
         case 's':
             if (tg_cli_parse_long(optarg, 0, 0x7fffffffL, &v))

@@ -289,7 +289,7 @@ END_TEST
 static void check_resume_bit_identical(const tg_optimizer_config *cfg) {
     const int64_t n = 5;
     float p[5] = {0.3f, -0.8f, 1.7f, 0.02f, -2.5f}, g[5];
-    float saved_p[5], saved_state[3][5];
+    float saved_p[5], saved_state[4][5];
     tg_optimizer *a = tg_optimizer_new(cfg, n);
     ck_assert_msg(a != NULL, "%s", tg_last_error());
     int64_t saved_steps = 0;
@@ -339,6 +339,48 @@ START_TEST(test_optimizer_resume_is_bit_identical) {
     c.momentum = 0.5;
     c.centered = 1;
     check_resume_bit_identical(&c);
+    c.ema = 0.9; /* four arrays: the average resumes too */
+    check_resume_bit_identical(&c);
+    c = tg_optimizer_defaults(TG_OPTIM_ADAM);
+    c.ema = 0.5;
+    check_resume_bit_identical(&c);
+}
+END_TEST
+
+START_TEST(test_ema_follows_the_parameters_by_hand) {
+    /* SGD with lr 0.1 and g = 1: p = 1 - 0.1 t after step t. The average starts from p at
+     * step 1, then avg = d avg + (1 - d) p with d = min(0.5, (1 + t) / (10 + t)), in double. */
+    tg_optimizer_config c = tg_optimizer_defaults(TG_OPTIM_SGD);
+    ck_assert_int_eq(tg_optimizer_config_set(&c, "ema", "0.5"), TG_OK);
+    tg_optimizer *opt = tg_optimizer_new(&c, 1);
+    ck_assert_int_eq(tg_optimizer_state_count(opt), 1);
+    ck_assert_str_eq(tg_optimizer_state_name(opt, 0), "ema");
+    float p = 1.0f, g = 1.0f, avg = 0.0f;
+    for (int t = 1; t <= 12; t++) {
+        ck_assert_int_eq(tg_optimizer_step(opt, &p, &g, 1, 0.1f), TG_OK);
+        const double warm = (1.0 + t) / (10.0 + t), d = warm < 0.5 ? warm : 0.5;
+        avg = t == 1 ? p : (float)(d * avg + (1.0 - d) * p);
+        ck_assert_msg(tg_optimizer_state_data(opt, 0)[0] == avg, "step %d: %.9g, by hand %.9g", t,
+                      (double)tg_optimizer_state_data(opt, 0)[0], (double)avg);
+    }
+    /* it lags the parameters (which fall): above p, below the first step's */
+    ck_assert(avg > p && avg < 0.9f);
+    /* the parameters are the optimizer's alone: an average changes none of them */
+    tg_optimizer_config plain = tg_optimizer_defaults(TG_OPTIM_SGD);
+    tg_optimizer *ref = tg_optimizer_new(&plain, 1);
+    float q = 1.0f;
+    for (int t = 1; t <= 12; t++) tg_optimizer_step(ref, &q, &g, 1, 0.1f);
+    ck_assert_mem_eq(&p, &q, sizeof p);
+    tg_optimizer_reset(opt); /* forgotten: the next step starts from the parameters again */
+    p = 3.0f;
+    tg_optimizer_step(opt, &p, &g, 1, 0.1f);
+    ck_assert(tg_optimizer_state_data(opt, 0)[0] == p);
+    c.ema = 1.0;
+    int bad = -2;
+    ck_assert_int_eq(tg_optimizer_config_validate(&c, &bad), TG_ERR_INVALID);
+    ck_assert_str_eq(tg_optimizer_setting_name(bad), "ema");
+    tg_optimizer_free(opt);
+    tg_optimizer_free(ref);
 }
 END_TEST
 
@@ -837,7 +879,7 @@ END_TEST
 /* One table per schema: every setting is found by its name, set from text and read
  * back as a number through the same table, and its kinds are the ones it is set on. */
 START_TEST(test_setting_tables_round_trip_every_setting) {
-    ck_assert_int_eq(tg_optimizer_setting_count(), 9);
+    ck_assert_int_eq(tg_optimizer_setting_count(), 10);
     for (int i = 0; i < tg_optimizer_setting_count(); i++) {
         const char *name = tg_optimizer_setting_name(i);
         ck_assert_int_eq(tg_optimizer_setting_find(name), i);
@@ -853,7 +895,7 @@ START_TEST(test_setting_tables_round_trip_every_setting) {
         ck_assert_msg(used_by > 0, "%s is read by no optimizer", name);
     }
     ck_assert_int_eq(tg_optimizer_setting_find("betta1"), -1);
-    ck_assert_ptr_null(tg_optimizer_setting_name(9));
+    ck_assert_ptr_null(tg_optimizer_setting_name(10));
     tg_optimizer_config c = tg_optimizer_defaults(TG_OPTIM_SGD);
     ck_assert_int_eq(tg_optimizer_setting_put(&c, tg_optimizer_setting_find("nesterov"), 0.5),
                      TG_ERR_ATTR);
@@ -898,6 +940,7 @@ static Suite *optim_suite(void) {
     tcase_add_test(o, test_rmsprop_momentum_and_centered_match_hand_steps);
     tcase_add_test(o, test_optimizer_resume_is_bit_identical);
     tcase_add_test(o, test_optimizer_reset_forgets_state);
+    tcase_add_test(o, test_ema_follows_the_parameters_by_hand);
     tcase_add_test(o, test_optimizer_step_result_is_independent_of_thread_count);
     tcase_add_test(o, test_optimizer_step_rejects_bad_calls);
     tcase_add_test(o, test_optimizer_rejects_invalid_configs);

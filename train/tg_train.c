@@ -37,6 +37,7 @@ tg_train_opts tg_train_opts_default(void) {
     o.early_stop = -1;
     o.augment = -1;
     o.collapse_stop = 3;
+    o.ema = -1;
     return o;
 }
 
@@ -52,6 +53,8 @@ typedef struct trainer {
     tg_rng pairs_rng, aug_rng;
     tg_pairs val_pairs, train_pairs;
     float *xa, *xb, *y, *val_dist;
+    int ema;     /* the optimizer's state index of the weights' moving average, or -1 */
+    float *live; /* with an ema: the training weights while the average is validated */
     int *val_labels;
     tg_augment aug;
     tg_triplet_epoch trip; /* with a triplet line: P x K batches instead of pairs */
@@ -113,6 +116,20 @@ static tg_status save_checkpoints(trainer *t, const char *const *paths, int n_pa
 
 static tg_status save_checkpoint(trainer *t, const char *path) {
     return save_checkpoints(t, &path, 1);
+}
+
+/* With an ema: on, the parameters become the moving average (the training weights
+ * set aside in t->live); off, the training weights come back. */
+static void use_average(trainer *t, int on) {
+    int64_t n;
+    float *p = tg_graph_param_data(t->m->graph, &n);
+    const size_t bytes = (size_t)n * sizeof *p;
+    if (on) {
+        memcpy(t->live, p, bytes);
+        memcpy(p, tg_optimizer_state_data(t->opt, t->ema), bytes);
+    } else {
+        memcpy(p, t->live, bytes);
+    }
 }
 
 /* Read the run settings and progress back from a checkpoint. */
@@ -273,6 +290,9 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         /* The schedule the run started with (the model's or a --schedule override). */
         const tg_schedule_config *sc = tg_checkpoint_schedule_config(ck);
         if (sc) t->def->train.schedule = *sc;
+        /* and its optimizer (the model's, or with an --ema override) */
+        const tg_optimizer_config *oc = tg_checkpoint_optimizer_config(ck);
+        if (oc) t->def->train.optim = *oc;
         if (t->early_stop > 0 && t->run.since_best >= t->early_stop && t->epoch < t->run.epochs) {
             if (o->progress >= 0)
                 fprintf(t->log,
@@ -306,6 +326,7 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         t->best_val = INFINITY;
         t->run.threshold = NAN;
         if (o->schedule && (st = schedule_override(t->def, o->schedule))) goto done;
+        if (o->ema >= 0) t->def->train.optim.ema = o->ema;
         if (t->run.similar_frac <= 0 || t->run.similar_frac >= 1 || t->run.val_frac < 0 ||
             t->run.test_frac <= 0 || t->run.val_frac + t->run.test_frac >= 1) {
             st = tg_error(TG_ERR_INVALID,
@@ -360,6 +381,11 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
             goto done;
     }
     t->aug = t->run.augment ? tg_augment_default() : (tg_augment){0};
+    t->ema = tg_optimizer_state_find(t->opt, "ema");
+    if (t->ema >= 0 && !(t->live = malloc((size_t)n * sizeof *t->live))) {
+        st = tg_error(TG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     /* With no validation images (--val 0) the training images stand in. */
     int no_val = t->data.split.n_val == 0;
     if ((st = tg_run_pairs_error(tg_run_fixed_pairs(&t->data.ds,
@@ -406,6 +432,7 @@ static void teardown(trainer *t) {
     free(t->y);
     free(t->val_dist);
     free(t->val_labels);
+    free(t->live);
     free(t->run.data_spec);
     tg_dist_free(t->dist);
     tg_comm_free(t->own_comm);
@@ -676,6 +703,7 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         r->train_loss = t.run.partial_loss / n_batches;
         t.run.partial_loss = 0;
         t.run.step_in_epoch = 0;
+        if (t.ema >= 0) use_average(&t, 1); /* validated, and saved as best.tgc */
         if ((st = validate(&t, &v))) goto done;
         if (t.dist && (st = tg_dist_check_same(t.dist))) goto done; /* ranks still in step */
         validated = 1;
@@ -703,8 +731,13 @@ static tg_status train_run(const tg_train_opts *o, tg_train_result *r) {
         }
         /* The metrics row first: a resume keeps the rows up to last.tgc's epoch. */
         const char *paths[2] = {t.best_path, t.last_path};
-        if ((st = ROOT_WRITES(&t, append_metrics(&t, r, &v, lr, seconds))) ||
-            (st = ROOT_WRITES(&t, save_checkpoints(&t, best ? paths : paths + 1, best ? 2 : 1))))
+        if ((st = ROOT_WRITES(&t, append_metrics(&t, r, &v, lr, seconds)))) goto done;
+        if (t.ema >= 0) { /* best.tgc: the average; last.tgc: the training weights */
+            st = best ? ROOT_WRITES(&t, save_checkpoint(&t, t.best_path)) : TG_OK;
+            use_average(&t, 0);
+            if (st || (st = ROOT_WRITES(&t, save_checkpoint(&t, t.last_path)))) goto done;
+        } else if ((st = ROOT_WRITES(&t,
+                                     save_checkpoints(&t, best ? paths : paths + 1, best ? 2 : 1))))
             goto done;
         if (o->progress >= 0)
             fprintf(t.log, "%sepoch %lld/%d  train %.4f  val %.4f  acc %.3f  auc %.3f  %.1f %s/s\n",

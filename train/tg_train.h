@@ -41,6 +41,8 @@ typedef struct tg_train_opts {
     int diagnostics;      /* 1: per-epoch diagnostics in run_dir/diagnostics.csv */
     int early_stop;       /* >= 0 overrides the train line's early_stop (0: never); -1: keep */
     const char *schedule; /* "KIND key=value ..." overrides the train line's schedule; NULL: keep */
+    double ema;           /* >= 0 overrides the train line's ema (0: none); -1: keep. A new run
+                             only: a resumed run keeps the average it has */
     int collapse_stop;    /* stop (TG_ERR_NUMERIC) after this many collapsed epochs in a row;
                              0: only warn (default 3) */
     FILE *log;            /* where progress and warnings go (NULL: stderr) */
