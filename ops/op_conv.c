@@ -1,6 +1,5 @@
 /* conv2d: 2-D convolution (cross-correlation, as in PyTorch and Keras) by
- * im2col + a GEMM, one image at a time, with the bias and activation in the GEMM's epilogue
- * (tg_gemm_nn.h; the backward's GEMMs are OpenBLAS's, tg_sgemm);
+ * im2col + tg_sgemm (blocked OpenBLAS), one image at a time, with a fused bias and activation;
  * stride-1 3x3 convolutions with 8 or more channels in and out by Winograd's F(2x2, 3x3)
  * instead (tg_winograd.h: 2.25 times fewer flops), forward, for the input gradient
  * and for the weight gradient.
@@ -18,7 +17,6 @@
 
 #include "autograd/tg_blas.h"
 #include "ops/tg_builtin_ops.h"
-#include "ops/tg_gemm_nn.h"
 #include "ops/tg_im2col.h"
 #include "ops/tg_op_util.h"
 #include "ops/tg_winograd.h"
@@ -199,9 +197,11 @@ static void conv_forward_image(const tg_node *n, const conv_call *c, int i, floa
             ci = col;
             ldc = q;
         }
-        /* y_i[:, block] (F, q) = act(w (F, CKK) . col (CKK, q) + b), row stride P */
-        tg_gemm_nn_bias_act(c->f, q, c->rows, w, ci, (size_t)ldc, b, c->act,
-                            yi + (int64_t)oh0 * g->wo, (size_t)c->p);
+        /* y_i[:, block] (F, q) = w (F, CKK) . col (CKK, q), row stride P */
+        float *yb = yi + (int64_t)oh0 * g->wo;
+        tg_sgemm(CblasNoTrans, CblasNoTrans, c->f, q, c->rows, 1.0f, w, c->rows, ci, ldc, 0.0f, yb,
+                 c->p);
+        if (b || c->act != TG_ACT_NONE) tg_bias_act(yb, b, c->act, c->f, q, c->p);
     }
 }
 

@@ -17,7 +17,6 @@
 #include "autograd/tg_blas.h"
 #include "autograd/tg_cpu.h"
 #include "ops/tg_builtin_ops.h"
-#include "ops/tg_gemm_nn.h"
 #include "ops/tg_im2col.h"
 #include "ops/tg_op_util.h"
 
@@ -653,9 +652,10 @@ static void sep_forward_image(tg_node *n, const sep_call *c, int i, const sep_wo
     const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
     float *yi = n->value.data + (int64_t)i * c->f * c->p;
     sep_depthwise(n, c, i, w, 0);
-    /* y_i (F, P) = act(wp (F, CM) . t_i (CM, P) + b), on this thread */
-    tg_gemm_nn_bias_act(c->f, c->p, c->cm, n->params[SP_POINTWISE]->value.data, w->t, (size_t)c->p,
-                        b, act, yi, (size_t)c->p);
+    /* y_i (F, P) = wp (F, CM) . t_i (CM, P) */
+    tg_sgemm(CblasNoTrans, CblasNoTrans, c->f, c->p, c->cm, 1.0f,
+             n->params[SP_POINTWISE]->value.data, c->cm, w->t, c->p, 0.0f, yi, c->p);
+    if (b || act != TG_ACT_NONE) tg_bias_act(yi, b, act, c->f, c->p, c->p);
 }
 
 static tg_status sepconv_forward(tg_node *n) {

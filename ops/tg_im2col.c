@@ -144,6 +144,28 @@ TG_HOT void tg_act_grad_row(tg_act act, const float *y, const float *dy, float *
     }
 }
 
+/* y (F, q), row stride ld, = act(y + b) for one block while it is in cache, in one
+ * pass per row; b may be NULL. Serial (see the top of the file). */
+TG_HOT void tg_bias_act(float *y, const float *b, tg_act act, int f, int64_t q, int64_t ld) {
+    for (int i = 0; i < f; i++) {
+        float *yi = y + (int64_t)i * ld;
+        const float bi = b ? b[i] : 0.0f;
+        if (act == TG_ACT_RELU) {
+#pragma omp simd
+            for (int64_t j = 0; j < q; j++) {
+                float v = yi[j] + bi;
+                yi[j] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+            if (b) {
+#pragma omp simd
+                for (int64_t j = 0; j < q; j++) yi[j] += bi;
+            }
+            tg_act_row(act, yi, q);
+        }
+    }
+}
+
 /* dz (F, q) = dy * act'(y) and db (F) += its row sums, one pass, one writer per row;
  * y and dy have row stride ld, dz is packed (stride q). With no activation only the
  * sums are taken (dz is dy itself). */

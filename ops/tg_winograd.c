@@ -5,7 +5,6 @@
 
 #include "autograd/tg_blas.h"
 #include "autograd/tg_cpu.h"
-#include "ops/tg_gemm_nn.h"
 #include "ops/tg_im2col.h"
 
 /* Transformed input and GEMM output of a block of tiles take at most about
@@ -62,8 +61,7 @@ static int tile_rows_per_block(const tg_wino_geom *g) {
  * slabs a transform reads or writes at once do not map to the same cache sets. */
 #define SLAB_PAD 16
 
-/* Tiles of a block rounded up to 16 (whole vectors for the transforms): the row
- * length of V and M. */
+/* Tiles of a block rounded up to wino_gemm's 16: the row length of V and M. */
 static size_t padded_tiles(size_t t) {
     return (t + 15) / 16 * 16;
 }
@@ -181,6 +179,121 @@ TG_HOT static void output_transform(const float *restrict m, size_t ms, int wo, 
     }
 }
 
+/* M (F, T) = U (F, C) . V (C, T), rows ldv and ldm apart, T a multiple of 16:
+ * Winograd's GEMMs are thin (C = the channels, T = a block of tiles), and
+ * OpenBLAS spends more on packing its operands and zeroing M than on these.
+ * Four rows of M by 16 tiles stay in registers over all of C; U is read in
+ * place, V streams. Multiply-adds are fused (one rounding, twice the rate;
+ * TG_FMA). */
+TG_FMA TG_HOT static void wino_gemm(int f, int c, int T, const float *restrict U,
+                                    const float *restrict V, size_t ldv, float *restrict M,
+                                    size_t ldm) {
+    for (int t0 = 0; t0 < T; t0 += 16) {
+        int f0 = 0;
+        for (; f0 + 4 <= f; f0 += 4) {
+            const float *u0 = U + (size_t)f0 * c, *u1 = u0 + c, *u2 = u1 + c, *u3 = u2 + c;
+            v8 a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+            for (int k = 0; k < c; k++) {
+                const v8 x = AT8(V + (size_t)k * ldv + t0), y = AT8(V + (size_t)k * ldv + t0 + 8);
+                a0 += u0[k] * x;
+                b0 += u0[k] * y;
+                a1 += u1[k] * x;
+                b1 += u1[k] * y;
+                a2 += u2[k] * x;
+                b2 += u2[k] * y;
+                a3 += u3[k] * x;
+                b3 += u3[k] * y;
+            }
+            float *m = M + (size_t)f0 * ldm + t0;
+            AT8(m) = a0;
+            AT8(m + 8) = b0;
+            AT8(m + ldm) = a1;
+            AT8(m + ldm + 8) = b1;
+            AT8(m + 2 * ldm) = a2;
+            AT8(m + 2 * ldm + 8) = b2;
+            AT8(m + 3 * ldm) = a3;
+            AT8(m + 3 * ldm + 8) = b3;
+        }
+        for (; f0 < f; f0++) { /* the last F % 4 rows */
+            v8 a = {0}, b = {0};
+            for (int k = 0; k < c; k++) {
+                a += U[(size_t)f0 * c + k] * AT8(V + (size_t)k * ldv + t0);
+                b += U[(size_t)f0 * c + k] * AT8(V + (size_t)k * ldv + t0 + 8);
+            }
+            AT8(M + (size_t)f0 * ldm + t0) = a;
+            AT8(M + (size_t)f0 * ldm + t0 + 8) = b;
+        }
+    }
+}
+
+typedef void wino_gemm_fn(int f, int c, int T, const float *restrict U, const float *restrict V,
+                          size_t ldv, float *restrict M, size_t ldm);
+
+#if TG_HAVE_AVX512_KERNELS
+typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
+#define AT16(p) (*(v16 *)(p))
+
+/* wino_gemm with AVX-512's registers: eight rows of M by 32 tiles, sixteen
+ * accumulators, enough to keep two vector FMA units busy through their latency
+ * (the 4 x 16 block of eight 8-wide accumulators above keeps half of each
+ * 16-wide unit idle). Every M entry sums over C in the same order as wino_gemm,
+ * so the results are the same. The last F % 8 rows and the last 16 tiles of an odd
+ * count go to wino_gemm. */
+TG_FMA TG_AVX512 static void wino_gemm_wide(int f, int c, int T, const float *restrict U,
+                                            const float *restrict V, size_t ldv, float *restrict M,
+                                            size_t ldm) {
+    int t0 = 0;
+    for (; t0 + 32 <= T; t0 += 32) {
+        int f0 = 0;
+        for (; f0 + 8 <= f; f0 += 8) {
+            const float *u = U + (size_t)f0 * c;
+            v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+            v16 b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, b4 = {0}, b5 = {0}, b6 = {0}, b7 = {0};
+            for (int k = 0; k < c; k++) {
+                const v16 x = AT16(V + (size_t)k * ldv + t0),
+                          y = AT16(V + (size_t)k * ldv + t0 + 16);
+                const float *uk = u + k;
+                a0 += uk[0] * x;
+                b0 += uk[0] * y;
+                a1 += uk[c] * x;
+                b1 += uk[c] * y;
+                a2 += uk[2 * c] * x;
+                b2 += uk[2 * c] * y;
+                a3 += uk[3 * c] * x;
+                b3 += uk[3 * c] * y;
+                a4 += uk[4 * c] * x;
+                b4 += uk[4 * c] * y;
+                a5 += uk[5 * c] * x;
+                b5 += uk[5 * c] * y;
+                a6 += uk[6 * c] * x;
+                b6 += uk[6 * c] * y;
+                a7 += uk[7 * c] * x;
+                b7 += uk[7 * c] * y;
+            }
+            float *m = M + (size_t)f0 * ldm + t0;
+            const v16 a[8] = {a0, a1, a2, a3, a4, a5, a6, a7},
+                      b[8] = {b0, b1, b2, b3, b4, b5, b6, b7};
+            for (int r = 0; r < 8; r++) {
+                AT16(m + r * ldm) = a[r];
+                AT16(m + r * ldm + 16) = b[r];
+            }
+        }
+        if (f0 < f) /* the last F % 8 rows */
+            wino_gemm(f - f0, c, 32, U + (size_t)f0 * c, V + t0, ldv, M + (size_t)f0 * ldm + t0,
+                      ldm);
+    }
+    if (t0 < T) wino_gemm(f, c, T - t0, U, V + t0, ldv, M + t0, ldm);
+}
+#endif
+
+/* The GEMM for this CPU. */
+static wino_gemm_fn *wino_gemm_for_cpu(void) {
+#if TG_HAVE_AVX512_KERNELS
+    if (tg_cpu_get()->isa >= TG_ISA_AVX512) return wino_gemm_wide;
+#endif
+    return wino_gemm;
+}
+
 /* V (16, C, ld), slabs vs = C ld + SLAB_PAD apart: B^T d B of the tiles of tile
  * rows [tr0, tr1) of every input channel; the tiles past the block's last (up to
  * ld) are zeros. zeros: a zero row; srows: input_transform's four rows, whose
@@ -212,6 +325,7 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
     const int len = 2 * tw + 2;
     const size_t plane_out = (size_t)g->ho * g->wo;
     const size_t tmax = padded_tiles((size_t)rbt * tw);
+    wino_gemm_fn *const gemm = wino_gemm_for_cpu();
     float *V = scratch, *M = V + 16 * ((size_t)g->c * tmax + SLAB_PAD);
     float *zeros = M + 16 * ((size_t)g->f * tmax + SLAB_PAD), *srows = zeros + len;
     memset(zeros, 0, (size_t)len * sizeof(float));
@@ -224,8 +338,7 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
         transform_inputs(g, in, tr0, tr1, ld, zeros, srows, V);
         /* M[xi] (F, T) = U[xi] (F, C) . V[xi] (C, T) */
         for (int xi = 0; xi < 16; xi++)
-            tg_gemm_nn_bias_act(g->f, ld, g->c, U + (size_t)xi * g->f * g->c, V + xi * vs,
-                                (size_t)ld, NULL, TG_ACT_NONE, M + xi * ms, (size_t)ld);
+            gemm(g->f, g->c, ld, U + (size_t)xi * g->f * g->c, V + xi * vs, ld, M + xi * ms, ld);
         for (int fi = 0; fi < g->f; fi++) {
             const float b = bias ? bias[fi] : 0.0f;
             float *plane = out + (size_t)fi * plane_out;

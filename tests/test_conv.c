@@ -389,10 +389,9 @@ START_TEST(test_sepconv_backward_is_depthwise_then_pointwise) {
 }
 END_TEST
 
-/* The pointwise GEMM's register blocks (AVX-512: 8 filters by 32 positions; else 4 by 16)
- * with every kind of remainder: filters 8 + 8 + 4 and 8 + 1, positions 32 + 32 + 16 + 10,
- * 32 + 16 + 1 and 17 x 32 + 8; one image whose GEMM (40 x 576 x 32) is shared out by
- * columns, and four images shared out whole. */
+/* Shapes with every kind of remainder for a blocked pointwise GEMM (filters 8 + 8 + 4
+ * and 8 + 1; positions 32 + 32 + 16 + 10, 32 + 16 + 1 and 17 x 32 + 8), one image whose
+ * GEMM (40 x 576 x 32) is split across the threads, and four images shared out whole. */
 static const conv_case sep_cases[] = {
     {2, 12, 10, 9, 20, 3, 1, 1, -1, 1, 1, "relu", NULL},
     {1, 9, 7, 7, 9, 3, 1, 1, -1, 0, 2, "sigmoid", NULL},
