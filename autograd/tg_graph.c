@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- small helpers ---- */
 
@@ -135,6 +136,23 @@ void tg_graph_free(tg_graph *g) {
 
 void tg_graph_set_grad_reuse(tg_graph *g, int on) {
     if (g) g->grad_reuse = on != 0;
+}
+
+void tg_graph_set_timing(tg_graph *g, int on) {
+    if (!g) return;
+    if (on && !g->timing)
+        for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->timing = (tg_node_timing){0};
+    g->timing = on != 0;
+}
+
+tg_node_timing tg_node_timing_get(const tg_node *n) {
+    return n ? n->timing : (tg_node_timing){0};
+}
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* p[0, n) = 0, shared among the threads when large: a gradient buffer of the
@@ -731,7 +749,12 @@ tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
         if (!n->op) continue;
         n->scratch = g->scratch;
         n->scratch_size = g->scratch_size;
+        const double t0 = g->timing ? seconds_now() : 0.0;
         st = n->op->forward(n);
+        if (g->timing) {
+            n->timing.forward_s += seconds_now() - t0;
+            n->timing.forwards++;
+        }
         if (st) return tg_error_context(st, "forward of node '%s' (%s): ", n->name, n->op->name);
         if (n->dropped == TG_VALUE_SIGN_KEPT && !n->signs_packed) tg_values_keep_sign(n);
         n->signs_packed = 0;
@@ -749,7 +772,12 @@ static tg_status backward_node(tg_graph *g, tg_node *n) {
     /* A TG_USE_SIGN_BITS backward reads the bits as they are. */
     if (n->dropped == TG_VALUE_SIGN_KEPT && n->op->backward_use(n, -1) == TG_USE_SIGN)
         tg_values_restore_sign(n);
+    const double t0 = g->timing ? seconds_now() : 0.0;
     tg_status st = n->op->backward(n);
+    if (g->timing) {
+        n->timing.backward_s += seconds_now() - t0;
+        n->timing.backwards++;
+    }
     if (st) return tg_error_context(st, "backward of node '%s' (%s): ", n->name, n->op->name);
     return TG_OK;
 }
@@ -946,6 +974,9 @@ unsigned tg_node_kind(const tg_node *n) {
 }
 const tg_op *tg_node_op(const tg_node *n) {
     return n->op;
+}
+tg_layer *tg_node_layer(const tg_node *n) {
+    return n->layer;
 }
 tg_graph *tg_node_graph(const tg_node *n) {
     return n->graph;

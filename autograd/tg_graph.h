@@ -143,6 +143,17 @@ size_t tg_graph_value_bytes(const tg_graph *g);
  * allocating any: also on a shape-only graph (tg_model_summary uses it). */
 tg_status tg_graph_plan_bytes(tg_graph *g, tg_node *target, tg_value_plan plan, size_t *bytes);
 
+/* Per-node timing, for profiles (off by default): while on, every forward and
+ * backward of an op node adds its wall time to the node's totals. Switching it on
+ * zeroes them; switching it off keeps them for reading. */
+void tg_graph_set_timing(tg_graph *g, int on);
+typedef struct tg_node_timing {
+    double forward_s, backward_s; /* wall time, summed over the calls */
+    int64_t forwards, backwards;  /* calls */
+} tg_node_timing;
+/* n's totals (all zero for inputs, parameters and a graph never timed). */
+tg_node_timing tg_node_timing_get(const tg_node *n);
+
 /* The nodes in creation order (which is a topological order). */
 int tg_graph_node_count(const tg_graph *g);
 tg_node *tg_graph_node(const tg_graph *g, int i);
@@ -164,6 +175,9 @@ float *tg_graph_state_data(tg_graph *g, int64_t *count);
 const char *tg_node_name(const tg_node *n);
 unsigned tg_node_kind(const tg_node *n);
 const tg_op *tg_node_op(const tg_node *n);
+/* The layer an op node applies (NULL for inputs, parameters and constants): the
+ * two towers' nodes of one shared layer name the same layer. */
+tg_layer *tg_node_layer(const tg_node *n);
 /* The graph the node belongs to (its training flag and RNG, for ops). */
 tg_graph *tg_node_graph(const tg_node *n);
 /* Shape, value and gradient of a node (gradient NULL where none is kept). */

@@ -56,6 +56,7 @@ struct tg_graph {
         tg_value_plan plan;
     } planned;
     int values_dropped; /* the last forward ran under TG_VALUES_TARGET */
+    int timing;         /* tg_graph_set_timing */
 };
 
 /* ---- the value plan (autograd/tg_value_plan.c) ---- */

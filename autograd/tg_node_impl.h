@@ -20,17 +20,18 @@ struct tg_node {
     tg_tensor grad; /* allocated only where a gradient is wanted */
     void *saved;    /* op memory kept from forward to backward */
     size_t saved_size;
-    void *scratch;        /* graph-wide scratch, valid during one forward/backward call */
-    size_t scratch_size;  /* its bytes: at least the op's scratch_bytes at sizing time */
-    int wants_grad;       /* a gradient flows into this node */
-    int requires_grad;    /* inputs: the caller asked for d loss / d input */
-    tg_init init;         /* parameters: how they were initialised */
-    int dropped;          /* the value plan's verdict: 0 kept, else one of the DROP_* of
-                             tg_graph.c (the value lives in the graph's arena) */
-    uint8_t *sign_bits;   /* DROP_KEEP_SIGN: bit i is value[i] > 0, kept for backward */
-    size_t sign_size;     /* bytes allocated at sign_bits */
-    unsigned fresh_grads; /* bit k: input k's gradient is fresh (tg_node_grad_fresh) */
-    int signs_packed;     /* this forward's op packed sign_bits itself (tg_pack_signs) */
+    void *scratch;         /* graph-wide scratch, valid during one forward/backward call */
+    size_t scratch_size;   /* its bytes: at least the op's scratch_bytes at sizing time */
+    int wants_grad;        /* a gradient flows into this node */
+    int requires_grad;     /* inputs: the caller asked for d loss / d input */
+    tg_init init;          /* parameters: how they were initialised */
+    int dropped;           /* the value plan's verdict: 0 kept, else one of the DROP_* of
+                              tg_graph.c (the value lives in the graph's arena) */
+    uint8_t *sign_bits;    /* DROP_KEEP_SIGN: bit i is value[i] > 0, kept for backward */
+    size_t sign_size;      /* bytes allocated at sign_bits */
+    unsigned fresh_grads;  /* bit k: input k's gradient is fresh (tg_node_grad_fresh) */
+    int signs_packed;      /* this forward's op packed sign_bits itself (tg_pack_signs) */
+    tg_node_timing timing; /* while the graph's timing is on */
     tg_graph *graph;
 };
 

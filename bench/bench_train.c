@@ -4,8 +4,12 @@
  * of the GEMM limit: the training rate over the rate that the step's FLOPs (3 x the
  * forward, for two images per pair) would reach at OpenBLAS's sgemm speed on a
  * square 1024 GEMM with the same number of threads. Lines starting with '#' name CPU and BLAS.
+ * --layers adds one line per layer (both towers' nodes together, in graph order): its
+ * forward and backward wall time per training step and its inference time per image,
+ * timed in the same runs (tg_graph_set_timing), and the step's time outside the ops.
  *
- *   bench_train MODEL [--batch 16] [--threads 2] [--steps 10] [--warmup 2] [--images 64] */
+ *   bench_train MODEL [--batch 16] [--threads 2] [--steps 10] [--warmup 2] [--images 64]
+ *                     [--layers] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +25,56 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Per-layer totals of the timed runs, layers in graph order. */
+typedef struct layer_times {
+    int n;
+    const char **name, **op;
+    double *fwd, *bwd, *infer; /* seconds over all the timed runs */
+} layer_times;
+
+static int layer_times_init(layer_times *lt, const tg_graph *g) {
+    const size_t cap = (size_t)tg_graph_node_count(g) + 1;
+    lt->n = 0;
+    lt->name = calloc(cap, sizeof *lt->name);
+    lt->op = calloc(cap, sizeof *lt->op);
+    lt->fwd = calloc(cap, sizeof *lt->fwd);
+    lt->bwd = calloc(cap, sizeof *lt->bwd);
+    lt->infer = calloc(cap, sizeof *lt->infer);
+    return lt->name && lt->op && lt->fwd && lt->bwd && lt->infer ? 0 : -1;
+}
+
+static void layer_times_free(layer_times *lt) {
+    free(lt->name);
+    free(lt->op);
+    free(lt->fwd);
+    free(lt->bwd);
+    free(lt->infer);
+}
+
+/* Add the graph's node timings to lt: into fwd and bwd (training) or infer. */
+static void layer_times_add(layer_times *lt, const tg_graph *g, int inference) {
+    for (int i = 0; i < tg_graph_node_count(g); i++) {
+        const tg_node *nd = tg_graph_node(g, i);
+        const tg_layer *layer = tg_node_layer(nd);
+        if (!layer) continue;
+        const char *name = tg_layer_name(layer);
+        int k = 0;
+        while (k < lt->n && strcmp(lt->name[k], name)) k++;
+        if (k == lt->n) {
+            lt->name[k] = name;
+            lt->op[k] = tg_node_op(nd)->name;
+            lt->n++;
+        }
+        const tg_node_timing t = tg_node_timing_get(nd);
+        if (inference)
+            lt->infer[k] += t.forward_s;
+        else {
+            lt->fwd[k] += t.forward_s;
+            lt->bwd[k] += t.backward_s;
+        }
+    }
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -55,8 +109,12 @@ done:
 int main(int argc, char **argv) {
     tg_threads_bounded_wait(argv);
     const char *model_path = NULL;
-    int batch = 16, threads = 2, steps = 10, warmup = 2, images = 64;
+    int batch = 16, threads = 2, steps = 10, warmup = 2, images = 64, layers = 0;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--layers")) {
+            layers = 1;
+            continue;
+        }
         int *target = !strcmp(argv[i], "--batch")     ? &batch
                       : !strcmp(argv[i], "--threads") ? &threads
                       : !strcmp(argv[i], "--steps")   ? &steps
@@ -69,7 +127,7 @@ int main(int argc, char **argv) {
             model_path = argv[i];
         else {
             fprintf(stderr, "usage: bench_train MODEL [--batch N] [--threads N] [--steps N] "
-                            "[--warmup N] [--images N]\n");
+                            "[--warmup N] [--images N] [--layers]\n");
             return 2;
         }
     }
@@ -112,7 +170,8 @@ int main(int argc, char **argv) {
     tg_optimizer_config cfg = tg_optimizer_defaults(TG_OPTIM_ADAM);
     tg_optimizer *opt = tg_optimizer_new(&cfg, n);
     double *times = malloc((size_t)steps * sizeof(double));
-    if (!xa || !xb || !y || !emb || !opt || !times) {
+    layer_times lt = {0};
+    if (!xa || !xb || !y || !emb || !opt || !times || layer_times_init(&lt, m->graph)) {
         fprintf(stderr, "bench_train: out of memory\n");
         return 1;
     }
@@ -120,6 +179,7 @@ int main(int argc, char **argv) {
     tg_input_set(m->b, s4, xb);
     tg_input_set(m->y, tg_shape1(batch), y);
     for (int s = 0; s < warmup + steps; s++) {
+        if (layers && s == warmup) tg_graph_set_timing(m->graph, 1);
         double t0 = now();
         if (tg_train_step(m->graph, m->loss, opt, &(tg_step_opts){.lr = 1e-4}, NULL)) {
             fprintf(stderr, "bench_train: %s\n", tg_last_error());
@@ -127,16 +187,27 @@ int main(int argc, char **argv) {
         }
         if (s >= warmup) times[s - warmup] = now() - t0;
     }
+    double train_total = 0.0;
+    for (int s = 0; s < steps; s++) train_total += times[s];
+    if (layers) {
+        layer_times_add(&lt, m->graph, 0);
+        tg_graph_set_timing(m->graph, 0); /* on again below: from zero */
+    }
     qsort(times, (size_t)steps, sizeof *times, cmp_double);
     double train_step = times[steps / 2];
     /* Inference: single images through one tower, in eval mode. */
     tg_model_embed(m, xa, images, emb); /* warm the buffers for this batch size */
+    if (layers) tg_graph_set_timing(m->graph, 1);
     double t0 = now();
     if (tg_model_embed(m, xa, images, emb)) {
         fprintf(stderr, "bench_train: %s\n", tg_last_error());
         return 1;
     }
     double infer = now() - t0;
+    if (layers) {
+        layer_times_add(&lt, m->graph, 1);
+        tg_graph_set_timing(m->graph, 0);
+    }
     /* The GEMM limit, timed after the model so that its memory is not counted twice. */
     tg_model_stats stats;
     if (tg_model_stats_get(m, batch, &stats)) {
@@ -153,11 +224,22 @@ int main(int argc, char **argv) {
            "sgemm_gflops=%.1f gemm_limit_share=%.3f\n",
            model_path, batch, threads, train_rate, images / infer, (double)ru.ru_maxrss / 1024.0,
            (long long)n, pair_gflop, sgemm_gflops, train_rate * pair_gflop / sgemm_gflops);
+    double in_ops = 0.0;
+    for (int k = 0; k < lt.n; k++) {
+        printf("layer=%s op=%s train_forward_ms=%.3f train_backward_ms=%.3f "
+               "infer_ms_per_image=%.4f\n",
+               lt.name[k], lt.op[k], 1e3 * lt.fwd[k] / steps, 1e3 * lt.bwd[k] / steps,
+               1e3 * lt.infer[k] / images);
+        in_ops += lt.fwd[k] + lt.bwd[k];
+    }
+    if (layers) /* the optimizer, zeroing the gradients, the loss's seed */
+        printf("layer=(outside_the_ops) train_ms=%.3f\n", 1e3 * (train_total - in_ops) / steps);
     free(xa);
     free(xb);
     free(y);
     free(emb);
     free(times);
+    layer_times_free(&lt);
     tg_optimizer_free(opt);
     tg_model_free(m);
     tg_model_def_free(def);

@@ -6,11 +6,16 @@ throughput and memory side by side with their ratios and twingrad's share of the
 GEMM limit. Each side runs in its own process so that its peak memory is its own.
 
     /usr/bin/python3 bench/compare_torch.py [MODEL] [--batch 16] [--threads 2] [--repeat 3]
-                                            [--load] [--no-onnx]
+                                            [--load] [--no-onnx] [--layers]
 
 --load: robustness under load. Each repeat runs every side quiet, then again beside
 one `nice -n 19` busy loop per core, and the table shows the share of the quiet
 throughput each keeps (target for twingrad: >= 70%).
+
+--layers: afterwards, one more quiet run of twingrad and of ONNX Runtime with their
+per-layer timers on (bench_train --layers, ort_infer.js --layers), and a table of
+where the time goes: twingrad's forward and backward per training step and both
+engines' inference time per image, layer by layer.
 
 Run from the build directory (where bench/bench_train was built) or pass
 --bench-train PATH. OPENBLAS_* variables are passed through unchanged; speed figures
@@ -28,14 +33,18 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run(cmd):
-    """The key=value fields of the last 'impl=' line, and the '#' header lines."""
+def run(cmd, layers=None):
+    """The key=value fields of the last 'impl=' line, and the '#' header lines; the
+    'layer=' lines' fields are appended to `layers` when it is given."""
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.strip()}")
     out = proc.stdout
     line = [l for l in out.splitlines() if l.startswith("impl=")][-1]
     header = [l[2:] for l in out.splitlines() if l.startswith("# ")]
+    if layers is not None:
+        layers += [dict(kv.split("=", 1) for kv in l.split()) for l in out.splitlines()
+                   if l.startswith("layer=")]
     return dict(kv.split("=", 1) for kv in line.split()), header
 
 
@@ -79,6 +88,7 @@ def main():
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--load", action="store_true", help="also measure beside nice -n 19 busy loops")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime column")
+    p.add_argument("--layers", action="store_true", help="also time each layer (one more run)")
     p.add_argument("--bench-train", default=os.path.join("bench", "bench_train"))
     a = p.parse_args()
     common = ["--batch", str(a.batch), "--threads", str(a.threads), "--steps", str(a.steps),
@@ -117,6 +127,12 @@ def main():
                 finally:
                     if loops:
                         loops.__exit__(None, None, None)
+        tg_layers, ort_layers = [], []
+        if a.layers:
+            run(tg_cmd + ["--layers"], tg_layers)
+            if not ort_skip:
+                run(["node", os.path.join(HERE, "ort_infer.js"), onnx_path, "--shape",
+                     shape_of(None, a.model), "--layers"] + common_ort(a), ort_layers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -164,6 +180,37 @@ def main():
                 if q and l:
                     print(f"  {side:12s} {label:10s} {100 * l / q:5.0f}%")
     print(f"parameters: twingrad {results['quiet']['twingrad'][0]['params']}, pytorch {pt0['params']}")
+    if a.layers:
+        print_layers(tg_layers, ort_layers, a)
+
+
+def print_layers(tg_layers, ort_layers, a):
+    """twingrad's layers in graph order beside ONNX Runtime's of the same name."""
+    ort = {r["layer"]: float(r["ort_infer_ms_per_image"]) for r in ort_layers}
+    step = sum(float(r.get("train_forward_ms", r.get("train_ms", 0))) + float(r.get("train_backward_ms", 0))
+               for r in tg_layers)
+    print()
+    print(f"per layer (one more quiet run of each, batch {a.batch}, {a.threads} threads; "
+          f"training ms per step of {a.batch} pairs, inference ms per image):")
+    print(f"{'layer':20s}{'op':13s}{'train fwd':>10s}{'train bwd':>10s}{'share':>7s}"
+          f"{'infer tg':>10s}{'infer ort':>10s}{'tg/ort':>8s}")
+    tg_inf = ort_inf = 0.0
+    for r in tg_layers:
+        fwd = float(r.get("train_forward_ms", r.get("train_ms", 0)))
+        bwd = float(r.get("train_backward_ms", 0))
+        inf = float(r.get("infer_ms_per_image", 0))
+        o = ort.get(r["layer"])
+        tg_inf += inf
+        ort_inf += o or 0.0
+        speed = f"{o / inf:7.2f}x" if o and inf > 0 else f"{'-':>8s}"
+        print(f"{r['layer'][:19]:20s}{r.get('op', '-')[:12]:13s}{fwd:10.2f}{bwd:10.2f}"
+              f"{100 * (fwd + bwd) / step:6.1f}%{inf:10.3f}" + (f"{o:10.3f}" if o else f"{'-':>10s}") + speed)
+    rest = sum(v for k, v in ort.items() if k not in {r["layer"] for r in tg_layers})
+    if ort:
+        print(f"{'(ONNX Runtime nodes of no twingrad layer)':63s}{'':10s}{rest:10.3f}")
+        print(f"{'inference in the layers':63s}{tg_inf:10.3f}{ort_inf + rest:10.3f}"
+              f"{(ort_inf + rest) / tg_inf:7.2f}x")
+    print("tg/ort: ONNX Runtime's time over twingrad's (above 1: twingrad faster)")
 
 
 def shape_of(_pt_result, model):

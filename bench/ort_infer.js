@@ -4,6 +4,11 @@
 // of --batch, one warm-up pass, then one timed pass, like the other two sides.
 //
 //   node bench/ort_infer.js MODEL.onnx --shape C,H,W [--batch 16] [--threads 2] [--images 64]
+//                           [--layers]
+//
+// --layers then runs the pass once more in a session with ONNX Runtime's profiler on
+// and prints one line per layer of the PyTorch model (the first part of the node names
+// the exporter gives, "/conv1_2/..."): its kernels' time per image, in graph order.
 //
 // onnxruntime-node is looked up under tests/onnx/node_modules (install it there with
 // `cd tests/onnx && npm install --ignore-scripts --no-save onnxruntime-node`), then
@@ -33,6 +38,10 @@ async function main() {
             opts.model = key;
             continue;
         }
+        if (key === '--layers') {
+            opts.layers = true;
+            continue;
+        }
         const value = args[++i];
         if (value === undefined) throw new Error(`${key} needs a value`);
         if (key === '--shape')
@@ -51,16 +60,17 @@ async function main() {
             'impl=onnxruntime skipped=onnxruntime-node_not_found_under_tests/onnx/node_modules');
         return;
     }
-    const session = await ort.InferenceSession.create(opts.model, {
+    const sessionOptions = {
         executionProviders : [ 'cpu' ],
         graphOptimizationLevel : 'all',
         intraOpNumThreads : opts.threads,
         interOpNumThreads : 1,
-    });
+    };
+    const session = await ort.InferenceSession.create(opts.model, sessionOptions);
     const item = opts.shape[0] * opts.shape[1] * opts.shape[2];
     const images = new Float32Array(opts.images * item);
     for (let i = 0; i < images.length; i++) images[i] = Math.random();
-    const pass = async () => {
+    const pass = async (session) => {
         for (let start = 0; start < opts.images; start += opts.batch) {
             const k = Math.min(opts.batch, opts.images - start);
             const x = new ort.Tensor('float32', images.subarray(start * item, (start + k) * item),
@@ -68,9 +78,9 @@ async function main() {
             await session.run({[session.inputNames[0]] : x});
         }
     };
-    await pass(); // warm-up
+    await pass(session); // warm-up
     const t0 = process.hrtime.bigint();
-    await pass();
+    await pass(session);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const rss = process.resourceUsage().maxRSS / 1024;
     let version = '?';
@@ -83,6 +93,38 @@ async function main() {
     console.log(`impl=onnxruntime batch=${opts.batch} threads=${opts.threads} ` +
                 `infer_images_per_s=${(opts.images / seconds).toFixed(3)} peak_rss_mb=${
                     rss.toFixed(1)} ort=${version}`);
+    if (opts.layers) await printLayers(ort, opts, sessionOptions, pass);
+}
+
+// The per-layer kernel times of one pass after a warm-up one, from the profile.
+async function printLayers(ort, opts, sessionOptions, pass) {
+    const fs = require('fs'), os = require('os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ort_layers.'));
+    try {
+        const session = await ort.InferenceSession.create(
+            opts.model,
+            {...sessionOptions, enableProfiling : true, profileFilePrefix : path.join(dir, 'p')});
+        await pass(session);
+        const runsBefore = opts.images / opts.batch;
+        await pass(session);
+        session.endProfiling();
+        const file = fs.readdirSync(dir).find((f) => f.endsWith('.json'));
+        const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+        const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
+        const timed = runs.slice(Math.ceil(runsBefore));
+        const inTimed = (e) => timed.some((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur);
+        const totals = new Map();
+        for (const e of events) {
+            if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || !inTimed(e)) continue;
+            const m = /\/([^/]+)\//.exec(e.name);
+            const layer = m ? m[1] : e.name.replace(/_kernel_time$/, '');
+            totals.set(layer, (totals.get(layer) || 0) + e.dur); // microseconds
+        }
+        for (const [layer, us] of totals)
+            console.log(`layer=${layer} ort_infer_ms_per_image=${(us / 1e3 / opts.images).toFixed(4)}`);
+    } finally {
+        fs.rmSync(dir, {recursive : true, force : true});
+    }
 }
 
 main().catch((e) => {

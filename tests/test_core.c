@@ -398,6 +398,64 @@ START_TEST(test_two_input_layer_applies_and_reports_its_name_and_op) {
 }
 END_TEST
 
+/* Timing counts every op node's forwards and backwards while it is on, leaves
+ * inputs and parameters at zero, starts again from zero when switched back on,
+ * and stops counting when off; the towers' nodes name their shared layer. */
+START_TEST(test_timing_counts_each_op_node_while_on) {
+    tg_graph *g = tg_graph_new(3);
+    tg_node *a = tg_graph_input(g, "a", tg_shape2(4, 6));
+    tg_node *b = tg_graph_input(g, "b", tg_shape2(4, 6));
+    tg_node *y = tg_graph_input(g, "y", tg_shape1(4));
+    tg_layer *tower = tg_graph_layer(g, "dense", "tower", "units=3 act=relu");
+    tg_node *ea = tg_layer_apply1(tower, a), *eb = tg_layer_apply1(tower, b);
+    tg_node *d = tg_graph_op(g, "l2distance", "d", NULL, (tg_node *[]){ea, eb}, 2);
+    tg_node *loss = tg_graph_op(g, "contrastive", "loss", "margin=1", (tg_node *[]){d, y}, 2);
+    ck_assert_ptr_nonnull(loss);
+    ck_assert_ptr_eq(tg_node_layer(ea), tower);
+    ck_assert_ptr_eq(tg_node_layer(eb), tower);
+    ck_assert_ptr_null(tg_node_layer(a));
+    ck_assert_str_eq(tg_layer_name(tg_node_layer(d)), "d");
+    for (int i = 0; i < 24; i++) {
+        tg_node_data(a)[i] = 0.1f * (float)(i % 7) - 0.2f;
+        tg_node_data(b)[i] = 0.1f * (float)(i % 5);
+    }
+    for (int i = 0; i < 4; i++) tg_node_data(y)[i] = (float)(i % 2);
+    ck_assert_int_eq(tg_graph_forward(g, loss), TG_OK); /* not timed: timing is off */
+    ck_assert_int_eq(tg_node_timing_get(ea).forwards, 0);
+    tg_graph_set_timing(g, 1);
+    for (int step = 0; step < 3; step++) {
+        ck_assert_int_eq(tg_graph_forward(g, loss), TG_OK);
+        tg_graph_zero_grad(g);
+        ck_assert_int_eq(tg_graph_backward(g, loss), TG_OK);
+    }
+    ck_assert_int_eq(tg_graph_forward(g, d), TG_OK); /* the loss not run: not counted */
+    const tg_node *ops[] = {ea, eb, d, loss};
+    for (int i = 0; i < 4; i++) {
+        tg_node_timing t = tg_node_timing_get(ops[i]);
+        ck_assert_int_eq(t.forwards, ops[i] == loss ? 3 : 4);
+        ck_assert_int_eq(t.backwards, 3);
+        ck_assert(t.forward_s >= 0.0 && t.backward_s >= 0.0);
+    }
+    for (int i = 0; i < tg_graph_node_count(g); i++) {
+        tg_node *n = tg_graph_node(g, i);
+        if (!tg_node_op(n)) {
+            ck_assert_int_eq(tg_node_timing_get(n).forwards, 0);
+            ck_assert_int_eq(tg_node_timing_get(n).backwards, 0);
+        }
+    }
+    tg_graph_set_timing(g, 0); /* off: kept for reading, no longer counted */
+    ck_assert_int_eq(tg_graph_forward(g, loss), TG_OK);
+    ck_assert_int_eq(tg_node_timing_get(loss).forwards, 3);
+    tg_graph_set_timing(g, 1); /* on again: from zero */
+    ck_assert_int_eq(tg_node_timing_get(loss).forwards, 0);
+    ck_assert(tg_node_timing_get(loss).forward_s == 0.0);
+    ck_assert_int_eq(tg_graph_forward(g, loss), TG_OK);
+    ck_assert_int_eq(tg_node_timing_get(loss).forwards, 1);
+    ck_assert_int_eq(tg_node_timing_get(loss).backwards, 0);
+    tg_graph_free(g);
+}
+END_TEST
+
 START_TEST(test_rng_split_gives_an_independent_reproducible_stream) {
     tg_rng p1, p2, c1, c2;
     tg_rng_seed(&p1, 11);
@@ -544,6 +602,7 @@ int main(void) {
     tcase_add_test(tc, test_constant_is_fixed_and_gets_no_gradient);
     tcase_add_test(tc, test_two_input_layer_applies_and_reports_its_name_and_op);
     tcase_add_test(tc, test_rng_split_gives_an_independent_reproducible_stream);
+    tcase_add_test(tc, test_timing_counts_each_op_node_while_on);
     tcase_add_test(tc, test_train_step_equals_forward_backward_update_by_hand);
     tcase_add_test(tc, test_train_step_runs_the_gradient_hook_before_clipping_and_update);
     tcase_add_test(tc, test_train_step_clips_to_the_given_norm);
