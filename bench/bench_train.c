@@ -232,8 +232,10 @@ int main(int argc, char **argv) {
                1e3 * lt.infer[k] / images);
         in_ops += lt.fwd[k] + lt.bwd[k];
     }
-    if (layers) /* the optimizer, zeroing the gradients, the loss's seed */
-        printf("layer=(outside_the_ops) train_ms=%.3f\n", 1e3 * (train_total - in_ops) / steps);
+    if (layers) /* the optimizer, zeroing the gradients, the loss's seed: as one more row */
+        printf("layer=(outside_the_ops) op=- train_forward_ms=%.3f train_backward_ms=0 "
+               "infer_ms_per_image=0\n",
+               1e3 * (train_total - in_ops) / steps);
     free(xa);
     free(xb);
     free(y);

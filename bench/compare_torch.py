@@ -187,8 +187,7 @@ def main():
 def print_layers(tg_layers, ort_layers, a):
     """twingrad's layers in graph order beside ONNX Runtime's of the same name."""
     ort = {r["layer"]: float(r["ort_infer_ms_per_image"]) for r in ort_layers}
-    step = sum(float(r.get("train_forward_ms", r.get("train_ms", 0))) + float(r.get("train_backward_ms", 0))
-               for r in tg_layers)
+    step = sum(float(r["train_forward_ms"]) + float(r["train_backward_ms"]) for r in tg_layers)
     print()
     print(f"per layer (one more quiet run of each, batch {a.batch}, {a.threads} threads; "
           f"training ms per step of {a.batch} pairs, inference ms per image):")
@@ -196,14 +195,13 @@ def print_layers(tg_layers, ort_layers, a):
           f"{'infer tg':>10s}{'infer ort':>10s}{'tg/ort':>8s}")
     tg_inf = ort_inf = 0.0
     for r in tg_layers:
-        fwd = float(r.get("train_forward_ms", r.get("train_ms", 0)))
-        bwd = float(r.get("train_backward_ms", 0))
-        inf = float(r.get("infer_ms_per_image", 0))
+        fwd, bwd = float(r["train_forward_ms"]), float(r["train_backward_ms"])
+        inf = float(r["infer_ms_per_image"])
         o = ort.get(r["layer"])
         tg_inf += inf
         ort_inf += o or 0.0
         speed = f"{o / inf:7.2f}x" if o and inf > 0 else f"{'-':>8s}"
-        print(f"{r['layer'][:19]:20s}{r.get('op', '-')[:12]:13s}{fwd:10.2f}{bwd:10.2f}"
+        print(f"{r['layer'][:19]:20s}{r['op'][:12]:13s}{fwd:10.2f}{bwd:10.2f}"
               f"{100 * (fwd + bwd) / step:6.1f}%{inf:10.3f}" + (f"{o:10.3f}" if o else f"{'-':>10s}") + speed)
     rest = sum(v for k, v in ort.items() if k not in {r["layer"] for r in tg_layers})
     if ort:
