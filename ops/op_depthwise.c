@@ -17,6 +17,7 @@
 #include "autograd/tg_blas.h"
 #include "autograd/tg_cpu.h"
 #include "ops/tg_builtin_ops.h"
+#include "ops/tg_depthwise.h"
 #include "ops/tg_im2col.h"
 #include "ops/tg_op_util.h"
 
@@ -95,23 +96,15 @@ static size_t padded_plane_floats(const tg_conv_geom *g) {
     return ((size_t)g->ho + 2) * ((size_t)g->wo + 2);
 }
 
-static size_t dw_planes_floats(const tg_conv_geom *g) {
+size_t tg_dw_work_floats(const tg_conv_geom *g) {
     if (!dw_padded(g)) return 0;
     const size_t wp = (size_t)g->wo + 2;
     return ((size_t)g->ho + 2) * wp + (size_t)g->ho * wp + ((size_t)g->h + 2) * ((size_t)g->w + 2);
 }
 
-/* The workers' areas in a scratch: worker t's starts at base + t * stride and
- * begins with its padded planes. */
-typedef struct dw_work {
-    float *base;
-    size_t stride;
-    int workers;
-} dw_work;
-
 /* Worker t's planes, zeroed. */
-static dw_planes dw_planes_zeroed(const tg_conv_geom *g, const dw_work *work, int t) {
-    const size_t wp = (size_t)g->wo + 2, n = dw_planes_floats(g);
+static dw_planes dw_planes_zeroed(const tg_conv_geom *g, const tg_dw_work *work, int t) {
+    const size_t wp = (size_t)g->wo + 2, n = tg_dw_work_floats(g);
     dw_planes d;
     d.xp = work->base + (size_t)t * work->stride;
     d.dzw = d.xp + ((size_t)g->ho + 2) * wp;
@@ -187,8 +180,8 @@ TG_FMA TG_HOT static void dw_weight3(const float *restrict xp, const float *rest
  * plane followed by its bias and activation while it is in cache, by work's workers
  * (with their padded planes for the K = 3 kernels).
  * x: (N, C, H, W)  w: (C*M, K*K)  b: (C*M) or NULL  y: (N, C*M, Ho, Wo) */
-static void dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const float *x,
-                       const float *w, const float *b, float *y, const dw_work *work, float *keep) {
+void tg_dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const float *x,
+                   const float *w, const float *b, float *y, const tg_dw_work *work, float *keep) {
     const int k = g->k, p = g->ho * g->wo, cm = g->c * m, padded = dw_padded(g);
     const int64_t planes = (int64_t)batch * g->c, hw = (int64_t)g->h * g->w;
 #pragma omp parallel num_threads(work->workers) if (planes * m * p * k * k > TG_PAR_MIN)
@@ -335,10 +328,10 @@ static void dw_backward_padded(const tg_conv_geom *g, const dw_planes *d, const 
  * dx (N, C, H, W) += ..., dw (C*M, K*K) += ..., db (C*M) += ...; each may be NULL.
  * One parallel region over input channels: the thread of channel c owns its dx
  * planes and the M filters reading it, and sums over images in order. work: as
- * for dw_forward. */
-static void dw_backward(const tg_conv_geom *g, int batch, int m, const float *x, const float *w,
-                        const float *dz, float *dx, float *dw, float *db, const dw_work *work,
-                        float *kept) {
+ * for tg_dw_forward. */
+void tg_dw_backward(const tg_conv_geom *g, int batch, int m, const float *x, const float *w,
+                    const float *dz, float *dx, float *dw, float *db, const tg_dw_work *work,
+                    float *kept) {
     const int k = g->k, p = g->ho * g->wo, cm = g->c * m, padded = dw_padded(g);
     const int64_t hw = (int64_t)g->h * g->w;
 #pragma omp parallel num_threads(work->workers) if ((int64_t)batch * cm * p * k * k > TG_PAR_MIN)
@@ -351,7 +344,7 @@ static void dw_backward(const tg_conv_geom *g, int batch, int m, const float *x,
                 const float *xc = x + ((int64_t)i * g->c + c) * hw;
                 float *dxc = dx ? dx + ((int64_t)i * g->c + c) * hw : NULL;
                 if (padded && kept)
-                    d.xp = kept + c * padded_plane_floats(g); /* copied by dw_forward */
+                    d.xp = kept + c * padded_plane_floats(g); /* copied by tg_dw_forward */
                 else if (padded && dw)
                     copy_plane(d.xp, g->wo + 2, g->pt, g->pl, xc, g->h, g->w);
                 for (int o = c * m; o < (c + 1) * m; o++) {
@@ -446,13 +439,13 @@ static size_t depthwise_dz_floats(const tg_node *n) {
 static size_t depthwise_scratch(const tg_node *n) {
     tg_conv_geom g;
     if (window_geom(n, &n->inputs[0]->value.shape, &g)) return 0;
-    return (depthwise_dz_floats(n) + (size_t)tg_max_workers() * dw_planes_floats(&g)) *
+    return (depthwise_dz_floats(n) + (size_t)tg_max_workers() * tg_dw_work_floats(&g)) *
            sizeof(float);
 }
 
-static dw_work depthwise_work(tg_node *n, const tg_conv_geom *g) {
-    const size_t before = depthwise_dz_floats(n), per = dw_planes_floats(g);
-    dw_work w = {(float *)n->scratch + before, per, fit_workers(n, before, per)};
+static tg_dw_work depthwise_work(tg_node *n, const tg_conv_geom *g) {
+    const size_t before = depthwise_dz_floats(n), per = tg_dw_work_floats(g);
+    tg_dw_work w = {(float *)n->scratch + before, per, fit_workers(n, before, per)};
     return w;
 }
 
@@ -461,11 +454,11 @@ static tg_status depthwise_forward(tg_node *n) {
     tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
     if (st) return st;
     const float *b = n->params[DP_BIAS] ? n->params[DP_BIAS]->value.data : NULL;
-    const dw_work work = depthwise_work(n, &g);
+    const tg_dw_work work = depthwise_work(n, &g);
     if (work.workers < 1) return scratch_too_small(n);
-    dw_forward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT),
-               (tg_act)TG_ATTR_I(n, D_ACT), tg_in(n, 0), n->params[DP_WEIGHT]->value.data, b,
-               n->value.data, &work, NULL);
+    tg_dw_forward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT),
+                  (tg_act)TG_ATTR_I(n, D_ACT), tg_in(n, 0), n->params[DP_WEIGHT]->value.data, b,
+                  n->value.data, &work, NULL);
     return TG_OK;
 }
 
@@ -473,7 +466,7 @@ static tg_status depthwise_backward(tg_node *n) {
     tg_conv_geom g;
     tg_status st = window_geom(n, &n->inputs[0]->value.shape, &g);
     if (st) return st;
-    const dw_work work = depthwise_work(n, &g);
+    const tg_dw_work work = depthwise_work(n, &g);
     if (work.workers < 1) return scratch_too_small(n);
     const tg_act act = (tg_act)TG_ATTR_I(n, D_ACT);
     const float *dz = n->grad.data;
@@ -481,9 +474,9 @@ static tg_status depthwise_backward(tg_node *n) {
         tg_act_backward(n, act, n->grad.data, n->scratch, tg_numel(&n->value), 0);
         dz = n->scratch;
     }
-    dw_backward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT), tg_in(n, 0),
-                n->params[DP_WEIGHT]->value.data, dz, tg_din(n, 0), tg_dparam(n, DP_WEIGHT),
-                n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL, &work, NULL);
+    tg_dw_backward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT), tg_in(n, 0),
+                   n->params[DP_WEIGHT]->value.data, dz, tg_din(n, 0), tg_dparam(n, DP_WEIGHT),
+                   n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL, &work, NULL);
     return TG_OK;
 }
 
@@ -571,8 +564,8 @@ static tg_status sepconv_infer(const tg_node *n, const tg_shape *in, tg_shape *o
 typedef struct sep_call {
     tg_conv_geom g;
     int batch, m, f, cm, p, kk;
-    size_t planes; /* floats of a worker's padded planes, ahead of its t_i */
-    dw_work work;  /* every worker's area */
+    size_t planes;   /* floats of a worker's padded planes, ahead of its t_i */
+    tg_dw_work work; /* every worker's area */
 } sep_call;
 
 /* Backward keeps the padded planes of an image's C channels from remaking t_i to
@@ -584,7 +577,7 @@ static size_t kept_floats(const tg_conv_geom *g) {
 static size_t sep_worker_floats(const tg_node *n, const tg_conv_geom *g) {
     const size_t f = (size_t)TG_ATTR_I(n, S_FILTERS), p = (size_t)g->ho * g->wo;
     const size_t cm = (size_t)g->c * (size_t)TG_ATTR_I(n, D_MULT), kk = (size_t)g->k * g->k;
-    return dw_planes_floats(g) + 2 * cm * p + f * p + f * cm + f + cm * kk + kept_floats(g);
+    return tg_dw_work_floats(g) + 2 * cm * p + f * p + f * cm + f + cm * kk + kept_floats(g);
 }
 
 static size_t sepconv_scratch(const tg_node *n) {
@@ -602,9 +595,9 @@ static tg_status sep_call_init(tg_node *n, sep_call *c) {
     c->cm = c->g.c * c->m;
     c->p = c->g.ho * c->g.wo;
     c->kk = c->g.k * c->g.k;
-    c->planes = dw_planes_floats(&c->g);
+    c->planes = tg_dw_work_floats(&c->g);
     const size_t per = sep_worker_floats(n, &c->g);
-    c->work = (dw_work){n->scratch, per, fit_workers(n, 0, per)};
+    c->work = (tg_dw_work){n->scratch, per, fit_workers(n, 0, per)};
     return c->work.workers < 1 ? scratch_too_small(n) : TG_OK;
 }
 
@@ -622,7 +615,7 @@ static int sep_image_workers(const sep_call *c) {
 typedef struct sep_worker {
     float *t, *dt, *dz, *dwp, *db, *dwd; /* t_i, dt_i, dz, then the partial sums */
     float *kept;                         /* backward's padded planes (kept_floats), or NULL */
-    dw_work dw;
+    tg_dw_work dw;
 } sep_worker;
 
 static sep_worker sep_worker_at(const sep_call *c, int t, int alone) {
@@ -635,7 +628,7 @@ static sep_worker sep_worker_at(const sep_call *c, int t, int alone) {
     w.db = w.dwp + (size_t)c->f * c->cm;
     w.dwd = w.db + c->f;
     w.kept = dw_padded(&c->g) ? w.dwd + (size_t)c->cm * c->kk : NULL;
-    w.dw = alone ? (dw_work){area, c->work.stride, 1} : c->work;
+    w.dw = alone ? (tg_dw_work){area, c->work.stride, 1} : c->work;
     return w;
 }
 
@@ -643,8 +636,8 @@ static sep_worker sep_worker_at(const sep_call *c, int t, int alone) {
  * in w->kept for the backward. */
 static void sep_depthwise(tg_node *n, const sep_call *c, int i, const sep_worker *w, int keep) {
     const float *xi = tg_in(n, 0) + (int64_t)i * c->g.c * c->g.h * c->g.w;
-    dw_forward(&c->g, 1, c->m, TG_ACT_NONE, xi, n->params[SP_DEPTHWISE]->value.data, NULL, w->t,
-               &w->dw, keep ? w->kept : NULL);
+    tg_dw_forward(&c->g, 1, c->m, TG_ACT_NONE, xi, n->params[SP_DEPTHWISE]->value.data, NULL, w->t,
+                  &w->dw, keep ? w->kept : NULL);
 }
 
 static void sep_forward_image(tg_node *n, const sep_call *c, int i, const sep_worker *w) {
@@ -710,8 +703,8 @@ static void sep_backward_image(tg_node *n, const sep_call *c, int i, const sep_w
     /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P), then the depthwise backward */
     tg_sgemm(CblasTrans, CblasNoTrans, c->cm, c->p, c->f, 1.0f, wp, c->cm, dz, c->p, 0.0f, w->dt,
              c->p);
-    dw_backward(&c->g, 1, c->m, tg_in(n, 0) + i * in_img, n->params[SP_DEPTHWISE]->value.data,
-                w->dt, dx ? dx + i * in_img : NULL, dwd, NULL, &w->dw, w->kept);
+    tg_dw_backward(&c->g, 1, c->m, tg_in(n, 0) + i * in_img, n->params[SP_DEPTHWISE]->value.data,
+                   w->dt, dx ? dx + i * in_img : NULL, dwd, NULL, &w->dw, w->kept);
 }
 
 static tg_status sepconv_backward(tg_node *n) {

@@ -154,6 +154,12 @@ static const conv_case cases[] = {
     {1, 2, 4, 2, 3, 3, 1, 0, 2, 1, 2, "none", NULL},
     {2, 3, 12, 37, 4, 3, 1, 1, -1, 1, 2, "tanh", NULL},
     {1, 2, 6, 5, 3, 3, 1, 0, 3, 1, 1, "none", NULL},
+    /* one input channel: conv2d by the depthwise kernels (auto: the padded K = 3,
+     * stride-1 ones, over a width with a vector tail; explicit: the general ones),
+     * and by im2col when asked */
+    {2, 1, 9, 13, 5, 3, 1, 1, -1, 1, 1, "relu", NULL},
+    {2, 1, 9, 8, 3, 3, 2, 0, -1, 1, 1, "tanh", "depthwise"},
+    {2, 1, 8, 7, 4, 3, 1, 1, -1, 0, 1, "none", "im2col"},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -173,6 +179,8 @@ static const conv_case big_cases[] = {
     {2, 8, 12, 12, 12, 3, 1, 1, -1, 1, 1, "relu", "winograd"},
     {2, 32, 121, 121, 8, 3, 2, 1, -1, 1, 1, "tanh", NULL},
     {1, 512, 40, 60, 16, 1, 1, 0, -1, 0, 1, "none", NULL},
+    /* a one-channel batch split into whole images per thread (the seed's first conv) */
+    {4, 1, 40, 60, 8, 3, 1, 1, -1, 1, 1, "relu", NULL},
 };
 #define N_BIG ((int)(sizeof big_cases / sizeof big_cases[0]))
 
@@ -421,6 +429,7 @@ static const conv_case sep_cases[] = {
 START_TEST(test_sepconv_is_depthwise_then_pointwise) {
     for (int i = 0; i < N_CASES + N_SEP; i++) {
         conv_case cc = i < N_CASES ? cases[i] : sep_cases[i - N_CASES];
+        cc.algo = NULL; /* conv2d's attribute */
         char attrs[256];
         case_attrs(&cc, 1, attrs, sizeof attrs);
         one_op o = make_op("sepconv2d", attrs, tg_shape4(cc.n, cc.c, cc.h, cc.w), 30 + i);
