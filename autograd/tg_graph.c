@@ -750,7 +750,13 @@ tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
         n->scratch = g->scratch;
         n->scratch_size = g->scratch_size;
         const double t0 = g->timing ? seconds_now() : 0.0;
-        st = n->op->forward(n);
+        tg_node *next = n->fused_next; /* the plan's (tg_values_place): next in the order */
+        if (next) {
+            next->scratch = g->scratch;
+            next->scratch_size = g->scratch_size;
+            i++; /* next's forward is done by n's (timed as n's) */
+        }
+        st = next ? n->op->forward_fused(n, next) : n->op->forward(n);
         if (g->timing) {
             n->timing.forward_s += seconds_now() - t0;
             n->timing.forwards++;

@@ -145,6 +145,15 @@ typedef struct tg_op {
      * every element itself (zeroes its slice before adding into it, or overwrites
      * it), and the graph skips zeroing that buffer in a separate pass. */
     int sets_fresh_input_grads;
+    /* Optional, both or neither: a forward that also does the next node's. In a
+     * forward that keeps no values for a backward (TG_VALUES_TARGET), where `next`
+     * comes right after node in the forward order and is the only reader of node's
+     * output (which is not the target), the graph asks fuses(node, next); when it
+     * says 1, forward_fused(node, next) computes next's value (node's value may be
+     * left unwritten) and next's own forward is skipped. The result must be what
+     * the two forwards give. docs/architecture.md, "Fused forwards". */
+    int (*fuses)(const tg_node *node, const tg_node *next);
+    tg_status (*forward_fused)(tg_node *node, tg_node *next);
 } tg_op;
 
 /* Whether the gradient of node's data input `input` is fresh in this backward: not

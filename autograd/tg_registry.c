@@ -54,6 +54,10 @@ static tg_status check_op(const tg_op *op) {
                             "tg_op_register: op name '%s' may hold only a-z, 0-9 and '_'", who);
     if (!op->infer || !op->forward)
         return tg_error(TG_ERR_INVALID, "tg_op_register: op '%s' needs infer and forward", who);
+    if (!op->fuses != !op->forward_fused)
+        return tg_error(TG_ERR_INVALID,
+                        "tg_op_register: op '%s' needs both fuses and forward_fused, or neither",
+                        who);
     if (op->n_inputs < 1 || op->n_inputs > TG_MAX_INPUTS)
         return tg_error(TG_ERR_INVALID, "tg_op_register: op '%s' must take 1..%d inputs", who,
                         TG_MAX_INPUTS);

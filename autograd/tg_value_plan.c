@@ -63,7 +63,7 @@ const uint8_t *tg_node_sign_bits(const tg_node *n) {
  * in the order (-1: not computed), the plan's verdict, and for a dropped value its
  * offset and size (floats) in an arena of `arena` floats. */
 typedef struct placement {
-    int *pos, *verdict;
+    int *pos, *verdict, *fused; /* fused: 1 for a node whose forward its predecessor's does */
     size_t *offset, *size;
     size_t arena;
 } placement;
@@ -71,12 +71,27 @@ typedef struct placement {
 static void placement_free(placement *pl) {
     free(pl->pos);
     free(pl->verdict);
+    free(pl->fused);
     free(pl->offset);
     free(pl->size);
 }
 
+/* Whether the forward of the node at position p does that of the node after it
+ * (tg_op.fuses): under TG_VALUES_TARGET, a dropped value whose only reader, and
+ * last consumer (last), is that node. */
+static int fuses_next(const tg_graph *g, tg_value_plan plan, int p, int verdict, const int *last) {
+    const tg_order *o = &g->order;
+    const tg_node *n = g->nodes[o->ids[p]];
+    if (plan != TG_VALUES_TARGET || verdict != TG_VALUE_DROPPED || !n->op || !n->op->fuses ||
+        p + 1 >= o->n || last[n->id] != p + 1)
+        return 0;
+    const tg_node *next = g->nodes[o->ids[p + 1]];
+    return next->op && next->n_inputs == 1 && next->inputs[0] == n && n->op->fuses(n, next);
+}
+
 /* Each dropped value lives from the forward of its node to that of its last
- * consumer, first fit among the values alive then. */
+ * consumer, first fit among the values alive then; a value a fused forward
+ * writes (fuses_next) from its predecessor's forward, since it is made there. */
 static tg_status place_values(const tg_graph *g, const tg_node *target, tg_value_plan plan,
                               placement *pl) {
     const tg_order *o = &g->order;
@@ -84,9 +99,11 @@ static tg_status place_values(const tg_graph *g, const tg_node *target, tg_value
     int *last = malloc((size_t)nn * sizeof *last), *read = calloc((size_t)nn, sizeof *read);
     int *live = malloc((size_t)nn * sizeof *live);
     *pl = (placement){malloc((size_t)nn * sizeof *pl->pos), calloc((size_t)nn, sizeof(int)),
-                      malloc((size_t)nn * sizeof(size_t)), malloc((size_t)nn * sizeof(size_t)), 0};
+                      calloc((size_t)nn, sizeof(int)),      malloc((size_t)nn * sizeof(size_t)),
+                      malloc((size_t)nn * sizeof(size_t)),  0};
     tg_status st = TG_OK;
-    if (!last || !read || !live || !pl->pos || !pl->verdict || !pl->offset || !pl->size) {
+    if (!last || !read || !live || !pl->pos || !pl->verdict || !pl->fused || !pl->offset ||
+        !pl->size) {
         st = tg_error(TG_ERR_NOMEM, "out of memory planning %d values", nn);
         goto done;
     }
@@ -104,10 +121,12 @@ static tg_status place_values(const tg_graph *g, const tg_node *target, tg_value
     for (int p = 0; p < o->n; p++) {
         const tg_node *n = g->nodes[o->ids[p]];
         int v = pl->verdict[n->id] = verdict(plan, n, target, read[n->id]);
+        if (fuses_next(g, plan, p, v, last)) pl->fused[o->ids[p + 1]] = 1;
         if (v == TG_VALUE_KEPT) continue;
+        const int born = pl->fused[n->id] ? p - 1 : p;
         int kept = 0;
         for (int j = 0; j < n_live; j++)
-            if (last[live[j]] >= p) live[kept++] = live[j];
+            if (last[live[j]] >= born) live[kept++] = live[j];
         n_live = kept;
         size_t need = ((size_t)tg_shape_numel(&n->value.shape) + 15) & ~(size_t)15, at = 0;
         int j = 0;
@@ -170,7 +189,11 @@ tg_status tg_values_place(tg_graph *g, const tg_node *target) {
     }
     for (int i = 0; i < g->n_nodes && !st; i++) {
         tg_node *n = g->nodes[i];
-        if (pl.pos[i] < 0) { /* not computed by this forward: as it was, without a dropped value */
+        const int p = pl.pos[i];
+        n->fused_next = p >= 0 && p + 1 < g->order.n && pl.fused[g->order.ids[p + 1]]
+                            ? g->nodes[g->order.ids[p + 1]]
+                            : NULL;
+        if (p < 0) { /* not computed by this forward: as it was, without a dropped value */
             if (n->dropped != TG_VALUE_KEPT) {
                 n->dropped = TG_VALUE_DROPPED;
                 if (n->value.owns_data) free(n->value.data); /* a shape change gave it one */

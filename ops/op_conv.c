@@ -22,6 +22,7 @@
 #include "ops/tg_depthwise.h"
 #include "ops/tg_im2col.h"
 #include "ops/tg_op_util.h"
+#include "ops/tg_pool.h"
 #include "ops/tg_winograd.h"
 
 enum { A_FILTERS, A_KERNEL, A_STRIDE, A_PAD, A_PADDING, A_BIAS, A_ACT, A_INIT, A_ALGO };
@@ -132,7 +133,9 @@ static size_t conv2d_worker_floats(const tg_node *n, const tg_conv_geom *g) {
     if (conv2d_winograd(n, g)) {
         tg_wino_geom fw = wino_forward_geom(g, f), bw = wino_backward_geom(g, f);
         size_t work = tg_wino_wgrad_scratch_floats(&fw), btiles = tg_wino_scratch_floats(&bw);
-        if (btiles > work) work = btiles; /* forward: tg_wino_scratch_floats(&fw) < work */
+        size_t ftiles = tg_wino_scratch_floats(&fw);
+        if (btiles > work) work = btiles;
+        if (ftiles > work) work = ftiles;
         return (size_t)f * g->ho * g->wo + work + acc;
     }
     if (conv2d_depthwise(n, g)) { /* padded planes, d(pre-activation) of the image */
@@ -365,6 +368,35 @@ static tg_status conv2d_forward(tg_node *n) {
     return TG_OK;
 }
 
+/* A Winograd conv followed by a 2x2 max pool at stride 2 (the seed's conv1_2 and
+ * pool1), in a forward that keeps no values: each pair of output rows is pooled
+ * while in cache (tg_wino_conv_pool), and the conv's output, 4x the pool's, is
+ * never written. Measured on the seed model: see docs/ops-conv.md. */
+static int conv2d_fuses(const tg_node *n, const tg_node *next) {
+    tg_conv_geom g;
+    return tg_maxpool_is_2x2(next) && !conv2d_geom(n, &n->inputs[0]->value.shape, &g) &&
+           conv2d_winograd(n, &g);
+}
+
+static tg_status conv2d_forward_pooled(tg_node *n, tg_node *pool) {
+    conv_call c;
+    tg_status st = conv_call_init(n, &c);
+    if (st) return st;
+    const int batch = (int)n->value.shape.dim[0], workers = conv_workers(n, &c, batch);
+    tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, 0, n->scratch);
+    float *scratch = (float *)n->scratch + c.shared_floats;
+    const float *b = n->params[P_BIAS] ? n->params[P_BIAS]->value.data : NULL;
+    const tg_wino_geom wg = wino_forward_geom(&c.g, c.f);
+    const int64_t pooled_img = tg_shape_item_numel(&pool->value.shape);
+#pragma omp parallel for num_threads(workers) schedule(static) if (workers > 1)
+    for (int i = 0; i < batch; i++) {
+        int t = workers > 1 ? tg_worker_id() : 0;
+        tg_wino_conv_pool(&wg, n->scratch, tg_in(n, 0) + i * c.in_img, b, c.act,
+                          pool->value.data + i * pooled_img, scratch + (size_t)t * c.worker_floats);
+    }
+    return TG_OK;
+}
+
 static tg_status conv2d_backward(tg_node *n) {
     conv_call c;
     tg_status st = conv_call_init(n, &c);
@@ -428,6 +460,8 @@ const tg_op tg_op_conv2d = {
     .scratch_bytes = conv2d_scratch,
     .flops = conv2d_flops,
     .backward_use = conv2d_use,
+    .fuses = conv2d_fuses,
+    .forward_fused = conv2d_forward_pooled,
     .examples = {{"2x3x5x5", "filters=4 kernel=3"},
                  {"3x2x7x6", "filters=3 kernel=3 stride=2 pad=valid act=tanh"},
                  {"2x3x7x7", "filters=2 kernel=3 stride=2 pad=same act=relu"},

@@ -16,6 +16,7 @@
 #include "ops/tg_builtin_ops.h"
 #include "ops/tg_im2col.h"
 #include "ops/tg_op_util.h"
+#include "ops/tg_pool.h"
 
 enum { A_SIZE, A_STRIDE, A_PAD, A_PADDING };
 
@@ -103,6 +104,17 @@ TG_HOT static void maxpool2_row_max(const float *restrict r0, const float *restr
         m = c > m ? c : m;
         y[j] = d > m ? d : m;
     }
+}
+
+void tg_maxpool2_rows(const float *r0, const float *r1, int n, float *y) {
+    maxpool2_row_max(r0, r1, n, y);
+}
+
+int tg_maxpool_is_2x2(const tg_node *n) {
+    tg_conv_geom g;
+    return n && n->op == &tg_op_maxpool2d && n->n_inputs == 1 &&
+           !pool_geom(n, &n->inputs[0]->value.shape, &g) && g.k == 2 && g.stride == 2 &&
+           g.pt == 0 && g.pl == 0 && g.ho == g.h / 2 && g.wo == g.w / 2;
 }
 
 /* Its backward over n whole windows: each pixel adds dy where it won, 0 elsewhere

@@ -6,6 +6,7 @@
 #include "autograd/tg_blas.h"
 #include "autograd/tg_cpu.h"
 #include "ops/tg_im2col.h"
+#include "ops/tg_pool.h"
 
 /* Transformed input and GEMM output of a block of tiles take at most about
  * 2 MiB together (measured on the seed's 32->32 conv: 1 and 4 MiB within noise). */
@@ -66,11 +67,12 @@ static size_t padded_tiles(size_t t) {
     return (t + 15) / 16 * 16;
 }
 
-/* V, M, a row of zeros, the row transform of one tile row's input. */
+/* V, M, a row of zeros, the row transform of one tile row's input (four rows), and
+ * two output rows for tg_wino_conv_pool. */
 size_t tg_wino_scratch_floats(const tg_wino_geom *g) {
     const size_t tw = (size_t)(g->wo + 1) / 2,
                  t = padded_tiles((size_t)tile_rows_per_block(g) * tw);
-    return 16 * ((size_t)(g->c + g->f) * t + 2 * SLAB_PAD) + 5 * (2 * tw + 2);
+    return 16 * ((size_t)(g->c + g->f) * t + 2 * SLAB_PAD) + 7 * (2 * tw + 2);
 }
 
 /* Eight floats at any float's address: GCC's vector extension, which the
@@ -319,8 +321,9 @@ static void transform_inputs(const tg_wino_geom *g, const float *in, int tr0, in
     }
 }
 
-void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
-                  tg_act act, int accumulate, float *out, float *scratch) {
+/* tg_wino_conv, or with `pooled`, tg_wino_conv_pool (out unused). */
+static void wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
+                      tg_act act, int accumulate, float *out, float *pooled, float *scratch) {
     const int tw = (g->wo + 1) / 2, th = (g->ho + 1) / 2, rbt = tile_rows_per_block(g);
     const int len = 2 * tw + 2;
     const size_t plane_out = (size_t)g->ho * g->wo;
@@ -328,6 +331,9 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
     wino_gemm_fn *const gemm = wino_gemm_for_cpu();
     float *V = scratch, *M = V + 16 * ((size_t)g->c * tmax + SLAB_PAD);
     float *zeros = M + 16 * ((size_t)g->f * tmax + SLAB_PAD), *srows = zeros + len;
+    float *two_rows = srows + 4 * (size_t)len; /* pooled: the output rows of a tile row */
+    const int pw = g->wo / 2;
+    const size_t plane_pooled = (size_t)(g->ho / 2) * (size_t)pw;
     memset(zeros, 0, (size_t)len * sizeof(float));
     memset(srows, 0, 4 * (size_t)len * sizeof(float)); /* input_transform keeps its padding */
     for (int tr0 = 0; tr0 < th; tr0 += rbt) {
@@ -339,7 +345,19 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
         /* M[xi] (F, T) = U[xi] (F, C) . V[xi] (C, T) */
         for (int xi = 0; xi < 16; xi++)
             gemm(g->f, g->c, ld, U + (size_t)xi * g->f * g->c, V + xi * vs, ld, M + xi * ms, ld);
-        for (int fi = 0; fi < g->f; fi++) {
+        for (int fi = 0; fi < g->f && pooled; fi++) {
+            const float b = bias ? bias[fi] : 0.0f;
+            float *plane = pooled + (size_t)fi * plane_pooled;
+            for (int tr = tr0; tr < tr1 && 2 * tr + 1 < g->ho;
+                 tr++) { /* an odd last row: dropped */
+                float *y0 = two_rows, *y1 = two_rows + g->wo;
+                output_transform(M + (size_t)fi * ld + (size_t)(tr - tr0) * tw, ms, g->wo, b, 0, y0,
+                                 y1);
+                if (act != TG_ACT_NONE) tg_act_row(act, y0, 2 * (int64_t)g->wo);
+                tg_maxpool2_rows(y0, y1, pw, plane + (size_t)tr * pw);
+            }
+        }
+        for (int fi = 0; fi < g->f && !pooled; fi++) {
             const float b = bias ? bias[fi] : 0.0f;
             float *plane = out + (size_t)fi * plane_out;
             for (int tr = tr0; tr < tr1; tr++) {
@@ -351,6 +369,16 @@ void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const 
             }
         }
     }
+}
+
+void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
+                  tg_act act, int accumulate, float *out, float *scratch) {
+    wino_conv(g, U, in, bias, act, accumulate, out, NULL, scratch);
+}
+
+void tg_wino_conv_pool(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
+                       tg_act act, float *pooled, float *scratch) {
+    wino_conv(g, U, in, bias, act, 0, NULL, pooled, scratch);
 }
 
 /* ---- weight gradient ---- */

@@ -40,6 +40,12 @@ size_t tg_wino_scratch_floats(const tg_wino_geom *g);
 void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
                   tg_act act, int accumulate, float *out, float *scratch);
 
+/* pooled (F, Ho / 2, Wo / 2) = the 2x2 max pool at stride 2 (tg_pool.h) of
+ * act(bias + in * w), each pair of output rows pooled while it is in cache instead
+ * of written out: the same numbers as tg_wino_conv and then maxpool2d. */
+void tg_wino_conv_pool(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
+                       tg_act act, float *pooled, float *scratch);
+
 /* Floats of one worker's scratch for tg_wino_wgrad on this geometry. */
 size_t tg_wino_wgrad_scratch_floats(const tg_wino_geom *g);
 /* dw (F, C, 3, 3) += the weight gradient of one image: in (C, H, W) the conv's

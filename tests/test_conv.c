@@ -703,6 +703,94 @@ START_TEST(test_shape_errors_name_the_node) {
 }
 END_TEST
 
+/* A copy of target's value after a forward under TG_VALUES_KEEP (every value
+ * kept, so nothing fused): the reference for the inference plan's. */
+static float *keep_plan_forward(tg_graph *g, tg_node *target) {
+    tg_graph_set_value_plan(g, TG_VALUES_KEEP);
+    ck_assert_int_eq(tg_graph_forward(g, target), TG_OK);
+    const size_t bytes = sizeof(float) * (size_t)tg_shape_numel(tg_node_shape(target));
+    float *copy = malloc(bytes);
+    memcpy(copy, tg_node_data(target), bytes);
+    return copy;
+}
+
+/* Forwards of the pool under the inference plan, timed: whether the conv did the
+ * pool's forward (tg_op.fuses), which then has no forward of its own. */
+static int pool_done_by_conv(tg_graph *g, tg_node *conv, tg_node *pool, tg_node *target) {
+    tg_graph_set_value_plan(g, TG_VALUES_TARGET);
+    tg_graph_set_timing(g, 1);
+    ck_assert_int_eq(tg_graph_forward(g, target), TG_OK);
+    tg_graph_set_timing(g, 0);
+    ck_assert_int_eq(tg_node_timing_get(conv).forwards, 1);
+    return tg_node_timing_get(pool).forwards == 0;
+}
+
+/* A Winograd conv2d followed by a 2x2 max pool at stride 2, under the inference
+ * plan: the conv pools its rows itself, the same numbers bit for bit as the two
+ * forwards (even and odd sizes, the activations, with and without bias). Not
+ * fused, and still right: another reader of the conv's output, another pool. */
+START_TEST(test_conv2d_pooled_forward_is_conv_then_pool) {
+    const struct {
+        int n, c, h, w, f;
+        const char *conv, *pool;
+        int fused;
+    } pc[] = {
+        {2, 32, 150, 150, 32, "act=relu", "size=2", 1}, /* the seed's: many tile blocks */
+        {3, 8, 12, 12, 8, "act=relu", "size=2", 1},
+        {2, 9, 11, 13, 10, "act=tanh pad=valid", "size=2", 1},
+        {2, 8, 9, 10, 12, "bias=false", "size=2 stride=2 pad=valid", 1},
+        {5, 8, 7, 7, 8, "act=sigmoid padding=2", "size=2", 1},
+        {2, 8, 9, 9, 8, "act=relu", "size=2 pad=same", 0}, /* pads the odd row */
+        {2, 8, 8, 8, 8, "act=relu", "size=3 stride=2", 0},
+        {2, 8, 8, 8, 8, "act=relu algo=im2col", "size=2", 0},
+    };
+    for (int i = 0; i < (int)(sizeof pc / sizeof pc[0]); i++) {
+        char attrs[128];
+        snprintf(attrs, sizeof attrs, "filters=%d kernel=3 %s", pc[i].f, pc[i].conv);
+        /* x -> tanh -> conv: the conv reads a dropped value, over which the pool's output,
+         * written during the conv's forward, must not be placed */
+        one_op o = make_op("tanh", NULL, tg_shape4(pc[i].n, pc[i].c, pc[i].h, pc[i].w), 80 + i);
+        tg_layer *l = tg_graph_layer(o.g, "conv2d", "conv", attrs);
+        ck_assert_msg(l != NULL, "%s", tg_last_error());
+        tg_node *conv = tg_layer_apply1(l, o.y);
+        ck_assert_msg(conv != NULL, "%s", tg_last_error());
+        tg_rng r;
+        tg_rng_seed(&r, 180 + i);
+        for (int k = 0; k < TG_MAX_PARAMS; k++)
+            if (tg_node_param(conv, k)) {
+                tg_node *prm = tg_node_param(conv, k);
+                fill(tg_node_data(prm), tg_shape_numel(tg_node_shape(prm)), &r);
+            }
+        tg_node *pool = tg_graph_op(o.g, "maxpool2d", "pool", pc[i].pool, (tg_node *[]){conv}, 1);
+        ck_assert_msg(pool != NULL, "%s", tg_last_error());
+        /* and pool -> sigmoid, the target: the pool's value is dropped too */
+        tg_node *out = tg_graph_op(o.g, "sigmoid", "out", NULL, (tg_node *[]){pool}, 1);
+        float *ref = keep_plan_forward(o.g, out);
+        ck_assert_msg(pool_done_by_conv(o.g, conv, pool, out) == pc[i].fused, "%s / %s: fused %d",
+                      attrs, pc[i].pool, !pc[i].fused);
+        ck_assert_msg(!memcmp(tg_node_data(out), ref,
+                              sizeof(float) * (size_t)tg_shape_numel(tg_node_shape(out))),
+                      "%s / %s: the inference plan changed the pooled values", attrs, pc[i].pool);
+        free(ref);
+        tg_graph_free(o.g);
+    }
+    /* the conv's output also read by a second op: computed in full, pool not fused */
+    one_op o = make_op("conv2d", "filters=8 kernel=3 act=relu", tg_shape4(2, 8, 8, 8), 90);
+    tg_node *pool = tg_graph_op(o.g, "maxpool2d", "pool", "size=2", (tg_node *[]){o.y}, 1);
+    tg_node *flat = tg_graph_op(o.g, "flatten", "flat", NULL, (tg_node *[]){pool}, 1);
+    tg_node *conv_flat = tg_graph_op(o.g, "flatten", "conv_flat", NULL, (tg_node *[]){o.y}, 1);
+    tg_node *sum = tg_graph_op(o.g, "sum", "sum", NULL, (tg_node *[]){flat}, 1);
+    tg_node *sum2 = tg_graph_op(o.g, "sum", "sum2", NULL, (tg_node *[]){conv_flat}, 1);
+    tg_node *both = tg_graph_op(o.g, "add", "both", NULL, (tg_node *[]){sum, sum2}, 2);
+    ck_assert_msg(both != NULL, "%s", tg_last_error());
+    float *ref = keep_plan_forward(o.g, both);
+    ck_assert(!pool_done_by_conv(o.g, o.y, pool, both));
+    ck_assert(tg_node_data(both)[0] == ref[0]);
+    free(ref);
+    tg_graph_free(o.g);
+}
+END_TEST
+
 /* A later batch of another size re-infers every shape and reuses the buffers. */
 START_TEST(test_batch_size_change_reinfers) {
     one_op o = make_op("sepconv2d", "filters=3 kernel=3 stride=2", tg_shape4(4, 2, 9, 9), 8);
@@ -739,6 +827,7 @@ int main(void) {
     tcase_add_test(tc, test_dropout_rate_scale_eval_and_seed);
     tcase_add_test(tc, test_shape_errors_name_the_node);
     tcase_add_test(tc, test_batch_size_change_reinfers);
+    tcase_add_test(tc, test_conv2d_pooled_forward_is_conv_then_pool);
     suite_add_tcase(s, tc);
     return tg_check_run(s);
 }

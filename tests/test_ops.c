@@ -240,6 +240,64 @@ START_TEST(test_user_op_registers_once_and_is_usable) {
 }
 END_TEST
 
+/* A user op that does a following op of its own kind with its own forward
+ * (tg_op.fuses): x -> 4x in one pass, its own value left unwritten. */
+static const tg_op twice_fusing_op;
+static int twice_fuses(const tg_node *n, const tg_node *next) {
+    (void)n;
+    return tg_node_op(next) == &twice_fusing_op;
+}
+static tg_status twice_forward_fused(tg_node *n, tg_node *next) {
+    for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(next)); i++)
+        tg_node_data(next)[i] = 4.0f * tg_node_data(tg_node_input(n, 0))[i];
+    return TG_OK;
+}
+static const tg_op twice_fusing_op = {.name = "user_twice_fusing",
+                                      .doc = "2x, fusing a second 2x",
+                                      .n_inputs = 1,
+                                      .infer = twice_infer,
+                                      .forward = twice_forward,
+                                      .backward = twice_backward,
+                                      .fuses = twice_fuses,
+                                      .forward_fused = twice_forward_fused,
+                                      .examples = {{"3x4", ""}}};
+
+/* The graph fuses a pair only under TG_VALUES_TARGET, only where the second node is
+ * the first's only reader, and refuses an op with one hook of the two. */
+START_TEST(test_user_op_fuses_its_next_node_in_inference) {
+    tg_op half = twice_fusing_op;
+    half.name = "user_half_fusing";
+    half.forward_fused = NULL;
+    ck_assert_int_eq(tg_op_register(&half), TG_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "both fuses and forward_fused"));
+    ck_assert(tg_op_find("user_twice_fusing") || tg_op_register(&twice_fusing_op) == TG_OK);
+    for (int reader = 0; reader < 2; reader++) {
+        tg_graph *g = tg_graph_new(1);
+        tg_node *x = tg_graph_input(g, "x", tg_shape1(3));
+        const float xv[3] = {1, -2, 0.5f};
+        ck_assert_int_eq(tg_input_set(x, tg_shape1(3), xv), TG_OK);
+        tg_node *a = tg_graph_op(g, "user_twice_fusing", "a", NULL, (tg_node *[]){x}, 1);
+        tg_node *b = tg_graph_op(g, "user_twice_fusing", "b", NULL, (tg_node *[]){a}, 1);
+        tg_node *target = b;
+        if (reader) /* a second reader of a's value: a must be computed, b run itself */
+            target = tg_graph_op(g, "add", "sum", NULL, (tg_node *[]){b, a}, 2);
+        ck_assert_ptr_nonnull(target);
+        for (int plan = 0; plan < 2; plan++) {
+            tg_graph_set_value_plan(g, plan ? TG_VALUES_TARGET : TG_VALUES_KEEP);
+            tg_graph_set_timing(g, 1); /* zeroes the counts */
+            ck_assert_int_eq(tg_graph_forward(g, target), TG_OK);
+            tg_graph_set_timing(g, 0);
+            const int fused = plan && !reader;
+            ck_assert_int_eq(tg_node_timing_get(a).forwards, 1);
+            ck_assert_int_eq(tg_node_timing_get(b).forwards, fused ? 0 : 1);
+            for (int i = 0; i < 3; i++)
+                ck_assert_float_eq(tg_node_data(target)[i], (reader ? 6.0f : 4.0f) * xv[i]);
+        }
+        tg_graph_free(g);
+    }
+}
+END_TEST
+
 START_TEST(test_every_op_is_documented_with_valid_defaults) {
     ck_assert_int_ge(tg_op_count(), 15);
     for (int i = 0; i < tg_op_count(); i++) {
@@ -305,6 +363,7 @@ int main(void) {
     tcase_add_test(tc, test_l2normalize_unit_length_and_zero_safe);
     tcase_add_test(tc, test_contrastive_both_forms_by_hand);
     tcase_add_test(tc, test_user_op_registers_once_and_is_usable);
+    tcase_add_test(tc, test_user_op_fuses_its_next_node_in_inference);
     tcase_add_test(tc, test_every_op_is_documented_with_valid_defaults);
     tcase_add_test(tc, test_docs_ops_md_matches_the_registry);
     suite_add_tcase(s, tc);

@@ -1,0 +1,18 @@
+/* The 2x2 max pool at stride 2 of op_pool.c, shared with the forwards that fuse it
+ * (conv2d's Winograd forward writes its output rows through it: tg_op.fuses).
+ * Internal to ops/. */
+#ifndef TG_POOL_H
+#define TG_POOL_H
+
+#include "autograd/tg_op.h"
+
+/* 1 when n is a maxpool2d of 2x2 windows at stride 2 with no padding: output row r
+ * is the maximum over the column pairs of input rows 2r and 2r + 1 (an odd last row
+ * or column is dropped). */
+int tg_maxpool_is_2x2(const tg_node *n);
+
+/* y (n) = the maxima of the n windows of input rows r0 and r1 (2n long), exactly
+ * as maxpool2d's forward takes them. */
+void tg_maxpool2_rows(const float *r0, const float *r1, int n, float *y);
+
+#endif
