@@ -743,18 +743,19 @@ tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
     if ((st = pack_params(g)) || (st = order_for(g, target)) || (st = reinfer(g)) ||
         (st = tg_values_place(g, target)))
         return st;
-    g->values_dropped = 1; /* until this forward is complete */
+    g->values_dropped = 1;      /* until this forward is complete */
+    const tg_node *done = NULL; /* a node whose forward an earlier one's did */
     for (int i = 0; i < g->order.n; i++) {
         tg_node *n = g->nodes[g->order.ids[i]];
-        if (!n->op) continue;
+        if (!n->op || n == done) continue;
         n->scratch = g->scratch;
         n->scratch_size = g->scratch_size;
         const double t0 = g->timing ? seconds_now() : 0.0;
-        tg_node *next = n->fused_next; /* the plan's (tg_values_place): next in the order */
-        if (next) {
+        tg_node *next = n->fused_next; /* the plan's (tg_values_place): the next op node */
+        if (next) {                    /* whose forward n's does (timed as n's) */
             next->scratch = g->scratch;
             next->scratch_size = g->scratch_size;
-            i++; /* next's forward is done by n's (timed as n's) */
+            done = next;
         }
         st = next ? n->op->forward_fused(n, next) : n->op->forward(n);
         if (g->timing) {

@@ -63,7 +63,8 @@ const uint8_t *tg_node_sign_bits(const tg_node *n) {
  * in the order (-1: not computed), the plan's verdict, and for a dropped value its
  * offset and size (floats) in an arena of `arena` floats. */
 typedef struct placement {
-    int *pos, *verdict, *fused; /* fused: 1 for a node whose forward its predecessor's does */
+    int *pos, *verdict;
+    int *fused; /* per node id: 1 + the position of the node whose forward does its own, or 0 */
     size_t *offset, *size;
     size_t arena;
 } placement;
@@ -76,17 +77,20 @@ static void placement_free(placement *pl) {
     free(pl->size);
 }
 
-/* Whether the forward of the node at position p does that of the node after it
- * (tg_op.fuses): under TG_VALUES_TARGET, a dropped value whose only reader, and
- * last consumer (last), is that node. */
-static int fuses_next(const tg_graph *g, tg_value_plan plan, int p, int verdict, const int *last) {
+/* The position of the node whose forward the forward of the node at position p
+ * does (tg_op.fuses), or -1: under TG_VALUES_TARGET, the next op node in the order
+ * (only parameters between them, which have no forward), where a dropped value's
+ * only reader and last consumer (last) is that node. */
+static int fused_after(const tg_graph *g, tg_value_plan plan, int p, int verdict, const int *last) {
     const tg_order *o = &g->order;
     const tg_node *n = g->nodes[o->ids[p]];
-    if (plan != TG_VALUES_TARGET || verdict != TG_VALUE_DROPPED || !n->op || !n->op->fuses ||
-        p + 1 >= o->n || last[n->id] != p + 1)
-        return 0;
-    const tg_node *next = g->nodes[o->ids[p + 1]];
-    return next->op && next->n_inputs == 1 && next->inputs[0] == n && n->op->fuses(n, next);
+    if (plan != TG_VALUES_TARGET || verdict != TG_VALUE_DROPPED || !n->op || !n->op->fuses)
+        return -1;
+    int q = p + 1;
+    while (q < o->n && !g->nodes[o->ids[q]]->op) q++;
+    if (q >= o->n || last[n->id] != q) return -1;
+    const tg_node *next = g->nodes[o->ids[q]];
+    return next->n_inputs == 1 && next->inputs[0] == n && n->op->fuses(n, next) ? q : -1;
 }
 
 /* Each dropped value lives from the forward of its node to that of its last
@@ -121,9 +125,10 @@ static tg_status place_values(const tg_graph *g, const tg_node *target, tg_value
     for (int p = 0; p < o->n; p++) {
         const tg_node *n = g->nodes[o->ids[p]];
         int v = pl->verdict[n->id] = verdict(plan, n, target, read[n->id]);
-        if (fuses_next(g, plan, p, v, last)) pl->fused[o->ids[p + 1]] = 1;
+        const int q = fused_after(g, plan, p, v, last);
+        if (q >= 0) pl->fused[o->ids[q]] = 1 + p;
         if (v == TG_VALUE_KEPT) continue;
-        const int born = pl->fused[n->id] ? p - 1 : p;
+        const int born = pl->fused[n->id] ? pl->fused[n->id] - 1 : p;
         int kept = 0;
         for (int j = 0; j < n_live; j++)
             if (last[live[j]] >= born) live[kept++] = live[j];
@@ -190,9 +195,9 @@ tg_status tg_values_place(tg_graph *g, const tg_node *target) {
     for (int i = 0; i < g->n_nodes && !st; i++) {
         tg_node *n = g->nodes[i];
         const int p = pl.pos[i];
-        n->fused_next = p >= 0 && p + 1 < g->order.n && pl.fused[g->order.ids[p + 1]]
-                            ? g->nodes[g->order.ids[p + 1]]
-                            : NULL;
+        n->fused_next = NULL;
+        for (int q = p + 1; p >= 0 && q < g->order.n && !n->fused_next; q++)
+            if (pl.fused[g->order.ids[q]] == 1 + p) n->fused_next = g->nodes[g->order.ids[q]];
         if (p < 0) { /* not computed by this forward: as it was, without a dropped value */
             if (n->dropped != TG_VALUE_KEPT) {
                 n->dropped = TG_VALUE_DROPPED;

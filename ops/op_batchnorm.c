@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "autograd/tg_cpu.h"
+#include "ops/tg_batchnorm.h"
 #include "ops/tg_builtin_ops.h"
 #include "ops/tg_op_util.h"
 
@@ -113,15 +114,39 @@ static size_t batchnorm_saved(const tg_node *n) {
     return (size_t)(2 * n->value.shape.dim[1] + 1) * sizeof(float);
 }
 
+/* Channel c's y = a x + b for the mean mu and variance var: a = gamma / sqrt(var + eps),
+ * b = beta - a mu. Returns 1 / sqrt(var + eps). */
+static float channel_affine(const tg_node *n, int64_t c, double mu, double var, float *a,
+                            float *b) {
+    const float is = (float)(1.0 / sqrt(var + TG_ATTR_F(n, A_EPS)));
+    *a = n->params[P_GAMMA]->value.data[c] * is;
+    *b = n->params[P_BETA]->value.data[c] - *a * (float)mu;
+    return is;
+}
+
+int tg_batchnorm_is_eval(const tg_node *n) {
+    return n && n->op == &tg_op_batchnorm && n->value.shape.ndim == 4 &&
+           !tg_graph_training(n->graph);
+}
+
+void tg_batchnorm_eval_affine(const tg_node *n, float *a, float *b) {
+    const float *rmean = n->params[P_MEAN]->value.data, *rvar = n->params[P_VAR]->value.data;
+    for (int64_t c = 0; c < n->value.shape.dim[1]; c++)
+        channel_affine(n, c, rmean[c], rvar[c], &a[c], &b[c]);
+}
+
+void tg_batchnorm_apply(const float *x, int64_t c, int64_t s, const float *a, const float *b,
+                        float *y) {
+    for (int64_t k = 0; k < c; k++) row_affine(x + k * s, s, a[k], b[k], y + k * s);
+}
+
 static tg_status batchnorm_forward(tg_node *n) {
     bn_dims d = dims_of(&n->value.shape);
     const int train = tg_graph_training(n->graph);
     const int64_t m = d.n * d.s, cs = d.c * d.s;
-    const float *x = tg_in(n, 0), *gamma = n->params[P_GAMMA]->value.data;
-    const float *beta = n->params[P_BETA]->value.data;
+    const float *x = tg_in(n, 0);
     float *rmean = n->params[P_MEAN]->value.data, *rvar = n->params[P_VAR]->value.data;
     float *mean = n->saved, *istd = mean + d.c, *y = n->value.data;
-    const double eps = TG_ATTR_F(n, A_EPS);
     float *batches = n->params[P_BATCHES]->value.data;
     /* weight of the old running value for this batch (see the top of the file) */
     const double mom = fmin(TG_ATTR_F(n, A_MOMENTUM), 1.0 - 1.0 / ((double)batches[0] + 1.0));
@@ -147,11 +172,9 @@ static tg_status batchnorm_forward(tg_node *n) {
             mu = rmean[c];
             var = rvar[c];
         }
-        const float is = (float)(1.0 / sqrt(var + eps));
+        float a, b;
+        istd[c] = channel_affine(n, c, mu, var, &a, &b);
         mean[c] = (float)mu;
-        istd[c] = is;
-        /* y = a x + b with a = gamma / sqrt(var + eps), b = beta - a mu */
-        const float a = gamma[c] * is, b = beta[c] - a * (float)mu;
         for (int64_t i = 0; i < d.n; i++)
             row_affine(x + i * cs + c * d.s, d.s, a, b, y + i * cs + c * d.s);
     }

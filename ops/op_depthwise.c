@@ -16,10 +16,12 @@
 
 #include "autograd/tg_blas.h"
 #include "autograd/tg_cpu.h"
+#include "ops/tg_batchnorm.h"
 #include "ops/tg_builtin_ops.h"
 #include "ops/tg_depthwise.h"
 #include "ops/tg_im2col.h"
 #include "ops/tg_op_util.h"
+#include "ops/tg_pool.h"
 
 /* ---- the depthwise kernels, one image at a time ---- */
 
@@ -640,10 +642,11 @@ static void sep_depthwise(tg_node *n, const sep_call *c, int i, const sep_worker
                   &w->dw, keep ? w->kept : NULL);
 }
 
-static void sep_forward_image(tg_node *n, const sep_call *c, int i, const sep_worker *w) {
+/* y_i (F, P): image i's output, at yi. */
+static void sep_forward_image(tg_node *n, const sep_call *c, int i, const sep_worker *w,
+                              float *yi) {
     const float *b = n->params[SP_BIAS] ? n->params[SP_BIAS]->value.data : NULL;
     const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
-    float *yi = n->value.data + (int64_t)i * c->f * c->p;
     sep_depthwise(n, c, i, w, 0);
     /* y_i (F, P) = wp (F, CM) . t_i (CM, P) */
     tg_sgemm(CblasNoTrans, CblasNoTrans, c->f, c->p, c->cm, 1.0f,
@@ -663,7 +666,7 @@ static tg_status sepconv_forward(tg_node *n) {
     if (workers == 1) {
         const sep_worker w = sep_worker_at(&c, 0, 0);
         for (int i = 0; i < c.batch; i++) {
-            sep_forward_image(n, &c, i, &w);
+            sep_forward_image(n, &c, i, &w, n->value.data + i * out_img);
             if (pack) tg_pack_signs(n, i * out_img, out_img);
         }
         return TG_OK;
@@ -673,9 +676,60 @@ static tg_status sepconv_forward(tg_node *n) {
         const sep_worker w = sep_worker_at(&c, tg_worker_id(), 1);
 #pragma omp for schedule(static)
         for (int i = 0; i < c.batch; i++) {
-            sep_forward_image(n, &c, i, &w);
+            sep_forward_image(n, &c, i, &w, n->value.data + i * out_img);
             if (pack) tg_pack_signs(n, i * out_img, out_img);
         }
+    }
+    return TG_OK;
+}
+
+/* ---- sepconv2d followed by a per-image op, in a forward that keeps no values ----
+ * (tg_op.fuses). A 2x2 max pool at stride 2 or an eval-mode batch norm (the seed's
+ * pool2..4 and bn1..4) works image by image: each image's output is made in the
+ * worker's dz area, which stays in cache, and goes straight through the next op
+ * into its output; the sepconv's own output is never written. */
+static int sepconv_fuses(const tg_node *n, const tg_node *next) {
+    (void)n;
+    return tg_maxpool_is_2x2(next) || tg_batchnorm_is_eval(next);
+}
+
+/* The next op on image i's output y_i (F, P); ab: a batch norm's affine (2F). */
+static void sep_next_image(const sep_call *c, tg_node *next, const float *ab, int i,
+                           const float *yi) {
+    const int64_t out_img = tg_shape_item_numel(&next->value.shape);
+    float *zi = next->value.data + i * out_img;
+    if (ab)
+        tg_batchnorm_apply(yi, c->f, c->p, ab, ab + c->f, zi);
+    else
+        tg_maxpool2_planes(yi, c->f, c->g.ho, c->g.wo, zi);
+}
+
+/* A worker's images (all of them outside a parallel region): the orphaned loop
+ * shares them among the threads of the region it is called in. */
+static void sep_fused_images(tg_node *n, const sep_call *c, tg_node *next, const sep_worker *w) {
+    float *ab = tg_batchnorm_is_eval(next) ? w->dwp : NULL; /* dwp, db: F * CM + F >= 2F */
+    if (ab) tg_batchnorm_eval_affine(next, ab, ab + c->f);
+#pragma omp for schedule(static)
+    for (int i = 0; i < c->batch; i++) {
+        sep_forward_image(n, c, i, w, w->dz);
+        sep_next_image(c, next, ab, i, w->dz);
+    }
+}
+
+static tg_status sepconv_forward_fused(tg_node *n, tg_node *next) {
+    sep_call c;
+    tg_status st = sep_call_init(n, &c);
+    if (st) return st;
+    const int workers = sep_image_workers(&c);
+    if (workers == 1) {
+        const sep_worker w = sep_worker_at(&c, 0, 0);
+        sep_fused_images(n, &c, next, &w);
+        return TG_OK;
+    }
+#pragma omp parallel num_threads(workers)
+    {
+        const sep_worker w = sep_worker_at(&c, tg_worker_id(), 1);
+        sep_fused_images(n, &c, next, &w);
     }
     return TG_OK;
 }
@@ -774,6 +828,8 @@ const tg_op tg_op_sepconv2d = {
     .scratch_bytes = sepconv_scratch,
     .flops = sepconv_flops,
     .backward_use = sepconv_use,
+    .fuses = sepconv_fuses,
+    .forward_fused = sepconv_forward_fused,
     .examples = {{"2x3x5x5", "filters=4 kernel=3"},
                  {"3x2x7x6", "filters=3 kernel=3 stride=2 pad=valid act=tanh"},
                  {"2x3x7x7", "filters=2 kernel=3 stride=2 act=relu"},

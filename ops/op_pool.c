@@ -110,6 +110,15 @@ void tg_maxpool2_rows(const float *r0, const float *r1, int n, float *y) {
     maxpool2_row_max(r0, r1, n, y);
 }
 
+void tg_maxpool2_planes(const float *x, int64_t planes, int h, int w, float *y) {
+    const int ho = h / 2, wo = w / 2;
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int r = 0; r < ho; r++) {
+            const float *r0 = x + (pl * h + 2 * r) * w;
+            maxpool2_row_max(r0, r0 + w, wo, y + (pl * ho + r) * wo);
+        }
+}
+
 int tg_maxpool_is_2x2(const tg_node *n) {
     tg_conv_geom g;
     return n && n->op == &tg_op_maxpool2d && n->n_inputs == 1 &&

@@ -1,8 +1,11 @@
 /* The 2x2 max pool at stride 2 of op_pool.c, shared with the forwards that fuse it
- * (conv2d's Winograd forward writes its output rows through it: tg_op.fuses).
+ * (tg_op.fuses): conv2d's Winograd forward pools its output rows through it,
+ * sepconv2d's its output images.
  * Internal to ops/. */
 #ifndef TG_POOL_H
 #define TG_POOL_H
+
+#include <stdint.h>
 
 #include "autograd/tg_op.h"
 
@@ -14,5 +17,8 @@ int tg_maxpool_is_2x2(const tg_node *n);
 /* y (n) = the maxima of the n windows of input rows r0 and r1 (2n long), exactly
  * as maxpool2d's forward takes them. */
 void tg_maxpool2_rows(const float *r0, const float *r1, int n, float *y);
+
+/* y (planes, H / 2, W / 2) = the 2x2 max pool at stride 2 of x (planes, H, W). */
+void tg_maxpool2_planes(const float *x, int64_t planes, int h, int w, float *y);
 
 #endif

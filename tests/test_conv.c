@@ -714,63 +714,82 @@ static float *keep_plan_forward(tg_graph *g, tg_node *target) {
     return copy;
 }
 
-/* Forwards of the pool under the inference plan, timed: whether the conv did the
- * pool's forward (tg_op.fuses), which then has no forward of its own. */
-static int pool_done_by_conv(tg_graph *g, tg_node *conv, tg_node *pool, tg_node *target) {
+/* A forward under the inference plan, timed: whether first's forward did next's
+ * (tg_op.fuses), which then has no forward of its own. */
+static int next_done_by(tg_graph *g, tg_node *first, tg_node *next, tg_node *target) {
     tg_graph_set_value_plan(g, TG_VALUES_TARGET);
     tg_graph_set_timing(g, 1);
     ck_assert_int_eq(tg_graph_forward(g, target), TG_OK);
     tg_graph_set_timing(g, 0);
-    ck_assert_int_eq(tg_node_timing_get(conv).forwards, 1);
-    return tg_node_timing_get(pool).forwards == 0;
+    ck_assert_int_eq(tg_node_timing_get(first).forwards, 1);
+    return tg_node_timing_get(next).forwards == 0;
 }
 
-/* A Winograd conv2d followed by a 2x2 max pool at stride 2, under the inference
- * plan: the conv pools its rows itself, the same numbers bit for bit as the two
- * forwards (even and odd sizes, the activations, with and without bias). Not
- * fused, and still right: another reader of the conv's output, another pool. */
-START_TEST(test_conv2d_pooled_forward_is_conv_then_pool) {
+/* A layer of `op` on x, its parameters re-drawn: U(-1, 1), a variance U(0.5, 1.5). */
+static tg_node *random_layer(tg_graph *g, const char *op, const char *name, const char *attrs,
+                             tg_node *x, uint64_t seed) {
+    tg_layer *l = tg_graph_layer(g, op, name, attrs);
+    ck_assert_msg(l != NULL, "%s %s: %s", op, attrs, tg_last_error());
+    tg_node *y = tg_layer_apply1(l, x);
+    ck_assert_msg(y != NULL, "%s %s: %s", op, attrs, tg_last_error());
+    tg_rng r;
+    tg_rng_seed(&r, seed);
+    for (int k = 0; k < TG_MAX_PARAMS; k++) {
+        tg_node *p = tg_node_param(y, k);
+        if (!p) continue;
+        int64_t len = tg_shape_numel(tg_node_shape(p));
+        fill(tg_node_data(p), len, &r);
+        if (strstr(tg_node_name(p), "running_var"))
+            for (int64_t i = 0; i < len; i++) tg_node_data(p)[i] = 1.0f + 0.5f * tg_node_data(p)[i];
+        if (strstr(tg_node_name(p), "batches")) tg_node_data(p)[0] = 3.0f;
+    }
+    return y;
+}
+
+/* Fused forwards (tg_op.fuses) under the inference plan give the two forwards' values
+ * bit for bit: a Winograd conv2d, or a sepconv2d, followed by a 2x2 max pool at stride
+ * 2, and a sepconv2d followed by an eval-mode batch norm (even and odd sizes, the
+ * activations, with and without bias, one and two workers). The first op reads a
+ * dropped value (x -> tanh), over which the second's output, written during the first's
+ * forward, must not be placed; the second's value is dropped too (-> sigmoid, the
+ * target). Not fused, and still right: another pool geometry, another algorithm, a batch
+ * norm on batch statistics (training), another reader of the first op's output. */
+START_TEST(test_fused_forwards_are_the_two_forwards) {
     const struct {
-        int n, c, h, w, f;
-        const char *conv, *pool;
-        int fused;
+        int n, c, h, w;
+        const char *op, *attrs, *next, *next_attrs;
+        int training, fused;
     } pc[] = {
-        {2, 32, 150, 150, 32, "act=relu", "size=2", 1}, /* the seed's: many tile blocks */
-        {3, 8, 12, 12, 8, "act=relu", "size=2", 1},
-        {2, 9, 11, 13, 10, "act=tanh pad=valid", "size=2", 1},
-        {2, 8, 9, 10, 12, "bias=false", "size=2 stride=2 pad=valid", 1},
-        {5, 8, 7, 7, 8, "act=sigmoid padding=2", "size=2", 1},
-        {2, 8, 9, 9, 8, "act=relu", "size=2 pad=same", 0}, /* pads the odd row */
-        {2, 8, 8, 8, 8, "act=relu", "size=3 stride=2", 0},
-        {2, 8, 8, 8, 8, "act=relu algo=im2col", "size=2", 0},
+        {2, 32, 150, 150, "conv2d", "filters=32 act=relu", "maxpool2d", "size=2", 0, 1},
+        {3, 8, 12, 12, "conv2d", "filters=8 act=relu", "maxpool2d", "size=2", 0, 1},
+        {2, 9, 11, 13, "conv2d", "filters=10 act=tanh pad=valid", "maxpool2d", "size=2", 0, 1},
+        {2, 8, 9, 10, "conv2d", "filters=12 bias=false", "maxpool2d", "pad=valid", 0, 1},
+        {5, 8, 7, 7, "conv2d", "filters=8 act=sigmoid padding=2", "maxpool2d", "size=2", 0, 1},
+        {2, 8, 9, 9, "conv2d", "filters=8 act=relu", "maxpool2d", "pad=same", 0, 0},
+        {2, 8, 8, 8, "conv2d", "filters=8 act=relu", "maxpool2d", "size=3 stride=2", 0, 0},
+        {2, 8, 8, 8, "conv2d", "filters=8 algo=im2col", "maxpool2d", "size=2", 0, 0},
+        {4, 6, 15, 14, "sepconv2d", "filters=10 act=relu", "maxpool2d", "size=2", 0, 1},
+        {3, 5, 9, 9, "sepconv2d", "filters=7 multiplier=2 bias=false", "maxpool2d", "", 0, 1},
+        {4, 6, 10, 10, "sepconv2d", "filters=8 act=relu", "batchnorm", "", 0, 1},
+        {2, 5, 7, 9, "sepconv2d", "filters=6 act=tanh stride=2", "batchnorm", "eps=1e-5", 0, 1},
+        {4, 6, 10, 10, "sepconv2d", "filters=8 act=relu", "batchnorm", "", 1, 0},
+        {4, 6, 10, 10, "sepconv2d", "filters=8", "maxpool2d", "size=2 stride=1", 0, 0},
     };
     for (int i = 0; i < (int)(sizeof pc / sizeof pc[0]); i++) {
         char attrs[128];
-        snprintf(attrs, sizeof attrs, "filters=%d kernel=3 %s", pc[i].f, pc[i].conv);
-        /* x -> tanh -> conv: the conv reads a dropped value, over which the pool's output,
-         * written during the conv's forward, must not be placed */
+        snprintf(attrs, sizeof attrs, "kernel=3 %s", pc[i].attrs);
         one_op o = make_op("tanh", NULL, tg_shape4(pc[i].n, pc[i].c, pc[i].h, pc[i].w), 80 + i);
-        tg_layer *l = tg_graph_layer(o.g, "conv2d", "conv", attrs);
-        ck_assert_msg(l != NULL, "%s", tg_last_error());
-        tg_node *conv = tg_layer_apply1(l, o.y);
-        ck_assert_msg(conv != NULL, "%s", tg_last_error());
-        tg_rng r;
-        tg_rng_seed(&r, 180 + i);
-        for (int k = 0; k < TG_MAX_PARAMS; k++)
-            if (tg_node_param(conv, k)) {
-                tg_node *prm = tg_node_param(conv, k);
-                fill(tg_node_data(prm), tg_shape_numel(tg_node_shape(prm)), &r);
-            }
-        tg_node *pool = tg_graph_op(o.g, "maxpool2d", "pool", pc[i].pool, (tg_node *[]){conv}, 1);
-        ck_assert_msg(pool != NULL, "%s", tg_last_error());
-        /* and pool -> sigmoid, the target: the pool's value is dropped too */
-        tg_node *out = tg_graph_op(o.g, "sigmoid", "out", NULL, (tg_node *[]){pool}, 1);
+        tg_graph_set_training(o.g, pc[i].training);
+        tg_node *first = random_layer(o.g, pc[i].op, "first", attrs, o.y, 180 + i);
+        tg_node *next = random_layer(o.g, pc[i].next, "next", pc[i].next_attrs, first, 280 + i);
+        tg_node *out = tg_graph_op(o.g, "sigmoid", "out", NULL, (tg_node *[]){next}, 1);
         float *ref = keep_plan_forward(o.g, out);
-        ck_assert_msg(pool_done_by_conv(o.g, conv, pool, out) == pc[i].fused, "%s / %s: fused %d",
-                      attrs, pc[i].pool, !pc[i].fused);
+        ck_assert_msg(next_done_by(o.g, first, next, out) == pc[i].fused, "%s %s / %s %s: fused %d",
+                      pc[i].op, attrs, pc[i].next, pc[i].next_attrs, !pc[i].fused);
         ck_assert_msg(!memcmp(tg_node_data(out), ref,
                               sizeof(float) * (size_t)tg_shape_numel(tg_node_shape(out))),
-                      "%s / %s: the inference plan changed the pooled values", attrs, pc[i].pool);
+                      "%s %s / %s %s: the inference plan changed the values", pc[i].op, attrs,
+                      pc[i].next, pc[i].next_attrs);
         free(ref);
         tg_graph_free(o.g);
     }
@@ -784,7 +803,7 @@ START_TEST(test_conv2d_pooled_forward_is_conv_then_pool) {
     tg_node *both = tg_graph_op(o.g, "add", "both", NULL, (tg_node *[]){sum, sum2}, 2);
     ck_assert_msg(both != NULL, "%s", tg_last_error());
     float *ref = keep_plan_forward(o.g, both);
-    ck_assert(!pool_done_by_conv(o.g, o.y, pool, both));
+    ck_assert(!next_done_by(o.g, o.y, pool, both));
     ck_assert(tg_node_data(both)[0] == ref[0]);
     free(ref);
     tg_graph_free(o.g);
@@ -827,7 +846,7 @@ int main(void) {
     tcase_add_test(tc, test_dropout_rate_scale_eval_and_seed);
     tcase_add_test(tc, test_shape_errors_name_the_node);
     tcase_add_test(tc, test_batch_size_change_reinfers);
-    tcase_add_test(tc, test_conv2d_pooled_forward_is_conv_then_pool);
+    tcase_add_test(tc, test_fused_forwards_are_the_two_forwards);
     suite_add_tcase(s, tc);
     return tg_check_run(s);
 }
