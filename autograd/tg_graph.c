@@ -743,19 +743,19 @@ tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
     if ((st = pack_params(g)) || (st = order_for(g, target)) || (st = reinfer(g)) ||
         (st = tg_values_place(g, target)))
         return st;
-    g->values_dropped = 1;      /* until this forward is complete */
-    const tg_node *done = NULL; /* a node whose forward an earlier one's did */
+    g->values_dropped = 1; /* until this forward is complete */
     for (int i = 0; i < g->order.n; i++) {
         tg_node *n = g->nodes[g->order.ids[i]];
-        if (!n->op || n == done) continue;
+        if (!n->op || n->fused_away) continue; /* done by an earlier node's forward */
         n->scratch = g->scratch;
         n->scratch_size = g->scratch_size;
         const double t0 = g->timing ? seconds_now() : 0.0;
-        tg_node *next = n->fused_next; /* the plan's (tg_values_place): the next op node */
-        if (next) {                    /* whose forward n's does (timed as n's) */
+        /* the plan's (tg_values_place): the next op node, done by n's forward (and
+         * timed as n's) */
+        tg_node *next = n->fused_next;
+        if (next) {
             next->scratch = g->scratch;
             next->scratch_size = g->scratch_size;
-            done = next;
         }
         st = next ? n->op->forward_fused(n, next) : n->op->forward(n);
         if (g->timing) {

@@ -31,8 +31,9 @@ struct tg_node {
     size_t sign_size;      /* bytes allocated at sign_bits */
     unsigned fresh_grads;  /* bit k: input k's gradient is fresh (tg_node_grad_fresh) */
     int signs_packed;      /* this forward's op packed sign_bits itself (tg_pack_signs) */
-    tg_node *fused_next;   /* the value plan's: the node after this one in the forward
-                              order, whose forward this one's does (tg_op.fuses), or NULL */
+    tg_node *fused_next;   /* the value plan's: the next op node in the forward order,
+                              whose forward this one's does (tg_op.fuses), or NULL */
+    int fused_away;        /* the value plan's: an earlier node's forward does this one's */
     tg_node_timing timing; /* while the graph's timing is on */
     tg_graph *graph;
 };

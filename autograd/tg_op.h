@@ -151,7 +151,8 @@ typedef struct tg_op {
      * output (which is not the target), the graph asks fuses(node, next); when it
      * says 1, forward_fused(node, next) computes next's value (node's value may be
      * left unwritten) and next's own forward is skipped. The result must be what
-     * the two forwards give. docs/architecture.md, "Fused forwards". */
+     * the two forwards give. A node whose forward another's does fuses nothing in
+     * turn (no chains). docs/architecture.md, "Fused forwards". */
     int (*fuses)(const tg_node *node, const tg_node *next);
     tg_status (*forward_fused)(tg_node *node, tg_node *next);
 } tg_op;

@@ -64,7 +64,8 @@ const uint8_t *tg_node_sign_bits(const tg_node *n) {
  * offset and size (floats) in an arena of `arena` floats. */
 typedef struct placement {
     int *pos, *verdict;
-    int *fused; /* per node id: 1 + the position of the node whose forward does its own, or 0 */
+    int *fused;      /* per node id: 1 + the position of the node whose forward does its own */
+    int *fused_next; /* per node id: the id of the node its forward also does, or -1 */
     size_t *offset, *size;
     size_t arena;
 } placement;
@@ -73,6 +74,7 @@ static void placement_free(placement *pl) {
     free(pl->pos);
     free(pl->verdict);
     free(pl->fused);
+    free(pl->fused_next);
     free(pl->offset);
     free(pl->size);
 }
@@ -95,23 +97,27 @@ static int fused_after(const tg_graph *g, tg_value_plan plan, int p, int verdict
 
 /* Each dropped value lives from the forward of its node to that of its last
  * consumer, first fit among the values alive then; a value a fused forward
- * writes (fuses_next) from its predecessor's forward, since it is made there. */
+ * writes (fused_after) from the forward of the node that makes it. */
 static tg_status place_values(const tg_graph *g, const tg_node *target, tg_value_plan plan,
                               placement *pl) {
     const tg_order *o = &g->order;
     const int nn = g->n_nodes;
     int *last = malloc((size_t)nn * sizeof *last), *read = calloc((size_t)nn, sizeof *read);
     int *live = malloc((size_t)nn * sizeof *live);
-    *pl = (placement){malloc((size_t)nn * sizeof *pl->pos), calloc((size_t)nn, sizeof(int)),
-                      calloc((size_t)nn, sizeof(int)),      malloc((size_t)nn * sizeof(size_t)),
-                      malloc((size_t)nn * sizeof(size_t)),  0};
+    *pl = (placement){malloc((size_t)nn * sizeof *pl->pos),
+                      calloc((size_t)nn, sizeof(int)),
+                      calloc((size_t)nn, sizeof(int)),
+                      malloc((size_t)nn * sizeof(int)),
+                      malloc((size_t)nn * sizeof(size_t)),
+                      malloc((size_t)nn * sizeof(size_t)),
+                      0};
     tg_status st = TG_OK;
-    if (!last || !read || !live || !pl->pos || !pl->verdict || !pl->fused || !pl->offset ||
-        !pl->size) {
+    if (!last || !read || !live || !pl->pos || !pl->verdict || !pl->fused || !pl->fused_next ||
+        !pl->offset || !pl->size) {
         st = tg_error(TG_ERR_NOMEM, "out of memory planning %d values", nn);
         goto done;
     }
-    for (int i = 0; i < nn; i++) pl->pos[i] = last[i] = -1;
+    for (int i = 0; i < nn; i++) pl->pos[i] = last[i] = pl->fused_next[i] = -1;
     for (int p = 0; p < o->n; p++) pl->pos[o->ids[p]] = p;
     for (int i = 0; i < nn; i++) { /* every consumer, in the order or not, may read */
         const tg_node *c = g->nodes[i];
@@ -125,10 +131,13 @@ static tg_status place_values(const tg_graph *g, const tg_node *target, tg_value
     for (int p = 0; p < o->n; p++) {
         const tg_node *n = g->nodes[o->ids[p]];
         int v = pl->verdict[n->id] = verdict(plan, n, target, read[n->id]);
-        const int q = fused_after(g, plan, p, v, last);
-        if (q >= 0) pl->fused[o->ids[q]] = 1 + p;
-        if (v == TG_VALUE_KEPT) continue;
         const int born = pl->fused[n->id] ? pl->fused[n->id] - 1 : p;
+        const int q = born == p ? fused_after(g, plan, p, v, last) : -1; /* no chains */
+        if (q >= 0) {
+            pl->fused[o->ids[q]] = 1 + p;
+            pl->fused_next[n->id] = o->ids[q];
+        }
+        if (v == TG_VALUE_KEPT) continue;
         int kept = 0;
         for (int j = 0; j < n_live; j++)
             if (last[live[j]] >= born) live[kept++] = live[j];
@@ -195,9 +204,8 @@ tg_status tg_values_place(tg_graph *g, const tg_node *target) {
     for (int i = 0; i < g->n_nodes && !st; i++) {
         tg_node *n = g->nodes[i];
         const int p = pl.pos[i];
-        n->fused_next = NULL;
-        for (int q = p + 1; p >= 0 && q < g->order.n && !n->fused_next; q++)
-            if (pl.fused[g->order.ids[q]] == 1 + p) n->fused_next = g->nodes[g->order.ids[q]];
+        n->fused_next = pl.fused_next[i] >= 0 ? g->nodes[pl.fused_next[i]] : NULL;
+        n->fused_away = pl.fused[i] != 0;
         if (p < 0) { /* not computed by this forward: as it was, without a dropped value */
             if (n->dropped != TG_VALUE_KEPT) {
                 n->dropped = TG_VALUE_DROPPED;
