@@ -130,21 +130,42 @@ static inline float taps3(const float *r0, const float *r1, const float *r2, con
            (f[6] * r2[j] + f[7] * r2[j + 1] + f[8] * r2[j + 2]);
 }
 
+/* Eight floats at any float's address (GCC's vector extension: AVX2 or AVX-512
+ * registers in the target clones, SSE pairs in the baseline). */
+typedef float dw_v8 __attribute__((vector_size(32), aligned(4), may_alias));
+#define DW_AT(p) (*(dw_v8 *)(p))
+
+/* taps3 at the eight columns j..j+7: the same expression, lane by lane (a macro: a
+ * function returning a vector would take another ABI in each target clone). */
+#define TAPS3_V8(r0, r1, r2, f, j)                                                                 \
+    (((f)[0] * DW_AT((r0) + (j)) + (f)[1] * DW_AT((r0) + (j) + 1) +                                \
+      (f)[2] * DW_AT((r0) + (j) + 2)) +                                                            \
+     ((f)[3] * DW_AT((r1) + (j)) + (f)[4] * DW_AT((r1) + (j) + 1) +                                \
+      (f)[5] * DW_AT((r1) + (j) + 2)) +                                                            \
+     ((f)[6] * DW_AT((r2) + (j)) + (f)[7] * DW_AT((r2) + (j) + 1) +                                \
+      (f)[8] * DW_AT((r2) + (j) + 2)))
+
 /* out (rows, n), row stride ldo, = bias + (or, with accumulate, +=) the 3x3 filter f
- * over src (rows + 2, n + 2), row stride ld. */
+ * over src (rows + 2, n + 2), row stride ld. Eight columns at a time; a row's last
+ * n % 8 take one more vector ending at its end (which writes a few outputs twice,
+ * with the same values) or, when accumulating, a scalar loop. */
 TG_FMA TG_HOT static void dw_rows3(const float *restrict src, int64_t ld, const float *restrict f,
                                    float bias, float *restrict out, int64_t ldo, int rows, int n,
                                    int accumulate) {
+    float taps[9]; /* in registers for the whole plane */
+    memcpy(taps, f, sizeof taps);
     for (int r = 0; r < rows; r++) {
         const float *r0 = src + r * ld, *r1 = r0 + ld, *r2 = r1 + ld;
         float *o = out + r * ldo;
+        int j = 0;
         if (accumulate) {
-#pragma omp simd
-            for (int j = 0; j < n; j++) o[j] += taps3(r0, r1, r2, f, j);
-        } else {
-#pragma omp simd
-            for (int j = 0; j < n; j++) o[j] = bias + taps3(r0, r1, r2, f, j);
+            for (; j + 8 <= n; j += 8) DW_AT(o + j) += TAPS3_V8(r0, r1, r2, taps, j);
+            for (; j < n; j++) o[j] += taps3(r0, r1, r2, taps, j);
+            continue;
         }
+        for (; j + 8 <= n; j += 8) DW_AT(o + j) = bias + TAPS3_V8(r0, r1, r2, taps, j);
+        if (j < n && n >= 8) DW_AT(o + n - 8) = bias + TAPS3_V8(r0, r1, r2, taps, n - 8);
+        for (; j < n && n < 8; j++) o[j] = bias + taps3(r0, r1, r2, taps, j);
     }
 }
 
