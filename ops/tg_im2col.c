@@ -146,6 +146,15 @@ TG_HOT void tg_act_grad_row(tg_act act, const float *y, const float *dy, float *
 
 /* y (F, q), row stride ld, = act(y + b) for one block while it is in cache, in one
  * pass per row; b may be NULL. Serial (see the top of the file). */
+TG_HOT void tg_fill_rows(float *y, const float *b, int f, int64_t q, int64_t ld) {
+    for (int i = 0; i < f; i++) {
+        float *yi = y + (int64_t)i * ld;
+        const float bi = b[i];
+#pragma omp simd
+        for (int64_t j = 0; j < q; j++) yi[j] = bi;
+    }
+}
+
 TG_HOT void tg_bias_act(float *y, const float *b, tg_act act, int f, int64_t q, int64_t ld) {
     for (int i = 0; i < f; i++) {
         float *yi = y + (int64_t)i * ld;

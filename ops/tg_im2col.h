@@ -46,6 +46,8 @@ void tg_col2im_add(const tg_conv_geom *g, const float *col, int oh0, int oh1, fl
  * same formulas as tg_act_forward/backward, the derivative taken from the output y. */
 void tg_act_row(tg_act act, float *y, int64_t n);
 void tg_act_grad_row(tg_act act, const float *y, const float *dy, float *dz, int64_t n);
+/* y (F, q), row stride ld: every element of row i = b[i]. */
+void tg_fill_rows(float *y, const float *b, int f, int64_t q, int64_t ld);
 /* y (F, q), row stride ld: y = act(y + b), one pass per row; b may be NULL. */
 void tg_bias_act(float *y, const float *b, tg_act act, int f, int64_t q, int64_t ld);
 /* dz (F, q) = dy * act'(y) and db (F) += the row sums of dz, in one pass: y is node's
