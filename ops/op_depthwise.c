@@ -169,6 +169,38 @@ TG_FMA TG_HOT static void dw_rows3(const float *restrict src, int64_t ld, const 
     }
 }
 
+/* out (H, W) = bias + the 3x3 filter f over the plane x (H, W) zero-padded by one on
+ * every side (same padding), read in place: dw_rows3's values without the padded
+ * copy (a pass over the input per channel, when the copy serves one filter). Edge
+ * columns take their taps from three-float windows holding the zeros the copy would;
+ * zeros: a zero row of W + 2 floats. W >= 10 (one vector between the edges). */
+TG_FMA TG_HOT static void dw_same3(const float *restrict x, int h, int w, const float *restrict f,
+                                   float bias, const float *restrict zeros, float *restrict out) {
+    float taps[9];
+    memcpy(taps, f, sizeof taps);
+    for (int r = 0; r < h; r++) {
+        /* rows r - 1, r, r + 1 from column -1 on */
+        const float *r0 = r > 0 ? x + (int64_t)(r - 1) * w - 1 : zeros;
+        const float *r1 = x + (int64_t)r * w - 1;
+        const float *r2 = r + 1 < h ? x + (int64_t)(r + 1) * w - 1 : zeros;
+        float *o = out + (int64_t)r * w;
+        int j = 1;
+        for (; j + 8 <= w - 1; j += 8) DW_AT(o + j) = bias + TAPS3_V8(r0, r1, r2, taps, j);
+        if (j < w - 1) DW_AT(o + w - 9) = bias + TAPS3_V8(r0, r1, r2, taps, w - 9);
+        for (int e = 0; e < 2; e++) { /* columns 0 and w - 1 */
+            const int c = e ? w - 1 : 0;
+            float win[3][3];
+            for (int k = 0; k < 3; k++) {
+                const float *row = k == 0 ? r0 : k == 1 ? r1 : r2;
+                win[k][0] = c > 0 ? row[c] : 0.0f;
+                win[k][1] = row[c + 1];
+                win[k][2] = c < w - 1 ? row[c + 2] : 0.0f;
+            }
+            o[c] = bias + taps3(win[0], win[1], win[2], taps, 0);
+        }
+    }
+}
+
 /* dw (9) += sum over q < n of dzw[q] xp[q + kh ld + kw]: the weight gradient of one
  * plane, with dzw's zero columns keeping each row's sum to its own outputs. */
 TG_FMA TG_HOT static void dw_weight3(const float *restrict xp, const float *restrict dzw,
@@ -207,6 +239,9 @@ void tg_dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const fl
                    const float *w, const float *b, float *y, const tg_dw_work *work, float *keep) {
     const int k = g->k, p = g->ho * g->wo, cm = g->c * m, padded = dw_padded(g);
     const int64_t planes = (int64_t)batch * g->c, hw = (int64_t)g->h * g->w;
+    /* one filter per plane and same padding: read the plane in place (dw_same3) */
+    const int in_place = padded && !keep && m == 1 && g->pt == 1 && g->pl == 1 && g->ho == g->h &&
+                         g->wo == g->w && g->w >= 10;
 #pragma omp parallel num_threads(work->workers) if (planes * m * p * k * k > TG_PAR_MIN)
     {
         dw_planes d = {0};
@@ -215,6 +250,12 @@ void tg_dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const fl
         for (int64_t pl = 0; pl < planes; pl++) {
             const float *xc = x + pl * hw;
             if (padded && keep) d.xp = keep + (pl % g->c) * padded_plane_floats(g);
+            if (in_place) { /* d.xp's first row: zeros */
+                float *yo = y + ((pl / g->c) * cm + pl % g->c) * p;
+                dw_same3(xc, g->h, g->w, w + (pl % g->c) * 9, b ? b[pl % g->c] : 0.0f, d.xp, yo);
+                tg_act_row(act, yo, p);
+                continue;
+            }
             if (padded) copy_plane(d.xp, g->wo + 2, g->pt, g->pl, xc, g->h, g->w);
             for (int o = (int)(pl % g->c) * m; o < (int)(pl % g->c + 1) * m; o++) {
                 float *yo = y + ((pl / g->c) * cm + o) * p;
