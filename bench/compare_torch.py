@@ -208,7 +208,8 @@ def print_layers(tg_layers, ort_layers, a):
         print(f"{'(ONNX Runtime nodes of no twingrad layer)':63s}{'':10s}{rest:10.3f}")
         print(f"{'inference in the layers':63s}{tg_inf:10.3f}{ort_inf + rest:10.3f}"
               f"{(ort_inf + rest) / tg_inf:7.2f}x")
-    print("tg/ort: ONNX Runtime's time over twingrad's (above 1: twingrad faster)")
+    print("tg/ort: ONNX Runtime's time over twingrad's (above 1: twingrad faster); an inference "
+          "time of 0 is a layer whose forward the layer before it did (fused forwards)")
 
 
 def shape_of(_pt_result, model):
