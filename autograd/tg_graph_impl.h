@@ -52,6 +52,7 @@ struct tg_graph {
     size_t arena_cap; /* floats */
     struct {          /* what the current placement was made for */
         int valid, version, shape_epoch;
+        int training; /* the fused pairs depend on it (an eval-mode batch norm fuses) */
         const tg_node *target;
         tg_value_plan plan;
     } planned;

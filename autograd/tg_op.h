@@ -152,7 +152,10 @@ typedef struct tg_op {
      * says 1, forward_fused(node, next) computes next's value (node's value may be
      * left unwritten) and next's own forward is skipped. The result must be what
      * the two forwards give. A node whose forward another's does fuses nothing in
-     * turn (no chains). docs/architecture.md, "Fused forwards". */
+     * turn (no chains). fuses is asked when the plan is made, again only when the
+     * target, a shape, the value plan or the training mode changes: its answer may
+     * depend on those and the attributes, nothing else. docs/architecture.md,
+     * "Fused forwards". */
     int (*fuses)(const tg_node *node, const tg_node *next);
     tg_status (*forward_fused)(tg_node *node, tg_node *next);
 } tg_op;

@@ -187,7 +187,8 @@ tg_status tg_values_planned_bytes(const tg_graph *g, const tg_node *target, tg_v
 
 tg_status tg_values_place(tg_graph *g, const tg_node *target) {
     if (g->planned.valid && g->planned.target == target && g->planned.version == g->version &&
-        g->planned.shape_epoch == g->shape_epoch && g->planned.plan == g->value_plan)
+        g->planned.shape_epoch == g->shape_epoch && g->planned.plan == g->value_plan &&
+        g->planned.training == g->training)
         return TG_OK;
     placement pl;
     tg_status st = place_values(g, target, g->value_plan, &pl);
@@ -240,6 +241,7 @@ tg_status tg_values_place(tg_graph *g, const tg_node *target) {
     g->planned.version = g->version;
     g->planned.shape_epoch = g->shape_epoch;
     g->planned.plan = g->value_plan;
+    g->planned.training = g->training;
 done:
     placement_free(&pl);
     return st;

@@ -753,7 +753,8 @@ static tg_node *random_layer(tg_graph *g, const char *op, const char *name, cons
  * dropped value (x -> tanh), over which the second's output, written during the first's
  * forward, must not be placed; the second's value is dropped too (-> sigmoid, the
  * target). Not fused, and still right: another pool geometry, another algorithm, a batch
- * norm on batch statistics (training), another reader of the first op's output. */
+ * norm on batch statistics (training, also when the graph switches to it between two
+ * forwards), another reader of the first op's output. */
 START_TEST(test_fused_forwards_are_the_two_forwards) {
     const struct {
         int n, c, h, w;
@@ -793,6 +794,21 @@ START_TEST(test_fused_forwards_are_the_two_forwards) {
         free(ref);
         tg_graph_free(o.g);
     }
+    /* the same graph switched to training between two inference-plan forwards: the batch
+     * norm, fused in eval mode, runs itself on batch statistics */
+    one_op t = make_op("tanh", NULL, tg_shape4(4, 6, 10, 10), 91);
+    tg_node *sep = random_layer(t.g, "sepconv2d", "sep", "filters=8 kernel=3", t.y, 92);
+    tg_node *bn = random_layer(t.g, "batchnorm", "bn", "momentum=1", sep, 93);
+    tg_graph_set_training(t.g, 0);
+    ck_assert(next_done_by(t.g, sep, bn, bn));
+    tg_graph_set_training(t.g, 1);
+    ck_assert(!next_done_by(t.g, sep, bn, bn));
+    float got[4 * 8 * 10 * 10];
+    memcpy(got, tg_node_data(bn), sizeof got);
+    float *train_ref = keep_plan_forward(t.g, bn);
+    ck_assert(!memcmp(got, train_ref, sizeof got));
+    free(train_ref);
+    tg_graph_free(t.g);
     /* the conv's output also read by a second op: computed in full, pool not fused */
     one_op o = make_op("conv2d", "filters=8 kernel=3 act=relu", tg_shape4(2, 8, 8, 8), 90);
     tg_node *pool = tg_graph_op(o.g, "maxpool2d", "pool", "size=2", (tg_node *[]){o.y}, 1);
