@@ -202,14 +202,14 @@ static tg_status conv_call_init(const tg_node *n, conv_call *c) {
 }
 
 /* y_i = act(w . im2col(x_i) + b), one block of output rows at a time. */
-static void conv_forward_image(const tg_node *n, const conv_call *c, int i, float *col) {
+static void conv_forward_image(const tg_node *n, const conv_call *c, int i, float *col, int inner) {
     const tg_conv_geom *g = &c->g;
     const float *xi = tg_in(n, 0) + i * c->in_img, *w = n->params[P_WEIGHT]->value.data;
     const float *b = n->params[P_BIAS] ? n->params[P_BIAS]->value.data : NULL;
     float *yi = n->value.data + i * c->out_img;
     if (c->wino) {
         tg_wino_geom wg = wino_forward_geom(g, c->f);
-        tg_wino_conv(&wg, n->scratch, xi, b, c->act, 0, yi, col);
+        tg_wino_conv_shared(&wg, n->scratch, xi, b, c->act, yi, NULL, col, c->worker_floats, inner);
         return;
     }
     if (c->dwk) { /* the image's one plane, by this worker alone */
@@ -342,11 +342,21 @@ static void conv_backward_one(const tg_node *n, const conv_call *c, int i, float
  * go round (each image's GEMMs then run on its own thread), else one worker
  * whose GEMMs tg_sgemm splits across the threads. Never more than the scratch
  * was sized for. */
-static int conv_workers(const tg_node *n, const conv_call *c, int batch) {
+static int conv_areas(const tg_node *n, const conv_call *c) {
     int workers = tg_max_workers();
     size_t fit = (n->scratch_size / sizeof(float) - c->shared_floats) / c->worker_floats;
-    if ((size_t)workers > fit) workers = (int)fit;
+    return (size_t)workers > fit ? (int)fit : workers;
+}
+
+static int conv_workers(const tg_node *n, const conv_call *c, int batch) {
+    const int workers = conv_areas(n, c);
     return workers > 1 && batch >= 2 * workers ? workers : 1;
+}
+
+/* Threads that share one image's Winograd tiles: all that have an area of the scratch
+ * when the images are too few to go round (conv_workers 1), else one. */
+static int conv_wino_inner(const tg_node *n, const conv_call *c, int workers) {
+    return c->wino && workers == 1 ? conv_areas(n, c) : 1;
 }
 
 static tg_status conv2d_forward(tg_node *n) {
@@ -354,6 +364,7 @@ static tg_status conv2d_forward(tg_node *n) {
     tg_status st = conv_call_init(n, &c);
     if (st) return st;
     const int batch = (int)n->value.shape.dim[0], workers = conv_workers(n, &c, batch);
+    const int inner = conv_wino_inner(n, &c, workers);
     if (c.wino) tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, 0, n->scratch);
     float *scratch = (float *)n->scratch + c.shared_floats;
     /* a ReLU output kept only as signs: each image's packed while it is in cache */
@@ -361,7 +372,7 @@ static tg_status conv2d_forward(tg_node *n) {
 #pragma omp parallel for num_threads(workers) schedule(static) if (workers > 1)
     for (int i = 0; i < batch; i++) {
         int t = workers > 1 ? tg_worker_id() : 0;
-        conv_forward_image(n, &c, i, scratch + (size_t)t * c.worker_floats);
+        conv_forward_image(n, &c, i, scratch + (size_t)t * c.worker_floats, inner);
         if (pack) tg_pack_signs(n, i * c.out_img, c.out_img);
     }
     n->signs_packed = pack;
@@ -370,7 +381,7 @@ static tg_status conv2d_forward(tg_node *n) {
 
 /* A Winograd conv followed by a 2x2 max pool at stride 2 (the seed's conv1_2 and
  * pool1), in a forward that keeps no values: each pair of output rows is pooled
- * while in cache (tg_wino_conv_pool), and the conv's output, 4x the pool's, is
+ * while in cache (tg_wino_conv_shared with `pooled`), and the conv's output, 4x the pool's, is
  * never written. Measured on the seed model: see docs/ops-conv.md. */
 static int conv2d_fuses(const tg_node *n, const tg_node *next) {
     tg_conv_geom g;
@@ -383,6 +394,7 @@ static tg_status conv2d_forward_pooled(tg_node *n, tg_node *pool) {
     tg_status st = conv_call_init(n, &c);
     if (st) return st;
     const int batch = (int)n->value.shape.dim[0], workers = conv_workers(n, &c, batch);
+    const int inner = conv_wino_inner(n, &c, workers);
     tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, 0, n->scratch);
     float *scratch = (float *)n->scratch + c.shared_floats;
     const float *b = n->params[P_BIAS] ? n->params[P_BIAS]->value.data : NULL;
@@ -391,8 +403,9 @@ static tg_status conv2d_forward_pooled(tg_node *n, tg_node *pool) {
 #pragma omp parallel for num_threads(workers) schedule(static) if (workers > 1)
     for (int i = 0; i < batch; i++) {
         int t = workers > 1 ? tg_worker_id() : 0;
-        tg_wino_conv_pool(&wg, n->scratch, tg_in(n, 0) + i * c.in_img, b, c.act,
-                          pool->value.data + i * pooled_img, scratch + (size_t)t * c.worker_floats);
+        tg_wino_conv_shared(&wg, n->scratch, tg_in(n, 0) + i * c.in_img, b, c.act, NULL,
+                            pool->value.data + i * pooled_img,
+                            scratch + (size_t)t * c.worker_floats, c.worker_floats, inner);
     }
     return TG_OK;
 }

@@ -6,6 +6,7 @@
 #include "autograd/tg_blas.h"
 #include "autograd/tg_cpu.h"
 #include "ops/tg_im2col.h"
+#include "ops/tg_op_util.h"
 #include "ops/tg_pool.h"
 
 /* Transformed input and GEMM output of a block of tiles take at most about
@@ -68,7 +69,7 @@ static size_t padded_tiles(size_t t) {
 }
 
 /* V, M, a row of zeros, the row transform of one tile row's input (four rows), and
- * two output rows for tg_wino_conv_pool. */
+ * two output rows for a pooled tg_wino_conv_shared. */
 size_t tg_wino_scratch_floats(const tg_wino_geom *g) {
     const size_t tw = (size_t)(g->wo + 1) / 2,
                  t = padded_tiles((size_t)tile_rows_per_block(g) * tw);
@@ -321,51 +322,62 @@ static void transform_inputs(const tg_wino_geom *g, const float *in, int tr0, in
     }
 }
 
-/* tg_wino_conv, or with `pooled`, tg_wino_conv_pool (out unused). */
+/* tg_wino_conv, or tg_wino_conv_shared (with `pooled`: out unused); the image's blocks
+ * of tile rows shared among `workers` threads, worker t's scratch at scratch + t * stride
+ * (one: serial, in the caller's thread). Each block's outputs depend on that block
+ * alone, so the split changes no value. */
 static void wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
-                      tg_act act, int accumulate, float *out, float *pooled, float *scratch) {
+                      tg_act act, int accumulate, float *out, float *pooled, float *scratch,
+                      size_t stride, int workers) {
     const int tw = (g->wo + 1) / 2, th = (g->ho + 1) / 2, rbt = tile_rows_per_block(g);
-    const int len = 2 * tw + 2;
+    const int len = 2 * tw + 2, blocks = (th + rbt - 1) / rbt;
     const size_t plane_out = (size_t)g->ho * g->wo;
     const size_t tmax = padded_tiles((size_t)rbt * tw);
     wino_gemm_fn *const gemm = wino_gemm_for_cpu();
-    float *V = scratch, *M = V + 16 * ((size_t)g->c * tmax + SLAB_PAD);
-    float *zeros = M + 16 * ((size_t)g->f * tmax + SLAB_PAD), *srows = zeros + len;
-    float *two_rows = srows + 4 * (size_t)len; /* pooled: the output rows of a tile row */
     const int pw = g->wo / 2;
     const size_t plane_pooled = (size_t)(g->ho / 2) * (size_t)pw;
-    memset(zeros, 0, (size_t)len * sizeof(float));
-    memset(srows, 0, 4 * (size_t)len * sizeof(float)); /* input_transform keeps its padding */
-    for (int tr0 = 0; tr0 < th; tr0 += rbt) {
-        const int tr1 = tr0 + rbt < th ? tr0 + rbt : th;
-        /* T tiles in this block, rows of ld >= T: V (16, C, ld), M (16, F, ld) */
-        const int T = (tr1 - tr0) * tw, ld = (int)padded_tiles((size_t)T);
-        const size_t vs = (size_t)g->c * ld + SLAB_PAD, ms = (size_t)g->f * ld + SLAB_PAD;
-        transform_inputs(g, in, tr0, tr1, ld, zeros, srows, V);
-        /* M[xi] (F, T) = U[xi] (F, C) . V[xi] (C, T) */
-        for (int xi = 0; xi < 16; xi++)
-            gemm(g->f, g->c, ld, U + (size_t)xi * g->f * g->c, V + xi * vs, ld, M + xi * ms, ld);
-        for (int fi = 0; fi < g->f && pooled; fi++) {
-            const float b = bias ? bias[fi] : 0.0f;
-            float *plane = pooled + (size_t)fi * plane_pooled;
-            for (int tr = tr0; tr < tr1 && 2 * tr + 1 < g->ho;
-                 tr++) { /* an odd last row: dropped */
-                float *y0 = two_rows, *y1 = two_rows + g->wo;
-                output_transform(M + (size_t)fi * ld + (size_t)(tr - tr0) * tw, ms, g->wo, b, 0, y0,
-                                 y1);
-                if (act != TG_ACT_NONE) tg_act_row(act, y0, 2 * (int64_t)g->wo);
-                tg_maxpool2_rows(y0, y1, pw, plane + (size_t)tr * pw);
+    if (workers > blocks) workers = blocks;
+#pragma omp parallel num_threads(workers) if (workers > 1)
+    {
+        float *V = scratch + (workers > 1 ? (size_t)tg_worker_id() * stride : 0);
+        float *M = V + 16 * ((size_t)g->c * tmax + SLAB_PAD);
+        float *zeros = M + 16 * ((size_t)g->f * tmax + SLAB_PAD), *srows = zeros + len;
+        float *two_rows = srows + 4 * (size_t)len; /* pooled: the output rows of a tile row */
+        memset(zeros, 0, (size_t)len * sizeof(float));
+        memset(srows, 0, 4 * (size_t)len * sizeof(float)); /* input_transform keeps its padding */
+#pragma omp for schedule(static)
+        for (int block = 0; block < blocks; block++) {
+            const int tr0 = block * rbt, tr1 = tr0 + rbt < th ? tr0 + rbt : th;
+            /* T tiles in this block, rows of ld >= T: V (16, C, ld), M (16, F, ld) */
+            const int T = (tr1 - tr0) * tw, ld = (int)padded_tiles((size_t)T);
+            const size_t vs = (size_t)g->c * ld + SLAB_PAD, ms = (size_t)g->f * ld + SLAB_PAD;
+            transform_inputs(g, in, tr0, tr1, ld, zeros, srows, V);
+            /* M[xi] (F, T) = U[xi] (F, C) . V[xi] (C, T) */
+            for (int xi = 0; xi < 16; xi++)
+                gemm(g->f, g->c, ld, U + (size_t)xi * g->f * g->c, V + xi * vs, ld, M + xi * ms,
+                     ld);
+            /* pooled: each pair of output rows (an odd last row is dropped) */
+            for (int fi = 0; fi < g->f && pooled; fi++) {
+                const float b = bias ? bias[fi] : 0.0f;
+                float *plane = pooled + (size_t)fi * plane_pooled;
+                for (int tr = tr0; tr < tr1 && 2 * tr + 1 < g->ho; tr++) {
+                    float *y0 = two_rows, *y1 = two_rows + g->wo;
+                    output_transform(M + (size_t)fi * ld + (size_t)(tr - tr0) * tw, ms, g->wo, b, 0,
+                                     y0, y1);
+                    if (act != TG_ACT_NONE) tg_act_row(act, y0, 2 * (int64_t)g->wo);
+                    tg_maxpool2_rows(y0, y1, pw, plane + (size_t)tr * pw);
+                }
             }
-        }
-        for (int fi = 0; fi < g->f && !pooled; fi++) {
-            const float b = bias ? bias[fi] : 0.0f;
-            float *plane = out + (size_t)fi * plane_out;
-            for (int tr = tr0; tr < tr1; tr++) {
-                float *y0 = plane + (size_t)(2 * tr) * g->wo;
-                float *y1 = 2 * tr + 1 < g->ho ? y0 + g->wo : NULL;
-                output_transform(M + (size_t)fi * ld + (size_t)(tr - tr0) * tw, ms, g->wo, b,
-                                 accumulate, y0, y1);
-                if (act != TG_ACT_NONE) tg_act_row(act, y0, (y1 ? 2 : 1) * (int64_t)g->wo);
+            for (int fi = 0; fi < g->f && !pooled; fi++) {
+                const float b = bias ? bias[fi] : 0.0f;
+                float *plane = out + (size_t)fi * plane_out;
+                for (int tr = tr0; tr < tr1; tr++) {
+                    float *y0 = plane + (size_t)(2 * tr) * g->wo;
+                    float *y1 = 2 * tr + 1 < g->ho ? y0 + g->wo : NULL;
+                    output_transform(M + (size_t)fi * ld + (size_t)(tr - tr0) * tw, ms, g->wo, b,
+                                     accumulate, y0, y1);
+                    if (act != TG_ACT_NONE) tg_act_row(act, y0, (y1 ? 2 : 1) * (int64_t)g->wo);
+                }
             }
         }
     }
@@ -373,12 +385,13 @@ static void wino_conv(const tg_wino_geom *g, const float *U, const float *in, co
 
 void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
                   tg_act act, int accumulate, float *out, float *scratch) {
-    wino_conv(g, U, in, bias, act, accumulate, out, NULL, scratch);
+    wino_conv(g, U, in, bias, act, accumulate, out, NULL, scratch, 0, 1);
 }
 
-void tg_wino_conv_pool(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
-                       tg_act act, float *pooled, float *scratch) {
-    wino_conv(g, U, in, bias, act, 0, NULL, pooled, scratch);
+void tg_wino_conv_shared(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
+                         tg_act act, float *out, float *pooled, float *scratch, size_t stride,
+                         int workers) {
+    wino_conv(g, U, in, bias, act, 0, out, pooled, scratch, stride, workers);
 }
 
 /* ---- weight gradient ---- */

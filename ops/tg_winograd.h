@@ -40,11 +40,14 @@ size_t tg_wino_scratch_floats(const tg_wino_geom *g);
 void tg_wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
                   tg_act act, int accumulate, float *out, float *scratch);
 
-/* pooled (F, Ho / 2, Wo / 2) = the 2x2 max pool at stride 2 (tg_pool.h) of
- * act(bias + in * w), each pair of output rows pooled while it is in cache instead
- * of written out: the same numbers as tg_wino_conv and then maxpool2d. */
-void tg_wino_conv_pool(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
-                       tg_act act, float *pooled, float *scratch);
+/* tg_wino_conv without accumulate, the image's blocks of tile rows shared among
+ * `workers` threads (worker t's scratch at scratch + t * stride; one: serial). With
+ * `pooled` instead of out: pooled (F, Ho / 2, Wo / 2) = the 2x2 max pool at stride 2
+ * (tg_pool.h) of act(bias + in * w), each pair of output rows pooled while it is in
+ * cache instead of written out. The same numbers as tg_wino_conv (then maxpool2d). */
+void tg_wino_conv_shared(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
+                         tg_act act, float *out, float *pooled, float *scratch, size_t stride,
+                         int workers);
 
 /* Floats of one worker's scratch for tg_wino_wgrad on this geometry. */
 size_t tg_wino_wgrad_scratch_floats(const tg_wino_geom *g);
