@@ -212,9 +212,9 @@ static void conv_forward_image(const tg_node *n, const conv_call *c, int i, floa
         tg_wino_conv_shared(&wg, n->scratch, xi, b, c->act, yi, NULL, col, c->worker_floats, inner);
         return;
     }
-    if (c->dwk) { /* the image's one plane, by this worker alone */
-        const tg_dw_work alone = {col, c->worker_floats, 1};
-        tg_dw_forward(g, 1, c->f, c->act, xi, w, b, yi, &alone, NULL);
+    if (c->dwk) { /* the image's one plane, its output planes shared by `inner` threads */
+        const tg_dw_work work = {col, c->worker_floats, inner};
+        tg_dw_forward(g, 1, c->f, c->act, xi, w, b, yi, &work, NULL);
         return;
     }
     for (int oh0 = 0; oh0 < g->ho; oh0 += c->rb) {
@@ -353,10 +353,11 @@ static int conv_workers(const tg_node *n, const conv_call *c, int batch) {
     return workers > 1 && batch >= 2 * workers ? workers : 1;
 }
 
-/* Threads that share one image's Winograd tiles: all that have an area of the scratch
- * when the images are too few to go round (conv_workers 1), else one. */
-static int conv_wino_inner(const tg_node *n, const conv_call *c, int workers) {
-    return c->wino && workers == 1 ? conv_areas(n, c) : 1;
+/* Threads that share one image (its Winograd tiles, its depthwise output planes): all
+ * that have an area of the scratch when the images are too few to go round
+ * (conv_workers 1), else one. */
+static int conv_inner(const tg_node *n, const conv_call *c, int workers) {
+    return (c->wino || c->dwk) && workers == 1 ? conv_areas(n, c) : 1;
 }
 
 static tg_status conv2d_forward(tg_node *n) {
@@ -364,18 +365,24 @@ static tg_status conv2d_forward(tg_node *n) {
     tg_status st = conv_call_init(n, &c);
     if (st) return st;
     const int batch = (int)n->value.shape.dim[0], workers = conv_workers(n, &c, batch);
-    const int inner = conv_wino_inner(n, &c, workers);
+    const int inner = conv_inner(n, &c, workers);
     if (c.wino) tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, 0, n->scratch);
     float *scratch = (float *)n->scratch + c.shared_floats;
     /* a ReLU output kept only as signs: each image's packed while it is in cache */
     const int pack = tg_node_sign_bits(n) && c.out_img % 8 == 0;
-#pragma omp parallel for num_threads(workers) schedule(static) if (workers > 1)
+    n->signs_packed = pack;
+    if (workers == 1) { /* outside a parallel region, so that the inner ones are top-level */
+        for (int i = 0; i < batch; i++) {
+            conv_forward_image(n, &c, i, scratch, inner);
+            if (pack) tg_pack_signs(n, i * c.out_img, c.out_img);
+        }
+        return TG_OK;
+    }
+#pragma omp parallel for num_threads(workers) schedule(static)
     for (int i = 0; i < batch; i++) {
-        int t = workers > 1 ? tg_worker_id() : 0;
-        conv_forward_image(n, &c, i, scratch + (size_t)t * c.worker_floats, inner);
+        conv_forward_image(n, &c, i, scratch + (size_t)tg_worker_id() * c.worker_floats, 1);
         if (pack) tg_pack_signs(n, i * c.out_img, c.out_img);
     }
-    n->signs_packed = pack;
     return TG_OK;
 }
 
@@ -394,19 +401,23 @@ static tg_status conv2d_forward_pooled(tg_node *n, tg_node *pool) {
     tg_status st = conv_call_init(n, &c);
     if (st) return st;
     const int batch = (int)n->value.shape.dim[0], workers = conv_workers(n, &c, batch);
-    const int inner = conv_wino_inner(n, &c, workers);
+    const int inner = conv_inner(n, &c, workers);
     tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, 0, n->scratch);
     float *scratch = (float *)n->scratch + c.shared_floats;
     const float *b = n->params[P_BIAS] ? n->params[P_BIAS]->value.data : NULL;
     const tg_wino_geom wg = wino_forward_geom(&c.g, c.f);
     const int64_t pooled_img = tg_shape_item_numel(&pool->value.shape);
-#pragma omp parallel for num_threads(workers) schedule(static) if (workers > 1)
-    for (int i = 0; i < batch; i++) {
-        int t = workers > 1 ? tg_worker_id() : 0;
+    if (workers == 1) { /* outside a parallel region, so that the inner one is top-level */
+        for (int i = 0; i < batch; i++)
+            tg_wino_conv_shared(&wg, n->scratch, tg_in(n, 0) + i * c.in_img, b, c.act, NULL,
+                                pool->value.data + i * pooled_img, scratch, c.worker_floats, inner);
+        return TG_OK;
+    }
+#pragma omp parallel for num_threads(workers) schedule(static)
+    for (int i = 0; i < batch; i++)
         tg_wino_conv_shared(&wg, n->scratch, tg_in(n, 0) + i * c.in_img, b, c.act, NULL,
                             pool->value.data + i * pooled_img,
-                            scratch + (size_t)t * c.worker_floats, c.worker_floats, inner);
-    }
+                            scratch + (size_t)tg_worker_id() * c.worker_floats, c.worker_floats, 1);
     return TG_OK;
 }
 

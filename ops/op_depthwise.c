@@ -242,12 +242,18 @@ void tg_dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const fl
     /* one filter per plane and same padding: read the plane in place (dw_same3) */
     const int in_place = padded && !keep && m == 1 && g->pt == 1 && g->pl == 1 && g->ho == g->h &&
                          g->wo == g->w && g->w >= 10;
+    /* the work is shared by output plane, so that one input plane with many filters (a
+     * one-channel conv of one image) keeps every thread busy; each thread copies an
+     * input plane when it reaches one (into `keep`, one thread a plane: by input plane) */
+    const int64_t per = keep ? m : 1, units = planes * m / per;
 #pragma omp parallel num_threads(work->workers) if (planes * m * p * k * k > TG_PAR_MIN)
     {
         dw_planes d = {0};
         if (padded) d = dw_planes_zeroed(g, work, tg_worker_id());
+        int64_t copied = -1; /* the input plane in d.xp */
 #pragma omp for schedule(static)
-        for (int64_t pl = 0; pl < planes; pl++) {
+        for (int64_t u = 0; u < units; u++) {
+            const int64_t pl = u * per / m;
             const float *xc = x + pl * hw;
             if (padded && keep) d.xp = keep + (pl % g->c) * padded_plane_floats(g);
             if (in_place) { /* d.xp's first row: zeros */
@@ -256,8 +262,10 @@ void tg_dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const fl
                 tg_act_row(act, yo, p);
                 continue;
             }
-            if (padded) copy_plane(d.xp, g->wo + 2, g->pt, g->pl, xc, g->h, g->w);
-            for (int o = (int)(pl % g->c) * m; o < (int)(pl % g->c + 1) * m; o++) {
+            if (padded && copied != pl) copy_plane(d.xp, g->wo + 2, g->pt, g->pl, xc, g->h, g->w);
+            copied = pl;
+            const int o0 = (int)(pl % g->c) * m + (int)(u * per % m);
+            for (int o = o0; o < o0 + (int)per; o++) {
                 float *yo = y + ((pl / g->c) * cm + o) * p;
                 const float *wo = w + (int64_t)o * k * k, bo = b ? b[o] : 0.0f;
                 if (padded)
