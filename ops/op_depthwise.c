@@ -135,15 +135,19 @@ static inline float taps3(const float *r0, const float *r1, const float *r2, con
 typedef float dw_v8 __attribute__((vector_size(32), aligned(4), may_alias));
 #define DW_AT(p) (*(dw_v8 *)(p))
 
-/* taps3 at the eight columns j..j+7: the same expression, lane by lane (a macro: a
- * function returning a vector would take another ABI in each target clone). */
+/* The taps3 expression, lane by lane, over vectors: l, c, r the columns left of, at
+ * and right of each output in rows 0, 1, 2 (a macro: a function returning a vector
+ * would take another ABI in each target clone). */
+#define TAPS3_VEC(f, l0, c0, r0, l1, c1, r1, l2, c2, r2)                                           \
+    (((f)[0] * (l0) + (f)[1] * (c0) + (f)[2] * (r0)) +                                             \
+     ((f)[3] * (l1) + (f)[4] * (c1) + (f)[5] * (r1)) +                                             \
+     ((f)[6] * (l2) + (f)[7] * (c2) + (f)[8] * (r2)))
+
+/* taps3 at the eight columns j..j+7. */
 #define TAPS3_V8(r0, r1, r2, f, j)                                                                 \
-    (((f)[0] * DW_AT((r0) + (j)) + (f)[1] * DW_AT((r0) + (j) + 1) +                                \
-      (f)[2] * DW_AT((r0) + (j) + 2)) +                                                            \
-     ((f)[3] * DW_AT((r1) + (j)) + (f)[4] * DW_AT((r1) + (j) + 1) +                                \
-      (f)[5] * DW_AT((r1) + (j) + 2)) +                                                            \
-     ((f)[6] * DW_AT((r2) + (j)) + (f)[7] * DW_AT((r2) + (j) + 1) +                                \
-      (f)[8] * DW_AT((r2) + (j) + 2)))
+    TAPS3_VEC(f, DW_AT((r0) + (j)), DW_AT((r0) + (j) + 1), DW_AT((r0) + (j) + 2),                  \
+              DW_AT((r1) + (j)), DW_AT((r1) + (j) + 1), DW_AT((r1) + (j) + 2), DW_AT((r2) + (j)),  \
+              DW_AT((r2) + (j) + 1), DW_AT((r2) + (j) + 2))
 
 /* out (rows, n), row stride ldo, = bias + (or, with accumulate, +=) the 3x3 filter f
  * over src (rows + 2, n + 2), row stride ld. Eight columns at a time; a row's last
@@ -169,35 +173,46 @@ TG_FMA TG_HOT static void dw_rows3(const float *restrict src, int64_t ld, const 
     }
 }
 
+/* v's lanes one to the right with a zero in lane 0 (SHIFT_IN), or one to the left
+ * with a zero in lane 7 (SHIFT_OUT): a row's first eight columns seen from column -1,
+ * its last eight from one past the end (GCC 12 and clang have
+ * __builtin_shufflevector; older GCC only __builtin_shuffle). */
+#if defined(__clang__) || __GNUC__ >= 12
+#define SHIFT_IN(v) __builtin_shufflevector(v, (dw_v8){0}, 8, 0, 1, 2, 3, 4, 5, 6)
+#define SHIFT_OUT(v) __builtin_shufflevector(v, (dw_v8){0}, 1, 2, 3, 4, 5, 6, 7, 8)
+#else
+typedef int dw_v8i __attribute__((vector_size(32)));
+#define SHIFT_IN(v) __builtin_shuffle(v, (dw_v8){0}, (dw_v8i){8, 0, 1, 2, 3, 4, 5, 6})
+#define SHIFT_OUT(v) __builtin_shuffle(v, (dw_v8){0}, (dw_v8i){1, 2, 3, 4, 5, 6, 7, 8})
+#endif
+
 /* out (H, W) = bias + the 3x3 filter f over the plane x (H, W) zero-padded by one on
  * every side (same padding), read in place: dw_rows3's values without the padded
- * copy (a pass over the input per channel, when the copy serves one filter). Edge
- * columns take their taps from three-float windows holding the zeros the copy would;
- * zeros: a zero row of W + 2 floats. W >= 10 (one vector between the edges). */
+ * copy (a pass over the input per channel, when the copy serves one filter). The
+ * first and the last eight columns of a row take the padding's zeros from a shuffle,
+ * the columns between whole vectors (the last edge vector overlaps them); zeros: a
+ * zero row of W floats. W >= 10. */
 TG_FMA TG_HOT static void dw_same3(const float *restrict x, int h, int w, const float *restrict f,
                                    float bias, const float *restrict zeros, float *restrict out) {
     float taps[9];
     memcpy(taps, f, sizeof taps);
     for (int r = 0; r < h; r++) {
-        /* rows r - 1, r, r + 1 from column -1 on */
-        const float *r0 = r > 0 ? x + (int64_t)(r - 1) * w - 1 : zeros;
-        const float *r1 = x + (int64_t)r * w - 1;
-        const float *r2 = r + 1 < h ? x + (int64_t)(r + 1) * w - 1 : zeros;
+        /* rows r - 1, r, r + 1 */
+        const float *r0 = r > 0 ? x + (int64_t)(r - 1) * w : zeros;
+        const float *r1 = x + (int64_t)r * w;
+        const float *r2 = r + 1 < h ? x + (int64_t)(r + 1) * w : zeros;
         float *o = out + (int64_t)r * w;
-        int j = 1;
-        for (; j + 8 <= w - 1; j += 8) DW_AT(o + j) = bias + TAPS3_V8(r0, r1, r2, taps, j);
-        if (j < w - 1) DW_AT(o + w - 9) = bias + TAPS3_V8(r0, r1, r2, taps, w - 9);
-        for (int e = 0; e < 2; e++) { /* columns 0 and w - 1 */
-            const int c = e ? w - 1 : 0;
-            float win[3][3];
-            for (int k = 0; k < 3; k++) {
-                const float *row = k == 0 ? r0 : k == 1 ? r1 : r2;
-                win[k][0] = c > 0 ? row[c] : 0.0f;
-                win[k][1] = row[c + 1];
-                win[k][2] = c < w - 1 ? row[c + 2] : 0.0f;
-            }
-            o[c] = bias + taps3(win[0], win[1], win[2], taps, 0);
-        }
+        const dw_v8 a0 = DW_AT(r0), a1 = DW_AT(r1), a2 = DW_AT(r2); /* columns 0..7 */
+        DW_AT(o) = bias + TAPS3_VEC(taps, SHIFT_IN(a0), a0, DW_AT(r0 + 1), SHIFT_IN(a1), a1,
+                                    DW_AT(r1 + 1), SHIFT_IN(a2), a2, DW_AT(r2 + 1));
+        /* columns j .. j + 7 read j - 1 .. j + 8; the loop ends at j >= w - 8 */
+        for (int j = 8; j + 8 <= w - 1; j += 8)
+            DW_AT(o + j) = bias + TAPS3_V8(r0, r1, r2, taps, j - 1);
+        const int e = w - 8; /* columns w - 8 .. w - 1 */
+        const dw_v8 b0 = DW_AT(r0 + e), b1 = DW_AT(r1 + e), b2 = DW_AT(r2 + e);
+        DW_AT(o + e) =
+            bias + TAPS3_VEC(taps, DW_AT(r0 + e - 1), b0, SHIFT_OUT(b0), DW_AT(r1 + e - 1), b1,
+                             SHIFT_OUT(b1), DW_AT(r2 + e - 1), b2, SHIFT_OUT(b2));
     }
 }
 

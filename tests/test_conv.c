@@ -154,6 +154,12 @@ static const conv_case cases[] = {
     {1, 2, 4, 2, 3, 3, 1, 0, 2, 1, 2, "none", NULL},
     {2, 3, 12, 37, 4, 3, 1, 1, -1, 1, 2, "tanh", NULL},
     {1, 2, 6, 5, 3, 3, 1, 0, 3, 1, 1, "none", NULL},
+    /* K = 3, stride 1, same padding, one filter per channel, at least 10 wide
+     * (depthwise: the plane read in place, its edge vectors shuffled in): one row,
+     * 10 (edges overlapping), 17 (whole vectors) and 24 (an overlapping last one) */
+    {1, 2, 1, 10, 2, 3, 1, 1, -1, 1, 1, "none", NULL},
+    {2, 3, 5, 17, 3, 3, 1, 1, -1, 0, 1, "relu", NULL},
+    {1, 2, 4, 24, 2, 3, 1, 1, -1, 1, 1, "tanh", NULL},
     /* one input channel: conv2d by the depthwise kernels (auto: the padded K = 3,
      * stride-1 ones, over a width with a vector tail; explicit: the general ones),
      * and by im2col when asked */
