@@ -21,6 +21,7 @@
 #include "autograd/tg_cpu.h"
 #include "ops/tg_batchnorm.h"
 #include "ops/tg_builtin_ops.h"
+#include "ops/tg_im2col.h"
 #include "ops/tg_op_util.h"
 
 enum { A_MOMENTUM, A_EPS, A_UNBIASED };
@@ -135,9 +136,12 @@ void tg_batchnorm_eval_affine(const tg_node *n, float *a, float *b) {
         channel_affine(n, c, rmean[c], rvar[c], &a[c], &b[c]);
 }
 
-void tg_batchnorm_apply(const float *x, int64_t c, int64_t s, const float *a, const float *b,
+void tg_batchnorm_apply(float *x, int64_t c, int64_t s, tg_act act, const float *a, const float *b,
                         float *y) {
-    for (int64_t k = 0; k < c; k++) row_affine(x + k * s, s, a[k], b[k], y + k * s);
+    for (int64_t k = 0; k < c; k++) {
+        tg_act_row(act, x + k * s, s);
+        row_affine(x + k * s, s, a[k], b[k], y + k * s);
+    }
 }
 
 static tg_status batchnorm_forward(tg_node *n) {

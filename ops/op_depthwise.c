@@ -727,11 +727,11 @@ static void sep_depthwise(tg_node *n, const sep_call *c, int i, const sep_worker
                   &w->dw, keep ? w->kept : NULL);
 }
 
-/* y_i (F, P): image i's output, at yi. */
-static void sep_forward_image(tg_node *n, const sep_call *c, int i, const sep_worker *w,
+/* y_i (F, P): image i's output, at yi; before its activation when `act` is
+ * TG_ACT_NONE (and the op's is not: the caller applies it). */
+static void sep_forward_image(tg_node *n, const sep_call *c, int i, const sep_worker *w, tg_act act,
                               float *yi) {
     const float *b = n->params[SP_BIAS] ? n->params[SP_BIAS]->value.data : NULL;
-    const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
     sep_depthwise(n, c, i, w, 0);
     /* y_i (F, P) = b + wp (F, CM) . t_i (CM, P). y_i starts as the bias and the GEMM adds
      * to it (beta 1), which spares OpenBLAS its pass zeroing y_i (5% of the seed model's
@@ -751,11 +751,12 @@ static tg_status sepconv_forward(tg_node *n) {
     /* a ReLU output kept only as signs: each image's packed while it is in cache */
     const int64_t out_img = (int64_t)c.f * c.p;
     const int pack = tg_node_sign_bits(n) && out_img % 8 == 0;
+    const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
     n->signs_packed = pack;
     if (workers == 1) {
         const sep_worker w = sep_worker_at(&c, 0, 0);
         for (int i = 0; i < c.batch; i++) {
-            sep_forward_image(n, &c, i, &w, n->value.data + i * out_img);
+            sep_forward_image(n, &c, i, &w, act, n->value.data + i * out_img);
             if (pack) tg_pack_signs(n, i * out_img, out_img);
         }
         return TG_OK;
@@ -765,7 +766,7 @@ static tg_status sepconv_forward(tg_node *n) {
         const sep_worker w = sep_worker_at(&c, tg_worker_id(), 1);
 #pragma omp for schedule(static)
         for (int i = 0; i < c.batch; i++) {
-            sep_forward_image(n, &c, i, &w, n->value.data + i * out_img);
+            sep_forward_image(n, &c, i, &w, act, n->value.data + i * out_img);
             if (pack) tg_pack_signs(n, i * out_img, out_img);
         }
     }
@@ -782,26 +783,29 @@ static int sepconv_fuses(const tg_node *n, const tg_node *next) {
     return tg_maxpool_is_2x2(next) || tg_batchnorm_is_eval(next);
 }
 
-/* The next op on image i's output y_i (F, P); ab: a batch norm's affine (2F). */
-static void sep_next_image(const sep_call *c, tg_node *next, const float *ab, int i,
-                           const float *yi) {
+/* The next op on image i's output act(y_i) (F, P), y_i before its activation, which
+ * is applied a row at a time as the next op reads it (in L1, not a pass of its own
+ * over y_i); ab: a batch norm's affine (2F). */
+static void sep_next_image(const sep_call *c, tg_node *next, tg_act act, const float *ab, int i,
+                           float *yi) {
     const int64_t out_img = tg_shape_item_numel(&next->value.shape);
     float *zi = next->value.data + i * out_img;
     if (ab)
-        tg_batchnorm_apply(yi, c->f, c->p, ab, ab + c->f, zi);
+        tg_batchnorm_apply(yi, c->f, c->p, act, ab, ab + c->f, zi);
     else
-        tg_maxpool2_planes(yi, c->f, c->g.ho, c->g.wo, zi);
+        tg_maxpool2_planes(yi, c->f, c->g.ho, c->g.wo, act, zi);
 }
 
 /* A worker's images (all of them outside a parallel region): the orphaned loop
  * shares them among the threads of the region it is called in. */
 static void sep_fused_images(tg_node *n, const sep_call *c, tg_node *next, const sep_worker *w) {
     float *ab = tg_batchnorm_is_eval(next) ? w->dwp : NULL; /* dwp, db: F * CM + F >= 2F */
+    const tg_act act = (tg_act)TG_ATTR_I(n, S_ACT);
     if (ab) tg_batchnorm_eval_affine(next, ab, ab + c->f);
 #pragma omp for schedule(static)
     for (int i = 0; i < c->batch; i++) {
-        sep_forward_image(n, c, i, w, w->dz);
-        sep_next_image(c, next, ab, i, w->dz);
+        sep_forward_image(n, c, i, w, TG_ACT_NONE, w->dz);
+        sep_next_image(c, next, act, ab, i, w->dz);
     }
 }
 

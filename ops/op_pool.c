@@ -110,11 +110,12 @@ void tg_maxpool2_rows(const float *r0, const float *r1, int n, float *y) {
     maxpool2_row_max(r0, r1, n, y);
 }
 
-void tg_maxpool2_planes(const float *x, int64_t planes, int h, int w, float *y) {
+void tg_maxpool2_planes(float *x, int64_t planes, int h, int w, tg_act act, float *y) {
     const int ho = h / 2, wo = w / 2;
     for (int64_t pl = 0; pl < planes; pl++)
         for (int r = 0; r < ho; r++) {
-            const float *r0 = x + (pl * h + 2 * r) * w;
+            float *r0 = x + (pl * h + 2 * r) * w;
+            tg_act_row(act, r0, 2 * (int64_t)w);
             maxpool2_row_max(r0, r0 + w, wo, y + (pl * ho + r) * wo);
         }
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "autograd/tg_op.h"
+#include "ops/tg_op_util.h"
 
 /* 1 when n is a maxpool2d of 2x2 windows at stride 2 with no padding: output row r
  * is the maximum over the column pairs of input rows 2r and 2r + 1 (an odd last row
@@ -18,7 +19,8 @@ int tg_maxpool_is_2x2(const tg_node *n);
  * as maxpool2d's forward takes them. */
 void tg_maxpool2_rows(const float *r0, const float *r1, int n, float *y);
 
-/* y (planes, H / 2, W / 2) = the 2x2 max pool at stride 2 of x (planes, H, W). */
-void tg_maxpool2_planes(const float *x, int64_t planes, int h, int w, float *y);
+/* y (planes, H / 2, W / 2) = the 2x2 max pool at stride 2 of act(x) (planes, H, W),
+ * each pair of rows of x activated in place just before it is pooled. */
+void tg_maxpool2_planes(float *x, int64_t planes, int h, int w, tg_act act, float *y);
 
 #endif

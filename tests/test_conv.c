@@ -755,7 +755,8 @@ static tg_node *random_layer(tg_graph *g, const char *op, const char *name, cons
 /* Fused forwards (tg_op.fuses) under the inference plan give the two forwards' values
  * bit for bit: a Winograd conv2d, or a sepconv2d, followed by a 2x2 max pool at stride
  * 2, and a sepconv2d followed by an eval-mode batch norm (even and odd sizes, the
- * activations, with and without bias, one and two workers). The first op reads a
+ * activations, which the fused sepconv applies as the next op reads its rows, with
+ * and without bias, one and two workers). The first op reads a
  * dropped value (x -> tanh), over which the second's output, written during the first's
  * forward, must not be placed; the second's value is dropped too (-> sigmoid, the
  * target). Not fused, and still right: another pool geometry, another algorithm, a batch
@@ -777,6 +778,7 @@ START_TEST(test_fused_forwards_are_the_two_forwards) {
         {2, 8, 8, 8, "conv2d", "filters=8 algo=im2col", "maxpool2d", "size=2", 0, 0},
         {4, 6, 15, 14, "sepconv2d", "filters=10 act=relu", "maxpool2d", "size=2", 0, 1},
         {3, 5, 9, 9, "sepconv2d", "filters=7 multiplier=2 bias=false", "maxpool2d", "", 0, 1},
+        {3, 4, 8, 11, "sepconv2d", "filters=6 act=sigmoid", "maxpool2d", "size=2", 0, 1},
         {4, 6, 10, 10, "sepconv2d", "filters=8 act=relu", "batchnorm", "", 0, 1},
         {2, 5, 7, 9, "sepconv2d", "filters=6 act=tanh stride=2", "batchnorm", "eps=1e-5", 0, 1},
         {4, 6, 10, 10, "sepconv2d", "filters=8 act=relu", "batchnorm", "", 1, 0},
