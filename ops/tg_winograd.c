@@ -182,6 +182,28 @@ TG_HOT static void output_transform(const float *restrict m, size_t ms, int wo, 
     }
 }
 
+/* y (n) = the 2x2 max pool at stride 2 of act(b + A^T M A), act none or ReLU, for the
+ * first n tiles of a tile row: a tile's 2x2 outputs are one window of the pool, taken in
+ * maxpool2d's order and activated as tg_act_row does, so the numbers are those of
+ * output_transform, the activation and tg_maxpool2_rows, without the two rows between. */
+TG_HOT static void tile_pool(const float *restrict m, size_t ms, int n, float b, int relu,
+                             float *restrict y) {
+#pragma omp simd
+    for (int t = 0; t < n; t++) {
+        const out2x2 o = tile_outputs(m, ms, t);
+        float v00 = b + o.y00, v01 = b + o.y01, v10 = b + o.y10, v11 = b + o.y11;
+        if (relu) {
+            v00 = v00 > 0.0f ? v00 : 0.0f;
+            v01 = v01 > 0.0f ? v01 : 0.0f;
+            v10 = v10 > 0.0f ? v10 : 0.0f;
+            v11 = v11 > 0.0f ? v11 : 0.0f;
+        }
+        float mx = v01 > v00 ? v01 : v00;
+        mx = v10 > mx ? v10 : mx;
+        y[t] = v11 > mx ? v11 : mx;
+    }
+}
+
 /* M (F, T) = U (F, C) . V (C, T), rows ldv and ldm apart, T a multiple of 16:
  * Winograd's GEMMs are thin (C = the channels, T = a block of tiles), and
  * OpenBLAS spends more on packing its operands and zeroing M than on these.
@@ -377,10 +399,14 @@ static void wino_conv(const tg_wino_geom *g, const float *U, const float *in, co
                 const float b = bias ? bias[fi] : 0.0f;
                 float *plane = pooled + (size_t)fi * plane_pooled;
                 for (int tr = tr0; tr < tr1 && 2 * tr + 1 < g->ho; tr++) {
+                    const float *mt = M + (size_t)fi * ld + (size_t)(tr - tr0) * tw;
+                    if (act == TG_ACT_NONE || act == TG_ACT_RELU) {
+                        tile_pool(mt, ms, pw, b, act == TG_ACT_RELU, plane + (size_t)tr * pw);
+                        continue;
+                    }
                     float *y0 = two_rows, *y1 = two_rows + g->wo;
-                    output_transform(M + (size_t)fi * ld + (size_t)(tr - tr0) * tw, ms, g->wo, b, 0,
-                                     y0, y1);
-                    if (act != TG_ACT_NONE) tg_act_row(act, y0, 2 * (int64_t)g->wo);
+                    output_transform(mt, ms, g->wo, b, 0, y0, y1);
+                    tg_act_row(act, y0, 2 * (int64_t)g->wo);
                     tg_maxpool2_rows(y0, y1, pw, plane + (size_t)tr * pw);
                 }
             }
