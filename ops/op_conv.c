@@ -288,9 +288,10 @@ static void conv_backward_image(const tg_node *n, const conv_call *c, int i, flo
 
 /* Backward of one image of a Winograd conv: dz of the whole image first (the
  * input gradient's tiles straddle the row blocks), dW by Winograd on the forward's
- * tiles, dx by Winograd with the flipped filters U. */
+ * tiles, dx by Winograd with the flipped filters U; a fresh dx by `inner` threads
+ * sharing its blocks of tile rows (each its own area of the scratch, the same numbers). */
 static void conv_backward_image_wino(const tg_node *n, const conv_call *c, const float *U, int i,
-                                     float *work, float *dw, float *db) {
+                                     float *work, float *dw, float *db, int inner) {
     const tg_conv_geom *g = &c->g;
     const float *xi = tg_in(n, 0) + i * c->in_img, *dy = n->grad.data + i * c->out_img;
     float *dx = tg_din(n, 0), *dxi = dx ? dx + i * c->in_img : NULL;
@@ -306,7 +307,11 @@ static void conv_backward_image_wino(const tg_node *n, const conv_call *c, const
     }
     if (dxi) {
         tg_wino_geom bg = wino_backward_geom(g, c->f);
-        tg_wino_conv(&bg, U, dz, NULL, TG_ACT_NONE, !c->fresh_dx, dxi, col); /* sets a fresh dx_i */
+        if (c->fresh_dx) /* sets dx_i */
+            tg_wino_conv_shared(&bg, U, dz, NULL, TG_ACT_NONE, dxi, NULL, col, c->worker_floats,
+                                inner);
+        else
+            tg_wino_conv(&bg, U, dz, NULL, TG_ACT_NONE, 1, dxi, col);
     }
 }
 
@@ -329,9 +334,9 @@ static void conv_backward_image_dwk(const tg_node *n, const conv_call *c, int i,
 }
 
 static void conv_backward_one(const tg_node *n, const conv_call *c, int i, float *work, float *dw,
-                              float *db) {
+                              float *db, int inner) {
     if (c->wino)
-        conv_backward_image_wino(n, c, n->scratch, i, work, dw, db);
+        conv_backward_image_wino(n, c, n->scratch, i, work, dw, db, inner);
     else if (c->dwk)
         conv_backward_image_dwk(n, c, i, work, dw, db);
     else
@@ -431,8 +436,9 @@ static tg_status conv2d_backward(tg_node *n) {
         tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, 1, n->scratch);
     float *scratch = (float *)n->scratch + c.shared_floats;
     const size_t wsize = (size_t)c.f * c.rows, acc_off = c.worker_floats - wsize - c.f;
-    if (workers == 1) {
-        for (int i = 0; i < batch; i++) conv_backward_one(n, &c, i, scratch, dw, db);
+    if (workers == 1) { /* outside a parallel region, so that the inner one is top-level */
+        const int inner = conv_inner(n, &c, workers);
+        for (int i = 0; i < batch; i++) conv_backward_one(n, &c, i, scratch, dw, db, inner);
         return TG_OK;
     }
 #pragma omp parallel num_threads(workers)
@@ -443,7 +449,7 @@ static tg_status conv2d_backward(tg_node *n) {
         if (my_dw) memset(my_dw, 0, wsize * sizeof(float));
         if (my_db) memset(my_db, 0, (size_t)c.f * sizeof(float));
 #pragma omp for schedule(static)
-        for (int i = 0; i < batch; i++) conv_backward_one(n, &c, i, mine, my_dw, my_db);
+        for (int i = 0; i < batch; i++) conv_backward_one(n, &c, i, mine, my_dw, my_db, 1);
     }
     /* Partial sums added in worker order: the same numbers for the same thread count. */
     for (int t = 0; t < workers; t++) {

@@ -752,6 +752,36 @@ static tg_node *random_layer(tg_graph *g, const char *op, const char *name, cons
     return y;
 }
 
+/* With fewer than two images per thread, a Winograd conv whose input gradient it
+ * writes first (its input an op's output, not a graph input) shares each image's
+ * blocks of tile rows among the threads: the same bits as one thread. The seed's
+ * conv1_2 shape class, 81 x 99 so that the backward has five blocks of tile rows. */
+START_TEST(test_winograd_input_gradient_shared_is_serial) {
+    float *grads[2] = {NULL, NULL};
+    int64_t n = 0;
+    for (int threads = 1; threads <= 2; threads++) {
+        ck_assert_int_eq(tg_threads_set(threads), TG_OK);
+        one_op o = make_op("tanh", NULL, tg_shape4(1, 32, 81, 99), 13);
+        tg_node *c = random_layer(o.g, "conv2d", "c", "filters=32 kernel=3 act=relu", o.y, 14);
+        tg_node *s = tg_graph_op(o.g, "sum", "s", NULL, (tg_node *[]){c}, 1);
+        tg_node_set_requires_grad(o.x, 1);
+        tg_graph_set_grad_reuse(o.g, 1); /* as in training: the conv writes tanh's gradient */
+        ck_assert_int_eq(tg_graph_forward(o.g, s), TG_OK);
+        tg_graph_zero_grad(o.g);
+        ck_assert_int_eq(tg_graph_backward(o.g, s), TG_OK);
+        n = tg_shape_numel(tg_node_shape(o.x));
+        grads[threads - 1] = malloc(sizeof(float) * (size_t)n);
+        memcpy(grads[threads - 1], tg_node_grad(o.x), sizeof(float) * (size_t)n);
+        tg_graph_free(o.g);
+    }
+    ck_assert_msg(!memcmp(grads[0], grads[1], sizeof(float) * (size_t)n),
+                  "the input gradient differs between one and two threads");
+    free(grads[0]);
+    free(grads[1]);
+    ck_assert_int_eq(tg_threads_set(0), TG_OK);
+}
+END_TEST
+
 /* Fused forwards (tg_op.fuses) under the inference plan give the two forwards' values
  * bit for bit: a Winograd conv2d, or a sepconv2d, followed by a 2x2 max pool at stride
  * 2, and a sepconv2d followed by an eval-mode batch norm (even and odd sizes, the
@@ -858,6 +888,7 @@ int main(void) {
     tcase_add_test(tc, test_same_padding_puts_the_odd_pad_at_bottom_right);
     tcase_add_test(tc, test_conv2d_backward_matches_direct_loops);
     tcase_add_test(tc, test_conv_backward_is_deterministic);
+    tcase_add_test(tc, test_winograd_input_gradient_shared_is_serial);
     tcase_add_test(tc, test_depthwise_forward_matches_direct_loops);
     tcase_add_test(tc, test_depthwise_backward_matches_direct_loops);
     tcase_add_test(tc, test_sepconv_is_depthwise_then_pointwise);
