@@ -98,12 +98,8 @@ TG_HOT static void maxpool2_row(const float *restrict r0, const float *restrict 
 TG_HOT static void maxpool2_row_max(const float *restrict r0, const float *restrict r1, int n,
                                     float *restrict y) {
 #pragma omp simd
-    for (int j = 0; j < n; j++) {
-        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
-        float m = b > a ? b : a;
-        m = c > m ? c : m;
-        y[j] = d > m ? d : m;
-    }
+    for (int j = 0; j < n; j++)
+        y[j] = tg_maxpool2_window(r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]);
 }
 
 void tg_maxpool2_rows(const float *r0, const float *r1, int n, float *y) {

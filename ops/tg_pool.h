@@ -15,6 +15,15 @@
  * or column is dropped). */
 int tg_maxpool_is_2x2(const tg_node *n);
 
+/* The maximum of one 2x2 window (a b / c d: row 0, then row 1), in maxpool2d's
+ * select order: every pool without winners takes it through here, so all give the
+ * same values (ties and NaNs included). */
+static inline float tg_maxpool2_window(float a, float b, float c, float d) {
+    float m = b > a ? b : a;
+    m = c > m ? c : m;
+    return d > m ? d : m;
+}
+
 /* y (n) = the maxima of the n windows of input rows r0 and r1 (2n long), exactly
  * as maxpool2d's forward takes them. */
 void tg_maxpool2_rows(const float *r0, const float *r1, int n, float *y);

@@ -183,8 +183,8 @@ TG_HOT static void output_transform(const float *restrict m, size_t ms, int wo, 
 }
 
 /* y (n) = the 2x2 max pool at stride 2 of act(b + A^T M A), act none or ReLU, for the
- * first n tiles of a tile row: a tile's 2x2 outputs are one window of the pool, taken in
- * maxpool2d's order and activated as tg_act_row does, so the numbers are those of
+ * first n tiles of a tile row: a tile's 2x2 outputs are one window of the pool
+ * (tg_maxpool2_window), activated as tg_act_row does, so the numbers are those of
  * output_transform, the activation and tg_maxpool2_rows, without the two rows between. */
 TG_HOT static void tile_pool(const float *restrict m, size_t ms, int n, float b, int relu,
                              float *restrict y) {
@@ -198,9 +198,7 @@ TG_HOT static void tile_pool(const float *restrict m, size_t ms, int n, float b,
             v10 = v10 > 0.0f ? v10 : 0.0f;
             v11 = v11 > 0.0f ? v11 : 0.0f;
         }
-        float mx = v01 > v00 ? v01 : v00;
-        mx = v10 > mx ? v10 : mx;
-        y[t] = v11 > mx ? v11 : mx;
+        y[t] = tg_maxpool2_window(v00, v01, v10, v11);
     }
 }
 
