@@ -25,7 +25,7 @@ TG_API_BEGIN
 #define TG_MAX_INPUTS 4
 #define TG_MAX_PARAMS 6
 #define TG_MAX_ATTRS 16
-#define TG_MAX_EXAMPLES 12
+#define TG_MAX_EXAMPLES 14
 
 typedef struct tg_node tg_node;
 typedef struct tg_graph tg_graph;

@@ -19,7 +19,7 @@
 
 /* The plugin interface version: the layout of tg_op and the accessors ops use. A
  * plugin compares the value it is called with to the one it was compiled with. */
-#define TG_PLUGIN_ABI 1
+#define TG_PLUGIN_ABI 2 /* 2: tg_op holds 14 examples (was 12) */
 /* The entry point's name; its type is tg_plugin_init_fn. */
 #define TG_PLUGIN_ENTRY "twingrad_plugin_init"
 /* Register the plugin's ops with tg_op_register; return TG_OK or an error. */

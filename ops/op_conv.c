@@ -2,10 +2,11 @@
  * im2col + tg_sgemm (blocked OpenBLAS), one image at a time, with a fused bias and activation;
  * stride-1 3x3 convolutions with 8 or more channels in and out by Winograd's F(2x2, 3x3)
  * instead (tg_winograd.h: 2.25 times fewer flops), forward, for the input gradient
- * and for the weight gradient; and a one-channel input (the first layer of an image
- * tower) by depthwise_conv2d's plane kernels (tg_depthwise.h), which is what such a
- * conv is: a GEMM with an inner dimension of K*K = 9 is all memory traffic.
- *   x: (N, C, H, W)   weight: (F, C, K, K)   bias: (F)   y: (N, F, Ho, Wo)
+ * and for the weight gradient, or on request (algo=winograd4) by F(4x4, 3x3) forward and
+ * for the input gradient (4 times fewer flops, less accurate); and a one-channel input (the first
+ * layer of an image tower) by depthwise_conv2d's plane kernels (tg_depthwise.h), which is what such
+ * a conv is: a GEMM with an inner dimension of K*K = 9 is all memory traffic. x: (N, C, H, W)
+ * weight: (F, C, K, K)   bias: (F)   y: (N, F, Ho, Wo)
  *
  * Memory: im2col is done for a block of output rows of one image at a time into
  * the graph's scratch, and recomputed in backward rather than kept: keeping it for
@@ -26,7 +27,13 @@
 #include "ops/tg_winograd.h"
 
 enum { A_FILTERS, A_KERNEL, A_STRIDE, A_PAD, A_PADDING, A_BIAS, A_ACT, A_INIT, A_ALGO };
-typedef enum conv_algo { ALGO_AUTO, ALGO_IM2COL, ALGO_WINOGRAD, ALGO_DEPTHWISE } conv_algo;
+typedef enum conv_algo {
+    ALGO_AUTO,
+    ALGO_IM2COL,
+    ALGO_WINOGRAD,
+    ALGO_DEPTHWISE,
+    ALGO_WINOGRAD4
+} conv_algo;
 enum { P_WEIGHT, P_BIAS };
 
 static const tg_attr_spec conv2d_attrs[] = {
@@ -42,10 +49,12 @@ static const tg_attr_spec conv2d_attrs[] = {
     {"act", TG_ATTR_ENUM, "none", 0, 0, TG_ACT_CHOICES, "activation applied to the output"},
     {"init", TG_ATTR_ENUM, "glorot_uniform", 0, 0, TG_INIT_CHOICES,
      "initialiser of the weights: Glorot (Keras' default) or He (for ReLU towers)"},
-    {"algo", TG_ATTR_ENUM, "auto", 0, 0, "auto|im2col|winograd|depthwise",
-     "im2col + GEMM; Winograd F(2x2,3x3) (kernel=3 stride=1, padding 0..2 before); or "
-     "depthwise_conv2d's per-plane kernels (one input channel); auto: Winograd where it applies "
-     "and C, F >= 8, depthwise for C = 1 with kernel=3 stride=1 (padding 0..2), else im2col"},
+    {"algo", TG_ATTR_ENUM, "auto", 0, 0, "auto|im2col|winograd|depthwise|winograd4",
+     "im2col + GEMM; Winograd F(2x2,3x3) (kernel=3 stride=1, padding 0..2 before); "
+     "depthwise_conv2d's per-plane kernels (one input channel); or winograd4: Winograd "
+     "F(4x4,3x3) forward and for the input gradient (1.8x fewer multiplies than F(2x2,3x3), "
+     "rounding errors about 25x larger); auto: Winograd F(2x2,3x3) where it applies and C, "
+     "F >= 8, depthwise for C = 1 with kernel=3 stride=1 (padding 0..2), else im2col"},
 };
 
 static const tg_param_spec conv2d_params[] = {
@@ -75,7 +84,13 @@ static int conv2d_winograd_fits(const tg_conv_geom *g) {
 static int conv2d_winograd(const tg_node *n, const tg_conv_geom *g) {
     conv_algo a = (conv_algo)TG_ATTR_I(n, A_ALGO);
     if (a == ALGO_AUTO) return conv2d_winograd_fits(g) && g->c >= 8 && TG_ATTR_I(n, A_FILTERS) >= 8;
-    return a == ALGO_WINOGRAD;
+    return a == ALGO_WINOGRAD || a == ALGO_WINOGRAD4;
+}
+
+/* The output tile of the forward and input-gradient Winograd convs: 4 for F(4x4, 3x3),
+ * else 2. The weight gradient's is always 2 (tg_wino_wgrad). */
+static int conv2d_wino_tile(const tg_node *n) {
+    return TG_ATTR_I(n, A_ALGO) == ALGO_WINOGRAD4 ? 4 : 2;
 }
 
 /* A one-channel input: the depthwise kernels with multiplier F, by request or,
@@ -88,12 +103,12 @@ static int conv2d_depthwise(const tg_node *n, const tg_conv_geom *g) {
 }
 
 /* Forward (x -> y) and input-gradient (dy -> dx) geometries of a Winograd conv. */
-static tg_wino_geom wino_forward_geom(const tg_conv_geom *g, int f) {
-    tg_wino_geom w = {g->c, g->h, g->w, f, g->ho, g->wo, g->pt, g->pl};
+static tg_wino_geom wino_forward_geom(const tg_conv_geom *g, int f, int m) {
+    tg_wino_geom w = {g->c, g->h, g->w, f, g->ho, g->wo, g->pt, g->pl, m};
     return w;
 }
-static tg_wino_geom wino_backward_geom(const tg_conv_geom *g, int f) {
-    tg_wino_geom w = {f, g->ho, g->wo, g->c, g->h, g->w, 2 - g->pt, 2 - g->pl};
+static tg_wino_geom wino_backward_geom(const tg_conv_geom *g, int f, int m) {
+    tg_wino_geom w = {f, g->ho, g->wo, g->c, g->h, g->w, 2 - g->pt, 2 - g->pl, m};
     return w;
 }
 
@@ -102,7 +117,8 @@ static tg_status conv2d_infer(const tg_node *n, const tg_shape *in, tg_shape *ou
     tg_conv_geom g;
     tg_status st = conv2d_geom(n, &in[0], &g);
     if (st) return st;
-    if (TG_ATTR_I(n, A_ALGO) == ALGO_WINOGRAD && !conv2d_winograd_fits(&g))
+    if ((TG_ATTR_I(n, A_ALGO) == ALGO_WINOGRAD || TG_ATTR_I(n, A_ALGO) == ALGO_WINOGRAD4) &&
+        !conv2d_winograd_fits(&g))
         return tg_error(TG_ERR_INVALID,
                         "conv2d algo=winograd needs kernel=3, stride=1 and at most 2 rows and "
                         "columns of padding before the input (got kernel=%d stride=%d, padding "
@@ -131,8 +147,10 @@ static size_t conv2d_worker_floats(const tg_node *n, const tg_conv_geom *g) {
     size_t rows = (size_t)g->c * g->k * g->k;
     size_t q = (size_t)conv2d_rows_per_block(g, f) * g->wo, acc = (size_t)f * rows + (size_t)f;
     if (conv2d_winograd(n, g)) {
-        tg_wino_geom fw = wino_forward_geom(g, f), bw = wino_backward_geom(g, f);
-        size_t work = tg_wino_wgrad_scratch_floats(&fw), btiles = tg_wino_scratch_floats(&bw);
+        const int m = conv2d_wino_tile(n);
+        tg_wino_geom fw = wino_forward_geom(g, f, m), bw = wino_backward_geom(g, f, m);
+        tg_wino_geom wg = wino_forward_geom(g, f, 2);
+        size_t work = tg_wino_wgrad_scratch_floats(&wg), btiles = tg_wino_scratch_floats(&bw);
         size_t ftiles = tg_wino_scratch_floats(&fw);
         if (btiles > work) work = btiles;
         if (ftiles > work) work = ftiles;
@@ -149,7 +167,9 @@ static size_t conv2d_worker_floats(const tg_node *n, const tg_conv_geom *g) {
 /* Floats shared by the workers ahead of their shares: a Winograd conv's
  * transformed filters. */
 static size_t conv2d_shared_floats(const tg_node *n, const tg_conv_geom *g) {
-    return conv2d_winograd(n, g) ? tg_wino_filter_floats((int)TG_ATTR_I(n, A_FILTERS), g->c) : 0;
+    return conv2d_winograd(n, g)
+               ? tg_wino_filter_floats((int)TG_ATTR_I(n, A_FILTERS), g->c, conv2d_wino_tile(n))
+               : 0;
 }
 
 static size_t conv2d_scratch(const tg_node *n) {
@@ -176,6 +196,7 @@ static int conv2d_rows_per_block(const tg_conv_geom *g, int f) {
 typedef struct conv_call {
     tg_conv_geom g;
     int f, p, rows, rb, direct, wino, dwk; /* dwk: the depthwise kernels */
+    int m;                                 /* Winograd's output tile (conv2d_wino_tile) */
     int fresh_dx;                          /* backward sets each dx_i itself (tg_node_grad_fresh) */
     int64_t in_img, out_img;
     tg_act act;
@@ -191,6 +212,7 @@ static tg_status conv_call_init(const tg_node *n, conv_call *c) {
     c->rb = conv2d_rows_per_block(&c->g, c->f);
     c->direct = conv2d_direct(&c->g);
     c->wino = conv2d_winograd(n, &c->g);
+    c->m = conv2d_wino_tile(n);
     c->dwk = conv2d_depthwise(n, &c->g);
     c->in_img = (int64_t)c->g.c * c->g.h * c->g.w;
     c->out_img = (int64_t)c->f * c->p;
@@ -208,7 +230,7 @@ static void conv_forward_image(const tg_node *n, const conv_call *c, int i, floa
     const float *b = n->params[P_BIAS] ? n->params[P_BIAS]->value.data : NULL;
     float *yi = n->value.data + i * c->out_img;
     if (c->wino) {
-        tg_wino_geom wg = wino_forward_geom(g, c->f);
+        tg_wino_geom wg = wino_forward_geom(g, c->f, c->m);
         tg_wino_conv_shared(&wg, n->scratch, xi, b, c->act, yi, NULL, col, c->worker_floats, inner);
         return;
     }
@@ -302,11 +324,11 @@ static void conv_backward_image_wino(const tg_node *n, const conv_call *c, const
         if (c->act != TG_ACT_NONE) dz = dzbuf;
     }
     if (dw) {
-        tg_wino_geom fg = wino_forward_geom(g, c->f);
+        tg_wino_geom fg = wino_forward_geom(g, c->f, 2);
         tg_wino_wgrad(&fg, xi, dz, dw, col);
     }
     if (dxi) {
-        tg_wino_geom bg = wino_backward_geom(g, c->f);
+        tg_wino_geom bg = wino_backward_geom(g, c->f, c->m);
         if (c->fresh_dx) /* sets dx_i */
             tg_wino_conv_shared(&bg, U, dz, NULL, TG_ACT_NONE, dxi, NULL, col, c->worker_floats,
                                 inner);
@@ -371,7 +393,7 @@ static tg_status conv2d_forward(tg_node *n) {
     if (st) return st;
     const int batch = (int)n->value.shape.dim[0], workers = conv_workers(n, &c, batch);
     const int inner = conv_inner(n, &c, workers);
-    if (c.wino) tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, 0, n->scratch);
+    if (c.wino) tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, c.m, 0, n->scratch);
     float *scratch = (float *)n->scratch + c.shared_floats;
     /* a ReLU output kept only as signs: each image's packed while it is in cache */
     const int pack = tg_node_sign_bits(n) && c.out_img % 8 == 0;
@@ -407,10 +429,10 @@ static tg_status conv2d_forward_pooled(tg_node *n, tg_node *pool) {
     if (st) return st;
     const int batch = (int)n->value.shape.dim[0], workers = conv_workers(n, &c, batch);
     const int inner = conv_inner(n, &c, workers);
-    tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, 0, n->scratch);
+    tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, c.m, 0, n->scratch);
     float *scratch = (float *)n->scratch + c.shared_floats;
     const float *b = n->params[P_BIAS] ? n->params[P_BIAS]->value.data : NULL;
-    const tg_wino_geom wg = wino_forward_geom(&c.g, c.f);
+    const tg_wino_geom wg = wino_forward_geom(&c.g, c.f, c.m);
     const int64_t pooled_img = tg_shape_item_numel(&pool->value.shape);
     if (workers == 1) { /* outside a parallel region, so that the inner one is top-level */
         for (int i = 0; i < batch; i++)
@@ -433,7 +455,7 @@ static tg_status conv2d_backward(tg_node *n) {
     const int batch = (int)n->value.shape.dim[0], workers = conv_workers(n, &c, batch);
     float *dw = tg_dparam(n, P_WEIGHT), *db = n->params[P_BIAS] ? tg_dparam(n, P_BIAS) : NULL;
     if (c.wino && tg_din(n, 0))
-        tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, 1, n->scratch);
+        tg_wino_filters(n->params[P_WEIGHT]->value.data, c.f, c.g.c, c.m, 1, n->scratch);
     float *scratch = (float *)n->scratch + c.shared_floats;
     const size_t wsize = (size_t)c.f * c.rows, acc_off = c.worker_floats - wsize - c.f;
     if (workers == 1) { /* outside a parallel region, so that the inner one is top-level */
@@ -502,6 +524,8 @@ const tg_op tg_op_conv2d = {
                  {"2x3x7x5", "filters=2 kernel=3 act=relu algo=winograd"},
                  {"1x2x6x7", "filters=3 kernel=3 pad=valid bias=false algo=winograd"},
                  {"1x2x5x6", "filters=2 kernel=3 padding=2 act=tanh algo=winograd"},
+                 {"2x3x9x6", "filters=2 kernel=3 act=relu algo=winograd4"},
+                 {"1x2x7x10", "filters=3 kernel=3 padding=2 act=tanh bias=false algo=winograd4"},
                  {"2x1x6x5", "filters=3 kernel=3 act=relu"},
                  {"2x1x7x6", "filters=2 kernel=3 stride=2 pad=valid act=tanh algo=depthwise"}},
 };

@@ -1,4 +1,4 @@
-/* Winograd F(2x2, 3x3) convolution; see tg_winograd.h. */
+/* Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution; see tg_winograd.h. */
 #include "ops/tg_winograd.h"
 
 #include <string.h>
@@ -13,8 +13,13 @@
  * 2 MiB together (measured on the seed's 32->32 conv: 1 and 4 MiB within noise). */
 #define WINO_BLOCK_FLOATS (512 * 1024)
 
-size_t tg_wino_filter_floats(int f, int c) {
-    return 16 * (size_t)f * (size_t)c;
+/* Tile positions: (m + 2)^2 for output tiles of m x m. */
+static int wino_slabs(int m) {
+    return (m + 2) * (m + 2);
+}
+
+size_t tg_wino_filter_floats(int f, int c, int m) {
+    return (size_t)wino_slabs(m) * (size_t)f * (size_t)c;
 }
 
 /* u (4x4) = G g G^T for one 3x3 filter g whose taps are g[a * sa + b * sb]. */
@@ -35,31 +40,55 @@ static void filter_transform(const float *g, int sa, int sb, float *u) {
     }
 }
 
-void tg_wino_filters(const float *w, int f, int c, int flip, float *U) {
-    const int rows = flip ? c : f, cols = flip ? f : c;
+/* u (6x6) = G g G^T of F(4x4, 3x3) (the points of BT6) for one 3x3 filter g whose
+ * taps are g[a * sa + b * sb], in double and rounded once: G's thirds and
+ * fifteenths are not exact in float. */
+static void filter_transform4(const float *g, int sa, int sb, float *u) {
+    static const double G[6][3] = {{1, 0, 0},
+                                   {-1.0 / 3, -1.0 / 3, -1.0 / 3},
+                                   {1.0 / 3, -1.0 / 3, 1.0 / 3},
+                                   {1.0 / 15, 2.0 / 15, 4.0 / 15},
+                                   {-16.0 / 15, 8.0 / 15, -4.0 / 15},
+                                   {0, 0, 1}};
+    double t[6][3]; /* G g */
+    for (int i = 0; i < 6; i++)
+        for (int b = 0; b < 3; b++)
+            t[i][b] = G[i][0] * g[0 * sa + b * sb] + G[i][1] * g[1 * sa + b * sb] +
+                      G[i][2] * g[2 * sa + b * sb];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++)
+            u[i * 6 + j] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+}
+
+void tg_wino_filters(const float *w, int f, int c, int m, int flip, float *U) {
+    const int rows = flip ? c : f, cols = flip ? f : c, slabs = wino_slabs(m);
     for (int fi = 0; fi < f; fi++)
         for (int ci = 0; ci < c; ci++) {
             const float *g = w + ((size_t)fi * c + ci) * 9;
-            float u[16];
-            if (flip) /* g'[a][b] = g[2 - a][2 - b] */
+            float u[36];
+            if (m == 4 && flip) /* g'[a][b] = g[2 - a][2 - b] */
+                filter_transform4(g + 8, -3, -1, u);
+            else if (m == 4)
+                filter_transform4(g, 3, 1, u);
+            else if (flip)
                 filter_transform(g + 8, -3, -1, u);
             else
                 filter_transform(g, 3, 1, u);
             const size_t at = flip ? (size_t)ci * cols + fi : (size_t)fi * cols + ci;
-            for (int xi = 0; xi < 16; xi++) U[(size_t)xi * rows * cols + at] = u[xi];
+            for (int xi = 0; xi < slabs; xi++) U[(size_t)xi * rows * cols + at] = u[xi];
         }
 }
 
-/* Tile rows per block: the block's V (16, C, T) and M (16, F, T) within the budget. */
+/* Tile rows per block: the block's V (S, C, T) and M (S, F, T) within the budget. */
 static int tile_rows_per_block(const tg_wino_geom *g) {
-    const int tw = (g->wo + 1) / 2, th = (g->ho + 1) / 2;
-    long per_row = 16L * (g->c + g->f) * tw;
+    const int tw = (g->wo + g->m - 1) / g->m, th = (g->ho + g->m - 1) / g->m;
+    long per_row = (long)wino_slabs(g->m) * (g->c + g->f) * tw;
     long rb = WINO_BLOCK_FLOATS / (per_row > 0 ? per_row : 1);
     if (rb < 1) rb = 1;
     return rb > th ? th : (int)rb;
 }
 
-/* Slabs of V and M (one per xi) are padded by this many floats so that the 16
+/* Slabs of V and M (one per xi) are padded by this many floats so that the 16 or 36
  * slabs a transform reads or writes at once do not map to the same cache sets. */
 #define SLAB_PAD 16
 
@@ -68,12 +97,18 @@ static size_t padded_tiles(size_t t) {
     return (t + 15) / 16 * 16;
 }
 
-/* V, M, a row of zeros, the row transform of one tile row's input (four rows), and
- * two output rows for a pooled tg_wino_conv_shared. */
+/* The length of a tile row's padded input rows: m tw + 2 columns. */
+static int row_len(const tg_wino_geom *g) {
+    return (g->wo + g->m - 1) / g->m * g->m + 2;
+}
+
+/* V, M, a row of zeros, the row transform of one tile row's input (m + 2 rows), and
+ * m output rows for a pooled tg_wino_conv_shared. */
 size_t tg_wino_scratch_floats(const tg_wino_geom *g) {
-    const size_t tw = (size_t)(g->wo + 1) / 2,
+    const size_t tw = (size_t)(g->wo + g->m - 1) / g->m,
                  t = padded_tiles((size_t)tile_rows_per_block(g) * tw);
-    return 16 * ((size_t)(g->c + g->f) * t + 2 * SLAB_PAD) + 7 * (2 * tw + 2);
+    return (size_t)wino_slabs(g->m) * ((size_t)(g->c + g->f) * t + 2 * SLAB_PAD) +
+           (size_t)(2 * g->m + 3) * (size_t)row_len(g);
 }
 
 /* Eight floats at any float's address: GCC's vector extension, which the
@@ -83,14 +118,25 @@ typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
 /* The first (EVENS) or the second (ODDS) of each pair of floats of two vectors:
  * __builtin_shufflevector is in clang and in GCC from 12; older GCC has only
  * __builtin_shuffle, which clang lacks. */
-#if defined(__clang__) || __GNUC__ >= 12
-#define EVENS(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
-#define ODDS(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
-#else
 typedef int v8i __attribute__((vector_size(32)));
-#define EVENS(a, b) __builtin_shuffle(a, b, (v8i){0, 2, 4, 6, 8, 10, 12, 14})
-#define ODDS(a, b) __builtin_shuffle(a, b, (v8i){1, 3, 5, 7, 9, 11, 13, 15})
+#if defined(__clang__) || __GNUC__ >= 12
+#define SHUFFLE8(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define SHUFFLE8(a, b, ...) __builtin_shuffle(a, b, (v8i){__VA_ARGS__})
 #endif
+#define EVENS(a, b) SHUFFLE8(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#define ODDS(a, b) SHUFFLE8(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
+/* (a0 b0 a1 b1 a2 b2 a3 b3) and (a4 b4 ... a7 b7) */
+#define ZIPLO(a, b) SHUFFLE8(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define ZIPHI(a, b) SHUFFLE8(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
+/* pairs of floats: (a0 a1 b0 b1 a2 a3 b2 b3) and (a4 a5 b4 b5 a6 a7 b6 b7) */
+#define ZIPLO2(a, b) SHUFFLE8(a, b, 0, 1, 8, 9, 2, 3, 10, 11)
+#define ZIPHI2(a, b) SHUFFLE8(a, b, 4, 5, 12, 13, 6, 7, 14, 15)
+
+/* Lane by lane b > a ? b : a, and v > 0 ? v : 0, as the scalar code has them (a NaN
+ * in b or v loses). */
+#define MAX8(a, b) ((v8)(((v8i)(b) & ((b) > (a))) | ((v8i)(a) & ~((b) > (a)))))
+#define RELU8(v) ((v8)((v8i)(v) & ((v) > 0.0f)))
 
 /* V[xi][t] (stride vs between xi) = B^T d B for the tw tiles of one tile row of
  * one channel. The tile row's four input rows are read in place: q[r] is input
@@ -123,6 +169,74 @@ TG_HOT static void input_transform(const float *const q[4], int pl, int n, int t
             v2[t] = c - b;
             v3[t] = b - d;
         }
+    }
+}
+
+/* B^T of F(4x4, 3x3) on six values d0..d5, for the interpolation points 0, 1, -1,
+ * 2, -1/2 (and infinity): B^T = [1 3/2 -2 -3/2 1 0; 0 -1 -5/2 -1/2 1 0;
+ * 0 1 1/2 -5/2 1 0; 0 -1/2 -1 1/2 1 0; 0 2 -1 -2 1 0; 0 1 3/2 -2 -3/2 1]. Lavin and
+ * Gray's points 0, +-1, +-2 round twice as far from the exact sums in float32
+ * (simulated over 32 channels: 4.5e-6 against 2.4e-6 on average, F(2x2, 3x3) 3.3e-7;
+ * Barabasz et al., "Error analysis and improving the accuracy of Winograd
+ * convolution for deep neural networks", 2020). */
+#define BT6(d0, d1, d2, d3, d4, d5, v0, v1, v2, v3, v4, v5)                                        \
+    do {                                                                                           \
+        v0 = ((d0) - (d2)) + 1.5f * ((d1) - (d3)) + ((d4) - (d2));                                 \
+        v1 = ((d4) - (d1)) - (2.5f * (d2) + 0.5f * (d3));                                          \
+        v2 = ((d4) + (d1)) + (0.5f * (d2)-2.5f * (d3));                                            \
+        v3 = ((d4) - (d2)) + 0.5f * ((d3) - (d1));                                                 \
+        v4 = ((d4) - (d2)) + 2.0f * ((d1) - (d3));                                                 \
+        v5 = ((d5) - (d3)) + 1.5f * ((d2) - (d4)) + ((d1) - (d3));                                 \
+    } while (0)
+
+/* B^T over the six columns of eight tiles from t on of a row s (4 t + 36 <= its
+ * length): each column split out by shuffles; the rows v[6 i + j] vs apart from v0. */
+static inline __attribute__((always_inline)) void bt6_columns8(const float *restrict s, int t,
+                                                               float *restrict v0, size_t vs) {
+    const float *p = s + 4 * t;
+    const v8 e01 = EVENS(AT8(p), AT8(p + 8)), o01 = ODDS(AT8(p), AT8(p + 8));
+    const v8 e23 = EVENS(AT8(p + 16), AT8(p + 24)), o23 = ODDS(AT8(p + 16), AT8(p + 24));
+    /* columns 4 and 5 are the next tile's 0 and 1 */
+    const v8 e45 = EVENS(AT8(p + 4), AT8(p + 12)), o45 = ODDS(AT8(p + 4), AT8(p + 12));
+    const v8 e67 = EVENS(AT8(p + 20), AT8(p + 28)), o67 = ODDS(AT8(p + 20), AT8(p + 28));
+    const v8 c0 = EVENS(e01, e23), c1 = EVENS(o01, o23), c2 = ODDS(e01, e23), c3 = ODDS(o01, o23),
+             c4 = EVENS(e45, e67), c5 = EVENS(o45, o67);
+    v8 r0, r1, r2, r3, r4, r5;
+    BT6(c0, c1, c2, c3, c4, c5, r0, r1, r2, r3, r4, r5);
+    AT8(v0 + t) = r0;
+    AT8(v0 + vs + t) = r1;
+    AT8(v0 + 2 * vs + t) = r2;
+    AT8(v0 + 3 * vs + t) = r3;
+    AT8(v0 + 4 * vs + t) = r4;
+    AT8(v0 + 5 * vs + t) = r5;
+}
+
+/* input_transform for F(4x4, 3x3): V[xi][t] = B^T d B for the tw 6x6 tiles of one
+ * tile row (six input rows q[r], the row d of it 4 tw + 2 long), B^T over the six
+ * rows into s (six rows), then over each tile's six columns of them. */
+TG_HOT static void input_transform4(const float *const q[6], int pl, int n, int tw,
+                                    float *restrict s, float *restrict v, size_t vs) {
+    const int len = 4 * tw + 2;
+    const float *restrict q0 = q[0], *restrict q1 = q[1], *restrict q2 = q[2], *restrict q3 = q[3],
+                          *restrict q4 = q[4], *restrict q5 = q[5];
+    float *s0 = s, *s1 = s0 + len, *s2 = s1 + len, *s3 = s2 + len, *s4 = s3 + len, *s5 = s4 + len;
+#pragma omp simd
+    for (int j = 0; j < n; j++)
+        BT6(q0[j], q1[j], q2[j], q3[j], q4[j], q5[j], s0[pl + j], s1[pl + j], s2[pl + j],
+            s3[pl + j], s4[pl + j], s5[pl + j]);
+    for (int i = 0; i < 6; i++) {
+        const float *si = s + (size_t)i * len;
+        float *v0 = v + (size_t)(6 * i) * vs, *v1 = v0 + vs, *v2 = v1 + vs, *v3 = v2 + vs,
+              *v4 = v3 + vs, *v5 = v4 + vs;
+        int t = 0;
+        for (; t + 9 <= tw; t += 8) bt6_columns8(si, t, v0, vs);
+        if (t + 1 < tw && tw >= 9) { /* eight more, overlapping: the same values again */
+            bt6_columns8(si, tw - 9, v0, vs);
+            t = tw - 1;
+        }
+        for (; t < tw; t++)
+            BT6(si[4 * t], si[4 * t + 1], si[4 * t + 2], si[4 * t + 3], si[4 * t + 4],
+                si[4 * t + 5], v0[t], v1[t], v2[t], v3[t], v4[t], v5[t]);
     }
 }
 
@@ -199,6 +313,162 @@ TG_HOT static void tile_pool(const float *restrict m, size_t ms, int n, float b,
             v11 = v11 > 0.0f ? v11 : 0.0f;
         }
         y[t] = tg_maxpool2_window(v00, v01, v10, v11);
+    }
+}
+
+/* A^T of F(4x4, 3x3) on six values, for the points of BT6: A^T = [1 1 1 1 1 0;
+ * 0 1 -1 2 -1/2 0; 0 1 1 4 1/4 0; 0 1 -1 8 -1/8 1]. */
+#define AT6(m0, m1, m2, m3, m4, m5, y0, y1, y2, y3)                                                \
+    do {                                                                                           \
+        const __typeof__((m1) + (m2)) p12_ = (m1) + (m2), n12_ = (m1) - (m2);                      \
+        y0 = (m0) + p12_ + ((m3) + (m4));                                                          \
+        y1 = n12_ + (2.0f * (m3)-0.5f * (m4));                                                     \
+        y2 = p12_ + (4.0f * (m3) + 0.25f * (m4));                                                  \
+        y3 = (n12_ + (8.0f * (m3)-0.125f * (m4))) + (m5);                                          \
+    } while (0)
+
+/* The 4x4 outputs A^T M A of tile t, whose M[xi][t] lie ms apart. */
+typedef struct out4x4 {
+    float y[4][4];
+} out4x4;
+
+static inline __attribute__((always_inline)) out4x4 tile_outputs4(const float *restrict m,
+                                                                  size_t ms, int t) {
+    float a[4][6]; /* A^T M */
+    for (int j = 0; j < 6; j++)
+        AT6(m[(size_t)j * ms + t], m[(size_t)(6 + j) * ms + t], m[(size_t)(12 + j) * ms + t],
+            m[(size_t)(18 + j) * ms + t], m[(size_t)(24 + j) * ms + t],
+            m[(size_t)(30 + j) * ms + t], a[0][j], a[1][j], a[2][j], a[3][j]);
+    out4x4 o;
+    for (int r = 0; r < 4; r++)
+        AT6(a[r][0], a[r][1], a[r][2], a[r][3], a[r][4], a[r][5], o.y[r][0], o.y[r][1], o.y[r][2],
+            o.y[r][3]);
+    return o;
+}
+
+/* tile_outputs4 for the eight tiles from t on: y[r][c] over the tiles. */
+static inline __attribute__((always_inline)) void tile_outputs4_v8(const float *restrict m,
+                                                                   size_t ms, int t, v8 y[4][4]) {
+    v8 a[4][6]; /* A^T M */
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; j++)
+        AT6(AT8(m + (size_t)j * ms + t), AT8(m + (size_t)(6 + j) * ms + t),
+            AT8(m + (size_t)(12 + j) * ms + t), AT8(m + (size_t)(18 + j) * ms + t),
+            AT8(m + (size_t)(24 + j) * ms + t), AT8(m + (size_t)(30 + j) * ms + t), a[0][j],
+            a[1][j], a[2][j], a[3][j]);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        AT6(a[r][0], a[r][1], a[r][2], a[r][3], a[r][4], a[r][5], y[r][0], y[r][1], y[r][2],
+            y[r][3]);
+}
+
+/* Output rows y[0..3] (wo long, all four inside) from eight whole tiles from t on:
+ * each row's four columns of them interleaved by shuffles. */
+static inline __attribute__((always_inline)) void output_group4(const float *restrict m, size_t ms,
+                                                                int t, float b, int accumulate,
+                                                                float *const y[4]) {
+    v8 o[4][4];
+    tile_outputs4_v8(m, ms, t, o);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        float *row = y[r] + 4 * t;
+        v8 c[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            c[k] = o[r][k];
+            if (!accumulate) c[k] = b + c[k];
+        }
+        const v8 lo01 = ZIPLO(c[0], c[1]), hi01 = ZIPHI(c[0], c[1]);
+        const v8 lo23 = ZIPLO(c[2], c[3]), hi23 = ZIPHI(c[2], c[3]);
+        const v8 out[4] = {ZIPLO2(lo01, lo23), ZIPHI2(lo01, lo23), ZIPLO2(hi01, hi23),
+                           ZIPHI2(hi01, hi23)};
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            v8 sum = out[k];
+            if (accumulate) sum = AT8(row + 8 * k) + out[k];
+            AT8(row + 8 * k) = sum;
+        }
+    }
+}
+
+/* output_transform for F(4x4, 3x3): output rows y[0..3] (NULL past the last row)
+ * from the ceil(wo / 4) tiles of one tile row. Eight whole tiles at a time (when
+ * setting y, the last eight overlap the eight before: the same values again), the
+ * rest one by one. */
+TG_HOT static void output_transform4(const float *restrict m, size_t ms, int wo, float b,
+                                     int accumulate, float *const y[4]) {
+    const int full = y[3] ? wo / 4 : 0, tw = (wo + 3) / 4;
+    int t = 0;
+    if (accumulate) /* two loops: each group's code without the test */
+        for (; t + 8 <= full; t += 8) output_group4(m, ms, t, b, 1, y);
+    else
+        for (; t + 8 <= full; t += 8) output_group4(m, ms, t, b, 0, y);
+    if (!accumulate && t < full && full >= 8) {
+        output_group4(m, ms, full - 8, b, 0, y);
+        t = full;
+    }
+    for (; t < tw; t++) { /* the last tiles, rows and columns */
+        const out4x4 o = tile_outputs4(m, ms, t);
+        for (int r = 0; r < 4 && y[r]; r++)
+            for (int c = 0; c < 4 && 4 * t + c < wo; c++)
+                y[r][4 * t + c] = accumulate ? y[r][4 * t + c] + o.y[r][c] : b + o.y[r][c];
+    }
+}
+
+/* tile_pool for F(4x4, 3x3): pooled rows p0 and p1 (p1 NULL when the tile row's
+ * last two output rows are outside) of the first n pooled columns, each tile's 4x4
+ * outputs four windows of the pool (tg_maxpool2_window's order). */
+static inline __attribute__((always_inline)) float relu_if(int relu, float v) {
+    return relu && !(v > 0.0f) ? 0.0f : v;
+}
+
+/* The pooled columns 2t .. 2t + 15 of both rows, from eight tiles. */
+static inline __attribute__((always_inline)) void pool_group4(const float *restrict m, size_t ms,
+                                                              int t, float b, int relu,
+                                                              float *restrict p0,
+                                                              float *restrict p1) {
+    v8 o[4][4];
+    tile_outputs4_v8(m, ms, t, o);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            o[r][c] = b + o[r][c];
+            if (relu) o[r][c] = RELU8(o[r][c]);
+        }
+#pragma GCC unroll 2
+    for (int pr = 0; pr < 2; pr++) {
+        const int r = 2 * pr;
+        const v8 l1 = MAX8(o[r][0], o[r][1]), l2 = MAX8(l1, o[r + 1][0]);
+        const v8 r1 = MAX8(o[r][2], o[r][3]), r2 = MAX8(r1, o[r + 1][2]);
+        const v8 left = MAX8(l2, o[r + 1][1]), right = MAX8(r2, o[r + 1][3]);
+        float *p = (pr ? p1 : p0) + 2 * t;
+        AT8(p) = ZIPLO(left, right);
+        AT8(p + 8) = ZIPHI(left, right);
+    }
+}
+
+TG_HOT static void tile_pool4(const float *restrict m, size_t ms, int n, float b, int relu,
+                              float *restrict p0, float *restrict p1) {
+    const int pairs = p1 ? n / 2 : 0; /* tiles with four windows inside */
+    int t = 0;
+    if (relu)
+        for (; t + 8 <= pairs; t += 8) pool_group4(m, ms, t, b, 1, p0, p1);
+    else
+        for (; t + 8 <= pairs; t += 8) pool_group4(m, ms, t, b, 0, p0, p1);
+    if (t < pairs && pairs >= 8) { /* the last eight, overlapping: the same values again */
+        pool_group4(m, ms, pairs - 8, b, relu, p0, p1);
+        t = pairs;
+    }
+    for (; t < (n + 1) / 2; t++) { /* the last tiles, an odd last column, a single row */
+        const out4x4 o = tile_outputs4(m, ms, t);
+        for (int pr = 0; pr < 2 && (pr == 0 || p1); pr++)
+            for (int pc = 2 * t; pc < 2 * t + 2 && pc < n; pc++) {
+                const int r = 2 * pr, c = 2 * (pc - 2 * t);
+                (pr ? p1 : p0)[pc] = tg_maxpool2_window(
+                    relu_if(relu, b + o.y[r][c]), relu_if(relu, b + o.y[r][c + 1]),
+                    relu_if(relu, b + o.y[r + 1][c]), relu_if(relu, b + o.y[r + 1][c + 1]));
+            }
     }
 }
 
@@ -329,33 +599,67 @@ static void prefetch_rows(const float *plane, int h, int w, int r0, int n) {
     }
 }
 
-/* V (16, C, ld), slabs vs = C ld + SLAB_PAD apart: B^T d B of the tiles of tile
+/* V (S, C, ld), slabs vs = C ld + SLAB_PAD apart: B^T d B of the tiles of tile
  * rows [tr0, tr1) of every input channel; the tiles past the block's last (up to
- * ld) are zeros. zeros: a zero row; srows: input_transform's four rows, whose
- * padding columns are zero (both 2 tw + 2 long). */
+ * ld) are zeros. zeros: a zero row; srows: the input transform's m + 2 rows, whose
+ * padding columns are zero (all row_len long). */
 static void transform_inputs(const tg_wino_geom *g, const float *in, int tr0, int tr1, int ld,
                              const float *zeros, float *srows, float *V) {
-    const int tw = (g->wo + 1) / 2, len = 2 * tw + 2, T = (tr1 - tr0) * tw;
+    const int m = g->m, tw = (g->wo + m - 1) / m, len = row_len(g), T = (tr1 - tr0) * tw;
     const int n = g->w < len - g->pl ? g->w : len - g->pl; /* columns [pl, pl + n) from the plane */
     const size_t plane_in = (size_t)g->h * g->w, vs = (size_t)g->c * ld + SLAB_PAD;
     for (int ci = 0; ci < g->c; ci++) {
         const float *plane = in + (size_t)ci * plane_in;
         for (int tr = tr0; tr < tr1; tr++) {
-            const float *q[4];
-            for (int r = 0; r < 4; r++) {
-                const int ih = 2 * tr - g->pt + r;
+            const float *q[6];
+            for (int r = 0; r < m + 2; r++) {
+                const int ih = m * tr - g->pt + r;
                 q[r] = ih >= 0 && ih < g->h ? plane + (size_t)ih * g->w : zeros;
             }
-            if (tr + 1 < tr1) /* the next tile row's two new rows */
-                prefetch_rows(plane, g->h, g->w, 2 * tr - g->pt + 4, 2);
+            if (tr + 1 < tr1) /* the next tile row's m new rows */
+                prefetch_rows(plane, g->h, g->w, m * tr - g->pt + m + 2, m);
             else if (ci + 1 < g->c) /* the next channel's first tile row */
-                prefetch_rows(plane + plane_in, g->h, g->w, 2 * tr0 - g->pt, 4);
-            input_transform(q, g->pl, n, tw, srows, V + (size_t)ci * ld + (size_t)(tr - tr0) * tw,
-                            vs);
+                prefetch_rows(plane + plane_in, g->h, g->w, m * tr0 - g->pt, m + 2);
+            float *v = V + (size_t)ci * ld + (size_t)(tr - tr0) * tw;
+            if (m == 4)
+                input_transform4(q, g->pl, n, tw, srows, v, vs);
+            else
+                input_transform(q, g->pl, n, tw, srows, v, vs);
         }
-        for (int xi = 0; xi < 16 && ld > T; xi++) /* the padding tiles: zeros */
+        for (int xi = 0; xi < wino_slabs(m) && ld > T; xi++) /* the padding tiles: zeros */
             memset(V + xi * vs + (size_t)ci * ld + T, 0, (size_t)(ld - T) * sizeof(float));
     }
+}
+
+/* Output plane `plane` (Ho, Wo) of one filter, or its 2x2/2 max pool `pooled`
+ * (Ho / 2, Wo / 2), from the M of tile row tr (mt: the filter's first tile of it,
+ * slabs ms apart); rows: m output rows of scratch for a pool after an act that is
+ * not ReLU. */
+static void emit_tile_row(const tg_wino_geom *g, const float *mt, size_t ms, int tr, float b,
+                          tg_act act, int accumulate, float *plane, float *pooled, float *rows) {
+    const int m = g->m, pw = g->wo / 2, ph = g->ho / 2;
+    if (pooled && m * tr / 2 >= ph) return; /* no whole pair of rows (an odd last row) */
+    const int simple = act == TG_ACT_NONE || act == TG_ACT_RELU;
+    if (pooled && simple && m == 2) {
+        tile_pool(mt, ms, pw, b, act == TG_ACT_RELU, pooled + (size_t)tr * pw);
+        return;
+    }
+    if (pooled && simple) {
+        float *p0 = pooled + (size_t)(2 * tr) * pw, *p1 = 2 * tr + 1 < ph ? p0 + pw : NULL;
+        tile_pool4(mt, ms, pw, b, act == TG_ACT_RELU, p0, p1);
+        return;
+    }
+    /* output rows m tr .. m tr + m - 1, those inside: in the plane or in `rows` */
+    float *y[4] = {NULL, NULL, NULL, NULL};
+    for (int r = 0; r < m && m * tr + r < g->ho; r++)
+        y[r] = pooled ? rows + (size_t)r * g->wo : plane + (size_t)(m * tr + r) * g->wo;
+    if (m == 4)
+        output_transform4(mt, ms, g->wo, b, accumulate, y);
+    else
+        output_transform(mt, ms, g->wo, b, accumulate, y[0], y[1]);
+    for (int r = 0; r < m && y[r] && act != TG_ACT_NONE; r++) tg_act_row(act, y[r], g->wo);
+    for (int r = 0; pooled && r + 1 < m && y[r + 1]; r += 2)
+        tg_maxpool2_rows(y[r], y[r + 1], pw, pooled + (size_t)(m * tr + r) / 2 * pw);
 }
 
 /* tg_wino_conv, or tg_wino_conv_shared (with `pooled`: out unused); the image's blocks
@@ -365,59 +669,41 @@ static void transform_inputs(const tg_wino_geom *g, const float *in, int tr0, in
 static void wino_conv(const tg_wino_geom *g, const float *U, const float *in, const float *bias,
                       tg_act act, int accumulate, float *out, float *pooled, float *scratch,
                       size_t stride, int workers) {
-    const int tw = (g->wo + 1) / 2, th = (g->ho + 1) / 2, rbt = tile_rows_per_block(g);
-    const int len = 2 * tw + 2, blocks = (th + rbt - 1) / rbt;
+    const int m = g->m, slabs = wino_slabs(m), tw = (g->wo + m - 1) / m;
+    const int th = (g->ho + m - 1) / m, rbt = tile_rows_per_block(g);
+    const int len = row_len(g), blocks = (th + rbt - 1) / rbt;
     const size_t plane_out = (size_t)g->ho * g->wo;
     const size_t tmax = padded_tiles((size_t)rbt * tw);
     wino_gemm_fn *const gemm = wino_gemm_for_cpu();
-    const int pw = g->wo / 2;
-    const size_t plane_pooled = (size_t)(g->ho / 2) * (size_t)pw;
+    const size_t plane_pooled = (size_t)(g->ho / 2) * (size_t)(g->wo / 2);
     if (workers > blocks) workers = blocks;
 #pragma omp parallel num_threads(workers) if (workers > 1)
     {
         float *V = scratch + (workers > 1 ? (size_t)tg_worker_id() * stride : 0);
-        float *M = V + 16 * ((size_t)g->c * tmax + SLAB_PAD);
-        float *zeros = M + 16 * ((size_t)g->f * tmax + SLAB_PAD), *srows = zeros + len;
-        float *two_rows = srows + 4 * (size_t)len; /* pooled: the output rows of a tile row */
+        float *M = V + slabs * ((size_t)g->c * tmax + SLAB_PAD);
+        float *zeros = M + slabs * ((size_t)g->f * tmax + SLAB_PAD), *srows = zeros + len;
+        float *rows = srows + (size_t)(m + 2) * len; /* pooled: the output rows of a tile row */
         memset(zeros, 0, (size_t)len * sizeof(float));
-        memset(srows, 0, 4 * (size_t)len * sizeof(float)); /* input_transform keeps its padding */
+        memset(srows, 0,
+               (size_t)(m + 2) * len * sizeof(float)); /* the transform keeps its padding */
 #pragma omp for schedule(static)
         for (int block = 0; block < blocks; block++) {
             const int tr0 = block * rbt, tr1 = tr0 + rbt < th ? tr0 + rbt : th;
-            /* T tiles in this block, rows of ld >= T: V (16, C, ld), M (16, F, ld) */
+            /* T tiles in this block, rows of ld >= T: V (S, C, ld), M (S, F, ld) */
             const int T = (tr1 - tr0) * tw, ld = (int)padded_tiles((size_t)T);
             const size_t vs = (size_t)g->c * ld + SLAB_PAD, ms = (size_t)g->f * ld + SLAB_PAD;
             transform_inputs(g, in, tr0, tr1, ld, zeros, srows, V);
             /* M[xi] (F, T) = U[xi] (F, C) . V[xi] (C, T) */
-            for (int xi = 0; xi < 16; xi++)
+            for (int xi = 0; xi < slabs; xi++)
                 gemm(g->f, g->c, ld, U + (size_t)xi * g->f * g->c, V + xi * vs, ld, M + xi * ms,
                      ld);
-            /* pooled: each pair of output rows (an odd last row is dropped) */
-            for (int fi = 0; fi < g->f && pooled; fi++) {
+            for (int fi = 0; fi < g->f; fi++) {
                 const float b = bias ? bias[fi] : 0.0f;
-                float *plane = pooled + (size_t)fi * plane_pooled;
-                for (int tr = tr0; tr < tr1 && 2 * tr + 1 < g->ho; tr++) {
-                    const float *mt = M + (size_t)fi * ld + (size_t)(tr - tr0) * tw;
-                    if (act == TG_ACT_NONE || act == TG_ACT_RELU) {
-                        tile_pool(mt, ms, pw, b, act == TG_ACT_RELU, plane + (size_t)tr * pw);
-                        continue;
-                    }
-                    float *y0 = two_rows, *y1 = two_rows + g->wo;
-                    output_transform(mt, ms, g->wo, b, 0, y0, y1);
-                    tg_act_row(act, y0, 2 * (int64_t)g->wo);
-                    tg_maxpool2_rows(y0, y1, pw, plane + (size_t)tr * pw);
-                }
-            }
-            for (int fi = 0; fi < g->f && !pooled; fi++) {
-                const float b = bias ? bias[fi] : 0.0f;
-                float *plane = out + (size_t)fi * plane_out;
-                for (int tr = tr0; tr < tr1; tr++) {
-                    float *y0 = plane + (size_t)(2 * tr) * g->wo;
-                    float *y1 = 2 * tr + 1 < g->ho ? y0 + g->wo : NULL;
-                    output_transform(M + (size_t)fi * ld + (size_t)(tr - tr0) * tw, ms, g->wo, b,
-                                     accumulate, y0, y1);
-                    if (act != TG_ACT_NONE) tg_act_row(act, y0, (y1 ? 2 : 1) * (int64_t)g->wo);
-                }
+                float *plane = pooled ? NULL : out + (size_t)fi * plane_out;
+                float *pplane = pooled ? pooled + (size_t)fi * plane_pooled : NULL;
+                for (int tr = tr0; tr < tr1; tr++)
+                    emit_tile_row(g, M + (size_t)fi * ld + (size_t)(tr - tr0) * tw, ms, tr, b, act,
+                                  accumulate, plane, pplane, rows);
             }
         }
     }

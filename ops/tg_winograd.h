@@ -10,7 +10,13 @@
  * where M[xi] = sum over channels of U[xi] V[xi]: one GEMM per tile position xi.
  * The weight gradient is that identity differentiated: with Z = A dY A^T for each
  * tile's 2x2 output gradient dY, dg = G^T (sum over tiles of Z (.) V) G, again one
- * GEMM per xi, now summing over the tiles (Lavin and Gray, section 4). */
+ * GEMM per xi, now summing over the tiles (Lavin and Gray, section 4).
+ *
+ * F(4x4, 3x3) (m = 4) does the same with 6x6 input tiles and 36 GEMMs per block of
+ * tiles for 4x4 outputs: 36 multiplies per 16 outputs instead of 64, for the forward
+ * and the input gradient (the weight gradient stays F(2x2, 3x3)). Its points are 0,
+ * 1, -1, 2 and -1/2 (B^T, G and A^T in tg_winograd.c); its outputs round about 25
+ * times further from the exact sums than F(2x2, 3x3)'s (docs/ops-conv.md). */
 #ifndef TG_WINOGRAD_H
 #define TG_WINOGRAD_H
 
@@ -25,13 +31,14 @@ typedef struct tg_wino_geom {
     int c, h, w;
     int f, ho, wo;
     int pt, pl;
+    int m; /* output tile: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3) */
 } tg_wino_geom;
 
-/* Floats of the transformed filters U (16, F, C). */
-size_t tg_wino_filter_floats(int f, int c);
-/* U (16, F, C) of w (F, C, 3, 3). With `flip`, the filters of the input
- * gradient instead: w'[c, f] = w[f, c] rotated by 180 degrees, U (16, C, F). */
-void tg_wino_filters(const float *w, int f, int c, int flip, float *U);
+/* Floats of the transformed filters U (S, F, C), S = (m + 2)^2 tile positions. */
+size_t tg_wino_filter_floats(int f, int c, int m);
+/* U (S, F, C) of w (F, C, 3, 3) for output tiles of m x m. With `flip`, the filters
+ * of the input gradient instead: w'[c, f] = w[f, c] rotated by 180 degrees, U (S, C, F). */
+void tg_wino_filters(const float *w, int f, int c, int m, int flip, float *U);
 /* Floats of one worker's scratch for tg_wino_conv on this geometry. */
 size_t tg_wino_scratch_floats(const tg_wino_geom *g);
 /* out (F, Ho, Wo) = act(bias + in * w), or out += in * w when `accumulate` (then
@@ -49,11 +56,12 @@ void tg_wino_conv_shared(const tg_wino_geom *g, const float *U, const float *in,
                          tg_act act, float *out, float *pooled, float *scratch, size_t stride,
                          int workers);
 
-/* Floats of one worker's scratch for tg_wino_wgrad on this geometry. */
+/* Floats of one worker's scratch for tg_wino_wgrad on this geometry (m = 2). */
 size_t tg_wino_wgrad_scratch_floats(const tg_wino_geom *g);
 /* dw (F, C, 3, 3) += the weight gradient of one image: in (C, H, W) the conv's
  * input, dz (F, Ho, Wo) the gradient of its output (before bias and activation).
- * Sums in a fixed order: the same numbers for the same inputs on the same CPU. */
+ * Sums in a fixed order: the same numbers for the same inputs on the same CPU.
+ * F(2x2, 3x3) tiles: g->m is 2. */
 void tg_wino_wgrad(const tg_wino_geom *g, const float *in, const float *dz, float *dw,
                    float *scratch);
 
