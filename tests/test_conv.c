@@ -781,14 +781,17 @@ static tg_node *random_layer(tg_graph *g, const char *op, const char *name, cons
 /* With fewer than two images per thread, a Winograd conv whose input gradient it
  * writes first (its input an op's output, not a graph input) shares each image's
  * blocks of tile rows among the threads: the same bits as one thread. The seed's
- * conv1_2 shape class, 81 x 99 so that the backward has five blocks of tile rows. */
+ * conv1_2 shape class, 81 x 99 so that the backward has five blocks of tile rows;
+ * F(2x2, 3x3) (_i = 0) and F(4x4, 3x3) (_i = 1). */
 START_TEST(test_winograd_input_gradient_shared_is_serial) {
+    const char *attrs =
+        _i ? "filters=32 kernel=3 act=relu algo=winograd4" : "filters=32 kernel=3 act=relu";
     float *grads[2] = {NULL, NULL};
     int64_t n = 0;
     for (int threads = 1; threads <= 2; threads++) {
         ck_assert_int_eq(tg_threads_set(threads), TG_OK);
         one_op o = make_op("tanh", NULL, tg_shape4(1, 32, 81, 99), 13);
-        tg_node *c = random_layer(o.g, "conv2d", "c", "filters=32 kernel=3 act=relu", o.y, 14);
+        tg_node *c = random_layer(o.g, "conv2d", "c", attrs, o.y, 14);
         tg_node *s = tg_graph_op(o.g, "sum", "s", NULL, (tg_node *[]){c}, 1);
         tg_node_set_requires_grad(o.x, 1);
         tg_graph_set_grad_reuse(o.g, 1); /* as in training: the conv writes tanh's gradient */
@@ -922,7 +925,7 @@ int main(void) {
     tcase_add_test(tc, test_same_padding_puts_the_odd_pad_at_bottom_right);
     tcase_add_test(tc, test_conv2d_backward_matches_direct_loops);
     tcase_add_test(tc, test_conv_backward_is_deterministic);
-    tcase_add_test(tc, test_winograd_input_gradient_shared_is_serial);
+    tcase_add_loop_test(tc, test_winograd_input_gradient_shared_is_serial, 0, 2);
     tcase_add_test(tc, test_depthwise_forward_matches_direct_loops);
     tcase_add_test(tc, test_depthwise_backward_matches_direct_loops);
     tcase_add_test(tc, test_sepconv_is_depthwise_then_pointwise);
