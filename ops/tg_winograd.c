@@ -415,9 +415,7 @@ TG_HOT static void output_transform4(const float *restrict m, size_t ms, int wo,
     }
 }
 
-/* tile_pool for F(4x4, 3x3): pooled rows p0 and p1 (p1 NULL when the tile row's
- * last two output rows are outside) of the first n pooled columns, each tile's 4x4
- * outputs four windows of the pool (tg_maxpool2_window's order). */
+/* v > 0 ? v : 0 when relu, as tg_act_row has it (a NaN becomes 0). */
 static inline __attribute__((always_inline)) float relu_if(int relu, float v) {
     return relu && !(v > 0.0f) ? 0.0f : v;
 }
@@ -448,6 +446,9 @@ static inline __attribute__((always_inline)) void pool_group4(const float *restr
     }
 }
 
+/* tile_pool for F(4x4, 3x3): pooled rows p0 and p1 (p1 NULL when the tile row's
+ * last two output rows are outside) of the first n pooled columns, each tile's 4x4
+ * outputs four windows of the pool (tg_maxpool2_window's order). */
 TG_HOT static void tile_pool4(const float *restrict m, size_t ms, int n, float b, int relu,
                               float *restrict p0, float *restrict p1) {
     const int pairs = p1 ? n / 2 : 0; /* tiles with four windows inside */
