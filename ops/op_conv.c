@@ -2,11 +2,13 @@
  * im2col + tg_sgemm (blocked OpenBLAS), one image at a time, with a fused bias and activation;
  * stride-1 3x3 convolutions with 8 or more channels in and out by Winograd's F(2x2, 3x3)
  * instead (tg_winograd.h: 2.25 times fewer flops), forward, for the input gradient
- * and for the weight gradient, or on request (algo=winograd4) by F(4x4, 3x3) forward and
- * for the input gradient (4 times fewer flops, less accurate); and a one-channel input (the first
- * layer of an image tower) by depthwise_conv2d's plane kernels (tg_depthwise.h), which is what such
- * a conv is: a GEMM with an inner dimension of K*K = 9 is all memory traffic. x: (N, C, H, W)
- * weight: (F, C, K, K)   bias: (F)   y: (N, F, Ho, Wo)
+ * and for the weight gradient, or on request (algo=winograd4) by F(4x4, 3x3) forward
+ * and for the input gradient (4 times fewer flops than im2col, less accurate); and a
+ * one-channel input (the first layer of an image tower) by depthwise_conv2d's plane
+ * kernels (tg_depthwise.h), which is what such a conv is: a GEMM with an inner
+ * dimension of K*K = 9 is all memory traffic.
+ *
+ *   x: (N, C, H, W)   weight: (F, C, K, K)   bias: (F)   y: (N, F, Ho, Wo)
  *
  * Memory: im2col is done for a block of output rows of one image at a time into
  * the graph's scratch, and recomputed in backward rather than kept: keeping it for
@@ -81,10 +83,15 @@ static int conv2d_winograd_fits(const tg_conv_geom *g) {
 }
 
 /* Below 8 channels the GEMMs are too thin for Winograd's transforms to pay. */
-static int conv2d_winograd(const tg_node *n, const tg_conv_geom *g) {
+static int conv2d_winograd_asked(const tg_node *n) {
     conv_algo a = (conv_algo)TG_ATTR_I(n, A_ALGO);
-    if (a == ALGO_AUTO) return conv2d_winograd_fits(g) && g->c >= 8 && TG_ATTR_I(n, A_FILTERS) >= 8;
     return a == ALGO_WINOGRAD || a == ALGO_WINOGRAD4;
+}
+
+static int conv2d_winograd(const tg_node *n, const tg_conv_geom *g) {
+    if (TG_ATTR_I(n, A_ALGO) == ALGO_AUTO)
+        return conv2d_winograd_fits(g) && g->c >= 8 && TG_ATTR_I(n, A_FILTERS) >= 8;
+    return conv2d_winograd_asked(n);
 }
 
 /* The output tile of the forward and input-gradient Winograd convs: 4 for F(4x4, 3x3),
@@ -117,13 +124,13 @@ static tg_status conv2d_infer(const tg_node *n, const tg_shape *in, tg_shape *ou
     tg_conv_geom g;
     tg_status st = conv2d_geom(n, &in[0], &g);
     if (st) return st;
-    if ((TG_ATTR_I(n, A_ALGO) == ALGO_WINOGRAD || TG_ATTR_I(n, A_ALGO) == ALGO_WINOGRAD4) &&
-        !conv2d_winograd_fits(&g))
+    if (conv2d_winograd_asked(n) && !conv2d_winograd_fits(&g))
         return tg_error(TG_ERR_INVALID,
-                        "conv2d algo=winograd needs kernel=3, stride=1 and at most 2 rows and "
+                        "conv2d algo=%s needs kernel=3, stride=1 and at most 2 rows and "
                         "columns of padding before the input (got kernel=%d stride=%d, padding "
                         "%d and %d)",
-                        g.k, g.stride, g.pt, g.pl);
+                        conv2d_wino_tile(n) == 4 ? "winograd4" : "winograd", g.k, g.stride, g.pt,
+                        g.pl);
     if (TG_ATTR_I(n, A_ALGO) == ALGO_DEPTHWISE && g.c != 1)
         return tg_error(TG_ERR_INVALID,
                         "conv2d algo=depthwise needs a one-channel input (got %d channels)", g.c);

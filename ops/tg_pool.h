@@ -16,7 +16,8 @@
 int tg_maxpool_is_2x2(const tg_node *n);
 
 /* The maximum of one 2x2 window (a b / c d: row 0, then row 1), in maxpool2d's
- * select order: every pool without winners takes it through here, so all give the
+ * select order: every pool without winners takes it through here (Winograd
+ * F(4x4, 3x3)'s eight-tile pool as the same chain on vectors, MAX8), so all give the
  * same values (ties and NaNs included). */
 static inline float tg_maxpool2_window(float a, float b, float c, float d) {
     float m = b > a ? b : a;
