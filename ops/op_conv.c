@@ -352,14 +352,13 @@ static void conv_backward_image_dwk(const tg_node *n, const conv_call *c, int i,
     float *dx = tg_din(n, 0), *dxi = dx ? dx + i * c->in_img : NULL;
     float *dzbuf = work + tg_dw_work_floats(&c->g);
     const float *dz = dy; /* (F, P) */
-    if (dxi && c->fresh_dx) memset(dxi, 0, (size_t)c->in_img * sizeof(float));
     if (c->act != TG_ACT_NONE || db) {
         tg_dz_bias(n, i * c->out_img, dy, dzbuf, db, c->act, c->f, c->p, c->p);
         if (c->act != TG_ACT_NONE) dz = dzbuf;
     }
     const tg_dw_work alone = {work, c->worker_floats, 1};
-    tg_dw_backward(&c->g, 1, c->f, xi, n->params[P_WEIGHT]->value.data, dz, dxi, dw, NULL, &alone,
-                   NULL);
+    tg_dw_backward(&c->g, 1, c->f, xi, n->params[P_WEIGHT]->value.data, dz, dxi, c->fresh_dx, dw,
+                   NULL, &alone, NULL);
 }
 
 static void conv_backward_one(const tg_node *n, const conv_call *c, int i, float *work, float *dw,

@@ -149,22 +149,31 @@ typedef float dw_v8 __attribute__((vector_size(32), aligned(4), may_alias));
               DW_AT((r1) + (j)), DW_AT((r1) + (j) + 1), DW_AT((r1) + (j) + 2), DW_AT((r2) + (j)),  \
               DW_AT((r2) + (j) + 1), DW_AT((r2) + (j) + 2))
 
-/* out (rows, n), row stride ldo, = bias + (or, with accumulate, +=) the 3x3 filter f
- * over src (rows + 2, n + 2), row stride ld. Eight columns at a time; a row's last
- * n % 8 take one more vector ending at its end (which writes a few outputs twice,
- * with the same values) or, when accumulating, a scalar loop. */
+/* How dw_rows3 writes its outputs: bias + the taps, out += the taps, or out = 0 +
+ * the taps (the numbers of adding to zeros, without the pass that zeroes out). */
+typedef enum { DW_OUT_BIAS, DW_OUT_ADD, DW_OUT_ADD_TO_ZERO } dw_out;
+
+/* out (rows, n), row stride ldo, = the 3x3 filter f over src (rows + 2, n + 2), row
+ * stride ld, written as `how` says. Eight columns at a time; a row's last n % 8
+ * take one more vector ending at its end (which writes a few outputs twice, with
+ * the same values) or, when adding, a scalar loop. */
 TG_FMA TG_HOT static void dw_rows3(const float *restrict src, int64_t ld, const float *restrict f,
                                    float bias, float *restrict out, int64_t ldo, int rows, int n,
-                                   int accumulate) {
+                                   dw_out how) {
     float taps[9]; /* in registers for the whole plane */
     memcpy(taps, f, sizeof taps);
     for (int r = 0; r < rows; r++) {
         const float *r0 = src + r * ld, *r1 = r0 + ld, *r2 = r1 + ld;
         float *o = out + r * ldo;
         int j = 0;
-        if (accumulate) {
+        if (how == DW_OUT_ADD) {
             for (; j + 8 <= n; j += 8) DW_AT(o + j) += TAPS3_V8(r0, r1, r2, taps, j);
             for (; j < n; j++) o[j] += taps3(r0, r1, r2, taps, j);
+            continue;
+        }
+        if (how == DW_OUT_ADD_TO_ZERO) {
+            for (; j + 8 <= n; j += 8) DW_AT(o + j) = 0.0f + TAPS3_V8(r0, r1, r2, taps, j);
+            for (; j < n; j++) o[j] = 0.0f + taps3(r0, r1, r2, taps, j);
             continue;
         }
         for (; j + 8 <= n; j += 8) DW_AT(o + j) = bias + TAPS3_V8(r0, r1, r2, taps, j);
@@ -284,7 +293,7 @@ void tg_dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const fl
                 float *yo = y + ((pl / g->c) * cm + o) * p;
                 const float *wo = w + (int64_t)o * k * k, bo = b ? b[o] : 0.0f;
                 if (padded)
-                    dw_rows3(d.xp, g->wo + 2, wo, bo, yo, g->wo, g->ho, g->wo, 0);
+                    dw_rows3(d.xp, g->wo + 2, wo, bo, yo, g->wo, g->ho, g->wo, DW_OUT_BIAS);
                 else
                     dw_plane_forward(g, xc, wo, bo, yo);
                 tg_act_row(act, yo, p);
@@ -384,7 +393,7 @@ TG_FMA TG_HOT static void dw_plane_backward_weight(const tg_conv_geom *g, const 
 /* One padded plane's backward (K = 3): the dz plane dzo (Ho, Wo) of filter wo reading
  * the input whose padded copy is in d.xp; dw (9), db, dxc (H, W) += ..., each may be NULL. */
 static void dw_backward_padded(const tg_conv_geom *g, const dw_planes *d, const float *dzo,
-                               const float *wo, float *dxc, float *dw, float *db) {
+                               const float *wo, float *dxc, dw_out dx_how, float *dw, float *db) {
     const int p = g->ho * g->wo;
     const int64_t wp = g->wo + 2;
     if (db) {
@@ -407,7 +416,7 @@ static void dw_backward_padded(const tg_conv_geom *g, const dw_planes *d, const 
         /* dx[ih][iw] = sum w[kh][kw] dz[ih + pt - kh][iw + pl - kw]: the flipped filter
          * over dz placed at (2 - pt, 2 - pl) */
         const float flipped[9] = {wo[8], wo[7], wo[6], wo[5], wo[4], wo[3], wo[2], wo[1], wo[0]};
-        dw_rows3(d->dzb, g->w + 2, flipped, 0.0f, dxc, g->w, g->h, g->w, 1);
+        dw_rows3(d->dzb, g->w + 2, flipped, 0.0f, dxc, g->w, g->h, g->w, dx_how);
     }
 }
 
@@ -417,8 +426,8 @@ static void dw_backward_padded(const tg_conv_geom *g, const dw_planes *d, const 
  * planes and the M filters reading it, and sums over images in order. work: as
  * for tg_dw_forward. */
 void tg_dw_backward(const tg_conv_geom *g, int batch, int m, const float *x, const float *w,
-                    const float *dz, float *dx, float *dw, float *db, const tg_dw_work *work,
-                    float *kept) {
+                    const float *dz, float *dx, int dx_fresh, float *dw, float *db,
+                    const tg_dw_work *work, float *kept) {
     const int k = g->k, p = g->ho * g->wo, cm = g->c * m, padded = dw_padded(g);
     const int64_t hw = (int64_t)g->h * g->w;
 #pragma omp parallel num_threads(work->workers) if ((int64_t)batch * cm * p * k * k > TG_PAR_MIN)
@@ -434,11 +443,14 @@ void tg_dw_backward(const tg_conv_geom *g, int batch, int m, const float *x, con
                     d.xp = kept + c * padded_plane_floats(g); /* copied by tg_dw_forward */
                 else if (padded && dw)
                     copy_plane(d.xp, g->wo + 2, g->pt, g->pl, xc, g->h, g->w);
+                /* a fresh dx plane: set by its first filter (padded), else zeroed here */
+                if (dxc && dx_fresh && !padded) memset(dxc, 0, (size_t)hw * sizeof(float));
                 for (int o = c * m; o < (c + 1) * m; o++) {
                     const float *dzo = dz + ((int64_t)i * cm + o) * p, *wo = w + (int64_t)o * k * k;
                     float *dwo = dw ? dw + (int64_t)o * k * k : NULL, *dbo = db ? db + o : NULL;
                     if (padded) {
-                        dw_backward_padded(g, &d, dzo, wo, dxc, dwo, dbo);
+                        const dw_out how = dx_fresh && o == c * m ? DW_OUT_ADD_TO_ZERO : DW_OUT_ADD;
+                        dw_backward_padded(g, &d, dzo, wo, dxc, how, dwo, dbo);
                         continue;
                     }
                     if (dw || db) dw_plane_backward_weight(g, xc, dzo, dwo, dbo);
@@ -562,8 +574,9 @@ static tg_status depthwise_backward(tg_node *n) {
         dz = n->scratch;
     }
     tg_dw_backward(&g, (int)n->value.shape.dim[0], (int)TG_ATTR_I(n, D_MULT), tg_in(n, 0),
-                   n->params[DP_WEIGHT]->value.data, dz, tg_din(n, 0), tg_dparam(n, DP_WEIGHT),
-                   n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL, &work, NULL);
+                   n->params[DP_WEIGHT]->value.data, dz, tg_din(n, 0), tg_node_grad_fresh(n, 0),
+                   tg_dparam(n, DP_WEIGHT), n->params[DP_BIAS] ? tg_dparam(n, DP_BIAS) : NULL,
+                   &work, NULL);
     return TG_OK;
 }
 
@@ -591,6 +604,7 @@ const tg_op tg_op_depthwise_conv2d = {
     .infer = depthwise_infer,
     .forward = depthwise_forward,
     .backward = depthwise_backward,
+    .sets_fresh_input_grads = 1,
     .scratch_bytes = depthwise_scratch,
     .flops = depthwise_flops,
     .backward_use = depthwise_use,
@@ -845,13 +859,13 @@ static void sep_backward_image(tg_node *n, const sep_call *c, int i, const sep_w
         tg_sgemm(CblasNoTrans, CblasTrans, c->f, c->cm, c->p, 1.0f, dz, c->p, w->t, c->p, 1.0f, dwp,
                  c->cm);
     if (!dx && !dwd) return;
-    /* a fresh dx_i is zeroed here, in cache for the depthwise backward's adds */
-    if (dx && tg_node_grad_fresh(n, 0)) memset(dx + i * in_img, 0, (size_t)in_img * sizeof(float));
-    /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P), then the depthwise backward */
+    /* dt_i (CM, P) = wp^T (CM, F) . dz (F, P), then the depthwise backward (which sets
+     * a fresh dx_i) */
     tg_sgemm(CblasTrans, CblasNoTrans, c->cm, c->p, c->f, 1.0f, wp, c->cm, dz, c->p, 0.0f, w->dt,
              c->p);
     tg_dw_backward(&c->g, 1, c->m, tg_in(n, 0) + i * in_img, n->params[SP_DEPTHWISE]->value.data,
-                   w->dt, dx ? dx + i * in_img : NULL, dwd, NULL, &w->dw, w->kept);
+                   w->dt, dx ? dx + i * in_img : NULL, tg_node_grad_fresh(n, 0), dwd, NULL, &w->dw,
+                   w->kept);
 }
 
 static tg_status sepconv_backward(tg_node *n) {

@@ -28,10 +28,11 @@ void tg_dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const fl
                    const float *w, const float *b, float *y, const tg_dw_work *work, float *keep);
 
 /* dx (N, C, H, W) += ..., dw (C*M, K*K) += ..., db (C*M) += ... from dz (N, C*M, Ho, Wo),
- * each output may be NULL: one parallel region over input channels, each summing
- * over its images in order (deterministic). kept: tg_dw_forward's keep, or NULL. */
+ * each output may be NULL; with dx_fresh, dx's old contents are ignored (the numbers
+ * of adding to zeros). One parallel region over input channels, each summing over
+ * its images in order (deterministic). kept: tg_dw_forward's keep, or NULL. */
 void tg_dw_backward(const tg_conv_geom *g, int batch, int m, const float *x, const float *w,
-                    const float *dz, float *dx, float *dw, float *db, const tg_dw_work *work,
-                    float *kept);
+                    const float *dz, float *dx, int dx_fresh, float *dw, float *db,
+                    const tg_dw_work *work, float *kept);
 
 #endif

@@ -1027,6 +1027,9 @@ static void check_shared_gradients(const char *model_text, int c, int h, int w) 
         ck_assert_ptr_null(tg_node_grad(m->ea)); /* not kept */
         double worst = 0.0, scale = 0.0;
         for (int64_t i = 0; i < n; i++) {
+            /* a NaN compares false with everything: it would pass the bound below */
+            ck_assert_msg(isfinite(grads[i]), "run %d: gradient %lld is %g", run, (long long)i,
+                          grads[i]);
             double d = fabs((double)plain[i] - grads[i]);
             if (d > worst) worst = d;
             if (fabs(plain[i]) > scale) scale = fabs(plain[i]);
@@ -1064,6 +1067,29 @@ START_TEST(test_shared_gradient_buffers_through_convolutions) {
                            "e: dense units=3\n"
                            "siamese normalize=true\n",
                            2, 13, 12);
+}
+END_TEST
+
+/* The other ops that set a fresh input gradient themselves, over stale buffers:
+ * depthwise convs (d1 and d2 through padded planes, d2's second filter adding to
+ * what its first set; d3 by the general kernels), a one-channel conv2d by the
+ * depthwise kernels (c3, four filters), a sepconv (s1), a batch norm (b1) and a
+ * max pool whose windows tile its input (p). */
+START_TEST(test_shared_gradient_buffers_through_depthwise_and_pooling) {
+    check_shared_gradients("input 12 12 2\n"
+                           "c1: conv2d filters=4 kernel=3 act=relu\n"
+                           "d1: depthwise_conv2d kernel=3 act=relu\n"
+                           "d2: depthwise_conv2d kernel=3 multiplier=2 act=tanh\n"
+                           "c2: conv2d filters=1 kernel=3 act=relu\n"
+                           "c3: conv2d filters=4 kernel=3 act=relu\n"
+                           "s1: sepconv2d filters=6 kernel=3 act=relu\n"
+                           "b1: batchnorm\n"
+                           "p: maxpool2d size=2\n"
+                           "d3: depthwise_conv2d kernel=3 stride=2 act=relu\n"
+                           "f: flatten\n"
+                           "e: dense units=3\n"
+                           "siamese normalize=true\n",
+                           2, 12, 12);
 }
 END_TEST
 
@@ -1109,6 +1135,7 @@ int main(void) {
     tcase_add_test(tc, test_models_dir_siamese_xray_round_trip);
     tcase_add_test(tc, test_shared_gradient_buffers_give_the_same_parameter_gradients);
     tcase_add_test(tc, test_shared_gradient_buffers_through_convolutions);
+    tcase_add_test(tc, test_shared_gradient_buffers_through_depthwise_and_pooling);
     tcase_add_test(tc, test_models_dir_siamese_xray_matches_the_seed_architecture);
     suite_add_tcase(s, tc);
     tc = tcase_create("robustness");
