@@ -117,6 +117,7 @@ static tg_status check_tensor(checker *c, const char *name, float *x, const floa
         }
         double a = analytic[j];
         double err = fabs(a - numeric) / (c->o.atol + c->o.rtol * fmax(fabs(a), fabs(numeric)));
+        if (isnan(err)) err = INFINITY; /* a NaN either side compares false with any bound */
         c->r->probed++;
         if (err > c->r->worst_error || c->r->worst_index < 0) {
             c->r->worst_error = err;

@@ -33,7 +33,8 @@ typedef struct tg_gradcheck_opts {
 typedef struct tg_gradcheck_result {
     int passed;               /* 1 when every probed element is within tolerance and at most
                                  TG_GRADCHECK_MAX_SKIP_SHARE of the elements tried were skipped */
-    double worst_error;       /* the largest |a - n| / (atol + rtol max(|a|, |n|)); > 1 fails */
+    double worst_error;       /* the largest |a - n| / (atol + rtol max(|a|, |n|)), infinite
+                                 where either is NaN; > 1 fails */
     double analytic, numeric; /* the two values at the worst element */
     char worst_tensor[128];   /* the node holding it ("dense.weight") */
     int64_t worst_index;      /* flat index inside that tensor */

@@ -60,6 +60,12 @@ static tg_status triple_backward_scaled(tg_node *n) {
         dx[i] += 1.05f * 3.0f * tg_node_grad(n)[i];
     return TG_OK;
 }
+static tg_status triple_backward_nan(tg_node *n) {
+    float *dx = tg_node_grad(tg_node_input(n, 0));
+    for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++)
+        dx[i] += i == 5 ? NAN : 3.0f * tg_node_grad(n)[i];
+    return TG_OK;
+}
 static tg_status triple_backward_right(tg_node *n) {
     float *dx = tg_node_grad(tg_node_input(n, 0));
     for (int64_t i = 0; i < tg_shape_numel(tg_node_shape(n)); i++)
@@ -81,6 +87,13 @@ static const tg_op scaled_op = {.name = "bad_scaled",
                                 .forward = triple_forward,
                                 .backward = triple_backward_scaled,
                                 .examples = {{"3x4", ""}}};
+static const tg_op nan_op = {.name = "bad_nan",
+                             .doc = "3x, one gradient NaN",
+                             .n_inputs = 1,
+                             .infer = same_infer,
+                             .forward = triple_forward,
+                             .backward = triple_backward_nan,
+                             .examples = {{"3x4", ""}}};
 static const tg_op right_op = {.name = "good_triple",
                                .doc = "3x",
                                .n_inputs = 1,
@@ -145,6 +158,18 @@ START_TEST(test_checker_catches_one_flipped_sign) {
     ck_assert_int_eq(r.worst_index, 5);
     ck_assert_str_eq(r.worst_tensor, "in0");
     ck_assert_ptr_nonnull(strstr(r.report, "FAILED"));
+}
+END_TEST
+
+/* A NaN compares false with any bound: one that is not the first element probed
+ * must still fail the check, and be the one reported. */
+START_TEST(test_checker_catches_one_nan_gradient) {
+    ck_assert_int_eq(tg_op_register(&nan_op), TG_OK);
+    tg_gradcheck_result r;
+    ck_assert_int_eq(tg_gradcheck_op("bad_nan", "3x4", NULL, NULL, &r), TG_OK);
+    ck_assert_msg(!r.passed, "a NaN gradient passed: %s", r.report);
+    ck_assert_int_eq(r.worst_index, 5);
+    ck_assert_msg(isnan(r.analytic), "reported analytic %g", r.analytic);
 }
 END_TEST
 
@@ -270,6 +295,7 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_every_registered_op_passes_gradcheck);
     tcase_add_test(tc, test_checker_catches_one_flipped_sign);
+    tcase_add_test(tc, test_checker_catches_one_nan_gradient);
     tcase_add_test(tc, test_checker_catches_gradient_scaled_by_5_percent);
     tcase_add_test(tc, test_checker_passes_a_correct_user_op);
     tcase_add_test(tc, test_checker_catches_a_wrong_backward_use);
