@@ -17,7 +17,7 @@ for s in "$@"; do
     fi
     objs="$objs $o"
 done
-for h in model checkpoint checkpoint_sections csv idx idx_gz png jpeg; do
+for h in model checkpoint checkpoint_sections csv idx idx_gz png jpeg pnm cache; do
     $cc $cflags $san -fsanitize=fuzzer "$src/tests/fuzz/fuzz_$h.c" $objs $libs -lm -o "$out/fuzz_$h"
 done
 $cc $cflags $san "$src/tests/fuzz/make_seeds.c" "$src/tests/test_datasets_fixtures.c" $objs $libs \

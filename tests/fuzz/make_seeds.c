@@ -1,8 +1,8 @@
 /* Write the seed corpora of the fuzz harnesses into OUTDIR/<harness>/: the repository's model
  * files and small ones, checkpoints (compressed and stored, with and without optimizer and
  * schedule) and the same checkpoints as section lists for fuzz_checkpoint_sections, CSVs,
- * IDX files of every element type, PNGs of every colour type, depth and interlacing, and
- * JPEGs (gray, RGB, CMYK, EXIF). usage: make_seeds SRCDIR OUTDIR */
+ * IDX files of every element type, PNGs of every colour type, depth and interlacing,
+ * JPEGs (gray, RGB, CMYK, EXIF), Netpbm files and image caches. usage: make_seeds SRCDIR OUTDIR */
 #include <dirent.h>
 #include <png.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "datasets/tg_cache.h"
 #include "tests/test_datasets_fixtures.h"
 #include "twingrad.h"
 
@@ -245,6 +246,52 @@ static void seed_images(void) {
     }
 }
 
+/* Netpbm files of every kind: plain and binary, gray and colour, 8- and 16-bit, comments. */
+static void seed_pnm(void) {
+    static const char plain_gray[] = "P2\n# a comment\n3 2\n255\n0 128 255\n1 2 3\n";
+    static const char plain_rgb[] = "P3 2 1 65535 0 1 2 65535 300 7\n";
+    write_seed("pnm", "p2.pgm", plain_gray, sizeof plain_gray - 1);
+    write_seed("pnm", "p3.ppm", plain_rgb, sizeof plain_rgb - 1);
+    uint8_t buf[64];
+    int n = snprintf((char *)buf, sizeof buf, "P5\n3 2\n255\n");
+    for (int i = 0; i < 6; i++) buf[n + i] = (uint8_t)(i * 40);
+    write_seed("pnm", "p5.pgm", buf, (size_t)n + 6);
+    n = snprintf((char *)buf, sizeof buf, "P5 2 2 1000\n"); /* two bytes a sample */
+    for (int i = 0; i < 8; i++) buf[n + i] = (uint8_t)(i % 2 ? i * 30 : 3);
+    write_seed("pnm", "p5-16.pgm", buf, (size_t)n + 8);
+    n = snprintf((char *)buf, sizeof buf, "P6\n#c\n2 2 255\n");
+    for (int i = 0; i < 12; i++) buf[n + i] = (uint8_t)(i * 21);
+    write_seed("pnm", "p6.ppm", buf, (size_t)n + 12);
+}
+
+/* Image caches for fuzz_cache's key (3x2, aspect 0, pad 0), written by tg_cache_write and
+ * stored uncompressed (the harness compresses its input): one with all three of the
+ * harness's items, one with a stale entry beside another path. */
+static void seed_cache(void) {
+    const tg_cache_key key = {3, 2, 0, 0.0f};
+    float px[3][6];
+    for (int i = 0; i < 18; i++) px[i / 6][i % 6] = (float)i / 17.0f;
+    tg_cache_item all[3] = {
+        {"a.png", 100, 5, px[0], 0}, {"dir/b.jpg", 2000, 7, px[1], 0}, {"c.pgm", 30, 11, px[2], 0}};
+    tg_cache_item other[2] = {{"a.png", 101, 5, px[0], 0}, {"e.png", 1, 1, px[1], 0}};
+    struct {
+        const char *name;
+        const tg_cache_item *items;
+        size_t n;
+    } caches[] = {{"all.raw", all, 3}, {"stale.raw", other, 2}};
+    for (int c = 0; c < 2; c++) {
+        const char *tmp = seed_path("cache", "tmp.tgc");
+        if (tg_cache_write(tmp, &key, caches[c].items, caches[c].n) != TG_OK) exit(1);
+        gzFile f = gzopen(tmp, "rb");
+        uint8_t raw[4096];
+        int len = f ? gzread(f, raw, sizeof raw) : -1;
+        if (f) gzclose(f);
+        remove(tmp);
+        if (len <= 0) exit(1);
+        write_seed("cache", caches[c].name, raw, (size_t)len);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: make_seeds SRCDIR OUTDIR\n");
@@ -257,5 +304,7 @@ int main(int argc, char **argv) {
     seed_csv();
     seed_idx();
     seed_images();
+    seed_pnm();
+    seed_cache();
     return 0;
 }

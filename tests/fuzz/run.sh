@@ -16,7 +16,7 @@ trap 'rm -rf "$TMPDIR"' EXIT
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 opts="-rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=10 -max_len=65536 -print_final_stats=1"
-for h in model checkpoint checkpoint_sections csv idx idx_gz png jpeg; do
+for h in model checkpoint checkpoint_sections csv idx idx_gz png jpeg pnm cache; do
     mkdir -p "$out/corpus/$h"
     cp "$out/seeds/$h"/* "$out/corpus/$h/"
     echo "== fuzz_$h: $runs executions"
