@@ -1,9 +1,12 @@
-/* tg_ckdiff A.tgc B.tgc: how far apart two checkpoints' parameters, state and
+/* tg_ckdiff A.tgc B.tgc [TOL]: how far apart two checkpoints' parameters, state and
  * optimizer moments are. Prints "identical" or "max_abs X max_rel Y" (relative to
- * max(|a|, |b|, 1e-3)); exit 0 when both hold the same tensors, 1 when not, 2 on
- * an unreadable file. Used by tests/test_mpi.sh to compare runs. */
+ * max(|a|, |b|, 1e-3); a NaN or infinity where the other is not counts as an infinite
+ * difference). Exit 0 when both hold the same tensors with the same values or, given TOL,
+ * with max_abs <= TOL; 1 when not; 2 on an unreadable file or a bad TOL. Used by tests/test_mpi.sh
+ * to compare runs. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "twingrad.h"
@@ -13,6 +16,7 @@ static void compare(const float *a, const float *b, int64_t n, double *max_abs, 
     for (int64_t i = 0; i < n; i++) {
         if (memcmp(&a[i], &b[i], sizeof(float))) *differ = 1;
         double d = fabs((double)a[i] - (double)b[i]);
+        if (isnan(d) && memcmp(&a[i], &b[i], sizeof(float))) d = INFINITY; /* NaN - x */
         double scale = fmax(fmax(fabs((double)a[i]), fabs((double)b[i])), 1e-3);
         if (d > *max_abs) *max_abs = d;
         if (d / scale > *max_rel) *max_rel = d / scale;
@@ -20,8 +24,11 @@ static void compare(const float *a, const float *b, int64_t n, double *max_abs, 
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: tg_ckdiff A.tgc B.tgc\n");
+    double tol = -1.0; /* none */
+    char *end = NULL;
+    if (argc == 4) tol = strtod(argv[3], &end);
+    if ((argc != 3 && argc != 4) || (argc == 4 && (*end || !(tol >= 0.0)))) {
+        fprintf(stderr, "usage: tg_ckdiff A.tgc B.tgc [TOL]\n");
         return 2;
     }
     tg_checkpoint *a = NULL, *b = NULL;
@@ -58,6 +65,7 @@ int main(int argc, char **argv) {
         printf("identical\n");
     else
         printf("max_abs %.3g max_rel %.3g\n", max_abs, max_rel);
+    if (!rc && differ && !(tol >= 0.0 && max_abs <= tol)) rc = 1; /* inf and NaN fail */
     tg_checkpoint_free(a);
     tg_checkpoint_free(b);
     return rc;
