@@ -1,20 +1,13 @@
 /* libFuzzer: the decoded-image cache reader. The input is the cache's content, compressed
- * by the harness (as fuzz_idx_gz does), so every mutation reaches the parser; the key and
+ * by the harness (fuzz_gz_file), so every mutation reaches the parser; the key and
  * the wanted items are those of make_seeds' cache seeds, so hits happen too. */
-#include <string.h>
-#include <zlib.h>
-
 #include "datasets/tg_cache.h"
 #include "tests/fuzz/fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_init();
-    const char *path = fuzz_file((const uint8_t *)"", 0, ".tgc");
+    const char *path = fuzz_gz_file(data, size, ".tgc");
     if (!path) return 0;
-    gzFile f = gzopen(path, "wb1");
-    if (!f) return 0;
-    int ok = size == 0 || gzwrite(f, data, (unsigned)size) == (int)size;
-    if (gzclose(f) != Z_OK || !ok) return 0;
     const tg_cache_key key = {3, 2, 0, 0.0f};
     float px[3][6];
     tg_cache_item items[3] = {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "twingrad.h"
 
@@ -35,6 +36,17 @@ static inline const char *fuzz_file(const uint8_t *data, size_t size, const char
     int ok = fwrite(data, 1, size, f) == size;
     if (fclose(f) != 0 || !ok) return NULL;
     return path;
+}
+
+/* The same, gzip-compressed: the harness compresses its input, so every mutation is a valid
+ * gzip stream whose content is the fuzzed file. */
+static inline const char *fuzz_gz_file(const uint8_t *data, size_t size, const char *suffix) {
+    const char *path = fuzz_file((const uint8_t *)"", 0, suffix);
+    if (!path) return NULL;
+    gzFile f = gzopen(path, "wb1");
+    if (!f) return NULL;
+    int ok = size == 0 || gzwrite(f, data, (unsigned)size) == (int)size;
+    return gzclose(f) == Z_OK && ok ? path : NULL;
 }
 
 #endif
