@@ -391,7 +391,8 @@ TG_FMA TG_HOT static void dw_plane_backward_weight(const tg_conv_geom *g, const 
 }
 
 /* One padded plane's backward (K = 3): the dz plane dzo (Ho, Wo) of filter wo reading
- * the input whose padded copy is in d.xp; dw (9), db, dxc (H, W) += ..., each may be NULL. */
+ * the input whose padded copy is in d.xp; dw (9), db += ..., dxc (H, W) added to or set as
+ * dx_how says; each may be NULL. */
 static void dw_backward_padded(const tg_conv_geom *g, const dw_planes *d, const float *dzo,
                                const float *wo, float *dxc, dw_out dx_how, float *dw, float *db) {
     const int p = g->ho * g->wo;
