@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "datasets/tg_cache.h"
+#include "tests/fuzz/fuzz_cache_common.h"
 #include "tests/test_datasets_fixtures.h"
 #include "twingrad.h"
 
@@ -264,24 +264,24 @@ static void seed_pnm(void) {
     write_seed("pnm", "p6.ppm", buf, (size_t)n + 12);
 }
 
-/* Image caches for fuzz_cache's key (3x2, aspect 0, pad 0), written by tg_cache_write and
- * stored uncompressed (the harness compresses its input): one with all three of the
- * harness's items, one with a stale entry beside another path. */
+/* Image caches for fuzz_cache's key and items (fuzz_cache_common.h), written by
+ * tg_cache_write and stored uncompressed (the harness compresses its input): one with all
+ * of the harness's items, one with a stale entry beside another path. */
 static void seed_cache(void) {
-    const tg_cache_key key = {3, 2, 0, 0.0f};
-    float px[3][6];
-    for (int i = 0; i < 18; i++) px[i / 6][i % 6] = (float)i / 17.0f;
-    tg_cache_item all[3] = {
-        {"a.png", 100, 5, px[0], 0}, {"dir/b.jpg", 2000, 7, px[1], 0}, {"c.pgm", 30, 11, px[2], 0}};
+    float px[FUZZ_CACHE_ITEMS][FUZZ_CACHE_PIXELS];
+    for (int i = 0; i < FUZZ_CACHE_ITEMS * FUZZ_CACHE_PIXELS; i++)
+        px[i / FUZZ_CACHE_PIXELS][i % FUZZ_CACHE_PIXELS] = (float)i / 17.0f;
+    tg_cache_item all[FUZZ_CACHE_ITEMS];
+    fuzz_cache_items(all, px);
     tg_cache_item other[2] = {{"a.png", 101, 5, px[0], 0}, {"e.png", 1, 1, px[1], 0}};
     struct {
         const char *name;
         const tg_cache_item *items;
         size_t n;
-    } caches[] = {{"all.raw", all, 3}, {"stale.raw", other, 2}};
+    } caches[] = {{"all.raw", all, FUZZ_CACHE_ITEMS}, {"stale.raw", other, 2}};
     for (int c = 0; c < 2; c++) {
         const char *tmp = seed_path("cache", "tmp.tgc");
-        if (tg_cache_write(tmp, &key, caches[c].items, caches[c].n) != TG_OK) exit(1);
+        if (tg_cache_write(tmp, &fuzz_cache_key, caches[c].items, caches[c].n) != TG_OK) exit(1);
         gzFile f = gzopen(tmp, "rb");
         uint8_t raw[4096];
         int len = f ? gzread(f, raw, sizeof raw) : -1;
