@@ -183,11 +183,10 @@ def main():
             # round by round: run i of each side ran minutes apart, under much the same load
             for s in ("pytorch", "onnxruntime"):
                 if len(runs[s]) == len(runs["twingrad"]) and runs[s]:
-                    r = sorted(t / o for t, o in zip(runs["twingrad"], runs[s]))
-                    ahead = sum(v > 1 for v in r)
-                    mid = r[len(r) // 2] if len(r) % 2 else 0.5 * (r[len(r) // 2 - 1] + r[len(r) // 2])
-                    print(f"  tg/{'torch' if s == 'pytorch' else 'ort'} round by round: median {mid:.2f}x, "
-                          f"{r[0]:.2f}x to {r[-1]:.2f}x, twingrad ahead in {ahead} of {len(r)}")
+                    r = [t / o for t, o in zip(runs["twingrad"], runs[s])]
+                    print(f"  tg/{'torch' if s == 'pytorch' else 'ort'} round by round: "
+                          f"median {statistics.median(r):.2f}x, {min(r):.2f}x to {max(r):.2f}x, "
+                          f"twingrad ahead in {sum(v > 1 for v in r)} of {len(r)}")
         print()
     if a.load:
         print("share of quiet throughput kept under load:")
