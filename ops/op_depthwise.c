@@ -143,15 +143,21 @@ typedef float dw_v8 __attribute__((vector_size(32), aligned(4), may_alias));
      ((f)[3] * (l1) + (f)[4] * (c1) + (f)[5] * (r1)) +                                             \
      ((f)[6] * (l2) + (f)[7] * (c2) + (f)[8] * (r2)))
 
+/* v with its lanes that are not > 0 set to 0, as tg_act_row's relu (a NaN becomes 0):
+ * the comparison's mask of all-one or all-zero lanes anded with v's bits. */
+typedef int dw_v8m __attribute__((vector_size(32), aligned(4), may_alias));
+#define DW_RELU(v) ((dw_v8)((dw_v8m)(v) & ((v) > 0.0f)))
+
 /* taps3 at the eight columns j..j+7. */
 #define TAPS3_V8(r0, r1, r2, f, j)                                                                 \
     TAPS3_VEC(f, DW_AT((r0) + (j)), DW_AT((r0) + (j) + 1), DW_AT((r0) + (j) + 2),                  \
               DW_AT((r1) + (j)), DW_AT((r1) + (j) + 1), DW_AT((r1) + (j) + 2), DW_AT((r2) + (j)),  \
               DW_AT((r2) + (j) + 1), DW_AT((r2) + (j) + 2))
 
-/* How dw_rows3 writes its outputs: bias + the taps, out += the taps, or out = 0 +
- * the taps (the numbers of adding to zeros, without the pass that zeroes out). */
-typedef enum { DW_OUT_BIAS, DW_OUT_ADD, DW_OUT_ADD_TO_ZERO } dw_out;
+/* How dw_rows3 writes its outputs: bias + the taps, the same through a ReLU (applied
+ * before the store, not as a pass over the plane), out += the taps, or out = 0 + the
+ * taps (the numbers of adding to zeros, without the pass that zeroes out). */
+typedef enum { DW_OUT_BIAS, DW_OUT_BIAS_RELU, DW_OUT_ADD, DW_OUT_ADD_TO_ZERO } dw_out;
 
 /* out (rows, n), row stride ldo, = the 3x3 filter f over src (rows + 2, n + 2), row
  * stride ld, written as `how` says. Eight columns at a time; a row's last n % 8
@@ -174,6 +180,21 @@ TG_FMA TG_HOT static void dw_rows3(const float *restrict src, int64_t ld, const 
         if (how == DW_OUT_ADD_TO_ZERO) {
             for (; j + 8 <= n; j += 8) DW_AT(o + j) = 0.0f + TAPS3_V8(r0, r1, r2, taps, j);
             for (; j < n; j++) o[j] = 0.0f + taps3(r0, r1, r2, taps, j);
+            continue;
+        }
+        if (how == DW_OUT_BIAS_RELU) {
+            for (; j + 8 <= n; j += 8) {
+                const dw_v8 v = bias + TAPS3_V8(r0, r1, r2, taps, j);
+                DW_AT(o + j) = DW_RELU(v);
+            }
+            if (j < n && n >= 8) {
+                const dw_v8 v = bias + TAPS3_V8(r0, r1, r2, taps, n - 8);
+                DW_AT(o + n - 8) = DW_RELU(v);
+            }
+            for (; j < n && n < 8; j++) {
+                const float v = bias + taps3(r0, r1, r2, taps, j);
+                o[j] = v > 0.0f ? v : 0.0f;
+            }
             continue;
         }
         for (; j + 8 <= n; j += 8) DW_AT(o + j) = bias + TAPS3_V8(r0, r1, r2, taps, j);
@@ -292,6 +313,10 @@ void tg_dw_forward(const tg_conv_geom *g, int batch, int m, tg_act act, const fl
             for (int o = o0; o < o0 + (int)per; o++) {
                 float *yo = y + ((pl / g->c) * cm + o) * p;
                 const float *wo = w + (int64_t)o * k * k, bo = b ? b[o] : 0.0f;
+                if (padded && act == TG_ACT_RELU) {
+                    dw_rows3(d.xp, g->wo + 2, wo, bo, yo, g->wo, g->ho, g->wo, DW_OUT_BIAS_RELU);
+                    continue;
+                }
                 if (padded)
                     dw_rows3(d.xp, g->wo + 2, wo, bo, yo, g->wo, g->ho, g->wo, DW_OUT_BIAS);
                 else

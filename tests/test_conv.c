@@ -171,9 +171,11 @@ static const conv_case cases[] = {
     {2, 3, 5, 17, 3, 3, 1, 1, -1, 0, 1, "relu", NULL},
     {1, 2, 4, 24, 2, 3, 1, 1, -1, 1, 1, "tanh", NULL},
     /* one input channel: conv2d by the depthwise kernels (auto: the padded K = 3,
-     * stride-1 ones, over a width with a vector tail; explicit: the general ones),
-     * and by im2col when asked */
+     * stride-1 ones, over a width with a vector tail and one narrower than a vector,
+     * both with the ReLU in their stores; explicit: the general ones), and by im2col
+     * when asked */
     {2, 1, 9, 13, 5, 3, 1, 1, -1, 1, 1, "relu", NULL},
+    {2, 1, 4, 5, 3, 3, 1, 1, -1, 1, 1, "relu", NULL},
     {2, 1, 9, 8, 3, 3, 2, 0, -1, 1, 1, "tanh", "depthwise"},
     {2, 1, 8, 7, 4, 3, 1, 1, -1, 0, 1, "none", "im2col"},
 };
