@@ -187,6 +187,7 @@ def main():
                     print(f"  tg/{'torch' if s == 'pytorch' else 'ort'} round by round: "
                           f"median {statistics.median(r):.2f}x, {min(r):.2f}x to {max(r):.2f}x, "
                           f"twingrad ahead in {sum(v > 1 for v in r)} of {len(r)}")
+        print("row for docs/ops-conv.md: " + markdown_row(res, a.model, mode))
         print()
     if a.load:
         print("share of quiet throughput kept under load:")
@@ -198,6 +199,31 @@ def main():
     print(f"parameters: twingrad {results['quiet']['twingrad'][0]['params']}, pytorch {pt0['params']}")
     if a.layers:
         print_layers(tg_layers, ort_layers, a)
+
+
+def markdown_row(res, model, mode):
+    """One row of the docs' table (docs/ops-conv.md, "Against PyTorch and ONNX Runtime"):
+    the medians and their ratios, round by round against ONNX Runtime, memory, GEMM limit."""
+    def med(side, key):
+        return median(res[side], key)
+    name = os.path.splitext(os.path.basename(model))[0] + (", beside the busy loops" if mode == "load" else "")
+    tr = (med("twingrad", "train_pairs_per_s"), med("pytorch", "train_pairs_per_s"))
+    inf = [med(s, "infer_images_per_s") for s in ("twingrad", "pytorch", "onnxruntime")]
+    rss = (med("twingrad", "peak_rss_mb"), med("pytorch", "peak_rss_mb"))
+    tg_runs = [float(r["infer_images_per_s"]) for r in res["twingrad"]]
+    ort_runs = [float(r["infer_images_per_s"]) for r in res["onnxruntime"]]
+    ort_cols, rounds = "-", "-"
+    if inf[2]:
+        ort_cols = f"{inf[0] / inf[2]:.2f}x"
+        if len(ort_runs) == len(tg_runs):
+            r = [t / o for t, o in zip(tg_runs, ort_runs)]
+            rounds = (f"{statistics.median(r):.2f}x ({min(r):.2f}-{max(r):.2f}), "
+                      f"ahead in {sum(v > 1 for v in r)} of {len(r)}")
+    infer = " / ".join(f"{v:.1f}" for v in inf if v)
+    share = med("twingrad", "gemm_limit_share")
+    return (f"| {name} | {tr[0]:.2f} / {tr[1]:.2f} | {tr[0] / tr[1]:.2f}x | {infer} | "
+            f"{inf[0] / inf[1]:.2f}x | {ort_cols} | {rounds} | {rss[0]:.0f} / {rss[1]:.0f} "
+            f"({rss[0] / rss[1]:.2f}x) | " + (f"{100 * share:.0f}% |" if share is not None else "- |"))
 
 
 def print_layers(tg_layers, ort_layers, a):
