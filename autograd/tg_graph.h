@@ -86,7 +86,8 @@ void tg_node_set_requires_grad(tg_node *input, int on);
 /* 1 when backward should add into this node's grad (0 for NULL). */
 int tg_node_wants_grad(const tg_node *n);
 
-/* Train (1) or eval (0) mode: batch norm statistics, dropout. Default: train. */
+/* Train (1) or eval (0) mode: batch norm statistics, dropout, conv2d algo=auto's
+ * Winograd tile (F(2x2, 3x3) in train mode, F(4x4, 3x3) in eval mode). Default: train. */
 void tg_graph_set_training(tg_graph *g, int training);
 int tg_graph_training(const tg_graph *g);
 /* The graph's RNG (dropout, initialisation); its state is part of a checkpoint. */

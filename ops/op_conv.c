@@ -2,8 +2,9 @@
  * im2col + tg_sgemm (blocked OpenBLAS), one image at a time, with a fused bias and activation;
  * stride-1 3x3 convolutions with 8 or more channels in and out by Winograd's F(2x2, 3x3)
  * instead (tg_winograd.h: 2.25 times fewer flops), forward, for the input gradient
- * and for the weight gradient, or on request (algo=winograd4) by F(4x4, 3x3) forward
- * and for the input gradient (4 times fewer flops than im2col, less accurate); and a
+ * and for the weight gradient; in eval mode (inference, validation), or on request
+ * (algo=winograd4), by F(4x4, 3x3) forward and for the input gradient (4 times fewer
+ * flops than im2col, less accurate); and a
  * one-channel input (the first layer of an image tower) by depthwise_conv2d's plane
  * kernels (tg_depthwise.h), which is what such a conv is: a GEMM with an inner
  * dimension of K*K = 9 is all memory traffic.
@@ -55,8 +56,9 @@ static const tg_attr_spec conv2d_attrs[] = {
      "im2col + GEMM; Winograd F(2x2,3x3) (kernel=3 stride=1, padding 0..2 before); "
      "depthwise_conv2d's per-plane kernels (one input channel); or winograd4: Winograd "
      "F(4x4,3x3) forward and for the input gradient (1.8x fewer multiplies than F(2x2,3x3), "
-     "rounding errors about 25x larger); auto: Winograd F(2x2,3x3) where it applies and C, "
-     "F >= 8, depthwise for C = 1 with kernel=3 stride=1 (padding 0..2), else im2col"},
+     "rounding errors about 25x larger); auto: Winograd where it applies and C, F >= 8 "
+     "(F(2x2,3x3) in train mode, F(4x4,3x3) in eval mode), depthwise for C = 1 with "
+     "kernel=3 stride=1 (padding 0..2), else im2col"},
 };
 
 static const tg_param_spec conv2d_params[] = {
@@ -94,10 +96,19 @@ static int conv2d_winograd(const tg_node *n, const tg_conv_geom *g) {
     return conv2d_winograd_asked(n);
 }
 
-/* The output tile of the forward and input-gradient Winograd convs: 4 for F(4x4, 3x3),
- * else 2. The weight gradient's is always 2 (tg_wino_wgrad). */
+/* The output tile of the forward and input-gradient Winograd convs: 4 for F(4x4, 3x3)
+ * (asked for, or auto in eval mode: inference and validation), else 2. The weight
+ * gradient's is always 2 (tg_wino_wgrad). In train mode auto keeps F(2x2, 3x3), whose
+ * rounding the learning table was measured with; in eval mode F(4x4, 3x3) moves the
+ * seed model's unit-length embeddings by about 3e-7 (docs/ops-conv.md). */
 static int conv2d_wino_tile(const tg_node *n) {
-    return TG_ATTR_I(n, A_ALGO) == ALGO_WINOGRAD4 ? 4 : 2;
+    const conv_algo a = (conv_algo)TG_ATTR_I(n, A_ALGO);
+    return a == ALGO_WINOGRAD4 || (a == ALGO_AUTO && !tg_graph_training(n->graph)) ? 4 : 2;
+}
+
+/* The largest tile a call may use: the scratch is sized once, for either mode. */
+static int conv2d_wino_tile_max(const tg_node *n) {
+    return TG_ATTR_I(n, A_ALGO) == ALGO_WINOGRAD ? 2 : 4;
 }
 
 /* A one-channel input: the depthwise kernels with multiplier F, by request or,
@@ -154,13 +165,14 @@ static size_t conv2d_worker_floats(const tg_node *n, const tg_conv_geom *g) {
     size_t rows = (size_t)g->c * g->k * g->k;
     size_t q = (size_t)conv2d_rows_per_block(g, f) * g->wo, acc = (size_t)f * rows + (size_t)f;
     if (conv2d_winograd(n, g)) {
-        const int m = conv2d_wino_tile(n);
-        tg_wino_geom fw = wino_forward_geom(g, f, m), bw = wino_backward_geom(g, f, m);
         tg_wino_geom wg = wino_forward_geom(g, f, 2);
-        size_t work = tg_wino_wgrad_scratch_floats(&wg), btiles = tg_wino_scratch_floats(&bw);
-        size_t ftiles = tg_wino_scratch_floats(&fw);
-        if (btiles > work) work = btiles;
-        if (ftiles > work) work = ftiles;
+        size_t work = tg_wino_wgrad_scratch_floats(&wg);
+        for (int m = 2; m <= conv2d_wino_tile_max(n); m += 2) {
+            tg_wino_geom fw = wino_forward_geom(g, f, m), bw = wino_backward_geom(g, f, m);
+            size_t btiles = tg_wino_scratch_floats(&bw), ftiles = tg_wino_scratch_floats(&fw);
+            if (btiles > work) work = btiles;
+            if (ftiles > work) work = ftiles;
+        }
         return (size_t)f * g->ho * g->wo + work + acc;
     }
     if (conv2d_depthwise(n, g)) { /* padded planes, d(pre-activation) of the image */
@@ -175,7 +187,7 @@ static size_t conv2d_worker_floats(const tg_node *n, const tg_conv_geom *g) {
  * transformed filters. */
 static size_t conv2d_shared_floats(const tg_node *n, const tg_conv_geom *g) {
     return conv2d_winograd(n, g)
-               ? tg_wino_filter_floats((int)TG_ATTR_I(n, A_FILTERS), g->c, conv2d_wino_tile(n))
+               ? tg_wino_filter_floats((int)TG_ATTR_I(n, A_FILTERS), g->c, conv2d_wino_tile_max(n))
                : 0;
 }
 

@@ -243,6 +243,33 @@ START_TEST(test_conv2d_forward_matches_direct_loops) {
 }
 END_TEST
 
+/* algo=auto is F(2x2, 3x3) in train mode and F(4x4, 3x3) in eval mode (inference and
+ * validation), the same numbers as asking for each; the graph switches between them
+ * with one scratch, sized for both. */
+START_TEST(test_conv2d_auto_winograd_tile_follows_the_mode) {
+    const tg_shape shape = tg_shape4(2, 8, 20, 23);
+    one_op a = make_op("conv2d", "filters=8 kernel=3 pad=same act=relu", shape, 41);
+    one_op w2 = make_op("conv2d", "filters=8 kernel=3 pad=same act=relu algo=winograd", shape, 41);
+    one_op w4 = make_op("conv2d", "filters=8 kernel=3 pad=same act=relu algo=winograd4", shape, 41);
+    const size_t bytes = sizeof(float) * (size_t)tg_shape_numel(tg_node_shape(a.y));
+    ck_assert_msg(memcmp(tg_node_data(w2.y), tg_node_data(w4.y), bytes) != 0,
+                  "the two tiles round alike here: the test could not tell them apart");
+    for (int round = 0; round < 2; round++) {
+        ck_assert_msg(memcmp(tg_node_data(a.y), tg_node_data(w2.y), bytes) == 0,
+                      "train mode: auto is not F(2x2, 3x3)");
+        tg_graph_set_training(a.g, 0);
+        ck_assert_int_eq(tg_graph_forward(a.g, a.y), TG_OK);
+        ck_assert_msg(memcmp(tg_node_data(a.y), tg_node_data(w4.y), bytes) == 0,
+                      "eval mode: auto is not F(4x4, 3x3)");
+        tg_graph_set_training(a.g, 1);
+        ck_assert_int_eq(tg_graph_forward(a.g, a.y), TG_OK);
+    }
+    tg_graph_free(a.g);
+    tg_graph_free(w2.g);
+    tg_graph_free(w4.g);
+}
+END_TEST
+
 /* Keras SAME with an even total: 5 rows, kernel 2, stride 2 -> 3 rows, one pad row,
  * which must sit at the bottom (and the pad column at the right). */
 START_TEST(test_same_padding_puts_the_odd_pad_at_bottom_right) {
@@ -925,6 +952,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_conv2d_forward_matches_direct_loops);
     tcase_add_test(tc, test_same_padding_puts_the_odd_pad_at_bottom_right);
+    tcase_add_test(tc, test_conv2d_auto_winograd_tile_follows_the_mode);
     tcase_add_test(tc, test_conv2d_backward_matches_direct_loops);
     tcase_add_test(tc, test_conv_backward_is_deterministic);
     tcase_add_loop_test(tc, test_winograd_input_gradient_shared_is_serial, 0, 2);
