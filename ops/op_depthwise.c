@@ -182,24 +182,19 @@ TG_FMA TG_HOT static void dw_rows3(const float *restrict src, int64_t ld, const 
             for (; j < n; j++) o[j] = 0.0f + taps3(r0, r1, r2, taps, j);
             continue;
         }
-        if (how == DW_OUT_BIAS_RELU) {
-            for (; j + 8 <= n; j += 8) {
-                const dw_v8 v = bias + TAPS3_V8(r0, r1, r2, taps, j);
-                DW_AT(o + j) = DW_RELU(v);
-            }
-            if (j < n && n >= 8) {
-                const dw_v8 v = bias + TAPS3_V8(r0, r1, r2, taps, n - 8);
-                DW_AT(o + n - 8) = DW_RELU(v);
-            }
-            for (; j < n && n < 8; j++) {
-                const float v = bias + taps3(r0, r1, r2, taps, j);
-                o[j] = v > 0.0f ? v : 0.0f;
-            }
-            continue;
+        const int relu = how == DW_OUT_BIAS_RELU;
+        for (; j + 8 <= n; j += 8) {
+            const dw_v8 v = bias + TAPS3_V8(r0, r1, r2, taps, j);
+            DW_AT(o + j) = relu ? DW_RELU(v) : v;
         }
-        for (; j + 8 <= n; j += 8) DW_AT(o + j) = bias + TAPS3_V8(r0, r1, r2, taps, j);
-        if (j < n && n >= 8) DW_AT(o + n - 8) = bias + TAPS3_V8(r0, r1, r2, taps, n - 8);
-        for (; j < n && n < 8; j++) o[j] = bias + taps3(r0, r1, r2, taps, j);
+        if (j < n && n >= 8) {
+            const dw_v8 v = bias + TAPS3_V8(r0, r1, r2, taps, n - 8);
+            DW_AT(o + n - 8) = relu ? DW_RELU(v) : v;
+        }
+        for (; j < n && n < 8; j++) {
+            const float v = bias + taps3(r0, r1, r2, taps, j);
+            o[j] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
     }
 }
 
