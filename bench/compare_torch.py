@@ -182,11 +182,11 @@ def main():
             print(f"{label} runs: {listed}; best against best: {ratios}")
             # round by round: run i of each side ran minutes apart, under much the same load
             for s in ("pytorch", "onnxruntime"):
-                if len(runs[s]) == len(runs["twingrad"]) and runs[s]:
-                    r = [t / o for t, o in zip(runs["twingrad"], runs[s])]
+                rr = round_by_round(runs["twingrad"], runs[s])
+                if rr:
                     print(f"  tg/{'torch' if s == 'pytorch' else 'ort'} round by round: "
-                          f"median {statistics.median(r):.2f}x, {min(r):.2f}x to {max(r):.2f}x, "
-                          f"twingrad ahead in {sum(v > 1 for v in r)} of {len(r)}")
+                          f"median {rr[0]:.2f}x, {rr[1]:.2f}x to {rr[2]:.2f}x, "
+                          f"twingrad ahead in {rr[3]} of {rr[4]}")
         print("row for docs/ops-conv.md: " + markdown_row(res, a.model, mode))
         print()
     if a.load:
@@ -201,6 +201,15 @@ def main():
         print_layers(tg_layers, ort_layers, a)
 
 
+def round_by_round(tg_runs, other_runs):
+    """Run i of twingrad over run i of the other side: (median, min, max, rounds twingrad
+    was ahead, rounds), or None when the two sides do not have the same runs."""
+    if not other_runs or len(other_runs) != len(tg_runs):
+        return None
+    r = [t / o for t, o in zip(tg_runs, other_runs)]
+    return statistics.median(r), min(r), max(r), sum(v > 1 for v in r), len(r)
+
+
 def markdown_row(res, model, mode):
     """One row of the docs' table (docs/ops-conv.md, "Against PyTorch and ONNX Runtime"):
     the medians and their ratios, round by round against ONNX Runtime, memory, GEMM limit."""
@@ -210,15 +219,9 @@ def markdown_row(res, model, mode):
     tr = (med("twingrad", "train_pairs_per_s"), med("pytorch", "train_pairs_per_s"))
     inf = [med(s, "infer_images_per_s") for s in ("twingrad", "pytorch", "onnxruntime")]
     rss = (med("twingrad", "peak_rss_mb"), med("pytorch", "peak_rss_mb"))
-    tg_runs = [float(r["infer_images_per_s"]) for r in res["twingrad"]]
-    ort_runs = [float(r["infer_images_per_s"]) for r in res["onnxruntime"]]
-    ort_cols, rounds = "-", "-"
-    if inf[2]:
-        ort_cols = f"{inf[0] / inf[2]:.2f}x"
-        if len(ort_runs) == len(tg_runs):
-            r = [t / o for t, o in zip(tg_runs, ort_runs)]
-            rounds = (f"{statistics.median(r):.2f}x ({min(r):.2f}-{max(r):.2f}), "
-                      f"ahead in {sum(v > 1 for v in r)} of {len(r)}")
+    rr = round_by_round(*([float(r["infer_images_per_s"]) for r in res[s]] for s in ("twingrad", "onnxruntime")))
+    ort_cols = f"{inf[0] / inf[2]:.2f}x" if inf[2] else "-"
+    rounds = f"{rr[0]:.2f}x ({rr[1]:.2f}-{rr[2]:.2f}), ahead in {rr[3]} of {rr[4]}" if rr else "-"
     infer = " / ".join(f"{v:.1f}" for v in inf if v)
     share = med("twingrad", "gemm_limit_share")
     return (f"| {name} | {tr[0]:.2f} / {tr[1]:.2f} | {tr[0] / tr[1]:.2f}x | {infer} | "
