@@ -1,6 +1,7 @@
 /* The graph: node creation with shape inference, parameter packing into one flat
  * buffer, iterative topological ordering, forward and reverse sweeps. */
 #include "autograd/tg_graph.h"
+#include "autograd/tg_budget.h"
 #include "autograd/tg_graph_impl.h"
 #include "autograd/tg_node_impl.h"
 
@@ -734,6 +735,18 @@ tg_status tg_graph_plan_bytes(tg_graph *g, tg_node *target, tg_value_plan plan, 
                         "tg_graph_plan_bytes: graph, target and bytes are required");
     tg_status st = order_for(g, target);
     return st ? st : tg_values_planned_bytes(g, target, plan, bytes);
+}
+
+uint64_t tg_graph_op_bytes(const tg_graph *g) {
+    uint64_t saved = 0, scratch = 0;
+    for (int i = 0; g && i < g->n_nodes; i++) {
+        const tg_node *n = g->nodes[i];
+        if (!n->op) continue;
+        if (n->op->saved_bytes) saved = tg_cost_add(saved, n->op->saved_bytes(n));
+        const uint64_t s = n->op->scratch_bytes ? n->op->scratch_bytes(n) : 0;
+        if (s > scratch) scratch = s;
+    }
+    return tg_cost_add(saved, scratch);
 }
 
 tg_status tg_graph_forward(tg_graph *g, tg_node *target) {

@@ -143,6 +143,11 @@ size_t tg_graph_value_bytes(const tg_graph *g);
  * op nodes (kept values, the arena, sign bits; not parameters), without running it or
  * allocating any: also on a shape-only graph (tg_model_summary uses it). */
 tg_status tg_graph_plan_bytes(tg_graph *g, tg_node *target, tg_value_plan plan, size_t *bytes);
+/* The bytes the ops take for themselves at the current shapes: what each keeps from
+ * forward to backward (saved_bytes), summed, and the one scratch buffer all share (the
+ * largest scratch_bytes). Allocates nothing: also on a shape-only graph, so that a
+ * model's cost is known before it is built (tg_model_build). */
+uint64_t tg_graph_op_bytes(const tg_graph *g);
 
 /* Per-node timing, for profiles (off by default): while on, every forward and
  * backward of an op node adds its wall time to the node's totals. Switching it on

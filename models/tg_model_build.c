@@ -139,12 +139,15 @@ static tg_status build_within_budget(const tg_model_def *def, int batch, enum bu
         return st;
     }
     /* Parameters: value, gradient, and a transient second copy while they are packed into
-     * the flat buffers; state: value and that copy; activations of both towers. */
+     * the flat buffers; state: value and that copy; activations of both towers; the ops'
+     * own memory (what they keep for backward, their scratch: a Winograd conv's
+     * transformed weights are four times its weights). */
     tg_model_stats s;
     tg_model_stats_get(shapes, batch, &s);
     uint64_t cost =
         tg_cost_add(tg_cost_mul(12, (uint64_t)s.params),
                     tg_cost_add(tg_cost_mul(8, (uint64_t)s.state), (uint64_t)s.total_bytes));
+    cost = tg_cost_add(cost, tg_graph_op_bytes(shapes->graph));
     char what[300];
     snprintf(what, sizeof what, "%s: the model at batch %d", def->source, shapes->batch);
     tg_model_free(shapes);

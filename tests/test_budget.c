@@ -238,6 +238,29 @@ START_TEST(test_model_summary_allocates_no_weights_and_build_checks_the_budget) 
 }
 END_TEST
 
+/* The ops' own memory counts: a Winograd F(4x4, 3x3) conv's transformed weights (36 per
+ * 3x3 kernel) are four times its weights, more than the parameters and activations that
+ * the budget counted before (38 MiB here, against 126 MiB with the ops' scratch). */
+START_TEST(test_model_build_counts_the_ops_scratch) {
+    const char *text = "input 4 4 512\n"
+                       "c: conv2d filters=512 kernel=3 pad=same algo=winograd4\n"
+                       "flatten\nfc: dense units=8\nsiamese normalize=true\n";
+    tg_model_def *def;
+    ck_assert_int_eq(tg_model_def_parse_text("wino.tg", text, &def), TG_OK);
+    tg_model *m;
+    ck_assert_msg(tg_model_build_shapes(def, 0, &m) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_ge(tg_graph_op_bytes(m->graph), UINT64_C(36) * 512 * 512 * sizeof(float));
+    tg_model_free(m);
+    tg_memory_budget_set(64 * MIB);
+    expect_over_budget(tg_model_build(def, 0, &m), "build");
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "wino.tg: the model at batch 32"));
+    tg_memory_budget_set(256 * MIB);
+    ck_assert_msg(tg_model_build(def, 0, &m) == TG_OK, "%s", tg_last_error());
+    tg_model_free(m);
+    tg_model_def_free(def);
+}
+END_TEST
+
 /* A checkpoint section is costed against the budget before it is read. */
 START_TEST(test_checkpoint_section_over_budget_is_refused) {
     tg_graph *g = tg_graph_new(1);
@@ -269,6 +292,7 @@ static Suite *suite(void) {
     tcase_add_test(t, test_csv_line_of_commas_is_refused_where_it_starts);
     tcase_add_test(t, test_png_and_jpeg_over_budget_are_refused_from_the_header);
     tcase_add_test(t, test_model_summary_allocates_no_weights_and_build_checks_the_budget);
+    tcase_add_test(t, test_model_build_counts_the_ops_scratch);
     tcase_add_test(t, test_checkpoint_section_over_budget_is_refused);
     suite_add_tcase(s, t);
     return s;
