@@ -51,10 +51,14 @@ const char *tg_status_name(tg_status status) {
 }
 
 tg_status tg_error(tg_status status, const char *fmt, ...) {
+    /* Formatted apart first: an argument may be tg_last_error() itself, and vsnprintf
+     * into the buffer it reads from is undefined. */
+    char msg[TG_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, strlen(msg) + 1);
     return status;
 }
 

@@ -29,7 +29,8 @@ const char *tg_last_error(void);
 /* The symbolic name of a status, e.g. "TG_ERR_SHAPE". */
 const char *tg_status_name(tg_status status);
 /* Raise an error: formats the message for tg_last_error() and returns `status`,
- * so a failing function can `return tg_error(TG_ERR_SHAPE, "...", ...);`. */
+ * so a failing function can `return tg_error(TG_ERR_SHAPE, "...", ...);`. An argument
+ * may be tg_last_error() itself (though tg_error_context says that better). */
 tg_status tg_error(tg_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

@@ -17,7 +17,7 @@ static void on_signal(int sig) {
 
 static void cv_usage(FILE *out) {
     fprintf(out,
-            "usage: twingrad cv MODEL --data SPEC --folds K [options]\n"
+            "usage: twingrad cv MODEL --data SPEC [--folds K] [options]\n"
             "Cross-validate MODEL on SPEC: K folds, stratified by class and grouped by patient\n"
             "(the spec's group column), or the spec's fold=COL column. One training run per\n"
             "fold in OUT/fold-k (rerun the same command to resume after an interruption);\n"
@@ -129,7 +129,12 @@ int tg_cmd_cv(int argc, char **argv) {
         case 'E':
         case 'k':
         case 't': {
-            long hi = c == 'b' ? 65536 : c == 'k' || c == 't' ? 1024 : 100000000;
+            /* train's limits (cmd_train.c), as the usage says */
+            long hi = c == 'b'   ? 65536
+                      : c == 'k' ? 1000
+                      : c == 't' ? 1024
+                      : c == 'p' ? 100000000
+                                 : 1000000;
             long lo = c == 'E' ? 0 : 1;
             const char *name = c == 'e'   ? "epochs"
                                : c == 'b' ? "batch"
@@ -162,7 +167,8 @@ int tg_cmd_cv(int argc, char **argv) {
             cv_usage(stdout);
             return TG_EXIT_OK;
         default:
-            BAD("unknown or incomplete option '%s'; see 'twingrad cv --help'", argv[optind - 1]);
+            BAD("unknown or incomplete option '%s'; see 'twingrad cv --help'",
+                tg_cli_refused(argc, argv));
         }
     }
     if (optind >= argc) BAD("which model file? usage: twingrad cv MODEL --data SPEC --folds K");

@@ -75,7 +75,7 @@ int tg_cmd_eval(int argc, char **argv) {
             return TG_EXIT_OK;
         default:
             return tg_cli_fail("eval", TG_EXIT_USAGE, "unknown or incomplete option '%s'",
-                               argv[optind - 1]);
+                               tg_cli_refused(argc, argv));
         }
     }
     if (optind != argc - 1) {
@@ -152,7 +152,7 @@ int tg_cmd_embed(int argc, char **argv) {
             return TG_EXIT_OK;
         default:
             return tg_cli_fail("embed", TG_EXIT_USAGE, "unknown or incomplete option '%s'",
-                               argv[optind - 1]);
+                               tg_cli_refused(argc, argv));
         }
     }
     if (optind != argc - 1 || !spec) {
@@ -275,7 +275,7 @@ int tg_cmd_predict(int argc, char **argv) {
             return TG_EXIT_OK;
         default:
             return tg_cli_fail("predict", TG_EXIT_USAGE, "unknown or incomplete option '%s'",
-                               argv[optind - 1]);
+                               tg_cli_refused(argc, argv));
         }
     }
     if (argc - optind < 2 || !ref_spec) {

@@ -33,7 +33,7 @@ int tg_cmd_export(int argc, char **argv) {
             return TG_EXIT_OK;
         default:
             return tg_cli_fail("export", TG_EXIT_USAGE, "unknown or incomplete option '%s'",
-                               argv[optind - 1]);
+                               tg_cli_refused(argc, argv));
         }
     }
     if (optind != argc - 1 || !onnx) {

@@ -29,7 +29,7 @@ int tg_cmd_summary(int argc, char **argv) {
             return TG_EXIT_OK;
         default:
             return tg_cli_fail("summary", TG_EXIT_USAGE, "unknown or incomplete option '%s'",
-                               argv[optind - 1]);
+                               tg_cli_refused(argc, argv));
         }
     }
     if (optind != argc - 1)
@@ -74,7 +74,11 @@ int tg_cmd_synth(int argc, char **argv) {
         case 'n':
         case 'u':
             if (tg_cli_parse_long(optarg, 0, 1000000, &v))
-                BAD("--%s: expected a count, got '%s'", argv[optind - 1] + 2, optarg);
+                BAD("--%s: expected 0..1000000, got '%s'",
+                    c == 'p'   ? "positive"
+                    : c == 'n' ? "negative"
+                               : "unlabeled",
+                    optarg);
             if (c == 'p')
                 so.n_positive = (int)v;
             else if (c == 'n')
@@ -112,7 +116,7 @@ int tg_cmd_synth(int argc, char **argv) {
                 "Train on it with --data synth:DIR.\n");
             return TG_EXIT_OK;
         default:
-            BAD("unknown or incomplete option '%s'", argv[optind - 1]);
+            BAD("unknown or incomplete option '%s'", tg_cli_refused(argc, argv));
         }
     }
     if (!out || optind != argc) BAD("usage: twingrad synth --out DIR [options]");

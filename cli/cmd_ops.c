@@ -126,7 +126,7 @@ int tg_cmd_gradcheck(int argc, char **argv) {
             return TG_EXIT_OK;
         default:
             return tg_cli_fail("gradcheck", TG_EXIT_USAGE, "unknown or incomplete option '%s'",
-                               argv[optind - 1]);
+                               tg_cli_refused(argc, argv));
         }
     }
     if (all) {

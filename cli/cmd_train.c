@@ -234,7 +234,8 @@ int tg_cmd_train(int argc, char **argv) {
             train_usage(stdout);
             return TG_EXIT_OK;
         default:
-            BAD("unknown or incomplete option '%s'; see 'twingrad train --help'", argv[optind - 1]);
+            BAD("unknown or incomplete option '%s'; see 'twingrad train --help'",
+                tg_cli_refused(argc, argv));
         }
     }
     char run_dir[4096];

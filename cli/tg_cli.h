@@ -32,6 +32,11 @@ int tg_cli_fail(const char *cmd, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* The argument getopt_long just refused ('?'), for the message: an unknown long option,
+ * or the last argument when it is a long option missing its value, as written; an
+ * unknown short option as "-x", also inside a cluster ("-xy"), where optind has not
+ * moved past it yet. */
+const char *tg_cli_refused(int argc, char **argv);
 /* Parse a whole decimal integer / finite number; 0 on success. */
 int tg_cli_parse_long(const char *text, long lo, long hi, long *out);
 int tg_cli_parse_double(const char *text, double *out);

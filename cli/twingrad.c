@@ -1,5 +1,6 @@
 /* twingrad: train, evaluate and inspect Siamese networks from the command line. */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,6 +38,16 @@ int tg_cli_fail(const char *cmd, int code, const char *fmt, ...) {
     va_end(ap);
     fputc('\n', stderr);
     return code;
+}
+
+const char *tg_cli_refused(int argc, char **argv) {
+    static char short_option[3] = "-?";
+    const char *arg = argv[optind - 1];
+    /* optopt is 0 for an unknown long option; for one missing its value (only possible
+     * as the last argument) it is the option's value letter, as for a short option. */
+    if (!optopt || (optind == argc && !strncmp(arg, "--", 2))) return arg;
+    short_option[1] = (char)optopt;
+    return short_option;
 }
 
 int tg_cli_parse_long(const char *text, long lo, long hi, long *out) {

@@ -295,6 +295,14 @@ $TG cv "$dir/tiny.tg" --data "$spec_folds" --folds 3 --epochs 1 --out "$dir/cvco
     --progress quiet >/dev/null 2>&1
 check "cv with a fold column holds out exactly its folds" \
     "[ \"\$(awk -F, '/^[0-9]/ { printf \"%s \", \$3 }' '$dir/cvcol/cv.csv')\" = \"\$(awk -F, 'NR > 1 { n[\$NF]++ } END { for (f = 1; f <= 3; f++) printf \"%d \", n[f] }' '$dir/pp/folds.csv')\" ]"
+one_line_error "cv with a missing model file" 1 $TG cv "$dir/missing.tg" --data "synth:$dir/pp" \
+    --out "$dir/cvmissing"
+check "cv names the missing model file" "grep -q 'missing.tg: cannot open' '$dir/err'"
+check "cv creates no output folder for it" "[ ! -e '$dir/cvmissing' ]"
+# cv takes train's limits (its usage says "as for train").
+one_line_error "cv --knn over train's 1000" 2 $TG cv "$dir/tiny.tg" --data "synth:$dir/pp" --knn 1001
+one_line_error "cv --epochs over train's 1000000" 2 $TG cv "$dir/tiny.tg" --data "synth:$dir/pp" \
+    --epochs 1000001
 one_line_error "--folds that do not match the fold column" 1 $TG cv "$dir/tiny.tg" --data "$spec_folds" \
     --folds 4 --epochs 1 --out "$dir/cvbad" --threads 1 --progress quiet
 cp "$dir/cv/cv.csv" "$dir/cv1.csv"
@@ -307,6 +315,14 @@ check "cv resumed gives the same metrics" "cmp -s '$dir/cv1.csv' '$dir/cv/cv.csv
 one_line_error "unknown command" 2 $TG trian
 one_line_error "unknown train flag" 2 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --epohcs 3
 one_line_error "bad epochs value" 2 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --epochs x
+# The refused argument is named as written: a short option inside a cluster, a long option
+# missing its value at the end, a count option with its own name.
+one_line_error "short options in a cluster" 2 $TG train "$dir/tiny.tg" --augment -ab
+check "the cluster's first unknown option is named" "grep -q \"option '-a'\" '$dir/err'"
+one_line_error "a long option missing its value" 2 $TG train "$dir/tiny.tg" --out
+check "the option missing its value is named" "grep -q \"option '--out'\" '$dir/err'"
+one_line_error "a bad synth count" 2 $TG synth --out "$dir/nosynth" --positive 7x
+check "synth names the count option" "grep -q \"^twingrad synth: --positive: expected 0..1000000, got '7x'\" '$dir/err'"
 one_line_error "missing --data" 2 $TG train "$dir/tiny.tg"
 one_line_error "missing model file" 1 $TG train "$dir/none.tg" --data "synth:$dir/data" --out "$dir/x"
 printf 'input 32 32 1\nc1: conv2d filters=4 kernal=3\n' >"$dir/typo.tg"

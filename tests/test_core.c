@@ -343,6 +343,11 @@ START_TEST(test_error_context_prefixes_and_truncates) {
     tg_error(TG_ERR_IO, "%s", big);
     tg_error_context(TG_ERR_IO, "%s", big);
     ck_assert_int_lt((int)strlen(tg_last_error()), 1024);
+    /* The old message as an argument of the new one (vsnprintf into its own source
+     * garbled it: "fold 1/5: fold 1/5: open: ..." for "fold 1/5: x: cannot open: ..."). */
+    tg_error(TG_ERR_IO, "x: cannot open: %s", "No such file or directory");
+    ck_assert_int_eq(tg_error(TG_ERR_IO, "fold 1/5: %s", tg_last_error()), TG_ERR_IO);
+    ck_assert_str_eq(tg_last_error(), "fold 1/5: x: cannot open: No such file or directory");
     ck_assert_str_eq(tg_status_name(TG_ERR_SHAPE), "TG_ERR_SHAPE");
     tg_error_clear();
     ck_assert_str_eq(tg_last_error(), "");

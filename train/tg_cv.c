@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "autograd/tg_fs.h"
+#include "models/tg_model.h"
 #include "eval/tg_eval.h"
 #include "eval/tg_metrics.h"
 #include "eval/tg_report.h"
@@ -105,7 +106,7 @@ static tg_status train_fold(const tg_cv_opts *o, int k, const char *dir, const c
         fprintf(log, "fold %d/%d: %s %s\n", k, o->folds, to.resume ? "resuming" : "training", dir);
     tg_train_result tr;
     tg_status st = tg_train(&to, &tr);
-    if (st) return tg_error(st, "fold %d/%d: %s", k, o->folds, tg_last_error());
+    if (st) return tg_error_context(st, "fold %d/%d: ", k, o->folds);
     if (tr.interrupted) {
         *interrupted = 1;
         return TG_OK;
@@ -179,8 +180,11 @@ tg_status tg_cv(const tg_cv_opts *o, tg_cv_result *r) {
     if (!o->train.model_path || !o->train.data_spec || !o->train.run_dir)
         return tg_error(TG_ERR_INVALID, "cross-validation needs a model file, a data spec and an "
                                         "output folder");
-    tg_status st = tg_mkdir_p(o->train.run_dir);
-    if (st) return st;
+    /* A model file that does not parse stops here, before the output folder exists. */
+    tg_model_def *def;
+    tg_status st = tg_model_def_parse_file(o->train.model_path, &def);
+    tg_model_def_free(def);
+    if (st || (st = tg_mkdir_p(o->train.run_dir))) return st;
     r->folds = o->folds;
     r->fold = calloc((size_t)o->folds, sizeof *r->fold);
     tg_roc *rocs = calloc((size_t)o->folds, sizeof *rocs), pooled_roc = {0};
@@ -208,7 +212,7 @@ tg_status tg_cv(const tg_cv_opts *o, tg_cv_result *r) {
                            .threads = o->train.threads};
         tg_eval_result e;
         if ((st = tg_evaluate(&eo, &e))) {
-            st = tg_error(st, "fold %d/%d: %s", k, o->folds, tg_last_error());
+            st = tg_error_context(st, "fold %d/%d: ", k, o->folds);
             goto done;
         }
         f->n_train = e.n_reference;
