@@ -4,6 +4,7 @@
 #include "checkpoint/tg_checkpoint_impl.h"
 #include "autograd/tg_node_impl.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,17 @@ static tg_status check_tensors(const tg_checkpoint *ck, const tg_graph *g, int64
                             "but %s in the model; was it saved from a different model?",
                             ck->path, p->name, tg_shape_str(&t->shape, a, sizeof a),
                             tg_shape_str(&p->value.shape, b, sizeof b));
-        if (!state) *n_train += tg_shape_numel(&t->shape);
+        /* Training stops before it would save a non-finite value: one here is damage
+         * that the CRCs did not see (or an edit), and would turn every output into NaN. */
+        const int64_t n = tg_shape_numel(&t->shape);
+        for (int64_t e = 0; e < n; e++)
+            if (!isfinite(t->data[e]))
+                return tg_error(TG_ERR_FORMAT,
+                                "restoring checkpoint '%s': %s '%s' holds a non-finite value "
+                                "(%g at element %lld)",
+                                ck->path, kind_of(state), p->name, (double)t->data[e],
+                                (long long)e);
+        if (!state) *n_train += n;
     }
     if (ck->n_tensors == np) return TG_OK;
     /* Names are unique on both sides and every model tensor matched: some stored one is extra. */

@@ -78,10 +78,10 @@ int tg_cmd_eval(int argc, char **argv) {
                                tg_cli_refused(argc, argv));
         }
     }
-    if (optind != argc - 1) {
-        eval_usage(stderr);
-        return TG_EXIT_USAGE;
-    }
+    if (optind != argc - 1)
+        return tg_cli_fail("eval", TG_EXIT_USAGE,
+                           "expected one CHECKPOINT, got %d arguments; see 'twingrad eval --help'",
+                           argc - optind);
     if (o.reference_spec && !o.test_spec)
         return tg_cli_fail("eval", TG_EXIT_USAGE, "--reference goes with --test");
     if (o.data_spec && o.test_spec)
@@ -155,10 +155,13 @@ int tg_cmd_embed(int argc, char **argv) {
                                tg_cli_refused(argc, argv));
         }
     }
-    if (optind != argc - 1 || !spec) {
-        embed_usage(stderr);
-        return TG_EXIT_USAGE;
-    }
+    if (!spec)
+        return tg_cli_fail("embed", TG_EXIT_USAGE,
+                           "needs --data SPEC; see 'twingrad embed --help'");
+    if (optind != argc - 1)
+        return tg_cli_fail("embed", TG_EXIT_USAGE,
+                           "expected one CHECKPOINT, got %d arguments; see 'twingrad embed --help'",
+                           argc - optind);
     tg_trained t;
     tg_dataset ds = {0};
     size_t *idx = NULL;
@@ -168,8 +171,13 @@ int tg_cmd_embed(int argc, char **argv) {
     if (tg_trained_load(argv[optind], &t))
         return tg_cli_fail("embed", TG_EXIT_FAILURE, "%s", tg_last_error());
     tg_dataset_opts dopts = tg_dataset_opts_default(t.def->width, t.def->height);
+    dopts.log = stderr; /* a warning for each file left out */
     if (tg_dataset_load_spec(spec, &dopts, &ds)) {
         tg_cli_fail("embed", TG_EXIT_FAILURE, "%s", tg_last_error());
+        goto done;
+    }
+    if (ds.n == 0) {
+        tg_cli_fail("embed", TG_EXIT_FAILURE, "%s: no image could be loaded", spec);
         goto done;
     }
     idx = malloc((ds.n ? ds.n : 1) * sizeof *idx);
@@ -278,10 +286,14 @@ int tg_cmd_predict(int argc, char **argv) {
                                tg_cli_refused(argc, argv));
         }
     }
-    if (argc - optind < 2 || !ref_spec) {
-        predict_usage(stderr);
-        return TG_EXIT_USAGE;
-    }
+    if (!ref_spec)
+        return tg_cli_fail("predict", TG_EXIT_USAGE,
+                           "needs --reference SPEC (the labelled images to compare with); see "
+                           "'twingrad predict --help'");
+    if (argc - optind < 2)
+        return tg_cli_fail("predict", TG_EXIT_USAGE,
+                           "expected CHECKPOINT and at least one IMAGE; see 'twingrad predict "
+                           "--help'");
     const char *ckpt = argv[optind];
     char **images = argv + optind + 1;
     int n_img = argc - optind - 1, code = TG_EXIT_FAILURE;

@@ -36,10 +36,14 @@ int tg_cmd_export(int argc, char **argv) {
                                tg_cli_refused(argc, argv));
         }
     }
-    if (optind != argc - 1 || !onnx) {
-        export_usage(stderr);
-        return TG_EXIT_USAGE;
-    }
+    if (!onnx)
+        return tg_cli_fail("export", TG_EXIT_USAGE,
+                           "needs --onnx FILE; see 'twingrad export --help'");
+    if (optind != argc - 1)
+        return tg_cli_fail(
+            "export", TG_EXIT_USAGE,
+            "expected one CHECKPOINT, got %d arguments; see 'twingrad export --help'",
+            argc - optind);
     tg_trained t;
     if (tg_trained_load(argv[optind], &t))
         return tg_cli_fail("export", TG_EXIT_FAILURE, "%s", tg_last_error());

@@ -136,10 +136,11 @@ int tg_cmd_gradcheck(int argc, char **argv) {
         for (int i = 0; i < tg_op_count(); i++) ok &= check_examples(tg_op_at(i), o, eval);
         return ok ? TG_EXIT_OK : TG_EXIT_FAILURE;
     }
-    if (optind != argc - 1) {
-        gradcheck_usage(stderr);
-        return TG_EXIT_USAGE;
-    }
+    if (optind != argc - 1)
+        return tg_cli_fail("gradcheck", TG_EXIT_USAGE,
+                           "expected one OP (or --all), got %d arguments; see 'twingrad gradcheck "
+                           "--help'",
+                           argc - optind);
     const tg_op *op = tg_op_find(argv[optind]);
     if (!op) {
         const char *near = tg_op_nearest(argv[optind]);

@@ -278,6 +278,9 @@ tg_status tg_ds_builder_finish(tg_ds_builder *b, char **class_names, int n_class
                 ds->summary.missing_file++;
             else
                 ds->summary.decode_failed++;
+            /* the decoder's message names the file too: "skipped X: X: ..." says it twice */
+            size_t lp = strlen(b->paths[i]);
+            if (!strncmp(why, b->paths[i], lp) && !strncmp(why + lp, ": ", 2)) why += lp + 2;
             if ((st = tg_ds_builder_skip(b, b->paths[i], why)) != TG_OK) {
                 free(gnames);
                 goto fail;

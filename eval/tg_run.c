@@ -79,6 +79,53 @@ static tg_status bad_entry(const tg_checkpoint *ck, const char *key, const char 
                     v, want);
 }
 
+/* The ranges of the record's entries: what the command line and tg_train can write, so
+ * that a damaged or hand-edited record fails here with its key named, not later (batch 0
+ * stopped a resume with a division by zero; knn_k -5 made "at least -5 images"). */
+static tg_status check_record(const tg_checkpoint *ck, const tg_run_record *r) {
+    const struct {
+        const char *key;
+        long v, lo, hi;
+    } ints[] = {
+        {"by_group", r->by_group, -1, 1},
+        {"balance", r->balance, 0, 1},
+        {"augment", r->augment, 0, 1},
+        {"knn_k", r->knn_k, 1, 1000},
+        {"batch", r->batch, 1, 1L << 20}, /* a triplet batch: up to 1024 x 1024 images */
+        {"pairs_per_epoch", r->pairs_per_epoch, r->batch, INT_MAX}, /* whole batches */
+        {"epochs", r->epochs, 1, 1000000},
+        {"step_in_epoch", r->step_in_epoch, 0, r->batch > 0 ? r->pairs_per_epoch / r->batch : 0},
+        {"best_epoch", r->best_epoch, 0, 1000000},
+        {"since_best", r->since_best, 0, 1000000},
+        {"reduce", r->reduce, 0, 1},
+        {"shards", r->shards, 0, 4096},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (ints[i].v < ints[i].lo || ints[i].v > ints[i].hi)
+            return tg_error(TG_ERR_FORMAT, "%s: entry '%s' = %ld is out of range [%ld, %ld]",
+                            tg_checkpoint_path(ck), ints[i].key, ints[i].v, ints[i].lo, ints[i].hi);
+    const struct {
+        const char *key;
+        double v;
+        int ok;
+        const char *want;
+    } reals[] = {
+        {"val_frac", r->val_frac, r->val_frac >= 0 && r->val_frac < 1, "a value in [0, 1)"},
+        {"test_frac", r->test_frac, r->test_frac > 0 && r->test_frac < 1 - r->val_frac,
+         "a value in (0, 1 - val_frac)"},
+        {"similar_frac", r->similar_frac, r->similar_frac > 0 && r->similar_frac < 1,
+         "a value in (0, 1)"},
+        {"lr", r->lr, r->lr > 0, "a positive value"},
+        {"threshold", r->threshold, isnan(r->threshold) || r->threshold >= 0,
+         "nan or a value >= 0"},
+    };
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
+        if (!reals[i].ok)
+            return tg_error(TG_ERR_FORMAT, "%s: entry '%s' = %g is out of range: expected %s",
+                            tg_checkpoint_path(ck), reals[i].key, reals[i].v, reals[i].want);
+    return TG_OK;
+}
+
 tg_status tg_run_record_from_checkpoint(const tg_checkpoint *ck, tg_run_record *r) {
     memset(r, 0, sizeof *r);
     for (int i = 0; i < N_RUN_KEYS; i++) {
@@ -127,7 +174,9 @@ tg_status tg_run_record_from_checkpoint(const tg_checkpoint *ck, tg_run_record *
             return st;
         }
     }
-    return TG_OK;
+    tg_status st = check_record(ck, r);
+    if (st) tg_run_record_free(r);
+    return st;
 }
 
 void tg_run_record_free(tg_run_record *r) {
@@ -353,6 +402,12 @@ done:
 tg_status tg_eval_embed(tg_model *m, const tg_dataset *ds, const size_t *idx, size_t n,
                         float *out) {
     enum { CHUNK = 512 };
+    /* tg_model_embed reads images of the model's size: another size would be read past */
+    if (ds->width != m->def->width || ds->height != m->def->height || m->def->channels != 1)
+        return tg_error(TG_ERR_MISMATCH,
+                        "the images load at %dx%d (one channel) but the model takes %dx%d with %d "
+                        "channel(s); drop size= from the data spec",
+                        ds->width, ds->height, m->def->width, m->def->height, m->def->channels);
     size_t item = (size_t)ds->height * (size_t)ds->width;
     float *buf = malloc(CHUNK * item * sizeof(float));
     if (!buf) return tg_error(TG_ERR_NOMEM, "out of memory");

@@ -1026,6 +1026,30 @@ START_TEST(test_checkpoint_rejects_mismatched_model) {
 }
 END_TEST
 
+/* A stored weight that is not finite (damage the CRCs missed, or an edit) is refused by
+ * name before anything is restored; training never saves one. */
+START_TEST(test_checkpoint_refuses_a_non_finite_weight) {
+    make_dir();
+    const char *path = path_in("nan.tgc");
+    tg_graph *g = tg_graph_new(1);
+    ck_assert_ptr_nonnull(tg_graph_param(g, "w", tg_shape1(3), TG_INIT_ZEROS));
+    tg_node_data(tg_graph_find(g, "w"))[2] = NAN;
+    tg_checkpoint_data d = {.graph = g};
+    ck_assert_msg(tg_checkpoint_save(path, &d) == TG_OK, "%s", tg_last_error());
+    tg_node_data(tg_graph_find(g, "w"))[2] = 5.0f;
+    tg_checkpoint *ck;
+    ck_assert_int_eq(tg_checkpoint_load(path, &ck), TG_OK);
+    ck_assert_int_eq(tg_checkpoint_restore(ck, g, NULL, NULL), TG_ERR_FORMAT);
+    ck_assert_msg(strstr(tg_last_error(), "'w'") && strstr(tg_last_error(), "non-finite") &&
+                      strstr(tg_last_error(), "element 2"),
+                  "%s", tg_last_error());
+    ck_assert(tg_node_data(tg_graph_find(g, "w"))[2] == 5.0f); /* nothing restored */
+    tg_checkpoint_free(ck);
+    tg_graph_free(g);
+    remove_dir();
+}
+END_TEST
+
 /* In a child: a file-size limit below the checkpoint's size makes the write fail with EFBIG. */
 START_TEST(test_checkpoint_failed_save_keeps_previous_file) {
     make_dir();
@@ -1214,6 +1238,7 @@ int main(void) {
     tcase_add_test(tc, test_checkpoint_rejects_every_single_bit_flip);
     tcase_add_test(tc, test_checkpoint_rejects_crafted_sizes_and_records);
     tcase_add_test(tc, test_checkpoint_rejects_mismatched_model);
+    tcase_add_test(tc, test_checkpoint_refuses_a_non_finite_weight);
     tcase_add_test(tc, test_checkpoint_failed_save_keeps_previous_file);
     tcase_add_test(tc, test_checkpoint_optimizer_state_follows_parameter_names);
     tcase_add_test(tc, test_checkpoint_remove_stale_takes_only_save_temporaries);

@@ -114,6 +114,23 @@ check "resume after SIGINT exits 0" "[ $? -eq 0 ]"
 check "resume after SIGINT completes one more epoch" \
     "[ \$(wc -l <'$dir/int/metrics.csv') -eq $((done_epochs + 2)) ]"
 check "embed wrote a header and 48 rows" "[ \$(wc -l <'$dir/ref.csv') -eq 49 ]"
+# Images of another size than the model's are refused (they used to be read as if they
+# were the model's size, past the end of the smaller ones).
+one_line_error "embed at another image size" 1 $TG embed "$dir/ref/last.tgc" \
+    --data "synth:$dir/data,size=24" --out "$dir/size24.csv"
+check "embed names the sizes and the remedy" "grep -q '24x24 .*but the model takes .*drop size=' '$dir/err'"
+# A file left out is warned about (once, the path once); with none left, exit 1.
+mkdir -p "$dir/few/images"
+cp "$dir/data/images/SYN-00001.png" "$dir/data/images/SYN-00002.png" "$dir/few/images/"
+head -c 100 "$dir/data/images/SYN-00003.png" >"$dir/few/images/SYN-00003.png"
+$TG embed "$dir/ref/last.tgc" --data "folders:$dir/few" --out "$dir/few.csv" 2>"$dir/few.err"
+check "embed with a truncated image exits 0" "[ $? -eq 0 ]"
+check "embed embeds the two good images" "[ \$(wc -l <'$dir/few.csv') -eq 3 ]"
+check "embed warns once about the truncated image, naming it once" \
+    "[ \$(grep -c 'warning: skipped .*SYN-00003.png' '$dir/few.err') -eq 1 ] && [ \$(grep -o 'SYN-00003' '$dir/few.err' | wc -l) -eq 1 ]"
+rm "$dir/few/images/SYN-00001.png" "$dir/few/images/SYN-00002.png"
+$TG embed "$dir/ref/last.tgc" --data "folders:$dir/few" --out "$dir/none.csv" 2>"$dir/err"
+check "embed with no image left exits 1" "[ $? -eq 1 ] && grep -q 'no image could be loaded' '$dir/err'"
 
 # Resuming for more epochs continues the run.
 $TG train --resume --out "$dir/int450" --epochs 4 --progress quiet --threads 1
@@ -324,6 +341,11 @@ check "the option missing its value is named" "grep -q \"option '--out'\" '$dir/
 one_line_error "a bad synth count" 2 $TG synth --out "$dir/nosynth" --positive 7x
 check "synth names the count option" "grep -q \"^twingrad synth: --positive: expected 0..1000000, got '7x'\" '$dir/err'"
 one_line_error "missing --data" 2 $TG train "$dir/tiny.tg"
+one_line_error "predict without --reference" 2 $TG predict "$dir/ref/best.tgc" "$dir/data/images/SYN-00001.png"
+one_line_error "export without --onnx" 2 $TG export "$dir/ref/best.tgc"
+one_line_error "embed without a checkpoint" 2 $TG embed --data "synth:$dir/data"
+one_line_error "eval with two checkpoints" 2 $TG eval "$dir/ref/best.tgc" "$dir/ref/last.tgc"
+one_line_error "gradcheck without an op" 2 $TG gradcheck
 one_line_error "missing model file" 1 $TG train "$dir/none.tg" --data "synth:$dir/data" --out "$dir/x"
 printf 'input 32 32 1\nc1: conv2d filters=4 kernal=3\n' >"$dir/typo.tg"
 one_line_error "model typo" 1 $TG summary "$dir/typo.tg"

@@ -1,6 +1,6 @@
 /* The run record (eval/tg_run.h, internal; this test links the static library):
  * every key survives a checkpoint, a threshold not chosen yet survives as NaN, and
- * a missing or malformed entry is a format error naming the key. */
+ * a missing, malformed or out-of-range entry is a format error naming the key. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -108,12 +108,53 @@ START_TEST(test_missing_or_malformed_entries_are_named) {
 }
 END_TEST
 
+/* Well-formed but out of range: each entry checked against what training can write, so a
+ * damaged record fails at load with its key named (batch 0 stopped a resume with SIGFPE). */
+START_TEST(test_entries_out_of_range_are_named) {
+    tg_run_record in = sample(), out;
+    tg_run_meta meta;
+    const struct {
+        const char *key, *value;
+        int ok;
+    } cases[] = {{"batch", "0", 0},          {"knn_k", "-5", 0},
+                 {"by_group", "7", 0},       {"augment", "2", 0},
+                 {"step_in_epoch", "41", 0}, {"step_in_epoch", "40", 1},
+                 {"step_in_epoch", "-1", 0}, {"pairs_per_epoch", "8", 0},
+                 {"epochs", "0", 0},         {"test_frac", "0", 0},
+                 {"test_frac", "0.85", 0},   {"test_frac", "0.8", 1},
+                 {"similar_frac", "1", 0},   {"lr", "0", 0},
+                 {"threshold", "-1", 0},     {"reduce", "5", 0},
+                 {"shards", "-1", 0},        {"by_group", "-1", 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tg_run_record_to_meta(&in, &meta);
+        for (int i = 0; i < meta.n; i++)
+            if (!strcmp(meta.entries[i].key, cases[c].key)) meta.entries[i].value = cases[c].value;
+        tg_checkpoint *ck = round_trip(meta.entries, meta.n);
+        tg_status st = tg_run_record_from_checkpoint(ck, &out);
+        if (cases[c].ok) {
+            ck_assert_msg(st == TG_OK, "%s = %s: %s", cases[c].key, cases[c].value,
+                          tg_last_error());
+            tg_run_record_free(&out);
+        } else {
+            ck_assert_msg(st == TG_ERR_FORMAT, "%s = %s accepted", cases[c].key, cases[c].value);
+            char want[64];
+            snprintf(want, sizeof want, "'%s' = ", cases[c].key);
+            ck_assert_msg(strstr(tg_last_error(), want) && strstr(tg_last_error(), "out of range"),
+                          "%s: %s", cases[c].key, tg_last_error());
+            ck_assert_ptr_null(out.data_spec);
+        }
+        tg_checkpoint_free(ck);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("run_record");
     TCase *tc = tcase_create("run_record");
     tcase_add_test(tc, test_run_record_survives_a_checkpoint_exactly);
     tcase_add_test(tc, test_threshold_not_chosen_yet_survives_as_nan);
     tcase_add_test(tc, test_missing_or_malformed_entries_are_named);
+    tcase_add_test(tc, test_entries_out_of_range_are_named);
     suite_add_tcase(s, tc);
     return tg_check_run(s);
 }
