@@ -682,6 +682,15 @@ static tg_status read_file(reader *r, tg_checkpoint *ck) {
                         r->path);
     ck->major = (unsigned)le(h + 4, 2);
     ck->minor = (unsigned)le(h + 6, 2);
+    /* The version comes before the header CRC (a later major version may lay its header
+     * out differently), but a version that fails this layout's CRC is more likely a
+     * damaged 1.x file than a newer one: say both. */
+    const int header_ok = (uint32_t)le(h + 24, 4) == (uint32_t)crc_of(h, 24);
+    if (ck->major > TG_CHECKPOINT_MAJOR && !header_ok)
+        return tg_error(TG_ERR_CORRUPT,
+                        "checkpoint '%s' reads as format version %u.%u but its header fails the "
+                        "checksum: the file is damaged (or from a newer twingrad)",
+                        r->path, ck->major, ck->minor);
     if (ck->major > TG_CHECKPOINT_MAJOR)
         return tg_error(TG_ERR_VERSION,
                         "checkpoint '%s' has format version %u.%u, newer than this twingrad reads "
@@ -692,7 +701,7 @@ static tg_status read_file(reader *r, tg_checkpoint *ck) {
                         "checkpoint '%s' has format version 0.%u, which never "
                         "existed",
                         r->path, ck->minor);
-    if ((uint32_t)le(h + 24, 4) != (uint32_t)crc_of(h, 24))
+    if (!header_ok)
         return tg_error(TG_ERR_CORRUPT,
                         "checkpoint '%s': the file header fails its checksum; the file is damaged",
                         r->path);

@@ -720,6 +720,12 @@ START_TEST(test_checkpoint_rejects_wrong_magic_and_newer_version) {
     expect_load_fails(bad, TG_ERR_VERSION, "newer major version");
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "2.0"));
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "upgrade"));
+    /* One flipped bit of the version, the header CRC left as it was: damage, said so. */
+    memcpy(g, f, len);
+    g[5] ^= 0x40; /* major 1 -> 16385 */
+    write_all(bad, g, len);
+    expect_load_fails(bad, TG_ERR_CORRUPT, "flipped version bit");
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "damaged"));
 
     memcpy(g, f, len);
     le_put(g + 4, 0, 2);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tests/tg_check.h"
+#include "eval/tg_eval.h"
 #include "eval/tg_run.h"
 
 static tg_run_record sample(void) {
@@ -148,6 +149,28 @@ START_TEST(test_entries_out_of_range_are_named) {
 }
 END_TEST
 
+/* An error in the model text a checkpoint stores is placed in that text, not in the
+ * binary file: "X.tgc (its model text):2:4", where "X.tgc:2:4" pointed into the file. */
+START_TEST(test_stored_model_text_errors_name_the_text) {
+    tg_run_record in = sample();
+    tg_run_meta meta;
+    tg_run_record_to_meta(&in, &meta);
+    tg_graph *g = tg_graph_new(1);
+    tg_graph_param(g, "w", tg_shape1(3), TG_INIT_ONES);
+    tg_checkpoint_data d = {.graph = g,
+                            .meta = meta.entries,
+                            .n_meta = meta.n,
+                            .model_text = "input 8 8 1\nx: flaten\n"};
+    ck_assert_int_eq(tg_checkpoint_save("test_run_record_text.tgc", &d), TG_OK);
+    tg_graph_free(g);
+    tg_trained t;
+    ck_assert_int_ne(tg_trained_load("test_run_record_text.tgc", &t), TG_OK);
+    ck_assert_msg(strstr(tg_last_error(), "test_run_record_text.tgc (its model text):2:4:"), "%s",
+                  tg_last_error());
+    remove("test_run_record_text.tgc");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("run_record");
     TCase *tc = tcase_create("run_record");
@@ -155,6 +178,7 @@ int main(void) {
     tcase_add_test(tc, test_threshold_not_chosen_yet_survives_as_nan);
     tcase_add_test(tc, test_missing_or_malformed_entries_are_named);
     tcase_add_test(tc, test_entries_out_of_range_are_named);
+    tcase_add_test(tc, test_stored_model_text_errors_name_the_text);
     suite_add_tcase(s, tc);
     return tg_check_run(s);
 }
