@@ -316,6 +316,9 @@ one_line_error "cv with a missing model file" 1 $TG cv "$dir/missing.tg" --data 
     --out "$dir/cvmissing"
 check "cv names the missing model file" "grep -q 'missing.tg: cannot open' '$dir/err'"
 check "cv creates no output folder for it" "[ ! -e '$dir/cvmissing' ]"
+one_line_error "cv with cv= in the data spec" 1 $TG cv "$dir/tiny.tg" --data "synth:$dir/pp,cv=1/3" \
+    --out "$dir/cvspec"
+check "cv points at the user's cv= key" "grep -q 'spec:1:[0-9]*: cv=1/3: cross-validation sets the folds' '$dir/err' && [ ! -e '$dir/cvspec' ]"
 # cv takes train's limits (its usage says "as for train").
 one_line_error "cv --knn over train's 1000" 2 $TG cv "$dir/tiny.tg" --data "synth:$dir/pp" --knn 1001
 one_line_error "cv --epochs over train's 1000000" 2 $TG cv "$dir/tiny.tg" --data "synth:$dir/pp" \

@@ -180,6 +180,14 @@ tg_status tg_cv(const tg_cv_opts *o, tg_cv_result *r) {
     if (!o->train.model_path || !o->train.data_spec || !o->train.run_dir)
         return tg_error(TG_ERR_INVALID, "cross-validation needs a model file, a data spec and an "
                                         "output folder");
+    /* The folds are cv's to set: the user's spec must not (it would meet a second cv= at
+     * a column of the spec cv builds, not of the one given). */
+    for (const char *s = o->train.data_spec; (s = strchr(s, ',')); s++)
+        if (!strncmp(s + 1, "cv=", 3) || !strncmp(s + 1, "cv_seed=", 8))
+            return tg_error(TG_ERR_ATTR,
+                            "spec:1:%d: %.*s: cross-validation sets the folds itself (--folds, "
+                            "--cv-seed); drop it from the data spec",
+                            (int)(s + 1 - o->train.data_spec) + 1, (int)strcspn(s + 1, ","), s + 1);
     /* A model file that does not parse stops here, before the output folder exists. */
     tg_model_def *def;
     tg_status st = tg_model_def_parse_file(o->train.model_path, &def);
