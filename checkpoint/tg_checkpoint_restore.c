@@ -84,8 +84,9 @@ static tg_status check_optimizer(const tg_checkpoint *ck, const tg_optimizer *op
                                  int64_t n_train) {
     if (!ck->has_opt)
         return tg_error(TG_ERR_MISMATCH,
-                        "restoring checkpoint '%s': it holds no optimizer state; pass no optimizer "
-                        "to restore only the model",
+                        "restoring checkpoint '%s': it holds no optimizer state, so training "
+                        "cannot resume from it (its weights can be restored without an optimizer: "
+                        "eval, embed, predict, export)",
                         ck->path);
     tg_optimizer_kind kind = tg_optimizer_config_of(opt)->kind;
     if (kind != ck->opt_cfg.kind)

@@ -2,6 +2,7 @@
  * remembered and reported once, at close. */
 #include "eval/tg_report.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,7 +55,7 @@ tg_report *tg_report_open(const char *path, const char *title) {
     snprintf(r->tmp, len + 8, "%s.tmp", path);
     r->f = fopen(r->tmp, "w");
     if (!r->f) {
-        tg_error(TG_ERR_IO, "cannot write report %s", r->tmp);
+        tg_error(TG_ERR_IO, "cannot write report %s: %s", r->path, strerror(errno));
         free(r->path);
         free(r->tmp);
         free(r);
@@ -267,8 +268,9 @@ tg_status tg_report_close(tg_report *r) {
     failed |= fclose(r->f) != 0;
     tg_status st = TG_OK;
     if (failed || rename(r->tmp, r->path) != 0) {
+        const int err = errno;
         remove(r->tmp);
-        st = tg_error(TG_ERR_IO, "writing report %s failed", r->path);
+        st = tg_error(TG_ERR_IO, "writing report %s failed: %s", r->path, strerror(err));
     }
     free(r->path);
     free(r->tmp);

@@ -197,6 +197,10 @@ check "eval --knn-rule vote" "grep -q 'k-NN (k=5, vote, 32 references): 8 test i
 check "the report names the k-NN rule" "grep -q 'majority class of the k nearest' '$dir/vote.html'"
 one_line_error "an unknown k-NN rule" 2 $TG eval "$dir/split/best.tgc" --knn-rule majority
 check "the k-NN rule error names both choices" "grep -q 'choose class-mean or vote' '$dir/err'"
+one_line_error "a report in a missing folder" 1 $TG eval "$dir/split/best.tgc" --threads 1 \
+    --report "$dir/no/such/r.html"
+check "the report error names the file and the reason" \
+    "grep -q 'cannot write report .*no/such/r.html: No such file or directory' '$dir/err'"
 # The same rows scored as a separate test set against the training rows.
 awk -F, 'NR == 1 || $NF == "test"' "$dir/data/split.csv" >"$dir/data/test-only.csv"
 awk -F, 'NR == 1 || $NF == "train"' "$dir/data/split.csv" >"$dir/data/train-only.csv"
