@@ -561,12 +561,13 @@ tg_status tg_model_def_parse_file(const char *path, tg_model_def **out) {
         fclose(f);
         return tg_error(TG_ERR_NOMEM, "%s: out of memory", path);
     }
+    errno = 0;
     size_t n = fread(buf, 1, (size_t)TG_MODEL_MAX_FILE + 1, f);
-    int failed = ferror(f);
+    int failed = ferror(f), err = errno; /* before fclose can change errno */
     fclose(f);
     tg_status st;
     if (failed) {
-        st = tg_error(TG_ERR_IO, "%s: read error", path);
+        st = tg_error(TG_ERR_IO, "%s: read error: %s", path, err ? strerror(err) : "unknown error");
     } else if (n > (size_t)TG_MODEL_MAX_FILE) {
         st = tg_error(TG_ERR_LIMIT, "%s: a model file may hold at most %d bytes", path,
                       TG_MODEL_MAX_FILE);

@@ -3,6 +3,7 @@
  * single-tower embedding at another batch size, a user op used from a model file,
  * and robustness against random, truncated and mutated input. */
 #include <check.h>
+#include <errno.h>
 
 #include "tests/tg_check.h"
 #include <math.h>
@@ -514,6 +515,12 @@ START_TEST(test_parse_file_reports_io_and_nul_errors) {
     ck_assert_int_eq(tg_model_def_parse_file("/nonexistent/x.tg", &d), TG_ERR_IO);
     ck_assert_ptr_null(d);
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "/nonexistent/x.tg"));
+    /* A directory opens but cannot be read: the message says why. */
+    ck_assert_int_eq(tg_model_def_parse_file("/tmp", &d), TG_ERR_IO);
+    ck_assert_ptr_null(d);
+    char want[128];
+    snprintf(want, sizeof want, "/tmp: read error: %s", strerror(EISDIR));
+    ck_assert_msg(strcmp(tg_last_error(), want) == 0, "%s", tg_last_error());
     char path[] = "/tmp/tg_model_nul_XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
