@@ -1,8 +1,11 @@
-/* IDX reader/writer over zlib's gz* API, which reads plain and gzip files alike.
- * The array is read in chunks into a buffer that grows with the data actually
- * decompressed, so a forged header on a tiny file cannot make us allocate gigabytes. */
+/* IDX reader/writer. Reading inflates gzip files itself (plain files are read as they
+ * are) because gzread ignores bytes after a gzip stream that do not start another
+ * member; here they are an error. The array is read in chunks into a buffer that grows
+ * with the data actually decompressed, so a forged header on a tiny file cannot make us
+ * allocate gigabytes. Writing goes through zlib's gz* API. */
 #include "datasets/tg_idx.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,26 +41,147 @@ static void swap_to_host(uint8_t *p, size_t count, size_t size) {
         }
 }
 
-/* gzread of exactly n bytes; returns the number read (< n at end of data) or -1. */
-static long long read_full(gzFile f, void *buf, size_t n) {
+/* A plain or gzip file being read. Concatenated gzip members are one stream, as gzip
+ * defines them; anything else after a member is trailing junk. */
+typedef struct idx_in {
+    FILE *f;
+    int gz;   /* the file starts with the gzip magic */
+    int done; /* no more data: end of the plain file or of the last member */
+    int zinit;
+    z_stream zs;
+    char why[256]; /* set when a read returns -1 */
+    int io;        /* ... and 1 when that was a read error, not bad data */
+    uint8_t in[1 << 16];
+} idx_in;
+
+/* Note a read error as the reason; -1 for the caller to return. */
+static int read_error(idx_in *r) {
+    snprintf(r->why, sizeof r->why, "read error: %s", strerror(errno));
+    r->io = 1;
+    return -1;
+}
+
+/* Refill the input buffer when it is empty; 0 at end of file, -1 on a read error. */
+static int in_fill(idx_in *r) {
+    if (r->zs.avail_in) return 1;
+    size_t n = fread(r->in, 1, sizeof r->in, r->f);
+    if (n == 0 && ferror(r->f)) return read_error(r);
+    r->zs.next_in = r->in;
+    r->zs.avail_in = (uInt)n;
+    return n > 0;
+}
+
+/* Open path; on failure the tg_error says why. */
+static tg_status in_open(const char *path, idx_in **out) {
+    *out = NULL;
+    idx_in *r = calloc(1, sizeof *r);
+    if (!r) return tg_error(TG_ERR_NOMEM, "%s: out of memory", path);
+    if (!(r->f = fopen(path, "rb"))) {
+        int err = errno;
+        free(r);
+        return tg_error(TG_ERR_IO, "%s: cannot open: %s", path, strerror(err));
+    }
+    /* Peek at the magic; whatever is read stays in the input buffer. */
+    while (r->zs.avail_in < 2) {
+        size_t n = fread(r->in + r->zs.avail_in, 1, 2 - r->zs.avail_in, r->f);
+        if (n == 0) break;
+        r->zs.avail_in += (uInt)n;
+    }
+    r->zs.next_in = r->in;
+    if (ferror(r->f)) {
+        int err = errno;
+        fclose(r->f);
+        free(r);
+        return tg_error(TG_ERR_IO, "%s: read error: %s", path, strerror(err));
+    }
+    r->gz = r->zs.avail_in == 2 && r->in[0] == 0x1f && r->in[1] == 0x8b;
+    if (r->gz) {
+        if (inflateInit2(&r->zs, 16 + MAX_WBITS) != Z_OK) { /* 16: gzip wrapper only */
+            fclose(r->f);
+            free(r);
+            return tg_error(TG_ERR_NOMEM, "%s: out of memory for zlib", path);
+        }
+        r->zinit = 1;
+    }
+    *out = r;
+    return TG_OK;
+}
+
+static void in_close(idx_in *r) {
+    if (!r) return;
+    if (r->zinit) inflateEnd(&r->zs);
+    fclose(r->f);
+    free(r);
+}
+
+/* After a gzip member's end: another member, the end of the file, or junk (-1). */
+static int in_next_member(idx_in *r) {
+    int more = in_fill(r);
+    if (more <= 0) {
+        r->done = 1;
+        return more;
+    }
+    if (r->zs.avail_in < 2) { /* the magic may straddle a refill */
+        r->in[0] = r->zs.next_in[0];
+        size_t n = fread(r->in + 1, 1, sizeof r->in - 1, r->f);
+        if (n == 0 && ferror(r->f)) return read_error(r);
+        r->zs.next_in = r->in;
+        r->zs.avail_in = (uInt)(1 + n);
+    }
+    if (r->zs.avail_in < 2 || r->zs.next_in[0] != 0x1f || r->zs.next_in[1] != 0x8b) {
+        snprintf(r->why, sizeof r->why, "trailing bytes after the end of the gzip stream");
+        return -1;
+    }
+    inflateReset(&r->zs);
+    return 1;
+}
+
+/* Up to n bytes of data; fewer only at the end of the data (a cut gzip stream ends the
+ * data too, so that the caller reports it as truncated), -1 on an error (see why). */
+static long long in_read(idx_in *r, void *buf, size_t n) {
+    uint8_t *o = buf;
     size_t got = 0;
-    while (got < n) {
+    if (!r->gz) { /* the bytes peeked at first come before the rest of the file */
+        size_t k = r->zs.avail_in < n ? r->zs.avail_in : n;
+        memcpy(o, r->zs.next_in, k);
+        r->zs.next_in += k;
+        r->zs.avail_in -= (uInt)k;
+        got = k + fread(o + k, 1, n - k, r->f);
+        if (got < n && ferror(r->f)) return read_error(r);
+        return (long long)got;
+    }
+    while (got < n && !r->done) {
+        int more = in_fill(r);
+        if (more < 0) return -1;
+        if (more == 0) { /* the file ends inside a member */
+            r->done = 1;
+            break;
+        }
         size_t want = n - got > (1u << 30) ? (1u << 30) : n - got;
-        int r = gzread(f, (uint8_t *)buf + got, (unsigned)want);
-        if (r < 0) return -1;
-        if (r == 0) break;
-        got += (size_t)r;
+        r->zs.next_out = o + got;
+        r->zs.avail_out = (uInt)want;
+        int ret = inflate(&r->zs, Z_NO_FLUSH);
+        got += want - r->zs.avail_out;
+        if (ret == Z_STREAM_END) {
+            if (in_next_member(r) < 0) return -1;
+        } else if (ret != Z_OK && ret != Z_BUF_ERROR) {
+            snprintf(r->why, sizeof r->why, "corrupt compressed data: %s",
+                     r->zs.msg ? r->zs.msg : "inflate failed");
+            return -1;
+        }
     }
     return (long long)got;
 }
 
-/* Read and check the header from f into out (type, ndim, dims, count, elem_size). */
-static tg_status read_header(gzFile f, const char *path, tg_idx *out) {
+/* Read and check the header from r into out (type, ndim, dims, count, elem_size). */
+static tg_status read_header(idx_in *r, const char *path, tg_idx *out) {
     uint8_t hdr[4];
-    int errnum;
-    if (read_full(f, hdr, 4) != 4)
-        return tg_error(TG_ERR_FORMAT, "%s: too short for an IDX header (%s)", path,
-                        gzerror(f, &errnum));
+    long long got = in_read(r, hdr, 4);
+    if (got < 0) return tg_error(r->io ? TG_ERR_IO : TG_ERR_FORMAT, "%s: %s", path, r->why);
+    if (got == 0) return tg_error(TG_ERR_FORMAT, "%s: empty file; not an IDX file", path);
+    if (got < 4)
+        return tg_error(TG_ERR_FORMAT, "%s: too short for an IDX header (%lld of 4 bytes)", path,
+                        got);
     size_t esize = tg_idx_type_size(hdr[2]);
     if (hdr[0] != 0 || hdr[1] != 0 || esize == 0 || hdr[3] == 0 || hdr[3] > TG_IDX_MAX_DIMS)
         return tg_error(TG_ERR_FORMAT,
@@ -66,7 +190,9 @@ static tg_status read_header(gzFile f, const char *path, tg_idx *out) {
                         path, hdr[0], hdr[1], hdr[2], hdr[3], TG_IDX_MAX_DIMS);
     int ndim = hdr[3];
     uint8_t dimbuf[4 * TG_IDX_MAX_DIMS];
-    if (read_full(f, dimbuf, (size_t)4 * (size_t)ndim) != 4 * ndim)
+    got = in_read(r, dimbuf, (size_t)4 * (size_t)ndim);
+    if (got < 0) return tg_error(r->io ? TG_ERR_IO : TG_ERR_FORMAT, "%s: %s", path, r->why);
+    if (got != 4 * ndim)
         return tg_error(TG_ERR_FORMAT, "%s: truncated IDX header (%d dimensions declared)", path,
                         ndim);
     uint64_t count = 1, bytes;
@@ -88,22 +214,22 @@ static tg_status read_header(gzFile f, const char *path, tg_idx *out) {
 
 tg_status tg_idx_read_header(const char *path, tg_idx *out) {
     memset(out, 0, sizeof *out);
-    gzFile f = gzopen(path, "rb");
-    if (!f) return tg_error(TG_ERR_IO, "%s: cannot open", path);
-    tg_status st = read_header(f, path, out);
-    gzclose(f);
+    idx_in *r;
+    tg_status st = in_open(path, &r);
+    if (st != TG_OK) return st;
+    st = read_header(r, path, out);
+    in_close(r);
     if (st != TG_OK) memset(out, 0, sizeof *out);
     return st;
 }
 
 tg_status tg_idx_read(const char *path, uint64_t max_bytes, tg_idx *out) {
     memset(out, 0, sizeof *out);
-    gzFile f = gzopen(path, "rb");
-    if (!f) return tg_error(TG_ERR_IO, "%s: cannot open", path);
+    idx_in *f;
+    tg_status st = in_open(path, &f);
+    if (st != TG_OK) return st;
     uint8_t *data = NULL;
-    int errnum;
-    tg_status st = read_header(f, path, out);
-    if (st != TG_OK) goto done;
+    if ((st = read_header(f, path, out)) != TG_OK) goto done;
     int ndim = out->ndim;
     size_t esize = out->elem_size;
     uint64_t count = out->count, bytes = count * esize;
@@ -118,7 +244,7 @@ tg_status tg_idx_read(const char *path, uint64_t max_bytes, tg_idx *out) {
     /* A plain file's size is known: check it against the header before allocating. */
     struct stat sb;
     uint64_t want_size = 4 + 4 * (uint64_t)ndim + bytes;
-    if (gzdirect(f) && stat(path, &sb) == 0 && (uint64_t)sb.st_size != want_size) {
+    if (!f->gz && stat(path, &sb) == 0 && (uint64_t)sb.st_size != want_size) {
         st = tg_error(TG_ERR_FORMAT,
                       "%s: IDX header declares %llu bytes of data (file of %llu bytes) but the "
                       "file has %lld bytes; truncated or not an IDX file",
@@ -145,10 +271,9 @@ tg_status tg_idx_read(const char *path, uint64_t max_bytes, tg_idx *out) {
             data = nd;
             cap = ncap;
         }
-        long long r = read_full(f, data + have, cap - have);
+        long long r = in_read(f, data + have, cap - have);
         if (r < 0) {
-            st = tg_error(TG_ERR_FORMAT, "%s: corrupt compressed data: %s", path,
-                          gzerror(f, &errnum));
+            st = tg_error(f->io ? TG_ERR_IO : TG_ERR_FORMAT, "%s: %s", path, f->why);
             goto done;
         }
         have += (size_t)r;
@@ -162,11 +287,15 @@ tg_status tg_idx_read(const char *path, uint64_t max_bytes, tg_idx *out) {
         goto done;
     }
     uint8_t extra;
-    long long r = read_full(f, &extra, 1);
-    if (r != 0) {
+    long long r = in_read(f, &extra, 1);
+    if (r < 0) {
+        st = tg_error(f->io ? TG_ERR_IO : TG_ERR_FORMAT, "%s: %s", path, f->why);
+        goto done;
+    }
+    if (r > 0) {
         st = tg_error(TG_ERR_FORMAT,
-                      r < 0 ? "%s: corrupt compressed data after the array"
-                            : "%s: trailing bytes after the %llu-byte array the header declares",
+                      "%s: trailing bytes after the %llu-byte array the header "
+                      "declares",
                       path, (unsigned long long)bytes);
         goto done;
     }
@@ -175,7 +304,7 @@ tg_status tg_idx_read(const char *path, uint64_t max_bytes, tg_idx *out) {
     data = NULL;
 done:
     free(data);
-    gzclose(f);
+    in_close(f);
     if (st != TG_OK) memset(out, 0, sizeof *out);
     return st;
 }
@@ -196,8 +325,11 @@ tg_status tg_idx_write(const char *path, tg_idx_type type, int ndim, const uint3
         if (__builtin_mul_overflow(count, (size_t)dims[d], &count))
             return tg_error(TG_ERR_INVALID, "%s: IDX dimensions overflow", path);
     }
+    errno = 0;
     gzFile f = gzopen(path, gzip ? "wb6" : "wbT"); /* T: plain, no gzip wrapper */
-    if (!f) return tg_error(TG_ERR_IO, "%s: cannot create", path);
+    if (!f)
+        return tg_error(TG_ERR_IO, "%s: cannot create: %s", path,
+                        errno ? strerror(errno) : "out of memory"); /* errno 0: zlib's own */
     int ok = gzwrite(f, hdr, (unsigned)(4 + 4 * ndim)) == 4 + 4 * ndim;
     const uint8_t *p = data;
     uint8_t tmp[8];

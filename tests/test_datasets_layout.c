@@ -3,12 +3,14 @@
 #include <check.h>
 
 #include "tests/tg_check.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <utime.h>
+#include <zlib.h>
 
 #include "tests/test_datasets_fixtures.h"
 #include "datasets/tg_cache.h"
@@ -155,6 +157,75 @@ START_TEST(test_idx_rejects_bad_headers_truncation_and_trailing_bytes) {
     free(zeros);
     free(raw);
     free(more);
+}
+END_TEST
+
+/* Write a gzip file of len1 bytes of d, then, as a second gzip member, the next len2. */
+static void write_two_members(const char *path, const uint8_t *d, size_t len1, size_t len2) {
+    gzFile g = gzopen(path, "wb");
+    ck_assert_int_eq(gzwrite(g, d, (unsigned)len1), (int)len1);
+    ck_assert_int_eq(gzclose(g), Z_OK);
+    g = gzopen(path, "ab"); /* appending starts a new member */
+    ck_assert_int_eq(gzwrite(g, d + len1, (unsigned)len2), (int)len2);
+    ck_assert_int_eq(gzclose(g), Z_OK);
+}
+
+/* The reason for every refusal, and bytes after a gzip stream are refused as the docs say;
+ * concatenated gzip members are still one stream. */
+START_TEST(test_idx_errors_say_why_and_gzip_trailing_junk_is_refused) {
+    tg_idx x;
+    char want[1024];
+    const char *e = fx_path(dir, "empty.idx");
+    fx_write(e, "", 0);
+    ck_assert_int_eq(tg_idx_read(e, 0, &x), TG_ERR_FORMAT);
+    snprintf(want, sizeof want, "%s: empty file; not an IDX file", e);
+    ck_assert_str_eq(tg_last_error(), want);
+    fx_write(e, "\0\0\x08", 3);
+    ck_assert_int_eq(tg_idx_read_header(e, &x), TG_ERR_FORMAT);
+    snprintf(want, sizeof want, "%s: too short for an IDX header (3 of 4 bytes)", e);
+    ck_assert_str_eq(tg_last_error(), want);
+    const char *m = fx_path(dir, "missing.idx");
+    ck_assert_int_eq(tg_idx_read(m, 0, &x), TG_ERR_IO);
+    snprintf(want, sizeof want, "%s: cannot open: %s", m, strerror(ENOENT));
+    ck_assert_str_eq(tg_last_error(), want);
+    ck_assert_int_eq(tg_idx_read(dir, 0, &x), TG_ERR_IO);
+    snprintf(want, sizeof want, "%s: read error: %s", dir, strerror(EISDIR));
+    ck_assert_str_eq(tg_last_error(), want);
+
+    uint32_t dims[2] = {4, 4};
+    uint8_t d[16];
+    for (int i = 0; i < 16; i++) d[i] = (uint8_t)(i * 3);
+    const char *p = fx_path(dir, "a.idx"), *g = fx_path(dir, "a.idx.gz");
+    ck_assert_int_eq(tg_idx_write(p, TG_IDX_U8, 2, dims, d, 0), TG_OK);
+    ck_assert_int_eq(tg_idx_write(g, TG_IDX_U8, 2, dims, d, 1), TG_OK);
+    size_t plen, glen;
+    uint8_t *raw = fx_read(p, &plen), *graw = fx_read(g, &glen);
+    uint8_t *junk = malloc(glen + 4);
+    memcpy(junk, graw, glen);
+    memcpy(junk + glen, "JUNK", 4);
+    for (size_t extra = 1; extra <= 4; extra++) { /* one junk byte up to four */
+        fx_write(g, junk, glen + extra);
+        ck_assert_int_eq(tg_idx_read(g, 0, &x), TG_ERR_FORMAT);
+        snprintf(want, sizeof want, "%s: trailing bytes after the end of the gzip stream", g);
+        ck_assert_str_eq(tg_last_error(), want);
+    }
+    /* Two members that together hold the file: read as one. */
+    write_two_members(g, raw, 10, plen - 10);
+    ck_assert_msg(tg_idx_read(g, 0, &x) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(x.count, 16);
+    ck_assert_int_eq(memcmp(x.data, d, 16), 0);
+    tg_idx_free(&x);
+    /* A second member after the whole array is more data than the header declares. */
+    uint8_t *twice = malloc(2 * plen);
+    memcpy(twice, raw, plen);
+    memcpy(twice + plen, raw, plen);
+    write_two_members(g, twice, plen, plen);
+    ck_assert_int_eq(tg_idx_read(g, 0, &x), TG_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "trailing bytes after the 16-byte array"));
+    free(twice);
+    free(junk);
+    free(raw);
+    free(graw);
 }
 END_TEST
 
@@ -592,6 +663,7 @@ static Suite *suite(void) {
     tcase_add_test(t, test_csv_errors_report_exact_line_and_column);
     tcase_add_test(t, test_idx_round_trip_plain_and_gzip);
     tcase_add_test(t, test_idx_rejects_bad_headers_truncation_and_trailing_bytes);
+    tcase_add_test(t, test_idx_errors_say_why_and_gzip_trailing_junk_is_refused);
     tcase_add_test(t, test_folders_layout_loads_classes_and_records_skips);
     tcase_add_test(t, test_csv_layout_resolves_stems_counts_skips_and_groups);
     tcase_add_test(t, test_csv_split_and_fold_columns);
