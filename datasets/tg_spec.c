@@ -47,6 +47,12 @@ static tg_status spec_split(const char *s, size_t start, spec *sp) {
             return tg_error(TG_ERR_LIMIT, "spec:1:%d: more than %d items", col, MAX_ITEMS);
         if (eq) {
             *eq = 0;
+            /* A second value would silently lose to the first: refuse it. */
+            for (int k = 0; k < sp->n_kv; k++)
+                if (!strcmp(sp->key[k], item))
+                    return tg_error(TG_ERR_ATTR,
+                                    "spec:1:%d: key '%s' given twice (first at column %d)", col,
+                                    item, sp->col[k]);
             sp->key[sp->n_kv] = item;
             sp->val[sp->n_kv] = eq + 1;
             sp->col[sp->n_kv++] = col;

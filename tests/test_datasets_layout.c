@@ -529,6 +529,42 @@ START_TEST(test_spec_strings_load_and_report_bad_keys_with_column) {
 }
 END_TEST
 
+/* A spec must fail with this error status and message, which starts with spec:1:COL
+ * where COL is the column of `at` in the spec. */
+static void expect_spec_error(const char *spec, tg_status want, const char *at, const char *msg) {
+    tg_dataset_opts o = tg_dataset_opts_default(6, 6);
+    tg_dataset ds;
+    ck_assert_msg(tg_dataset_load_spec(spec, &o, &ds) == want, "%s: %s", spec, tg_last_error());
+    const char *p = strstr(spec, at);
+    ck_assert_ptr_nonnull(p);
+    char prefix[1024];
+    snprintf(prefix, sizeof prefix, "spec:1:%d: %s", (int)(p - spec) + 1, msg);
+    ck_assert_msg(strncmp(tg_last_error(), prefix, strlen(prefix)) == 0, "want '%s', got '%s'",
+                  prefix, tg_last_error());
+}
+
+/* The CSV fixture in root and the start of a spec for it in base. */
+static void spec_fixture(char *root, size_t root_size, char *base, size_t base_size) {
+    snprintf(root, root_size, "%s/c", dir);
+    make_csv_dataset(root);
+    snprintf(base, base_size, "csv:%s/metadata.csv,image=patientid,label=finding", root);
+}
+
+#define SPEC(...) (snprintf(spec, sizeof spec, __VA_ARGS__), spec)
+
+/* A repeated key is named at its second use, not called unknown. */
+START_TEST(test_spec_refuses_a_repeated_key) {
+    char root[1024], base[2048], spec[4096];
+    spec_fixture(root, sizeof root, base, sizeof base);
+    expect_spec_error(SPEC("%s,size=8,norm=none,size=9", base), TG_ERR_ATTR, "size=9",
+                      "key 'size' given twice (first at column");
+    expect_spec_error(SPEC("synth:%s,label=finding,label=notes", root), TG_ERR_ATTR, "label=notes",
+                      "key 'label' given twice");
+}
+END_TEST
+
+#undef SPEC
+
 START_TEST(test_idx_layout_loads_binary_and_multiclass) {
     uint32_t di[3] = {5, 3, 4}, dl[1] = {5};
     uint8_t img[60], lab[5] = {3, 1, 3, 7, 1};
@@ -669,6 +705,7 @@ static Suite *suite(void) {
     tcase_add_test(t, test_csv_split_and_fold_columns);
     tcase_add_test(t, test_csv_image_paths_stay_inside_the_images_folder);
     tcase_add_test(t, test_spec_strings_load_and_report_bad_keys_with_column);
+    tcase_add_test(t, test_spec_refuses_a_repeated_key);
     tcase_add_test(t, test_idx_layout_loads_binary_and_multiclass);
     tcase_add_test(t, test_cache_hits_on_second_load_and_matches_decoding);
     tcase_add_test(t, test_cache_auto_uses_xdg_cache_home);
