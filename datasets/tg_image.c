@@ -281,7 +281,11 @@ tg_status tg_image_resize(const tg_image *src, int width, int height, tg_aspect 
 tg_status tg_image_normalize(float *px, size_t n, tg_norm norm, float mean, float std) {
     if (norm == TG_NORM_NONE || n == 0) return TG_OK;
     if (norm == TG_NORM_FIXED) {
-        if (!(std > 0) || !isfinite(std) || !isfinite(mean))
+        if (!isfinite(mean))
+            return tg_error(TG_ERR_INVALID,
+                            "normalisation: fixed mean must be a finite number (got %g)",
+                            (double)mean);
+        if (!(std > 0) || !isfinite(std))
             return tg_error(TG_ERR_INVALID,
                             "normalisation: fixed std must be a positive finite number (got %g)",
                             (double)std);

@@ -5,6 +5,7 @@
  * plus keys common to all: size, aspect, pad, norm, mean, std, cache, on_error,
  * max_pixels. "\," and "\\" escape a comma or backslash inside a value. */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -104,8 +105,8 @@ static tg_status parse_float(const char *v, int col, const char *key, float *out
     char *end;
     errno = 0;
     float x = strtof(v, &end);
-    if (!*v || *end || errno)
-        return tg_error(TG_ERR_ATTR, "spec:1:%d: %s=%s: expected a number", col, key, v);
+    if (!*v || *end || errno || !isfinite(x)) /* strtof takes "nan" and "inf" */
+        return tg_error(TG_ERR_ATTR, "spec:1:%d: %s=%s: expected a finite number", col, key, v);
     *out = x;
     return TG_OK;
 }

@@ -557,6 +557,9 @@ START_TEST(test_normalize_modes) {
     ck_assert_int_eq(tg_image_normalize(c, 4, TG_NORM_FIXED, 0.5f, 0.25f), TG_OK);
     ck_assert_float_eq_tol(c[0], -1.2f, 1e-5);
     ck_assert_int_eq(tg_image_normalize(c, 4, TG_NORM_FIXED, 0.5f, 0.0f), TG_ERR_INVALID);
+    /* A bad mean is named as the mean, not blamed on a good std. */
+    ck_assert_int_eq(tg_image_normalize(c, 4, TG_NORM_FIXED, NAN, 1.0f), TG_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "fixed mean must be a finite number"));
 }
 END_TEST
 

@@ -563,6 +563,20 @@ START_TEST(test_spec_refuses_a_repeated_key) {
 }
 END_TEST
 
+/* strtof takes nan and inf: each is refused at its own key, and the image normaliser
+ * names the mean when the mean is bad (tests/test_datasets_image.c). */
+START_TEST(test_spec_refuses_non_finite_numbers_at_their_key) {
+    char root[1024], base[2048], spec[4096];
+    spec_fixture(root, sizeof root, base, sizeof base);
+    expect_spec_error(SPEC("%s,norm=fixed,mean=nan,std=1", base), TG_ERR_ATTR,
+                      "mean=", "mean=nan: expected a finite number");
+    expect_spec_error(SPEC("%s,norm=fixed,mean=0,std=inf", base), TG_ERR_ATTR,
+                      "std=", "std=inf: expected a finite number");
+    expect_spec_error(SPEC("%s,pad=-inf", base), TG_ERR_ATTR,
+                      "pad=", "pad=-inf: expected a finite");
+}
+END_TEST
+
 #undef SPEC
 
 START_TEST(test_idx_layout_loads_binary_and_multiclass) {
@@ -706,6 +720,7 @@ static Suite *suite(void) {
     tcase_add_test(t, test_csv_image_paths_stay_inside_the_images_folder);
     tcase_add_test(t, test_spec_strings_load_and_report_bad_keys_with_column);
     tcase_add_test(t, test_spec_refuses_a_repeated_key);
+    tcase_add_test(t, test_spec_refuses_non_finite_numbers_at_their_key);
     tcase_add_test(t, test_idx_layout_loads_binary_and_multiclass);
     tcase_add_test(t, test_cache_hits_on_second_load_and_matches_decoding);
     tcase_add_test(t, test_cache_auto_uses_xdg_cache_home);
