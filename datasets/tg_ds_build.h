@@ -33,6 +33,11 @@ tg_status tg_ds_builder_finish(tg_ds_builder *b, char **class_names, int n_class
                                const char *location);
 /* Free a builder without finishing. */
 void tg_ds_builder_free(tg_ds_builder *b);
+/* Why a label spec cannot be used (an empty label, '*' among the positives, a label that
+ * is both, negatives without positives), written to msg; NULL when it is fine. *in_negative
+ * says which list is at fault, so a spec can point at its key. */
+const char *tg_label_spec_problem(const tg_label_spec *ls, int *in_negative, char *msg,
+                                  size_t size);
 /* Assign group ids from names (NULL name: own group, named by paths[i]). */
 tg_status tg_ds_assign_groups(tg_dataset *ds, char **names);
 

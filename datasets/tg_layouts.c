@@ -2,6 +2,7 @@
  * its images and labels and hands them to the shared builder (tg_dataset.c). */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -95,6 +96,40 @@ static int is_blank(const char *s) {
     for (; *s; s++)
         if (*s != ' ' && *s != '\t') return 0;
     return 1;
+}
+
+const char *tg_label_spec_problem(const tg_label_spec *ls, int *in_negative, char *msg,
+                                  size_t size) {
+    *in_negative = 1;
+    if (ls->n_negative && !ls->n_positive) {
+        /* Without positives every label is its own class: the negatives would be ignored. */
+        snprintf(
+            msg, size,
+            "negative labels need positive labels (without them every label is its own class)");
+        return msg;
+    }
+    for (int neg = 0; neg < 2; neg++) {
+        const char *const *list = neg ? ls->negative : ls->positive;
+        size_t n = neg ? ls->n_negative : ls->n_positive;
+        *in_negative = neg;
+        for (size_t i = 0; i < n; i++) {
+            /* Rows with an empty label are left out, so an empty label matches nothing. */
+            if (is_blank(list[i])) {
+                snprintf(msg, size, "an empty %s label (labels are listed as A|B)",
+                         neg ? "negative" : "positive");
+                return msg;
+            }
+            if (!neg && !strcmp(list[i], "*")) {
+                snprintf(msg, size, "'*' (every other label) is only for the negative labels");
+                return msg;
+            }
+            if (neg && in_list(list[i], ls->positive, ls->n_positive)) {
+                snprintf(msg, size, "label '%s' is both positive and negative", list[i]);
+                return msg;
+            }
+        }
+    }
+    return NULL;
 }
 
 /* "a|b|c" from a list, malloc'ed; prefix is prepended. */
@@ -266,6 +301,10 @@ tg_status tg_dataset_load_csv(const tg_csv_layout *L, const tg_dataset_opts *opt
                               tg_dataset *out) {
     tg_ds_builder b;
     tg_ds_builder_init(&b, opts, out);
+    char why[256];
+    int in_neg;
+    if (tg_label_spec_problem(&L->labels, &in_neg, why, sizeof why))
+        return tg_error(TG_ERR_INVALID, "%s: %s", L->csv_path, why);
     tg_csv csv;
     tg_status st = tg_csv_read(L->csv_path, &csv);
     if (st != TG_OK) return st;
@@ -383,6 +422,10 @@ tg_status tg_dataset_load_idx(const char *images_path, const char *labels_path,
     memset(out, 0, sizeof *out);
     tg_label_spec none = {0};
     if (!labels) labels = &none;
+    char why[256];
+    int in_neg;
+    if (tg_label_spec_problem(labels, &in_neg, why, sizeof why))
+        return tg_error(TG_ERR_INVALID, "%s: %s", labels_path, why);
     tg_idx im, lb;
     /* The cost from the header, before any array is read: the u8 images, their floats at
      * the target size, one float image at the source size, labels and names. */

@@ -89,6 +89,31 @@ static size_t split_labels(char *v, const char **list) {
     return n;
 }
 
+/* What a tg_label_spec made from a spec points into. */
+typedef struct label_buf {
+    char pos[1024], neg[1024];
+    const char *pos_list[MAX_LABELS], *neg_list[MAX_LABELS];
+} label_buf;
+
+/* The positive= and negative= lists (pv, nv; NULL when absent) into ls; a list that
+ * cannot work is an error at its key's column (pcol, ncol; 0 for a default). */
+static tg_status label_lists(const char *pv, int pcol, const char *nv, int ncol, label_buf *lb,
+                             tg_label_spec *ls) {
+    snprintf(lb->pos, sizeof lb->pos, "%s", pv ? pv : "");
+    snprintf(lb->neg, sizeof lb->neg, "%s", nv ? nv : "");
+    ls->positive = lb->pos_list;
+    ls->negative = lb->neg_list;
+    ls->n_positive = pv ? split_labels(lb->pos, lb->pos_list) : 0;
+    ls->n_negative = nv ? split_labels(lb->neg, lb->neg_list) : 0;
+    char why[256];
+    int in_neg;
+    if (!tg_label_spec_problem(ls, &in_neg, why, sizeof why)) return TG_OK;
+    /* A default list (synth's) has no column: blame the one the user gave. */
+    if (in_neg ? !ncol : !pcol) in_neg = !in_neg;
+    return tg_error(TG_ERR_ATTR, "spec:1:%d: %s=%s: %s", in_neg ? ncol : pcol,
+                    in_neg ? "negative" : "positive", in_neg ? nv : pv, why);
+}
+
 static tg_status parse_uint(const char *v, int col, const char *key, unsigned long long max,
                             unsigned long long *out) {
     char *end;
@@ -267,7 +292,6 @@ tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_da
     memset(&sp, 0, sizeof sp);
     tg_status st = spec_split(s, klen + 1, &sp);
     tg_dataset_opts o = *base;
-    const char *pos_lab[MAX_LABELS], *neg_lab[MAX_LABELS];
     char *synth_csv = NULL, *synth_img = NULL;
     int cv_fold = 0, cv_folds = 0;
     uint64_t cv_seed = 1;
@@ -286,9 +310,10 @@ tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_da
                       want_pos, want_pos > 1 ? "s" : "", sp.n_pos);
         goto done;
     }
-    tg_label_spec ls = {pos_lab, 0, neg_lab, 0};
-    char *pv = (char *)spec_get(&sp, "positive", NULL),
-         *nv = (char *)spec_get(&sp, "negative", NULL);
+    tg_label_spec ls;
+    int pcol = 0, ncol = 0;
+    const char *pv = spec_get(&sp, "positive", &pcol), *nv = spec_get(&sp, "negative", &ncol);
+    label_buf lb;
     if (!strcmp(kind, "csv") || !strcmp(kind, "synth")) {
         tg_csv_layout L;
         memset(&L, 0, sizeof L);
@@ -330,11 +355,7 @@ tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_da
             st = tg_error(TG_ERR_ATTR, "spec:1:1: csv needs image=COLUMN and label=COLUMN");
             goto done;
         }
-        char pcopy[1024], ncopy[1024];
-        snprintf(pcopy, sizeof pcopy, "%s", pv ? pv : "");
-        snprintf(ncopy, sizeof ncopy, "%s", nv ? nv : "");
-        ls.n_positive = pv ? split_labels(pcopy, pos_lab) : 0;
-        ls.n_negative = nv ? split_labels(ncopy, neg_lab) : 0;
+        if ((st = label_lists(pv, pcol, nv, ncol, &lb, &ls))) goto done;
         L.labels = ls;
         for (int i = 0; i < sp.n_kv; i++)
             if (!sp.used[i]) {
@@ -348,11 +369,6 @@ tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_da
         st = tg_dataset_load_csv(&L, &o, out);
         goto done;
     }
-    char pcopy[1024], ncopy[1024];
-    snprintf(pcopy, sizeof pcopy, "%s", pv ? pv : "");
-    snprintf(ncopy, sizeof ncopy, "%s", nv ? nv : "");
-    ls.n_positive = pv ? split_labels(pcopy, pos_lab) : 0;
-    ls.n_negative = nv ? split_labels(ncopy, neg_lab) : 0;
     for (int i = 0; i < sp.n_kv; i++)
         if (!sp.used[i]) {
             st = tg_error(TG_ERR_UNKNOWN,
@@ -363,12 +379,15 @@ tg_status tg_dataset_load_spec(const char *s, const tg_dataset_opts *base, tg_da
             goto done;
         }
     if (!strcmp(kind, "folders")) {
-        if (ls.n_positive) {
-            st = tg_error(TG_ERR_UNKNOWN, "spec:1:1: folders takes its classes from folder names");
+        if (pv || nv) {
+            st = tg_error(TG_ERR_UNKNOWN,
+                          "spec:1:%d: folders takes its classes from folder names, not from %s=",
+                          pv ? pcol : ncol, pv ? "positive" : "negative");
             goto done;
         }
         st = tg_dataset_load_folders(sp.pos[0], &o, out);
     } else {
+        if ((st = label_lists(pv, pcol, nv, ncol, &lb, &ls))) goto done;
         st = tg_dataset_load_idx(sp.pos[0], sp.pos[1], &ls, &o, out);
     }
 done:

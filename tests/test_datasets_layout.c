@@ -577,6 +577,42 @@ START_TEST(test_spec_refuses_non_finite_numbers_at_their_key) {
 }
 END_TEST
 
+/* Label lists that cannot work: empty, an empty entry, '*' as a positive, one label on both
+ * sides, negatives without positives (which would be ignored). */
+START_TEST(test_spec_refuses_label_lists_that_cannot_work) {
+    char root[1024], base[2048], spec[4096];
+    spec_fixture(root, sizeof root, base, sizeof base);
+    expect_spec_error(SPEC("%s,positive=,negative=*", base), TG_ERR_ATTR,
+                      "positive=", "positive=: an empty positive label");
+    expect_spec_error(SPEC("%s,positive=COVID-19|,negative=*", base), TG_ERR_ATTR,
+                      "positive=", "positive=COVID-19|: an empty positive label");
+    expect_spec_error(SPEC("%s,positive=COVID-19,negative=", base), TG_ERR_ATTR,
+                      "negative=", "negative=: an empty negative label");
+    expect_spec_error(SPEC("%s,positive=*,negative=COVID-19", base), TG_ERR_ATTR, "positive=",
+                      "positive=*: '*' (every other label) is only for the negative labels");
+    expect_spec_error(SPEC("%s,positive=COVID-19,negative=No finding|COVID-19", base), TG_ERR_ATTR,
+                      "negative=", "negative=No finding|COVID-19: label 'COVID-19' is both");
+    expect_spec_error(SPEC("%s,negative=COVID-19", base), TG_ERR_ATTR,
+                      "negative=", "negative=COVID-19: negative labels need positive labels");
+    /* synth's default positive (COVID-19) against the user's negative. */
+    expect_spec_error(SPEC("synth:%s,negative=COVID-19", root), TG_ERR_ATTR, "negative=",
+                      "negative=COVID-19: label 'COVID-19' is both positive and negative");
+    expect_spec_error(SPEC("synth:%s,positive=", root), TG_ERR_ATTR,
+                      "positive=", "positive=: an empty positive label");
+    expect_spec_error(SPEC("idx:a,b,positive=3,negative=3"), TG_ERR_ATTR,
+                      "negative=", "negative=3: label '3' is both");
+    expect_spec_error(SPEC("folders:%s,negative=x", root), TG_ERR_UNKNOWN,
+                      "negative=", "folders takes its classes from folder names");
+    /* The library refuses the same lists from its API, naming the file. */
+    const char *pos[] = {"3"}, *neg[] = {"1", "3"};
+    tg_label_spec ls = {pos, 1, neg, 2};
+    tg_dataset_opts o = tg_dataset_opts_default(6, 6);
+    tg_dataset ds;
+    ck_assert_int_eq(tg_dataset_load_idx("im", "lb", &ls, &o, &ds), TG_ERR_INVALID);
+    ck_assert_str_eq(tg_last_error(), "lb: label '3' is both positive and negative");
+}
+END_TEST
+
 #undef SPEC
 
 START_TEST(test_idx_layout_loads_binary_and_multiclass) {
@@ -721,6 +757,7 @@ static Suite *suite(void) {
     tcase_add_test(t, test_spec_strings_load_and_report_bad_keys_with_column);
     tcase_add_test(t, test_spec_refuses_a_repeated_key);
     tcase_add_test(t, test_spec_refuses_non_finite_numbers_at_their_key);
+    tcase_add_test(t, test_spec_refuses_label_lists_that_cannot_work);
     tcase_add_test(t, test_idx_layout_loads_binary_and_multiclass);
     tcase_add_test(t, test_cache_hits_on_second_load_and_matches_decoding);
     tcase_add_test(t, test_cache_auto_uses_xdg_cache_home);
