@@ -170,6 +170,29 @@ static int col_of_key(const tg_mp_token *toks, int n, const char *key, int fallb
     return fallback;
 }
 
+/* The schedule as a whole, once its settings are read (tokens [1, n) of the line):
+ * step_size and t_max have no usable default, so one not written is named as missing
+ * (validation alone would report the 0 it defaults to), then every setting is
+ * validated, an error pointing at the setting's key or else at `kind_col`. */
+static tg_status schedule_finish(const tg_mp_parser *p, const tg_mp_token *toks, int n,
+                                 int kind_col, const tg_schedule_config *c) {
+    const char *need = c->kind == TG_SCHEDULE_STEP     ? "step_size"
+                       : c->kind == TG_SCHEDULE_COSINE ? "t_max"
+                                                       : NULL;
+    if (need && !col_of_key(toks, n, need, 0))
+        return tg_mp_error(p, p->line, kind_col, TG_ERR_ATTR,
+                           "train: the %s schedule needs %s=N (%s)", tg_schedule_kind_name(c->kind),
+                           need,
+                           c->kind == TG_SCHEDULE_STEP ? "epochs between cuts of the rate by gamma"
+                                                       : "epochs from lr down to min_lr");
+    int bad;
+    if (tg_schedule_config_validate(c, &bad))
+        return tg_mp_error_ctx(p, p->line,
+                               col_of_key(toks, n, tg_schedule_setting_name(bad), kind_col),
+                               TG_ERR_ATTR, "train: ");
+    return TG_OK;
+}
+
 /* The nearest known train setting to a misspelt `key`, over the line's own keys and
  * the optimizer's and schedule's tables. */
 static const char *nearest_train_key(const char *key) {
@@ -298,10 +321,5 @@ tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
                                col_of_key(toks, n, tg_optimizer_setting_name(bad),
                                           optim_col ? optim_col : toks[0].col),
                                TG_ERR_ATTR, "train: ");
-    if (tg_schedule_config_validate(&t->schedule, &bad))
-        return tg_mp_error_ctx(
-            p, p->line,
-            col_of_key(toks, n, tg_schedule_setting_name(bad), sched_col ? sched_col : toks[0].col),
-            TG_ERR_ATTR, "train: ");
-    return TG_OK;
+    return schedule_finish(p, toks, n, sched_col ? sched_col : toks[0].col, &t->schedule);
 }

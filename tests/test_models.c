@@ -472,7 +472,12 @@ START_TEST(test_train_line_errors) {
     snprintf(buf, sizeof buf, "%strain beta2=1.5\n", head);
     EXPECT_ERR(buf, 4, 7, "beta2");
     snprintf(buf, sizeof buf, "%strain lr=0.1 schedule=cosine\n", head);
-    EXPECT_ERR(buf, 4, 14, "t_max");
+    EXPECT_ERR(buf, 4, 14, "the cosine schedule needs t_max=N");
+    /* Not written is named as missing; a written 0 is out of range. */
+    snprintf(buf, sizeof buf, "%strain schedule=step gamma=0.5\n", head);
+    EXPECT_ERR(buf, 4, 7, "train: the step schedule needs step_size=N");
+    snprintf(buf, sizeof buf, "%strain schedule=step step_size=0\n", head);
+    EXPECT_ERR(buf, 4, 21, "step_size must be >= 1, got 0");
     snprintf(buf, sizeof buf, "%strain seed=-4\n", head);
     EXPECT_ERR(buf, 4, 12, "train seed");
     snprintf(buf, sizeof buf, "%strain augment=maybe\n", head);
