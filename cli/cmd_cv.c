@@ -176,6 +176,10 @@ int tg_cmd_cv(int argc, char **argv) {
     if (optind < argc) BAD("unexpected argument '%s'", argv[optind]);
     if (!o.train.data_spec) BAD("--data SPEC is required");
 #undef BAD
+    int code;
+    if (o.train.schedule &&
+        (code = tg_cli_check_schedule("cv", o.train.model_path, o.train.schedule, o.train.lr)))
+        return code;
     char out[4096];
     if (!o.train.run_dir) {
         default_out(o.train.model_path, out, sizeof out);

@@ -254,6 +254,9 @@ int tg_cmd_train(int argc, char **argv) {
     }
     if (optind < argc) BAD("unexpected argument '%s'", argv[optind]);
 #undef BAD
+    int code;
+    if (o.schedule && (code = tg_cli_check_schedule("train", o.model_path, o.schedule, o.lr)))
+        return code;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -37,6 +37,11 @@ int tg_cli_fail(const char *cmd, int code, const char *fmt, ...)
  * unknown short option as "-x", also inside a cluster ("-xy"), where optind has not
  * moved past it yet. */
 const char *tg_cli_refused(int argc, char **argv);
+/* Check --schedule TEXT before any work starts, as the train line's schedule is read
+ * (tg_model_schedule_parse), against the rate `lr` (<= 0: MODEL's train line). Returns
+ * 0, or the exit code after saying why: TG_EXIT_USAGE for the schedule, TG_EXIT_FAILURE
+ * when MODEL cannot be read. */
+int tg_cli_check_schedule(const char *cmd, const char *model, const char *schedule, double lr);
 /* Parse a whole decimal integer / finite number; 0 on success. */
 int tg_cli_parse_long(const char *text, long lo, long hi, long *out);
 int tg_cli_parse_double(const char *text, double *out);

@@ -68,6 +68,20 @@ int tg_cli_parse_double(const char *text, double *out) {
     return 0;
 }
 
+int tg_cli_check_schedule(const char *cmd, const char *model, const char *schedule, double lr) {
+    tg_schedule_config sc;
+    if (lr <= 0) { /* the train line's rate, which min_lr is checked against */
+        tg_model_def *def;
+        if (tg_model_def_parse_file(model, &def))
+            return tg_cli_fail(cmd, TG_EXIT_FAILURE, "%s", tg_last_error());
+        lr = def->train.lr;
+        tg_model_def_free(def);
+    }
+    if (tg_model_schedule_parse("--schedule", schedule, lr, &sc))
+        return tg_cli_fail(cmd, TG_EXIT_USAGE, "%s", tg_last_error());
+    return TG_EXIT_OK;
+}
+
 static void usage(FILE *out) {
     fprintf(out, "usage: twingrad [--plugin FILE.so]... COMMAND [options]   (twingrad COMMAND "
                  "--help for its options)\n\n"

@@ -118,6 +118,13 @@ typedef struct tg_model {
 tg_status tg_model_def_parse_file(const char *path, tg_model_def **def);
 /* Parse model text (NUL-terminated); `name` stands for the file in messages. */
 tg_status tg_model_def_parse_text(const char *name, const char *text, tg_model_def **def);
+/* A schedule written "KIND key=value ..." (twingrad train --schedule), read with the
+ * train line's checks and messages: the kind, key=value form, repeated keys, settings
+ * the kind does not read, step_size and t_max required, then tg_schedule_config_validate
+ * with the rate `lr` (min_lr is checked against it; lr= itself is refused). Errors read
+ * "src:1:col: ..." (src NULL: "schedule"). */
+tg_status tg_model_schedule_parse(const char *src, const char *text, double lr,
+                                  tg_schedule_config *out);
 /* A deep copy of def (NULL when out of memory): no text is parsed again. */
 tg_model_def *tg_model_def_copy(const tg_model_def *def);
 /* Free a definition; NULL is fine. */

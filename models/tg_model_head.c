@@ -170,26 +170,37 @@ static int col_of_key(const tg_mp_token *toks, int n, const char *key, int fallb
     return fallback;
 }
 
+/* One schedule setting, key=value from token `tok`: a setting the schedule's kind does
+ * not read is an error at the key, a bad value one at the value; `pre` starts the
+ * message ("train: " on the train line). */
+static tg_status schedule_setting(const tg_mp_parser *p, const tg_mp_token *tok, const char *key,
+                                  const char *value, int vcol, tg_schedule_config *c,
+                                  const char *pre) {
+    int used = tg_schedule_setting_used(tg_schedule_setting_find(key), c->kind);
+    if (tg_schedule_config_set(c, key, value))
+        return tg_mp_error_ctx(p, p->line, used ? vcol : tok->col, TG_ERR_ATTR, pre);
+    return TG_OK;
+}
+
 /* The schedule as a whole, once its settings are read (tokens [1, n) of the line):
  * step_size and t_max have no usable default, so one not written is named as missing
  * (validation alone would report the 0 it defaults to), then every setting is
  * validated, an error pointing at the setting's key or else at `kind_col`. */
 static tg_status schedule_finish(const tg_mp_parser *p, const tg_mp_token *toks, int n,
-                                 int kind_col, const tg_schedule_config *c) {
+                                 int kind_col, const tg_schedule_config *c, const char *pre) {
     const char *need = c->kind == TG_SCHEDULE_STEP     ? "step_size"
                        : c->kind == TG_SCHEDULE_COSINE ? "t_max"
                                                        : NULL;
     if (need && !col_of_key(toks, n, need, 0))
-        return tg_mp_error(p, p->line, kind_col, TG_ERR_ATTR,
-                           "train: the %s schedule needs %s=N (%s)", tg_schedule_kind_name(c->kind),
-                           need,
+        return tg_mp_error(p, p->line, kind_col, TG_ERR_ATTR, "%sthe %s schedule needs %s=N (%s)",
+                           pre, tg_schedule_kind_name(c->kind), need,
                            c->kind == TG_SCHEDULE_STEP ? "epochs between cuts of the rate by gamma"
                                                        : "epochs from lr down to min_lr");
     int bad;
     if (tg_schedule_config_validate(c, &bad))
         return tg_mp_error_ctx(p, p->line,
                                col_of_key(toks, n, tg_schedule_setting_name(bad), kind_col),
-                               TG_ERR_ATTR, "train: ");
+                               TG_ERR_ATTR, pre);
     return TG_OK;
 }
 
@@ -305,13 +316,14 @@ tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
             }
             /* A setting the chosen kind does not read is an error at the key; a bad
              * value is an error at the value. */
-            int used =
-                oi >= 0 ? tg_optimizer_setting_used(oi, ok) : tg_schedule_setting_used(si, sk);
-            st = oi >= 0 ? tg_optimizer_config_set(&t->optim, key, value)
-                         : tg_schedule_config_set(&t->schedule, key, value);
-            if (st)
-                return tg_mp_error_ctx(p, p->line, used ? vcol : toks[i].col, TG_ERR_ATTR,
-                                       "train: ");
+            if (oi < 0) {
+                if ((st = schedule_setting(p, &toks[i], key, value, vcol, &t->schedule, "train: ")))
+                    return st;
+            } else if (tg_optimizer_config_set(&t->optim, key, value)) {
+                return tg_mp_error_ctx(p, p->line,
+                                       tg_optimizer_setting_used(oi, ok) ? vcol : toks[i].col,
+                                       TG_ERR_ATTR, "train: ");
+            }
         }
     }
     t->schedule.lr = t->lr;
@@ -321,5 +333,72 @@ tg_status tg_mp_parse_train(tg_mp_parser *p, const tg_mp_token *toks, int n) {
                                col_of_key(toks, n, tg_optimizer_setting_name(bad),
                                           optim_col ? optim_col : toks[0].col),
                                TG_ERR_ATTR, "train: ");
-    return schedule_finish(p, toks, n, sched_col ? sched_col : toks[0].col, &t->schedule);
+    return schedule_finish(p, toks, n, sched_col ? sched_col : toks[0].col, &t->schedule,
+                           "train: ");
+}
+
+/* ---- a schedule on its own: KIND key=value ... ---- */
+
+/* A key that is no schedule setting: the nearest one, or the list (lr left out). */
+static tg_status unknown_schedule_setting(const tg_mp_parser *p, const tg_mp_token *tok,
+                                          const char *key) {
+    const char *names[64];
+    char list[512] = "";
+    int k = 0;
+    for (int j = 0; j < tg_schedule_setting_count() && k < 64; j++) {
+        const char *name = tg_schedule_setting_name(j);
+        if (strcmp(name, "lr") == 0) continue;
+        names[k++] = name;
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", name);
+    }
+    const char *near = tg_nearest_name(key, names, k);
+    if (near)
+        return tg_mp_error(p, p->line, tok->col, TG_ERR_ATTR,
+                           "unknown schedule setting '%s' (did you mean '%s'?)", key, near);
+    return tg_mp_error(p, p->line, tok->col, TG_ERR_ATTR,
+                       "unknown schedule setting '%s' (expected one of: %s)", key, list);
+}
+
+tg_status tg_model_schedule_parse(const char *src, const char *text, double lr,
+                                  tg_schedule_config *out) {
+    if (!text || !out)
+        return tg_error(TG_ERR_INVALID, "tg_model_schedule_parse: text and out are required");
+    tg_mp_parser p = {.src = src ? src : "schedule", .line = 1};
+    size_t len = strlen(text);
+    if (len > TG_MODEL_MAX_LINE)
+        return tg_mp_error(&p, 1, TG_MODEL_MAX_LINE + 1, TG_ERR_LIMIT, "longer than %d bytes",
+                           TG_MODEL_MAX_LINE);
+    tg_mp_token toks[TG_MODEL_MAX_LINE / 2 + 1];
+    int n;
+    tg_status st = tg_mp_tokenize(&p, text, (int)len, 0, toks, TG_MP_COUNT(toks), &n);
+    if (st) return st;
+    char key[TG_MP_MAX_KEY], value[TG_MP_MAX_VALUE];
+    tg_schedule_kind sk;
+    if (n == 0 || !tg_mp_copy(value, sizeof value, toks[0].s, toks[0].len) ||
+        tg_schedule_kind_parse(value, &sk))
+        return tg_mp_error(&p, 1, n ? toks[0].col : 1, TG_ERR_ATTR,
+                           "schedule: expected one of constant, step, exponential, cosine, "
+                           "plateau, got '%.*s'",
+                           n ? toks[0].len : 0, n ? toks[0].s : "");
+    int vcol;
+    /* As on the train line: every token's form and repeats first, then the values. */
+    for (int i = 1; i < n; i++) {
+        if ((st = tg_mp_split_kv(&p, &toks[i], key, value, &vcol))) return st;
+        if ((st = tg_mp_check_duplicate(&p, toks, 1, i, key))) return st;
+    }
+    tg_schedule_config c = tg_schedule_defaults(sk, lr);
+    for (int i = 1; i < n; i++) {
+        tg_mp_split_kv(&p, &toks[i], key, value, &vcol); /* checked above */
+        /* lr is the train line's (or --lr): it is not the schedule's to set here. */
+        if (strcmp(key, "lr") == 0)
+            return tg_mp_error(&p, 1, toks[i].col, TG_ERR_ATTR,
+                               "unknown schedule setting 'lr' (the rate is the train line's lr= "
+                               "or the command line's --lr)");
+        if (tg_schedule_setting_find(key) < 0) return unknown_schedule_setting(&p, &toks[i], key);
+        if ((st = schedule_setting(&p, &toks[i], key, value, vcol, &c, ""))) return st;
+    }
+    if ((st = schedule_finish(&p, toks, n, toks[0].col, &c, ""))) return st;
+    *out = c;
+    return TG_OK;
 }

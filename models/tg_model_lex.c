@@ -29,6 +29,35 @@ tg_status tg_mp_error_ctx(const tg_mp_parser *p, int line, int col, tg_status st
     return tg_error_context(st, "%s:%d:%d: %s", p->src, line, col, what);
 }
 
+/* ---- words ---- */
+
+tg_status tg_mp_tokenize(const tg_mp_parser *p, const char *s, int len, int comments,
+                         tg_mp_token *toks, int max, int *n_out) {
+    int n = 0;
+    *n_out = 0;
+    for (int i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '#' && comments) break;
+        if (c == ' ' || c == '\t' || (c == '\r' && i == len - 1)) continue;
+        if (c < 0x21 || c > 0x7e)
+            return tg_mp_error(p, p->line, i + 1, TG_ERR_FORMAT, "unexpected byte 0x%02x (%s)", c,
+                               comments ? "outside comments a model file is printable ASCII"
+                                        : "expected printable ASCII");
+        if (c == '#')
+            return tg_mp_error(p, p->line, i + 1, TG_ERR_FORMAT,
+                               "unexpected '#' (a setting holds no '#')");
+        int start = i;
+        while (i + 1 < len && (unsigned char)s[i + 1] > 0x20 && (unsigned char)s[i + 1] < 0x7f &&
+               (s[i + 1] != '#' || !comments))
+            i++;
+        if (n == max)
+            return tg_mp_error(p, p->line, start + 1, TG_ERR_LIMIT, "too many words on one line");
+        toks[n++] = (tg_mp_token){s + start, i - start + 1, start + 1};
+    }
+    *n_out = n;
+    return TG_OK;
+}
+
 /* ---- small helpers ---- */
 
 char *tg_mp_dup(const char *s, size_t n) {

@@ -236,23 +236,9 @@ static tg_status parse_layer(tg_mp_parser *p, const tg_mp_token *toks, int n) {
 
 static tg_status parse_line(tg_mp_parser *p, const char *s, int len) {
     tg_mp_token toks[MAX_TOKENS];
-    int n = 0;
-    for (int i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '#') break;
-        if (c == ' ' || c == '\t' || (c == '\r' && i == len - 1)) continue;
-        if (c < 0x21 || c > 0x7e)
-            return tg_mp_error(
-                p, p->line, i + 1, TG_ERR_FORMAT,
-                "unexpected byte 0x%02x (outside comments a model file is printable ASCII)", c);
-        int start = i;
-        while (i + 1 < len && (unsigned char)s[i + 1] > 0x20 && (unsigned char)s[i + 1] < 0x7f &&
-               s[i + 1] != '#')
-            i++;
-        if (n == MAX_TOKENS)
-            return tg_mp_error(p, p->line, start + 1, TG_ERR_LIMIT, "too many words on one line");
-        toks[n++] = (tg_mp_token){s + start, i - start + 1, start + 1};
-    }
+    int n;
+    tg_status st = tg_mp_tokenize(p, s, len, 1, toks, MAX_TOKENS, &n);
+    if (st) return st;
     if (n == 0) return TG_OK;
     if (tok_is(&toks[0], "plugin")) return tg_mp_parse_plugin(p, toks, n);
     if (tok_is(&toks[0], "input")) return parse_input(p, toks, n);

@@ -48,6 +48,11 @@ tg_status tg_mp_error(const tg_mp_parser *p, int line, int col, tg_status st, co
     ;
 /* Prefix the current message with "src:line:col: <what>". */
 tg_status tg_mp_error_ctx(const tg_mp_parser *p, int line, int col, tg_status st, const char *what);
+/* Split a line of len bytes into words (at most max, into toks; *n gets their count):
+ * printable ASCII separated by spaces and tabs, a '\r' before the end ignored. With
+ * `comments` a '#' ends the line; without (a setting on the command line) it is an error. */
+tg_status tg_mp_tokenize(const tg_mp_parser *p, const char *s, int len, int comments,
+                         tg_mp_token *toks, int max, int *n);
 /* A malloc'ed, NUL-terminated copy of n bytes of s (NULL when out of memory). */
 char *tg_mp_dup(const char *s, size_t n);
 /* Copy n bytes into dst of `size` with a NUL; 0 when they do not fit. */

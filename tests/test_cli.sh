@@ -284,6 +284,23 @@ $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/sched" --epochs 3 
 check "--schedule overrides the train line's (constant) rate" \
     "[ \$(cut -d, -f7 '$dir/sched/metrics.csv' | sort -u | wc -l) -eq 4 ]"
 one_line_error "--schedule with --resume" 2 $TG train --resume --out "$dir/sched" --schedule constant
+# --schedule reads as the train line's schedule (the same checks and messages); a bad
+# one is a bad command line, refused before anything runs.
+for s in bogus 'cosine t_max=abc' 'cosine t_max=5 t_max=6' cosine 'cosine t_max=5 min_lr=1' step; do
+    one_line_error "--schedule '$s'" 2 $TG train "$dir/tiny.tg" --data "synth:$dir/data" \
+        --out "$dir/sbad" --schedule "$s"
+done
+check "--schedule step names the missing step_size" \
+    "grep -q -- '--schedule:1:1: the step schedule needs step_size=N' '$dir/err'"
+one_line_error "cv --schedule cosine" 2 $TG cv "$dir/tiny.tg" --data "synth:$dir/data" \
+    --out "$dir/cvbad" --schedule cosine
+check "cv --schedule cosine names the missing t_max" \
+    "grep -q 'the cosine schedule needs t_max=N' '$dir/err'"
+check "a refused --schedule leaves no run directory" "[ ! -e '$dir/sbad' ] && [ ! -e '$dir/cvbad' ]"
+sed 's/^train .*/train optimizer=adam lr=3e-3 batch=8 epochs=3 schedule=step/' "$dir/tiny.tg" >"$dir/step.tg"
+one_line_error "a step schedule without step_size" 1 $TG summary "$dir/step.tg"
+check "the model file's step schedule names the missing step_size at file:line:col" \
+    "grep -q 'step.tg:10:47: train: the step schedule needs step_size=N' '$dir/err'"
 
 # A collapsing embedding stops the run with one line, keeping the best checkpoint.
 cat >"$dir/collapse.tg" <<'MODEL'

@@ -489,6 +489,74 @@ START_TEST(test_train_line_errors) {
 }
 END_TEST
 
+/* A message with its "src:line:col: " cut off, and the train line's "train: " or
+ * "train " (its name for the line) too. */
+static const char *after_location(const char *msg) {
+    for (int colons = 0; colons < 3 && *msg; msg++) colons += *msg == ':';
+    if (*msg == ' ') msg++;
+    if (strncmp(msg, "train: ", 7) == 0) return msg + 7;
+    if (strncmp(msg, "train ", 6) == 0) return msg + 6;
+    return msg;
+}
+
+/* --schedule's text reads as the train line's schedule: the same checks and, but for
+ * the line's name, the same messages, located in the text. */
+START_TEST(test_schedule_text_reads_like_the_train_line) {
+    static const struct {
+        const char *text;
+        int col;
+        const char *needle;
+        int as_file; /* the train line says the same */
+    } bad[] = {
+        {"bogus", 1, "schedule: expected one of constant, step", 1},
+        {"", 1, "schedule: expected one of constant, step", 0},
+        {"cosine t_max=abc", 14, "schedule cosine: t_max=abc is not a whole number", 1},
+        {"cosine t_max=5 t_max=6", 16, "'t_max' is given twice", 1},
+        {"cosine", 1, "the cosine schedule needs t_max=N", 1},
+        {"step gamma=0.5", 1, "the step schedule needs step_size=N", 1},
+        {"step step_size=0", 6, "step_size must be >= 1, got 0", 1},
+        {"cosine t_max=5 patience=3", 16, "schedule cosine does not take 'patience'", 1},
+        {"cosine t_max=5 min_lr=1", 16, "min_lr must be in [0, lr=0.001], got 1", 1},
+        {"cosine t_max", 8, "expected key=value, got 't_max'", 1},
+        {"cosine t_mx=3", 8, "unknown schedule setting 't_mx' (did you mean 't_max'?)", 0},
+        {"cosine batch=3", 8, "unknown schedule setting 'batch' (expected one of: step_size", 0},
+        {"cosine lr=0.1 t_max=3", 8, "unknown schedule setting 'lr'", 0},
+        {"cosine t_max=3 #", 16, "unexpected '#'", 0},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tg_schedule_config c;
+        ck_assert_msg(tg_model_schedule_parse("--schedule", bad[i].text, 1e-3, &c) != TG_OK,
+                      "'%s' parsed", bad[i].text);
+        char cli[512], prefix[64];
+        snprintf(cli, sizeof cli, "%s", tg_last_error());
+        snprintf(prefix, sizeof prefix, "--schedule:1:%d: ", bad[i].col);
+        ck_assert_msg(strncmp(cli, prefix, strlen(prefix)) == 0 && strstr(cli, bad[i].needle),
+                      "'%s': expected '%s...%s', got '%s'", bad[i].text, prefix, bad[i].needle,
+                      cli);
+        if (!bad[i].as_file) continue;
+        char text[512];
+        snprintf(text, sizeof text,
+                 "input 4 4 1\nflatten\nsiamese normalize=true\ntrain lr=1e-3 schedule=%s\n",
+                 bad[i].text);
+        tg_model_def *def;
+        ck_assert_int_ne(tg_model_def_parse_text("t.tg", text, &def), TG_OK);
+        ck_assert_str_eq(after_location(cli), after_location(tg_last_error()));
+    }
+    /* What parses gives the train line's schedule, at the caller's rate. */
+    tg_schedule_config c;
+    ck_assert_int_eq(
+        tg_model_schedule_parse(NULL, "cosine\tt_max=20 warmup=2 min_lr=1e-5", 0.1, &c), TG_OK);
+    tg_model_def *def = parse_ok("input 4 4 1\nflatten\nsiamese normalize=true\n"
+                                 "train lr=0.1 schedule=cosine t_max=20 warmup=2 min_lr=1e-5\n");
+    ck_assert_int_eq(c.kind, def->train.schedule.kind);
+    for (int i = 0; i < tg_schedule_setting_count(); i++)
+        ck_assert_msg(tg_schedule_setting_get(&c, i) ==
+                          tg_schedule_setting_get(&def->train.schedule, i),
+                      "%s differs", tg_schedule_setting_name(i));
+    tg_model_def_free(def);
+}
+END_TEST
+
 START_TEST(test_bytes_and_lengths) {
     EXPECT_ERR("input 4 4 1\nflatten \x01\n", 2, 9, "unexpected byte 0x01");
     EXPECT_ERR("input 4 4 1\nflatten \xc3\xa9\n", 2, 9, "unexpected byte 0xc3");
@@ -1128,6 +1196,7 @@ int main(void) {
     tcase_add_test(tc, test_input_line_errors);
     tcase_add_test(tc, test_siamese_line_errors);
     tcase_add_test(tc, test_train_line_errors);
+    tcase_add_test(tc, test_schedule_text_reads_like_the_train_line);
     tcase_add_test(tc, test_bytes_and_lengths);
     tcase_add_test(tc, test_parse_file_reports_io_and_nul_errors);
     tcase_add_test(tc, test_shape_errors_name_the_layer_and_both_shapes);

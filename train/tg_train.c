@@ -236,30 +236,6 @@ static tg_status validate(trainer *t, val_result *v) {
 
 /* ---- set-up ---- */
 
-/* --schedule "KIND key=value ...": replaces the train line's schedule. */
-static tg_status schedule_override(tg_model_def *def, const char *text) {
-    char buf[512], *save = NULL;
-    snprintf(buf, sizeof buf, "%s", text);
-    char *word = strtok_r(buf, " ", &save);
-    tg_schedule_kind kind;
-    tg_status st;
-    if (!word || tg_schedule_kind_parse(word, &kind))
-        return tg_error(TG_ERR_INVALID,
-                        "--schedule '%s': expected KIND [key=value ...] with KIND constant, step, "
-                        "exponential, cosine or plateau",
-                        text);
-    tg_schedule_config c = tg_schedule_defaults(kind, def->train.lr);
-    if (kind == TG_SCHEDULE_COSINE) c.t_max = def->train.epochs;
-    while ((word = strtok_r(NULL, " ", &save))) {
-        char *eq = strchr(word, '=');
-        if (!eq) return tg_error(TG_ERR_INVALID, "--schedule: '%s' is not key=value", word);
-        *eq = 0;
-        if ((st = tg_schedule_config_set(&c, word, eq + 1))) return st;
-    }
-    def->train.schedule = c;
-    return TG_OK;
-}
-
 static tg_status setup(trainer *t, const tg_train_opts *o) {
     tg_status st;
     tg_checkpoint *ck = NULL;
@@ -327,7 +303,11 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
         t->early_stop = o->early_stop >= 0 ? o->early_stop : tr->early_stop;
         t->best_val = INFINITY;
         t->run.threshold = NAN;
-        if (o->schedule && (st = schedule_override(t->def, o->schedule))) goto done;
+        /* --schedule "KIND key=value ...": replaces the train line's schedule, read as
+         * that line reads it. */
+        if (o->schedule && (st = tg_model_schedule_parse("--schedule", o->schedule, t->run.lr,
+                                                         &t->def->train.schedule)))
+            goto done;
         if (o->ema >= 0) t->def->train.optim.ema = o->ema;
         if (t->run.similar_frac <= 0 || t->run.similar_frac >= 1 || t->run.val_frac < 0 ||
             t->run.test_frac <= 0 || t->run.val_frac + t->run.test_frac >= 1) {
