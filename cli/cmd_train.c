@@ -97,7 +97,7 @@ int tg_cmd_train(int argc, char **argv) {
     o.progress = isatty(STDERR_FILENO) ? 1 : 0;
     long v;
     double d;
-    int c;
+    int c, fracs_given = 0; /* bit 0 --val, bit 1 --test */
     optind = 1;
     opterr = 0;
 #define BAD(...) return tg_cli_fail("train", TG_EXIT_USAGE, __VA_ARGS__)
@@ -172,6 +172,7 @@ int tg_cmd_train(int argc, char **argv) {
                 o.val_frac = d;
             else
                 o.test_frac = d;
+            fracs_given |= c == 'v' ? 1 : 2;
             break;
         case 'g':
             if (!strcmp(optarg, "auto"))
@@ -251,6 +252,10 @@ int tg_cmd_train(int argc, char **argv) {
             default_run_dir(o.model_path, run_dir, sizeof run_dir);
             o.run_dir = run_dir;
         }
+        if (o.val_frac + o.test_frac >= 1)
+            BAD("--val %g%s and --test %g%s leave no image to train on: val + test must be < 1",
+                o.val_frac, fracs_given & 1 ? "" : " (the default)", o.test_frac,
+                fracs_given & 2 ? "" : " (the default)");
     }
     if (optind < argc) BAD("unexpected argument '%s'", argv[optind]);
 #undef BAD

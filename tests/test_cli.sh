@@ -255,6 +255,16 @@ one_line_error "a validation part too thin for similar pairs" 1 $TG train "$dir/
 check "the thin split is named with what to change" \
     "grep -q 'validation split: similar pairs need a class with two images.*raise --val' '$dir/err'"
 
+# Validation and test fractions that leave nothing to train on are a bad command line,
+# named as given (a default said to be one), nothing else.
+one_line_error "--val 0.5 --test 0.5" 2 $TG train "$dir/tiny.tg" --data "synth:$dir/data" \
+    --out "$dir/fracs" --val 0.5 --test 0.5
+check "--val 0.5 --test 0.5 names only val + test" \
+    "grep -q -- '--val 0.5 and --test 0.5 leave no image to train on: val + test must be < 1' '$dir/err' && ! grep -q similar '$dir/err'"
+one_line_error "--val 0.9" 2 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/fracs" \
+    --val 0.9
+check "--val 0.9 names --test's default" "grep -q -- '--test 0.15 (the default) leave' '$dir/err'"
+
 # --val 0 trains on every non-test image; --pairs rounds up to whole batches and says so.
 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/val0" --val 0 --epochs 1 --pairs 30 \
     --threads 1 --progress lines >"$dir/val0.txt" 2>&1

@@ -309,14 +309,21 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
                                                          &t->def->train.schedule)))
             goto done;
         if (o->ema >= 0) t->def->train.optim.ema = o->ema;
-        if (t->run.similar_frac <= 0 || t->run.similar_frac >= 1 || t->run.val_frac < 0 ||
-            t->run.test_frac <= 0 || t->run.val_frac + t->run.test_frac >= 1) {
+        /* Name only the fraction that is wrong: the others may be defaults. */
+        double sim = t->run.similar_frac, val = t->run.val_frac, test = t->run.test_frac;
+        st = TG_OK;
+        if (!(sim > 0 && sim < 1))
+            st = tg_error(TG_ERR_INVALID, "the similar-pair share must be in (0, 1), got %g", sim);
+        else if (!(val >= 0 && val < 1))
+            st = tg_error(TG_ERR_INVALID, "the validation fraction must be in [0, 1), got %g", val);
+        else if (!(test > 0 && test < 1))
+            st = tg_error(TG_ERR_INVALID, "the test fraction must be in (0, 1), got %g", test);
+        else if (val + test >= 1)
             st = tg_error(TG_ERR_INVALID,
-                          "fractions must be in (0, 1): similar %g, val %g (0 allowed), test %g "
-                          "(val + test < 1)",
-                          t->run.similar_frac, t->run.val_frac, t->run.test_frac);
-            goto done;
-        }
+                          "validation %g and test %g leave no image to train on: val + test "
+                          "must be < 1",
+                          val, test);
+        if (st) goto done;
     }
     t->def->train.seed = t->run.seed;
     if ((st = tg_run_data_load(t->def, t->run.data_spec, t->run.val_frac, t->run.test_frac,
