@@ -240,15 +240,35 @@ static void pool_give(tg_graph *g, tg_node *n) {
 
 /* ---- leaves ---- */
 
+/* What is wrong with an invalid shape, for messages: "invalid shape (..)" for a bad rank
+ * or dimension; a shape whose rank and dims are fine is over TG_MAX_NUMEL, which
+ * "invalid" alone would leave the reader to guess. */
+static const char *shape_problem(const tg_shape *s, const char *what, char *buf, size_t size) {
+    const char *sp = what ? " " : "";
+    if (!what) what = "";
+    char str[64];
+    tg_shape_str(s, str, sizeof str);
+    double n = s->ndim >= 1 && s->ndim <= TG_MAX_DIMS ? 1.0 : 0.0;
+    for (int i = 0; i < s->ndim && n > 0; i++) n = s->dim[i] > 0 ? n * (double)s->dim[i] : 0.0;
+    if (n > 0)
+        snprintf(buf, size,
+                 "%s%sshape %s is too large: %.*g elements, over the limit of 2^40 = %lld "
+                 "elements per tensor",
+                 what, sp, str, n < 1e18 ? 18 : 4, n, (long long)TG_MAX_NUMEL);
+    else
+        snprintf(buf, size, "invalid %s%sshape %s", what, sp, str);
+    return buf;
+}
+
 tg_node *tg_graph_input(tg_graph *g, const char *name, tg_shape shape) {
     if (!g || !name) {
         tg_error(TG_ERR_INVALID, "tg_graph_input: graph and name are required");
         return NULL;
     }
-    char buf[64];
+    char buf[256];
     if (!tg_shape_valid(&shape)) {
-        tg_error(TG_ERR_SHAPE, "input '%s': invalid shape %s", name,
-                 tg_shape_str(&shape, buf, sizeof buf));
+        tg_error(TG_ERR_SHAPE, "input '%s': %s", name,
+                 shape_problem(&shape, NULL, buf, sizeof buf));
         return NULL;
     }
     tg_node *n = node_new(g, name, TG_NODE_INPUT);
@@ -303,10 +323,10 @@ static void init_values(tg_rng *rng, tg_init init, const tg_shape *s, float *x) 
 }
 
 static tg_node *param_new(tg_graph *g, const char *name, tg_shape shape, tg_init init, int state) {
-    char buf[64];
+    char buf[256];
     if (!tg_shape_valid(&shape)) {
-        tg_error(TG_ERR_SHAPE, "parameter '%s': invalid shape %s", name,
-                 tg_shape_str(&shape, buf, sizeof buf));
+        tg_error(TG_ERR_SHAPE, "parameter '%s': %s", name,
+                 shape_problem(&shape, NULL, buf, sizeof buf));
         return NULL;
     }
     if (!grow((void **)&g->params, &g->cap_params, g->n_params + 1, sizeof *g->params)) {
@@ -524,9 +544,10 @@ static tg_status infer_shapes(tg_node *n, tg_shape *out) {
     for (int i = 0; i < n->n_inputs; i++) in[i] = n->inputs[i]->value.shape;
     tg_status st = op->infer(n, in, out, params);
     if (st) return tg_error_context(st, "node '%s' (%s): ", n->name, op->name);
+    char why[256];
     if (!tg_shape_valid(out))
-        return tg_error(TG_ERR_SHAPE, "node '%s' (%s): inferred an invalid output shape %s",
-                        n->name, op->name, tg_shape_str(out, a, sizeof a));
+        return tg_error(TG_ERR_SHAPE, "node '%s' (%s): inferred %s", n->name, op->name,
+                        shape_problem(out, "output", why, sizeof why));
     int first = l->applied == 0;
     for (int i = 0; i < op->n_params; i++) {
         int had = l->params[i] != NULL, has = params[i].ndim > 0;
@@ -624,9 +645,10 @@ tg_status tg_input_set(tg_node *x, tg_shape shape, const float *data) {
         return tg_error(TG_ERR_INVALID, "tg_input_set: '%s' is not an input", x ? x->name : "NULL");
     if (x->graph->shape_only)
         return tg_error(TG_ERR_STATE, "tg_input_set: '%s' is in a shape-only graph", x->name);
+    char why[256];
     if (!tg_shape_valid(&shape))
-        return tg_error(TG_ERR_SHAPE, "input '%s': invalid shape %s", x->name,
-                        tg_shape_str(&shape, a, sizeof a));
+        return tg_error(TG_ERR_SHAPE, "input '%s': %s", x->name,
+                        shape_problem(&shape, NULL, why, sizeof why));
     if (shape.ndim != x->value.shape.ndim)
         return tg_error(TG_ERR_SHAPE, "input '%s' has rank %d %s, got %s", x->name,
                         x->value.shape.ndim, tg_shape_str(&x->value.shape, a, sizeof a),

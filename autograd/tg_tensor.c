@@ -5,11 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 2^40 floats is 4 TiB: far beyond any real tensor, small enough that byte
- * counts of a valid shape never overflow int64. Shapes come from files, so the
- * product itself is computed with an overflow check, never assumed to fit. */
-#define TG_MAX_NUMEL (INT64_C(1) << 40)
-
 tg_shape tg_shape_make(int ndim, const int64_t *dims) {
     tg_shape s = {0};
     if (ndim < 1 || ndim > TG_MAX_DIMS) return s;

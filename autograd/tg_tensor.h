@@ -12,6 +12,10 @@
 TG_API_BEGIN
 
 #define TG_MAX_DIMS 4
+/* The most elements a tensor may hold, 2^40 (4 TiB of floats): far beyond any real
+ * tensor, small enough that byte counts of a valid shape never overflow int64. Shapes
+ * come from files, so their product is computed with an overflow check. */
+#define TG_MAX_NUMEL (INT64_C(1) << 40)
 
 typedef struct tg_shape {
     int ndim;                 /* 1..TG_MAX_DIMS; a scalar is (1) */
@@ -37,7 +41,7 @@ int64_t tg_shape_numel(const tg_shape *shape);
 int64_t tg_shape_item_numel(const tg_shape *shape);
 /* 1 when both shapes have the same rank and dims. */
 int tg_shape_equal(const tg_shape *a, const tg_shape *b);
-/* 1 when 1 <= ndim <= TG_MAX_DIMS, every dim > 0 and numel fits in 2^40. */
+/* 1 when 1 <= ndim <= TG_MAX_DIMS, every dim > 0 and numel <= TG_MAX_NUMEL. */
 int tg_shape_valid(const tg_shape *shape);
 /* Write "(16,32,75,75)" into buf (at least 64 bytes is always enough); returns buf. */
 char *tg_shape_str(const tg_shape *shape, char *buf, size_t size);

@@ -56,6 +56,17 @@ static tg_status build(tg_model *m, int batch, enum build_mode mode) {
     tg_graph_set_init(g, mode == BUILD_INIT);
     tg_graph_set_grad_reuse(g, 1); /* only parameter gradients are read after backward */
     tg_graph_set_value_plan(g, TG_VALUES_BACKWARD); /* only the values backward reads */
+    /* Each dimension is within the input line's limits, yet a batch of images is one
+     * tensor: say so in the model's terms rather than as an invalid input shape. */
+    int64_t per_image = (int64_t)d->channels * d->height * d->width;
+    if ((int64_t)batch > TG_MAX_NUMEL / per_image)
+        return tg_error(TG_ERR_LIMIT,
+                        "%s:%d:1: the input is too large: a batch of %d images of %dx%dx%d is "
+                        "%lld elements, over the limit of 2^40 = %lld elements per tensor (at "
+                        "most %lld images of this size per batch)",
+                        d->source, d->input_line, batch, d->height, d->width, d->channels,
+                        (long long)batch * per_image, (long long)TG_MAX_NUMEL,
+                        (long long)(TG_MAX_NUMEL / per_image));
     tg_shape img = tg_shape4(batch, d->channels, d->height, d->width);
     m->a = tg_graph_input(g, "a", img);
     m->b = m->a ? tg_graph_input(g, "b", img) : NULL;

@@ -165,6 +165,12 @@ check "summary of a 1 TiB model allocates nothing" "[ $? -eq 0 ] && grep -q '274
 one_line_error "a 1 TiB model is over the memory budget" 1 $TG train "$dir/big.tg" \
     --data "synth:$dir/data" --out "$dir/big" --progress quiet
 check "the budget error names the budget" "grep -q 'over the memory budget' '$dir/err'"
+# Every input dimension within its limit, but a batch of such images over the 2^40
+# elements a tensor may hold: named as too large, with the limit, not as a bad shape.
+printf 'input 8192 8192 1024\nflatten\nfc: dense units=4\nsiamese normalize=true\n' >"$dir/wide.tg"
+one_line_error "an input too large for a batch" 1 $TG summary "$dir/wide.tg"
+check "the input too large for a batch names the limit and the batch that fits" \
+    "grep -q 'wide.tg:1:1: the input is too large: a batch of 32 images of 8192x8192x1024 is 2199023255552 elements, over the limit of 2^40 = 1099511627776 elements per tensor (at most 16' '$dir/err'"
 one_line_error "--max-memory applies to data loading" 1 $TG --max-memory 1M train "$dir/tiny.tg" \
     --data "synth:$dir/data" --out "$dir/small" --progress quiet
 check "--max-memory 1M is the budget" "grep -q 'over the memory budget of 1.0 MiB' '$dir/err'"

@@ -610,6 +610,35 @@ END_TEST
 
 /* ---- the builder ---- */
 
+/* A batch is one tensor of at most TG_MAX_NUMEL elements: an input line within its
+ * per-dimension limits can still be too large at a batch, and a layer's output too;
+ * both say so and name the limit. */
+START_TEST(test_too_large_tensors_name_the_limit) {
+    tg_model_def *def =
+        parse_ok("input 8192 8192 1024\nflatten\ne: dense units=4\nsiamese normalize=true\n");
+    tg_model *m = (tg_model *)1;
+    ck_assert_int_eq(tg_model_build_shapes(def, 32, &m), TG_ERR_LIMIT);
+    ck_assert_ptr_null(m);
+    const char *msg = tg_last_error();
+    ck_assert_msg(strncmp(msg, "t.tg:1:1: the input is too large: a batch of 32 images", 54) == 0 &&
+                      strstr(msg, "over the limit of 2^40 = 1099511627776 elements per tensor") &&
+                      strstr(msg, "at most 16 images"),
+                  "got '%s'", msg);
+    ck_assert_int_eq(tg_model_build_shapes(def, 16, &m), TG_OK);
+    tg_model_free(m);
+    tg_model_def_free(def);
+    def = parse_ok("input 8192 8192 1\nc: conv2d filters=1024 kernel=1\nflatten\n"
+                   "e: dense units=4\nsiamese normalize=true\n");
+    ck_assert_int_eq(tg_model_build_shapes(def, 32, &m), TG_ERR_SHAPE);
+    msg = tg_last_error();
+    ck_assert_msg(strstr(msg, "t.tg:2:4: node 'c' (conv2d): inferred output shape "
+                              "(32,1024,8192,8192) is too large: 2199023255552 elements, over "
+                              "the limit of 2^40") == msg,
+                  "got '%s'", msg);
+    tg_model_def_free(def);
+}
+END_TEST
+
 START_TEST(test_shape_errors_name_the_layer_and_both_shapes) {
     expect_build_error_at("input 4 4 1\nf: flatten\nh1: dense units=8 in=f\n"
                           "h2: dense units=4 in=f\n  s: add in=h1,h2\nsiamese normalize=true\n",
@@ -1200,6 +1229,7 @@ int main(void) {
     tcase_add_test(tc, test_bytes_and_lengths);
     tcase_add_test(tc, test_parse_file_reports_io_and_nul_errors);
     tcase_add_test(tc, test_shape_errors_name_the_layer_and_both_shapes);
+    tcase_add_test(tc, test_too_large_tensors_name_the_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("build");
     tcase_set_timeout(tc, 300);
