@@ -25,7 +25,7 @@ int tg_cmd_summary(int argc, char **argv) {
             printf("usage: twingrad summary MODEL [--batch N]\n"
                    "Print the layer table of MODEL (op, output shape, parameters, FLOPs), the\n"
                    "totals and the activation memory for a batch of N pairs (default: the\n"
-                   "model's training batch).\n");
+                   "model's training batch; with a triplet line, classes x per_class images).\n");
             return TG_EXIT_OK;
         default:
             return tg_cli_fail("summary", TG_EXIT_USAGE, "unknown or incomplete option '%s'",

@@ -132,7 +132,8 @@ void tg_model_def_free(tg_model_def *def);
 /* Index of the layer named `name`, or -1. */
 int tg_model_def_find(const tg_model_def *def, const char *name);
 
-/* Build the Siamese graph for `batch` pairs (<= 0: the train line's batch). Shape
+/* Build the Siamese graph for `batch` pairs (<= 0: the train line's batch; with a
+ * triplet line classes x per_class, the batch triplet training builds). Shape
  * errors name the layer's file:line:col. The model keeps its own copy of def. What the
  * model will hold (parameters, gradients, optimizer-free activations) is computed from a
  * shape-only build first and refused with TG_ERR_LIMIT above the memory budget. */

@@ -115,7 +115,12 @@ static tg_status build_model(const tg_model_def *def, int batch, enum build_mode
     if (!out) return tg_error(TG_ERR_INVALID, "tg_model_build: out is NULL");
     *out = NULL;
     if (!def || !def->text) return tg_error(TG_ERR_INVALID, "tg_model_build: def is NULL");
-    if (batch <= 0) batch = def->train.batch;
+    /* A triplet model trains on batches of classes x per_class images (the train line's
+     * batch does not apply): the default is that batch, so a shape-only build (twingrad
+     * summary) meets what training will build. */
+    if (batch <= 0)
+        batch =
+            def->triplet_line ? def->triplet_classes * def->triplet_per_class : def->train.batch;
     if (batch < 1 || batch > (1 << 20))
         return tg_error(TG_ERR_INVALID, "tg_model_build: batch %d is not in [1, %d]", batch,
                         1 << 20);

@@ -78,9 +78,17 @@ tg_status tg_model_build_triplet(tg_model *m, int batch) {
     m->triplet_loss = m->mined ? tg_graph_op(g, "triplet_loss", "triplet.loss",
                                              d->triplet_loss_attrs, &m->mined, 1)
                                : NULL;
+    /* Say which batch the head was built for: training's is classes x per_class. */
+    int pk = d->triplet_classes * d->triplet_per_class;
+    if (!m->triplet_loss && batch == pk)
+        return tg_error_context(TG_ERR_SHAPE,
+                                "%s:%d:1: the triplet head (classes=%d x per_class=%d = %d images "
+                                "per batch): ",
+                                d->source, d->triplet_line, d->triplet_classes,
+                                d->triplet_per_class, pk);
     if (!m->triplet_loss)
-        return tg_error_context(TG_ERR_SHAPE, "%s:%d:1: the triplet head: ", d->source,
-                                d->triplet_line);
+        return tg_error_context(TG_ERR_SHAPE, "%s:%d:1: the triplet head at batch %d: ", d->source,
+                                d->triplet_line, batch);
     m->triplet_loss->flags |= TG_NODE_LOSS;
     tg_node_keep_value(m->mined, 1); /* the epoch's triplet statistics read it */
     tg_node_keep_value(m->triplet_loss, 1);

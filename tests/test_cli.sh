@@ -171,6 +171,18 @@ printf 'input 8192 8192 1024\nflatten\nfc: dense units=4\nsiamese normalize=true
 one_line_error "an input too large for a batch" 1 $TG summary "$dir/wide.tg"
 check "the input too large for a batch names the limit and the batch that fits" \
     "grep -q 'wide.tg:1:1: the input is too large: a batch of 32 images of 8192x8192x1024 is 2199023255552 elements, over the limit of 2^40 = 1099511627776 elements per tensor (at most 16' '$dir/err'"
+# A triplet model's batch is classes x per_class: summary builds at it, as train does, and
+# refuses batch_all over a batch of 1024 x 1024 images as train does; it reports that batch.
+sed '/^train /d' "$dir/tiny.tg" >"$dir/trip.tg"
+echo 'triplet mining=batch_all classes=1024 per_class=1024' >>"$dir/trip.tg"
+one_line_error "summary of a batch_all triplet model over 128 images per batch" 1 \
+    $TG summary "$dir/trip.tg"
+check "summary refuses it as train does, naming classes x per_class" \
+    "grep -q 'trip.tg:10:1: the triplet head (classes=1024 x per_class=1024 = 1048576 images per batch): .*use a batch of at most 128' '$dir/err'"
+sed -i 's/^triplet .*/triplet mining=batch_all classes=4 per_class=3/' "$dir/trip.tg"
+$TG summary "$dir/trip.tg" >"$dir/summary.txt"
+check "summary of a triplet model is at classes x per_class images" \
+    "[ $? -eq 0 ] && grep -q 'activation memory at batch 12:' '$dir/summary.txt'"
 one_line_error "--max-memory applies to data loading" 1 $TG --max-memory 1M train "$dir/tiny.tg" \
     --data "synth:$dir/data" --out "$dir/small" --progress quiet
 check "--max-memory 1M is the budget" "grep -q 'over the memory budget of 1.0 MiB' '$dir/err'"

@@ -639,6 +639,36 @@ START_TEST(test_too_large_tensors_name_the_limit) {
 }
 END_TEST
 
+/* A triplet model trains on batches of classes x per_class images: a build at the
+ * default batch is at that batch (not the train line's), so a shape-only build refuses
+ * what training refuses, in the same words (batch_all over more than 128 images). */
+START_TEST(test_triplet_model_builds_at_classes_times_per_class) {
+    static const char *head = "input 4 4 1\nflatten\nembed: dense units=4\n"
+                              "siamese normalize=true\ntrain batch=64\n";
+    char buf[512];
+    snprintf(buf, sizeof buf, "%striplet mining=batch_all classes=4 per_class=3\n", head);
+    tg_model_def *def = parse_ok(buf);
+    tg_model *m;
+    ck_assert_msg(tg_model_build_shapes(def, 0, &m) == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(m->batch, 12);
+    tg_model_free(m);
+    tg_model_def_free(def);
+    snprintf(buf, sizeof buf, "%striplet mining=batch_all classes=1024 per_class=1024\n", head);
+    def = parse_ok(buf);
+    m = (tg_model *)1;
+    ck_assert_int_eq(tg_model_build_shapes(def, 0, &m), TG_ERR_SHAPE);
+    ck_assert_ptr_null(m);
+    const char *msg = tg_last_error();
+    const char *want = "t.tg:6:1: the triplet head (classes=1024 x per_class=1024 = 1048576 "
+                       "images per batch): ";
+    ck_assert_msg(strncmp(msg, want, strlen(want)) == 0 &&
+                      strstr(msg, "mining=batch_all over a batch of 1048576 images") &&
+                      strstr(msg, "use a batch of at most 128"),
+                  "got '%s'", msg);
+    tg_model_def_free(def);
+}
+END_TEST
+
 START_TEST(test_shape_errors_name_the_layer_and_both_shapes) {
     expect_build_error_at("input 4 4 1\nf: flatten\nh1: dense units=8 in=f\n"
                           "h2: dense units=4 in=f\n  s: add in=h1,h2\nsiamese normalize=true\n",
@@ -1230,6 +1260,7 @@ int main(void) {
     tcase_add_test(tc, test_parse_file_reports_io_and_nul_errors);
     tcase_add_test(tc, test_shape_errors_name_the_layer_and_both_shapes);
     tcase_add_test(tc, test_too_large_tensors_name_the_limit);
+    tcase_add_test(tc, test_triplet_model_builds_at_classes_times_per_class);
     suite_add_tcase(s, tc);
     tc = tcase_create("build");
     tcase_set_timeout(tc, 300);
