@@ -39,7 +39,7 @@ expect_error "needs plugin 'triplet_ops', which is not loaded" \
     --out "$work/run" --epochs 1 --batch 4 --pairs 8 --progress quiet >"$work/train" 2>&1 ||
     { cat "$work/train"; fail "training with the plugin"; }
 # the checkpoint's model text names the plugin
-expect_error "best.tgc:6:8: the model needs plugin 'triplet_ops'" \
+expect_error "best.tgc (its model text):6:8: the model needs plugin 'triplet_ops'" \
     "$TG" eval "$work/run/best.tgc"
 "$TG" --plugin="$PLUGIN" eval "$work/run/best.tgc" --report "$work/eval.html" >/dev/null ||
     fail "eval with the plugin"
