@@ -99,6 +99,17 @@ typedef struct label_buf {
  * cannot work is an error at its key's column (pcol, ncol; 0 for a default). */
 static tg_status label_lists(const char *pv, int pcol, const char *nv, int ncol, label_buf *lb,
                              tg_label_spec *ls) {
+    /* A list cut short would leave its last labels out without a word: refuse it. */
+    for (int neg = 0; neg < 2; neg++) {
+        const char *v = neg ? nv : pv;
+        if (!v) continue;
+        size_t bars = 0;
+        for (const char *c = v; *c; c++) bars += *c == '|';
+        if (strlen(v) >= sizeof lb->pos || bars + 1 > MAX_LABELS)
+            return tg_error(TG_ERR_LIMIT, "spec:1:%d: %s=: at most %d labels and %zu bytes",
+                            neg ? ncol : pcol, neg ? "negative" : "positive", MAX_LABELS,
+                            sizeof lb->pos - 1);
+    }
     snprintf(lb->pos, sizeof lb->pos, "%s", pv ? pv : "");
     snprintf(lb->neg, sizeof lb->neg, "%s", nv ? nv : "");
     ls->positive = lb->pos_list;

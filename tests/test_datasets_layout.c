@@ -603,6 +603,12 @@ START_TEST(test_spec_refuses_label_lists_that_cannot_work) {
                       "negative=", "negative=3: label '3' is both");
     expect_spec_error(SPEC("folders:%s,negative=x", root), TG_ERR_UNKNOWN,
                       "negative=", "folders takes its classes from folder names");
+    /* A list longer than the 64 labels kept is refused, not cut short (64 are read). */
+    char many[1024] = "";
+    for (int i = 0; i < 65; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sL%d", i ? "|" : "", i);
+    expect_spec_error(SPEC("%s,positive=COVID-19,negative=%s", base, many), TG_ERR_LIMIT,
+                      "negative=", "negative=: at most 64 labels");
     /* The library refuses the same lists from its API, naming the file. */
     const char *pos[] = {"3"}, *neg[] = {"1", "3"};
     tg_label_spec ls = {pos, 1, neg, 2};
