@@ -20,11 +20,12 @@ typedef struct subset {
     size_t n;
 } subset;
 
-static tg_status pair_eval(tg_model *m, subset test, uint64_t seed, double threshold,
-                           tg_eval_result *r, tg_roc *roc) {
+/* split: "test" (the run's test split) or "test set" (eval --test), for the advice. */
+static tg_status pair_eval(tg_model *m, subset test, const char *split, uint64_t seed,
+                           double threshold, tg_eval_result *r, tg_roc *roc) {
     tg_pairs pairs = {0};
     tg_status st = tg_run_pairs_error(
-        tg_run_fixed_pairs(test.ds, test.idx, test.n, seed ^ TEST_STREAM, &pairs), "test");
+        tg_run_fixed_pairs(test.ds, test.idx, test.n, seed ^ TEST_STREAM, &pairs), split);
     if (st) return st;
     float *dist = malloc(pairs.n * sizeof(float));
     int *labels = malloc(pairs.n * sizeof(int));
@@ -279,7 +280,8 @@ static tg_status evaluate(const tg_eval_opts *o, tg_eval_result *r) {
         shown = &d.ds;
     }
     int k = o->knn_k > 0 ? o->knn_k : t.knn_k;
-    if ((st = pair_eval(t.model, test, t.seed, t.threshold, r, &pair_roc)) ||
+    if ((st = pair_eval(t.model, test, o->test_spec ? "test set" : "test", t.seed, t.threshold, r,
+                        &pair_roc)) ||
         (st = knn_eval(t.model, refs, test, k, o->knn_rule, r, &knn_roc)))
         goto done;
     if (o->log) {

@@ -347,6 +347,8 @@ tg_status tg_run_pairs_error(tg_status st, const char *split) {
                          : !strcmp(split, "validation")
                              ? "raise --val (or --val 0 to validate on the training images), "
                                "or mark more rows val in the split column"
+                         : !strcmp(split, "test set")
+                             ? "a test set needs images of both classes"
                              : "raise --test, or mark more rows test in the split column";
     return tg_error(st, "%s split: %s; %s", split, msg, advice);
 }

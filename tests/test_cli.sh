@@ -229,6 +229,11 @@ $TG eval "$dir/split/best.tgc" \
 check "eval --test --reference scores a held-out set" "grep -q '32 references): 8 test images' '$dir/heldout.txt'"
 check "the held-out k-NN scores match the split's" \
     "[ \"\$(grep k-NN '$dir/heldout.txt')\" = \"\$(grep k-NN '$dir/split-eval.txt')\" ]"
+awk -F, 'NR == 1 || /COVID-19/' "$dir/data/test-only.csv" >"$dir/data/test-positive.csv"
+one_line_error "a one-class test set" 1 $TG eval "$dir/split/best.tgc" \
+    --test "csv:$dir/data/test-positive.csv,images=$dir/data/images,image=patientid,label=finding,positive=COVID-19,negative=*" \
+    --reference "csv:$dir/data/train-only.csv,images=$dir/data/images,image=patientid,label=finding,positive=COVID-19,negative=*"
+check "a one-class test set is told it needs both classes" "grep -q 'test set needs images of both classes' '$dir/err'"
 # Patients in two splits: refused, naming one.
 $TG synth --out "$dir/pp" --positive 12 --negative 12 --size 40 --per-patient 3 --seed 4 >/dev/null
 awk -F, '{ sub(/\r$/, "") } NR == 1 { print $0 ",part"; next }
