@@ -518,7 +518,8 @@ tg_status tg_model_def_parse_text(const char *name, const char *text, tg_model_d
         p.line++;
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         size_t len = nl ? (size_t)(nl - s) : (size_t)(end - s);
-        if (len > TG_MODEL_MAX_LINE) {
+        /* a CRLF line's \r is its ending (the lexer skips it), not one of its bytes */
+        if (len > TG_MODEL_MAX_LINE + (size_t)(len > 0 && s[len - 1] == '\r')) {
             st = tg_mp_error(&p, p.line, TG_MODEL_MAX_LINE + 1, TG_ERR_LIMIT,
                              "line longer than %d bytes", TG_MODEL_MAX_LINE);
             break;

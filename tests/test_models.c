@@ -572,6 +572,11 @@ START_TEST(test_bytes_and_lengths) {
     EXPECT_ERR(line, 2, TG_MODEL_MAX_LINE + 1, "line longer than 1024 bytes");
     line[k + TG_MODEL_MAX_LINE - 1] = '\0'; /* exactly the limit: fine (then missing siamese) */
     EXPECT_ERR(line, 1, 1, "missing the siamese line");
+    /* ... also with a CRLF ending, whose \r is no byte of the line; one byte more is not */
+    strcpy(line + k + TG_MODEL_MAX_LINE - 1, "\r\n");
+    EXPECT_ERR(line, 1, 1, "missing the siamese line");
+    strcpy(line + k + TG_MODEL_MAX_LINE - 1, "x\r\n");
+    EXPECT_ERR(line, 2, TG_MODEL_MAX_LINE + 1, "line longer than 1024 bytes");
     free(line);
     char *big = malloc(TG_MODEL_MAX_FILE + 2);
     memset(big, '\n', TG_MODEL_MAX_FILE + 1);
