@@ -90,13 +90,25 @@ static tg_status build(tg_model *m, int batch, enum build_mode mode) {
         m->eb = tg_layer_apply1(norm, m->eb);
         if (!m->eb) return located(d, sl, sc, TG_ERR_SHAPE);
     }
+    char buf[64], buf2[64];
     m->distance =
         tg_graph_op(g, d->distance->name, "distance", NULL, (tg_node *[]){m->ea, m->eb}, 2);
-    if (!m->distance) return located(d, sl, sc, TG_ERR_SHAPE);
+    if (!m->distance) {
+        /* say what the op was given: an op that fits no head slot fails on shapes */
+        tg_error_context(TG_ERR_SHAPE,
+                         "distance=%s, given the two embeddings %s: ", d->distance->name,
+                         tg_shape_str(&m->ea->value.shape, buf, sizeof buf));
+        return located(d, sl, sc, TG_ERR_SHAPE);
+    }
     m->loss =
         tg_layer_apply2(tg_graph_layer_new(g, d->loss, "loss", &d->loss_parsed), m->distance, m->y);
-    if (!m->loss) return located(d, sl, sc, TG_ERR_SHAPE);
-    char buf[64];
+    if (!m->loss) {
+        tg_error_context(TG_ERR_SHAPE,
+                         "loss=%s, given the pair distances %s and labels %s: ", d->loss->name,
+                         tg_shape_str(&m->distance->value.shape, buf, sizeof buf),
+                         tg_shape_str(&m->y->value.shape, buf2, sizeof buf2));
+        return located(d, sl, sc, TG_ERR_SHAPE);
+    }
     if (tg_shape_numel(&m->loss->value.shape) != 1)
         return tg_error(TG_ERR_SHAPE, "%s:%d:%d: loss op '%s' gives %s; the loss must be a scalar",
                         d->source, sl, sc, d->loss->name,

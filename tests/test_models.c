@@ -644,6 +644,28 @@ START_TEST(test_too_large_tensors_name_the_limit) {
 }
 END_TEST
 
+/* A distance or loss op that fits its registry slot by input count but not by shape is
+ * told what it was given: "(N) and (N)" alone read as a contradiction of "(N, D)". */
+START_TEST(test_head_ops_are_told_what_they_were_given) {
+    tg_model_def *def = parse_ok("input 4 4 1\nflatten\ne: dense units=3\n"
+                                 "siamese normalize=true loss=l2distance\n");
+    tg_model *m = (tg_model *)1;
+    ck_assert_int_eq(tg_model_build_shapes(def, 8, &m), TG_ERR_SHAPE);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(tg_last_error(), "t.tg:4:1: loss=l2distance, given the pair distances "
+                                          "(8) and labels (8): ") == tg_last_error(),
+                  "got '%s'", tg_last_error());
+    tg_model_def_free(def);
+    def = parse_ok("input 4 4 1\nflatten\ne: dense units=3\n"
+                   "siamese normalize=true distance=contrastive\n");
+    ck_assert_int_eq(tg_model_build_shapes(def, 8, &m), TG_ERR_SHAPE);
+    ck_assert_msg(strstr(tg_last_error(), "t.tg:4:1: distance=contrastive, given the two "
+                                          "embeddings (8,3): ") == tg_last_error(),
+                  "got '%s'", tg_last_error());
+    tg_model_def_free(def);
+}
+END_TEST
+
 /* A triplet model trains on batches of classes x per_class images: a build at the
  * default batch is at that batch (not the train line's), so a shape-only build refuses
  * what training refuses, in the same words (batch_all over more than 128 images). */
@@ -1266,6 +1288,7 @@ int main(void) {
     tcase_add_test(tc, test_shape_errors_name_the_layer_and_both_shapes);
     tcase_add_test(tc, test_too_large_tensors_name_the_limit);
     tcase_add_test(tc, test_triplet_model_builds_at_classes_times_per_class);
+    tcase_add_test(tc, test_head_ops_are_told_what_they_were_given);
     suite_add_tcase(s, tc);
     tc = tcase_create("build");
     tcase_set_timeout(tc, 300);
