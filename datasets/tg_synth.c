@@ -4,6 +4,7 @@
  * makes a leak across splits visible). Intensities: air dark, bone bright. */
 #include "datasets/tg_synth.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -193,6 +194,34 @@ tg_status tg_synth_render(float *out, int width, int height, int positive, float
     return TG_OK;
 }
 
+/* 1 for a name synth writes: SYN-<5 digits>[a-z].png. */
+static int synth_name(const char *name) {
+    if (strncmp(name, "SYN-", 4)) return 0;
+    for (int i = 4; i < 9; i++)
+        if (name[i] < '0' || name[i] > '9') return 0;
+    const char *rest = name + 9 + (name[9] >= 'a' && name[9] <= 'z');
+    return !strcmp(rest, ".png");
+}
+
+/* Remove the images of a set written here before: a smaller set would otherwise leave
+ * them beside its own, listed nowhere. Only synth's own names are touched. */
+static tg_status remove_earlier_set(const char *images) {
+    DIR *d = opendir(images);
+    if (!d) return TG_OK; /* nothing there yet */
+    tg_status st = TG_OK;
+    struct dirent *e;
+    while (st == TG_OK && (e = readdir(d))) {
+        if (!synth_name(e->d_name)) continue;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", images, e->d_name);
+        if (remove(path) != 0)
+            st = tg_error(TG_ERR_IO, "%s: cannot remove the earlier set's image: %s", path,
+                          strerror(errno));
+    }
+    closedir(d);
+    return st;
+}
+
 tg_status tg_synth_write(const char *dir, const tg_synth_opts *o, tg_rng *rng) {
     if (o->n_positive < 0 || o->n_negative < 0 || o->n_unlabeled < 0 || o->max_per_patient < 1 ||
         o->max_per_patient > 26 || !(o->difficulty >= 0 && o->difficulty <= 1))
@@ -211,7 +240,9 @@ tg_status tg_synth_write(const char *dir, const tg_synth_opts *o, tg_rng *rng) {
         st = tg_error(TG_ERR_NOMEM, "synth: out of memory");
         goto done;
     }
-    if ((st = tg_mkdir_p(dir)) != TG_OK || (st = tg_mkdir_p(images)) != TG_OK) goto done;
+    if ((st = tg_mkdir_p(dir)) != TG_OK || (st = tg_mkdir_p(images)) != TG_OK ||
+        (st = remove_earlier_set(images)) != TG_OK)
+        goto done;
     csv = fopen(csv_path, "wb");
     if (!csv) {
         st = tg_error(TG_ERR_IO, "%s: cannot create: %s", csv_path, strerror(errno));

@@ -24,7 +24,8 @@ tg_synth_opts tg_synth_opts_default(void);
 /* Render one image (h,w) of a fresh random patient into out, values in [0,1]. */
 tg_status tg_synth_render(float *out, int width, int height, int positive, float difficulty,
                           tg_rng *rng);
-/* Write dir/metadata.csv and one PNG per image under dir/images (creating the folders).
+/* Write dir/metadata.csv and one PNG per image under dir/images (creating the folders),
+ * replacing a set written there before (its SYN-*.png images are removed first).
  * CSV columns: patientid (image stem), patient (group), sex, age, finding
  * ("COVID-19", "No finding" or empty), view, modality, filename, notes. */
 tg_status tg_synth_write(const char *dir, const tg_synth_opts *opts, tg_rng *rng);

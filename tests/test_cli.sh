@@ -26,6 +26,12 @@ MODEL
 
 $TG synth --out "$dir/data" --positive 24 --negative 24 --size 40 --seed 3 >/dev/null
 check "synth wrote the CSV and images" "[ -f '$dir/data/metadata.csv' ] && [ \$(ls '$dir/data/images' | wc -l) -eq 48 ]"
+# Again on the same folder, smaller: the set is replaced, a file of the user's kept.
+$TG synth --out "$dir/again" --positive 6 --negative 6 --size 16 >/dev/null
+touch "$dir/again/images/mine.png"
+$TG synth --out "$dir/again" --positive 2 --negative 2 --size 16 >/dev/null
+check "synth over an earlier set replaces its images" \
+    "[ \$(ls '$dir/again/images' | grep -c '^SYN-') -eq 4 ] && [ -f '$dir/again/images/mine.png' ]"
 
 # Uninterrupted reference run.
 $TG train "$dir/tiny.tg" --data "synth:$dir/data" --out "$dir/ref" --pairs 2400 --threads 1 \
