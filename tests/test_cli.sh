@@ -379,6 +379,11 @@ check "cv creates no output folder for it" "[ ! -e '$dir/cvmissing' ]"
 one_line_error "cv with cv= in the data spec" 1 $TG cv "$dir/tiny.tg" --data "synth:$dir/pp,cv=1/3" \
     --out "$dir/cvspec"
 check "cv points at the user's cv= key" "grep -q 'spec:1:[0-9]*: cv=1/3: cross-validation sets the folds' '$dir/err' && [ ! -e '$dir/cvspec' ]"
+# The held-out fold is cv's test part: a large --val is not refused over the unused
+# default test fraction ("validation 0.86 and test 0.15 leave no image to train on").
+$TG cv "$dir/tiny.tg" --data "synth:$dir/data" --folds 3 --val 0.86 --epochs 1 --out "$dir/cvval" \
+    --threads 1 --progress quiet >/dev/null 2>"$dir/err"
+check "cv --val 0.86 runs (the test fraction is unused)" "[ $? -eq 0 ] && [ -f '$dir/cvval/cv.csv' ]"
 # cv takes train's limits (its usage says "as for train").
 one_line_error "cv --knn over train's 1000" 2 $TG cv "$dir/tiny.tg" --data "synth:$dir/pp" --knn 1001
 one_line_error "cv --epochs over train's 1000000" 2 $TG cv "$dir/tiny.tg" --data "synth:$dir/pp" \

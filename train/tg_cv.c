@@ -98,6 +98,9 @@ static tg_status train_fold(const tg_cv_opts *o, int k, const char *dir, const c
         return TG_OK;
     }
     tg_train_opts to = o->train;
+    /* The held-out fold is the test part, so test_frac goes unused; keep it clear of a
+     * large --val, which would otherwise fail as 'val + test >= 1' over a default. */
+    if (to.val_frac + to.test_frac >= 1) to.test_frac = (1 - to.val_frac) / 2;
     to.run_dir = dir;
     to.resume = access(last, F_OK) == 0;
     to.data_spec = to.resume ? NULL : spec; /* a resumed fold keeps its stored spec */
