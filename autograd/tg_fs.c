@@ -23,6 +23,17 @@ tg_status tg_mkdir_p(const char *path) {
     return TG_OK;
 }
 
+tg_status tg_fs_check_replaceable(const char *path, const char *what) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0 || S_ISREG(sb.st_mode)) return TG_OK; /* absent, or a file */
+    if (S_ISLNK(sb.st_mode) && stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+        return TG_OK; /* a link to a file: the link is replaced, as with a file */
+    return tg_error(TG_ERR_IO,
+                    "%s '%s': it exists and is not a regular file (a device, pipe or folder), "
+                    "which the save would replace; name a file",
+                    what, path);
+}
+
 tg_status tg_epoch_csv_keep(const char *path, const char *header, int64_t keep) {
     FILE *f = fopen(path, "r");
     if (!f) {

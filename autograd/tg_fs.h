@@ -7,6 +7,11 @@
 
 #include "autograd/tg_error.h"
 
+/* Before a save that writes path.tmp and renames it over path: refuse a path that exists
+ * and is not a regular file (a device such as /dev/null, a pipe, a folder), which the
+ * rename would replace. `what` starts the message ("saving checkpoint"). */
+tg_status tg_fs_check_replaceable(const char *path, const char *what);
+
 /* Create a directory and any missing parents (like mkdir -p); an existing one is fine. */
 tg_status tg_mkdir_p(const char *path);
 

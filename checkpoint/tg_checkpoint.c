@@ -2,6 +2,7 @@
  * the file atomically (temporary file, fsync, rename, fsync of the directory). The layout is
  * docs/checkpoint-format.md; the reader is tg_checkpoint_load.c. */
 #include "checkpoint/tg_checkpoint_impl.h"
+#include "autograd/tg_fs.h"
 #include "autograd/tg_node_impl.h"
 
 #include <ctype.h>
@@ -494,7 +495,8 @@ static tg_status sys_error(const char *path, const char *what, const char *file,
 /* The encoded file image to `path`, atomically (see tg_checkpoint_save). */
 static tg_status write_file(const char *path, const bytes *image) {
     size_t plen = strlen(path);
-    tg_status st;
+    tg_status st = tg_fs_check_replaceable(path, "saving checkpoint");
+    if (st) return st;
     /* The temporary file sits next to the target, so rename() is atomic. */
     char *tmp = malloc(plen + 16);
     const char *slash = strrchr(path, '/');

@@ -125,6 +125,12 @@ double tg_confusion_specificity(const tg_confusion *c) {
 }
 
 double tg_best_threshold(const float *scores, const int *labels, int n, double *accuracy) {
+    /* A NaN equals no score, its own group included: the grouping below would not move. */
+    for (int i = 0; i < n; i++)
+        if (!isfinite(scores[i])) {
+            if (accuracy) *accuracy = NAN;
+            return NAN;
+        }
     int64_t pos;
     scored *s = n > 0 ? sorted_copy(scores, labels, n, &pos) : NULL;
     if (!s) {

@@ -35,7 +35,8 @@ double tg_confusion_accuracy(const tg_confusion *c);
 double tg_confusion_sensitivity(const tg_confusion *c); /* tp / (tp + fn), recall */
 double tg_confusion_specificity(const tg_confusion *c); /* tn / (tn + fp) */
 /* The threshold with the best accuracy (midway between neighbouring scores);
- * writes that accuracy to *accuracy when not NULL. */
+ * writes that accuracy to *accuracy when not NULL. NaN for both when a score is not
+ * finite (no threshold is chosen). */
 double tg_best_threshold(const float *scores, const int *labels, int n, double *accuracy);
 
 /* k-NN: for each of n_query embeddings (dim floats each) find the k nearest of

@@ -1,6 +1,7 @@
 /* HTML + SVG report writer. Every write goes through one FILE; errors are
  * remembered and reported once, at close. */
 #include "eval/tg_report.h"
+#include "autograd/tg_fs.h"
 
 #include <errno.h>
 #include <math.h>
@@ -53,6 +54,12 @@ tg_report *tg_report_open(const char *path, const char *title) {
     }
     memcpy(r->path, path, len + 1);
     snprintf(r->tmp, len + 8, "%s.tmp", path);
+    if (tg_fs_check_replaceable(path, "writing report")) {
+        free(r->path);
+        free(r->tmp);
+        free(r);
+        return NULL;
+    }
     r->f = fopen(r->tmp, "w");
     if (!r->f) {
         tg_error(TG_ERR_IO, "cannot write report %s: %s", r->path, strerror(errno));

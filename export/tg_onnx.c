@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/tg_fs.h"
 #include "export/tg_pb.h"
 #include "ops/tg_im2col.h"
 
@@ -499,8 +500,8 @@ tg_status tg_onnx_export(tg_model *m, const char *path) {
     if (!path) return tg_error(TG_ERR_INVALID, "tg_onnx_export: path is NULL");
     uint8_t *data;
     size_t size;
-    tg_status st = tg_onnx_encode(m, &data, &size);
-    if (st) return st;
+    tg_status st = tg_fs_check_replaceable(path, "tg_onnx_export");
+    if (st || (st = tg_onnx_encode(m, &data, &size))) return st;
     size_t n = strlen(path) + 16;
     char *tmp = malloc(n);
     if (!tmp) {

@@ -1056,6 +1056,26 @@ START_TEST(test_checkpoint_refuses_a_non_finite_weight) {
 }
 END_TEST
 
+/* A save renames its temporary file over the target: a target that is no regular file
+ * (a device like /dev/null, a pipe, a folder) is refused and left as it is. */
+START_TEST(test_checkpoint_save_refuses_a_target_that_is_no_file) {
+    make_dir();
+    const char *fifo = path_in("pipe.tgc");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    tg_graph *g = tg_graph_new(1);
+    ck_assert_ptr_nonnull(tg_graph_param(g, "w", tg_shape1(3), TG_INIT_ONES));
+    tg_checkpoint_data d = {.graph = g};
+    ck_assert_int_eq(tg_checkpoint_save(fifo, &d), TG_ERR_IO);
+    ck_assert_msg(strstr(tg_last_error(), "not a regular file"), "%s", tg_last_error());
+    struct stat sb;
+    ck_assert(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    ck_assert_int_eq(tg_checkpoint_save(dir, &d), TG_ERR_IO); /* a folder */
+    remove(fifo);
+    tg_graph_free(g);
+    remove_dir();
+}
+END_TEST
+
 /* In a child: a file-size limit below the checkpoint's size makes the write fail with EFBIG. */
 START_TEST(test_checkpoint_failed_save_keeps_previous_file) {
     make_dir();
@@ -1245,6 +1265,7 @@ int main(void) {
     tcase_add_test(tc, test_checkpoint_rejects_crafted_sizes_and_records);
     tcase_add_test(tc, test_checkpoint_rejects_mismatched_model);
     tcase_add_test(tc, test_checkpoint_refuses_a_non_finite_weight);
+    tcase_add_test(tc, test_checkpoint_save_refuses_a_target_that_is_no_file);
     tcase_add_test(tc, test_checkpoint_failed_save_keeps_previous_file);
     tcase_add_test(tc, test_checkpoint_optimizer_state_follows_parameter_names);
     tcase_add_test(tc, test_checkpoint_remove_stale_takes_only_save_temporaries);

@@ -89,6 +89,10 @@ START_TEST(test_confusion_and_best_threshold) {
     t = tg_best_threshold(s2, y2, 4, &acc);
     ck_assert_double_eq(acc, 1.0);
     ck_assert(t > 0.2 && t < 0.7);
+    /* A NaN score chooses no threshold (it used to loop for ever: NaN is in no group). */
+    float s3[4] = {NAN, 0.2f, 0.5f, 1.0f};
+    t = tg_best_threshold(s3, y2, 4, &acc);
+    ck_assert(isnan(t) && isnan(acc));
 }
 END_TEST
 
