@@ -47,7 +47,7 @@ int64_t tg_shape_item_numel(const tg_shape *s) {
 }
 
 int tg_shape_equal(const tg_shape *a, const tg_shape *b) {
-    if (a->ndim != b->ndim) return 0;
+    if (a->ndim != b->ndim || a->ndim < 0 || a->ndim > TG_MAX_DIMS) return 0;
     for (int i = 0; i < a->ndim; i++)
         if (a->dim[i] != b->dim[i]) return 0;
     return 1;
@@ -57,6 +57,10 @@ char *tg_shape_str(const tg_shape *s, char *buf, size_t size) {
     size_t used = 0;
     if (size == 0) return buf;
     buf[0] = '\0';
+    if (s->ndim < 0 || s->ndim > TG_MAX_DIMS) { /* an invalid shape's message: dim[] ends at 4 */
+        snprintf(buf, size, "(rank %d)", s->ndim);
+        return buf;
+    }
     used += (size_t)snprintf(buf, size, "(");
     for (int i = 0; i < s->ndim && used < size; i++)
         used +=

@@ -24,6 +24,16 @@ START_TEST(test_shape_parse_and_print_round_trip) {
     ck_assert_int_ne(tg_shape_parse("", &s), TG_OK);
     tg_shape huge = tg_shape4(1 << 20, 1 << 20, 1 << 20, 2);
     ck_assert(!tg_shape_valid(&huge));
+    /* A rank past the four dims a shape holds is printed and compared without reading
+     * past them (they come from callers' structs, as in error messages) */
+    tg_shape bad = {.ndim = 9, .dim = {1, 2, 3, 4}};
+    ck_assert_str_eq(tg_shape_str(&bad, buf, sizeof buf), "(rank 9)");
+    ck_assert(!tg_shape_equal(&bad, &bad));
+    ck_assert(!tg_shape_valid(&bad));
+    tg_graph *g = tg_graph_new(1);
+    ck_assert_ptr_null(tg_graph_input(g, "x", bad));
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "(rank 9)"));
+    tg_graph_free(g);
 }
 END_TEST
 
