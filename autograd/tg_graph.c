@@ -802,6 +802,10 @@ tg_status tg_graph_forward(tg_graph *g, tg_node *target) {
         n->signs_packed = 0;
     }
     g->values_dropped = g->value_plan == TG_VALUES_TARGET;
+    g->forwards++;
+    g->forward_version = g->version;
+    g->forward_shape_epoch = g->shape_epoch;
+    for (int i = 0; i < g->order.n; i++) g->nodes[g->order.ids[i]]->forward_seen = g->forwards;
     return TG_OK;
 }
 
@@ -918,6 +922,13 @@ tg_status tg_graph_backward_from(tg_graph *g, tg_node *node, const float *seed) 
         return tg_error(TG_ERR_STATE,
                         "backward: the last forward kept only its target's value "
                         "(TG_VALUES_TARGET) or failed; run forward again under another plan");
+    if (node->graph != g || !g->forwards || node->forward_seen != g->forwards ||
+        g->forward_version != g->version || g->forward_shape_epoch != g->shape_epoch)
+        return tg_error(TG_ERR_STATE,
+                        "backward from '%s': the last forward did not compute it on the graph "
+                        "as it is now (inputs reshaped or nodes added since); run "
+                        "tg_graph_forward on it first",
+                        node->name);
     tg_status st;
     if ((st = pack_params(g)) || (st = order_for(g, node)) || (st = reinfer(g))) return st;
     tg_order *o = &g->order;

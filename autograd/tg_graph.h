@@ -100,7 +100,9 @@ void tg_graph_set_init(tg_graph *g, int on);
  * re-inferred if an input changed shape; parameters are packed on first use. */
 tg_status tg_graph_forward(tg_graph *g, tg_node *target);
 /* Backward from a scalar `loss` (d loss = 1): zeroes the activation gradients of
- * its ancestors, then ADDS into parameter gradients (see tg_graph_zero_grad). */
+ * its ancestors, then ADDS into parameter gradients (see tg_graph_zero_grad).
+ * TG_ERR_STATE unless the last forward computed `loss` on the graph as it is now (no
+ * input reshaped, no node added since). */
 tg_status tg_graph_backward(tg_graph *g, tg_node *loss);
 /* Backward from any node with the seed gradient `seed` (numel of its value). */
 tg_status tg_graph_backward_from(tg_graph *g, tg_node *node, const float *seed);

@@ -57,7 +57,10 @@ struct tg_graph {
         tg_value_plan plan;
     } planned;
     int values_dropped; /* the last forward ran under TG_VALUES_TARGET */
-    int timing;         /* tg_graph_set_timing */
+    /* Complete forwards so far, and the structure and shapes the last one ran with: a
+     * backward needs its node computed by that forward, on the graph as it is now. */
+    int forwards, forward_version, forward_shape_epoch;
+    int timing; /* tg_graph_set_timing */
 };
 
 /* ---- the value plan (autograd/tg_value_plan.c) ---- */

@@ -35,6 +35,7 @@ struct tg_node {
                               whose forward this one's does (tg_op.fuses), or NULL */
     int fused_away;        /* the value plan's: an earlier node's forward does this one's */
     tg_node_timing timing; /* while the graph's timing is on */
+    int forward_seen;      /* the graph's forward count when a forward last computed it */
     tg_graph *graph;
 };
 

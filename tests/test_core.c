@@ -170,6 +170,32 @@ START_TEST(test_duplicate_names_are_refused) {
 }
 END_TEST
 
+/* A backward needs its node computed by the last forward on the graph as it is now: before
+ * any forward it read NULL values; after a forward of an upstream node, stale ones. */
+START_TEST(test_backward_needs_a_forward_of_its_node) {
+    tg_graph *g = tg_graph_new(5);
+    tg_node *x = tg_graph_input(g, "x", tg_shape2(4, 3));
+    tg_node *h = tg_graph_op(g, "dense", "fc", "units=2", (tg_node *[]){x}, 1);
+    tg_node *s = tg_graph_op(g, "sum", "s", NULL, (tg_node *[]){h}, 1);
+    float data[9 * 3] = {0};
+    ck_assert_int_eq(tg_input_set(x, tg_shape2(4, 3), data), TG_OK);
+    ck_assert_int_eq(tg_graph_backward(g, s), TG_ERR_STATE); /* no forward yet */
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "run tg_graph_forward"));
+    ck_assert_int_eq(tg_graph_forward(g, h), TG_OK);
+    ck_assert_int_eq(tg_graph_backward(g, s), TG_ERR_STATE); /* s not computed */
+    ck_assert_int_eq(tg_graph_forward(g, s), TG_OK);
+    ck_assert_int_eq(tg_graph_backward(g, s), TG_OK);
+    ck_assert_int_eq(tg_input_set(x, tg_shape2(9, 3), data), TG_OK);
+    ck_assert_int_eq(tg_graph_backward(g, s), TG_ERR_STATE); /* reshaped since */
+    ck_assert_int_eq(tg_graph_forward(g, s), TG_OK);
+    ck_assert_int_eq(tg_graph_backward(g, s), TG_OK);
+    tg_graph *other = tg_graph_new(1);
+    ck_assert_int_eq(tg_graph_backward(other, s), TG_ERR_STATE); /* another graph's node */
+    tg_graph_free(other);
+    tg_graph_free(g);
+}
+END_TEST
+
 /* Changing the batch size re-infers shapes and keeps the parameters. */
 START_TEST(test_batch_size_change_reinfers_shapes) {
     tg_graph *g = tg_graph_new(5);
@@ -608,6 +634,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_attribute_value_is_an_error);
     tcase_add_test(tc, test_duplicate_names_are_refused);
     tcase_add_test(tc, test_batch_size_change_reinfers_shapes);
+    tcase_add_test(tc, test_backward_needs_a_forward_of_its_node);
     tcase_add_test(tc, test_shared_weight_gradient_is_sum_of_towers);
     tcase_add_test(tc, test_backward_accumulates_until_zero_grad);
     tcase_add_test(tc, test_deep_graph_does_not_recurse);
