@@ -203,9 +203,7 @@ tg_status tg_trained_load(const char *path, tg_trained *t) {
     t->test_frac = rec.test_frac;
     t->by_group = rec.by_group;
     t->balance = (tg_balance)rec.balance;
-    char source[4200]; /* its errors' file:line:col are in the stored text, not the file */
-    snprintf(source, sizeof source, "%s (its model text)", path);
-    if ((st = tg_model_def_parse_text(source, tg_checkpoint_model_text(ck, NULL), &t->def)) ||
+    if ((st = tg_run_model_from_checkpoint(ck, &t->def)) ||
         (st = tg_model_build_for_restore(t->def, rec.batch, &t->model)) ||
         (st = tg_checkpoint_restore(ck, t->model->graph, NULL, NULL)))
         goto done;

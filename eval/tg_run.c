@@ -179,6 +179,12 @@ tg_status tg_run_record_from_checkpoint(const tg_checkpoint *ck, tg_run_record *
     return st;
 }
 
+tg_status tg_run_model_from_checkpoint(const tg_checkpoint *ck, tg_model_def **def) {
+    char source[4200];
+    snprintf(source, sizeof source, "%s (its model text)", tg_checkpoint_path(ck));
+    return tg_model_def_parse_text(source, tg_checkpoint_model_text(ck, NULL), def);
+}
+
 void tg_run_record_free(tg_run_record *r) {
     free(r->data_spec);
     r->data_spec = NULL;

@@ -50,6 +50,9 @@ void tg_run_record_to_meta(const tg_run_record *r, tg_run_meta *out);
 /* Read every key of the table back from ck (a missing or malformed one is a
  * TG_ERR_FORMAT naming it); r->data_spec is malloc'ed. */
 tg_status tg_run_record_from_checkpoint(const tg_checkpoint *ck, tg_run_record *r);
+/* The model definition a checkpoint stores, its errors placed in that text as
+ * "CHECKPOINT (its model text):LINE:COL", not as a line of the binary file. */
+tg_status tg_run_model_from_checkpoint(const tg_checkpoint *ck, tg_model_def **def);
 void tg_run_record_free(tg_run_record *r);
 
 /* The data of one run: the dataset, its split, and the training images used. */

@@ -258,11 +258,7 @@ static tg_status setup(trainer *t, const tg_train_opts *o) {
     if (o->resume) {
         if ((st = tg_checkpoint_load(t->last_path, &ck))) return st;
         if ((st = load_settings(t, ck))) goto done;
-        size_t len;
-        const char *text = tg_checkpoint_model_text(ck, &len);
-        char source[4200]; /* its errors' file:line:col are in the stored text, not the file */
-        snprintf(source, sizeof source, "%s (its model text)", t->last_path);
-        if ((st = tg_model_def_parse_text(source, text, &t->def))) goto done;
+        if ((st = tg_run_model_from_checkpoint(ck, &t->def))) goto done;
         if (o->epochs > 0) t->run.epochs = o->epochs;
         t->early_stop = o->early_stop >= 0 ? o->early_stop : t->def->train.early_stop;
         /* The schedule the run started with (the model's or a --schedule override). */
